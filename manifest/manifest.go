@@ -1,0 +1,319 @@
+// Package manifest owns the MANIFEST file: the single source of truth for
+// which segment files make up a store, what is known about each sealed one,
+// and the store's counters.
+//
+// # File format
+//
+// All integers are little-endian.
+//
+//	magic "memvecMF" (8) | version u32 | body length u32 | body | xxhash64 of every preceding byte
+//
+// Body:
+//
+//	generation u64         incremented by every replacement
+//	dimension u32
+//	next ID u64            no ID below it will ever be handed out again
+//	next segment u64       number of the next segment file to create
+//	epoch u64              compactions committed
+//	WAL checkpoint u64     tombstone records with a lower seq are obsolete
+//	segment count u32, then per segment:
+//	    number u64 | capacity u64 | flags u8 (bit 0: sealed)
+//	    rows u64 | checksum u64 | run count u32 | runs (first ID, first row, count: 3 x u64)
+//	ID-map count u32, then the epoch (u64) of each ID-map file still kept
+//
+// Rows, checksum and runs are meaningful only for a sealed segment; the
+// active segment's are recovered from its own batch records.
+//
+// # Invariants
+//
+//   - The file is replaced atomically (fsutil.WriteFileAtomic: write
+//     MANIFEST.tmp, fsync, rename, fsync the directory), so a crash leaves
+//     the old or the new manifest, never a mix.
+//   - Every file a manifest names was fsynced, and its directory entry too,
+//     before the manifest naming it was written.
+//   - A manifest that fails its checksum or structure is ErrCorrupt; nothing
+//     is guessed around it.
+package manifest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/fsutil"
+	"github.com/memvec/memvec/segment"
+)
+
+// FileName is the manifest's name inside a store directory.
+const FileName = "MANIFEST"
+
+// Version is the manifest format version this package writes and reads.
+const Version = 1
+
+const magic = "memvecMF"
+
+// Manifest is the decoded content of a MANIFEST file.
+type Manifest struct {
+	Generation    uint64
+	Dimension     int
+	NextID        uint64
+	NextSegment   uint64
+	Epoch         uint64
+	WALCheckpoint uint64
+	Segments      []Segment
+	IDMaps        []uint64
+}
+
+// Segment is the manifest's entry for one segment file.
+type Segment struct {
+	Number   uint64
+	Capacity uint64
+	Sealed   bool
+	Rows     uint64
+	Checksum uint64
+	Runs     []segment.Run
+}
+
+// Seal returns the seal information of a sealed entry, or nil for the
+// active segment.
+func (s Segment) Seal() *segment.Seal {
+	if !s.Sealed {
+		return nil
+	}
+	return &segment.Seal{Rows: s.Rows, Checksum: s.Checksum, Runs: s.Runs}
+}
+
+// Clone returns a deep copy of m, for building the next generation.
+func (m *Manifest) Clone() *Manifest {
+	c := *m
+	c.Segments = make([]Segment, len(m.Segments))
+	for i, s := range m.Segments {
+		s.Runs = append([]segment.Run(nil), s.Runs...)
+		c.Segments[i] = s
+	}
+	c.IDMaps = append([]uint64(nil), m.IDMaps...)
+	return &c
+}
+
+// Encode returns the file bytes of m.
+func Encode(m *Manifest) []byte {
+	b := make([]byte, 16, 128+len(m.Segments)*64)
+	copy(b, magic)
+	binary.LittleEndian.PutUint32(b[8:], Version)
+	le := binary.LittleEndian
+	b = le.AppendUint64(b, m.Generation)
+	b = le.AppendUint32(b, uint32(m.Dimension))
+	b = le.AppendUint64(b, m.NextID)
+	b = le.AppendUint64(b, m.NextSegment)
+	b = le.AppendUint64(b, m.Epoch)
+	b = le.AppendUint64(b, m.WALCheckpoint)
+	b = le.AppendUint32(b, uint32(len(m.Segments)))
+	for _, s := range m.Segments {
+		b = le.AppendUint64(b, s.Number)
+		b = le.AppendUint64(b, s.Capacity)
+		var flags byte
+		if s.Sealed {
+			flags = 1
+		}
+		b = append(b, flags)
+		b = le.AppendUint64(b, s.Rows)
+		b = le.AppendUint64(b, s.Checksum)
+		b = le.AppendUint32(b, uint32(len(s.Runs)))
+		for _, r := range s.Runs {
+			b = le.AppendUint64(b, r.FirstID)
+			b = le.AppendUint64(b, r.FirstRow)
+			b = le.AppendUint64(b, r.Count)
+		}
+	}
+	b = le.AppendUint32(b, uint32(len(m.IDMaps)))
+	for _, e := range m.IDMaps {
+		b = le.AppendUint64(b, e)
+	}
+	le.PutUint32(b[12:], uint32(len(b)-16))
+	return le.AppendUint64(b, xxhash.Sum64(b))
+}
+
+// Decode parses and checks manifest file bytes. Damage returns an error
+// wrapping errs.ErrCorrupt, a newer format errs.ErrVersion. It never panics
+// and allocates in proportion to len(b).
+func Decode(b []byte) (*Manifest, error) {
+	if len(b) < 24 || string(b[:8]) != magic {
+		return nil, fmt.Errorf("manifest: bad magic: %w", errs.ErrCorrupt)
+	}
+	le := binary.LittleEndian
+	if v := le.Uint32(b[8:]); v != Version {
+		if v > Version {
+			return nil, fmt.Errorf("manifest: format version %d, this build reads %d: %w", v, Version, errs.ErrVersion)
+		}
+		return nil, fmt.Errorf("manifest: format version %d: %w", v, errs.ErrCorrupt)
+	}
+	if n := le.Uint32(b[12:]); uint64(n) != uint64(len(b)-24) {
+		return nil, fmt.Errorf("manifest: body of %d bytes in a file of %d: %w", n, len(b), errs.ErrCorrupt)
+	}
+	if le.Uint64(b[len(b)-8:]) != xxhash.Sum64(b[:len(b)-8]) {
+		return nil, fmt.Errorf("manifest: checksum mismatch: %w", errs.ErrCorrupt)
+	}
+	r := reader{b: b[16 : len(b)-8]}
+	m := &Manifest{
+		Generation:    r.u64(),
+		Dimension:     int(r.u32()),
+		NextID:        r.u64(),
+		NextSegment:   r.u64(),
+		Epoch:         r.u64(),
+		WALCheckpoint: r.u64(),
+	}
+	nseg := r.count(33)
+	for i := 0; i < nseg && r.err == nil; i++ {
+		s := Segment{Number: r.u64(), Capacity: r.u64()}
+		flags := r.byte()
+		s.Sealed = flags&1 != 0
+		s.Rows, s.Checksum = r.u64(), r.u64()
+		nrun := r.count(24)
+		for j := 0; j < nrun && r.err == nil; j++ {
+			s.Runs = append(s.Runs, segment.Run{FirstID: r.u64(), FirstRow: r.u64(), Count: r.u64()})
+		}
+		if flags&^1 != 0 {
+			r.fail("segment %d has unknown flags %#x", s.Number, flags)
+		}
+		m.Segments = append(m.Segments, s)
+	}
+	nmap := r.count(8)
+	for i := 0; i < nmap && r.err == nil; i++ {
+		m.IDMaps = append(m.IDMaps, r.u64())
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("%d trailing bytes", len(r.b))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// check enforces the structural invariants a decoded manifest must hold.
+func (m *Manifest) check() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("manifest: %s: %w", fmt.Sprintf(format, a...), errs.ErrCorrupt)
+	}
+	if m.Dimension <= 0 {
+		return bad("dimension %d", m.Dimension)
+	}
+	seen := make(map[uint64]bool, len(m.Segments))
+	active := 0
+	for _, s := range m.Segments {
+		if seen[s.Number] || s.Number >= m.NextSegment {
+			return bad("segment number %d duplicated or not below next %d", s.Number, m.NextSegment)
+		}
+		seen[s.Number] = true
+		if s.Capacity == 0 || s.Rows > s.Capacity {
+			return bad("segment %d holds %d rows of capacity %d", s.Number, s.Rows, s.Capacity)
+		}
+		if !s.Sealed {
+			active++
+			continue
+		}
+		var rows uint64
+		for _, r := range s.Runs {
+			if r.Count == 0 || r.FirstRow != rows || r.FirstID+r.Count < r.FirstID || r.FirstID+r.Count > m.NextID {
+				return bad("segment %d run %+v out of place", s.Number, r)
+			}
+			rows += r.Count
+		}
+		if rows != s.Rows {
+			return bad("segment %d runs cover %d rows, not %d", s.Number, rows, s.Rows)
+		}
+	}
+	if active > 1 {
+		return bad("%d active segments", active)
+	}
+	return nil
+}
+
+// Load reads and decodes dir/MANIFEST. A missing file returns an error
+// satisfying errors.Is(err, os.ErrNotExist).
+func Load(dir string) (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, err
+	}
+	m, err := Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, FileName), err)
+	}
+	return m, nil
+}
+
+// Store atomically replaces dir/MANIFEST with m.
+func Store(dir string, m *Manifest) error {
+	if err := fsutil.WriteFileAtomic(dir, FileName, Encode(m)); err != nil {
+		return fmt.Errorf("manifest: store generation %d: %w", m.Generation, err)
+	}
+	return nil
+}
+
+// IsNotExist reports whether err says that there is no manifest.
+func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(format string, a ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("manifest: %s: %w", fmt.Sprintf(format, a...), errs.ErrCorrupt)
+	}
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if len(r.b) < n {
+		r.fail("truncated body")
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) u64() uint64 {
+	if v := r.take(8); v != nil {
+		return binary.LittleEndian.Uint64(v)
+	}
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	if v := r.take(4); v != nil {
+		return binary.LittleEndian.Uint32(v)
+	}
+	return 0
+}
+
+func (r *reader) byte() byte {
+	if v := r.take(1); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+// count reads an element count and rejects one that the remaining bytes
+// cannot hold at minSize bytes per element, so a damaged count can never
+// cause a large allocation.
+func (r *reader) count(minSize int) int {
+	n := r.u32()
+	if uint64(n)*uint64(minSize) > uint64(len(r.b)) {
+		r.fail("count %d exceeds the remaining %d bytes", n, len(r.b))
+		return 0
+	}
+	return int(n)
+}

@@ -1,0 +1,116 @@
+package segment
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/memvec/memvec/internal/errs"
+)
+
+// HeaderSize is the size of the header page at the start of every segment.
+const HeaderSize = 4096
+
+// Version is the segment format version this package writes and reads.
+const Version = 1
+
+const (
+	headerMagic = "memvecSG"
+	headerUsed  = 48
+)
+
+// Header describes a segment file; it is written once, at Create.
+type Header struct {
+	Version  uint32
+	Dim      uint32
+	Capacity uint64
+	Number   uint64
+	Salt     uint64
+}
+
+// EncodeHeader returns the first headerUsed bytes of a segment file.
+func EncodeHeader(h Header) []byte {
+	b := make([]byte, headerUsed)
+	copy(b, headerMagic)
+	binary.LittleEndian.PutUint32(b[8:], h.Version)
+	binary.LittleEndian.PutUint32(b[12:], h.Dim)
+	binary.LittleEndian.PutUint64(b[16:], h.Capacity)
+	binary.LittleEndian.PutUint64(b[24:], h.Number)
+	binary.LittleEndian.PutUint64(b[32:], h.Salt)
+	binary.LittleEndian.PutUint64(b[40:], xxhash.Sum64(b[:40]))
+	return b
+}
+
+// DecodeHeader parses and checks a segment header. Any damage returns an
+// error wrapping errs.ErrCorrupt; a newer format version wraps errs.ErrVersion.
+func DecodeHeader(b []byte) (Header, error) {
+	if len(b) < headerUsed {
+		return Header{}, fmt.Errorf("header: %d bytes, want %d: %w", len(b), headerUsed, errs.ErrCorrupt)
+	}
+	if string(b[:8]) != headerMagic {
+		return Header{}, fmt.Errorf("header: bad magic %q: %w", b[:8], errs.ErrCorrupt)
+	}
+	if sum := xxhash.Sum64(b[:40]); sum != binary.LittleEndian.Uint64(b[40:]) {
+		return Header{}, fmt.Errorf("header: checksum mismatch: %w", errs.ErrCorrupt)
+	}
+	h := Header{
+		Version:  binary.LittleEndian.Uint32(b[8:]),
+		Dim:      binary.LittleEndian.Uint32(b[12:]),
+		Capacity: binary.LittleEndian.Uint64(b[16:]),
+		Number:   binary.LittleEndian.Uint64(b[24:]),
+		Salt:     binary.LittleEndian.Uint64(b[32:]),
+	}
+	if h.Version != Version {
+		return Header{}, fmt.Errorf("header: format version %d, this build reads %d: %w", h.Version, Version, errs.ErrVersion)
+	}
+	if h.Dim == 0 || h.Capacity == 0 || h.Capacity > maxCapacity(int(h.Dim)) {
+		return Header{}, fmt.Errorf("header: dimension %d capacity %d out of range: %w", h.Dim, h.Capacity, errs.ErrCorrupt)
+	}
+	return h, nil
+}
+
+// layout gives the byte offsets of a segment's regions.
+type layout struct {
+	dim       int
+	capacity  uint64
+	normsOff  int64
+	recordOff int64
+	size      int64
+}
+
+// maxFileSize bounds a segment file (1 TiB) so that offsets never overflow.
+const maxFileSize = 1 << 40
+
+func maxCapacity(dim int) uint64 {
+	return uint64(maxFileSize-HeaderSize) / uint64(rowCost(dim))
+}
+
+func rowCost(dim int) int64 { return int64(dim)*4 + 4 + recordSize }
+
+func newLayout(dim int, capacity uint64) layout {
+	l := layout{dim: dim, capacity: capacity}
+	l.normsOff = HeaderSize + int64(capacity)*int64(dim)*4
+	l.recordOff = align(l.normsOff+int64(capacity)*4, 8)
+	l.size = align(l.recordOff+int64(capacity)*recordSize, 4096)
+	return l
+}
+
+func align(n, to int64) int64 { return (n + to - 1) / to * to }
+
+func (l layout) vectorOff(row uint64) int64 { return HeaderSize + int64(row)*int64(l.dim)*4 }
+
+// Capacity returns how many rows of dimension dim fit in a segment file of
+// about segmentBytes bytes; it is at least 1 so that any size works.
+func Capacity(dim int, segmentBytes int64) uint64 {
+	n := (segmentBytes - HeaderSize) / rowCost(dim)
+	if n < 1 {
+		n = 1
+	}
+	if uint64(n) > maxCapacity(dim) {
+		return maxCapacity(dim)
+	}
+	return uint64(n)
+}
+
+// FileSize returns the size of a segment file of the given shape.
+func FileSize(dim int, capacity uint64) int64 { return newLayout(dim, capacity).size }

@@ -1,0 +1,54 @@
+package segment
+
+import (
+	"fmt"
+
+	"github.com/memvec/memvec/internal/errs"
+)
+
+// recoverTail rebuilds the row count and ID runs of the active segment from
+// its batch records and cuts a torn tail (see the package doc for the rule).
+// It reads every record and the rows of every batch: the cost is bounded by
+// one segment, the only one that can have a torn tail.
+func (s *Segment) recoverTail() error {
+	var rows, i uint64
+	for ; i < s.lay.capacity && rows < s.lay.capacity; i++ {
+		rec, err := s.checkRecord(i, rows)
+		if err != nil {
+			break
+		}
+		rows += uint64(rec.Rows)
+		s.addRun(Run{FirstID: rec.FirstID, FirstRow: rec.FirstRow, Count: uint64(rec.Rows)})
+	}
+	cut := i
+	// Anything written after the first bad record is either a batch that was
+	// never promised durable (dropped below) or proof that the bad record
+	// was promised durable, which makes the damage corruption, not a tear.
+	last := cut
+	for j := cut; j < s.lay.capacity; j++ {
+		b := s.recordBytes(j)
+		if isZero(b) {
+			continue
+		}
+		last = j + 1
+		if rec, err := DecodeRecord(b); err == nil && rec.Synced > rows && rec.Index == j {
+			return fmt.Errorf("offset %d: batch %d is damaged but batch %d says %d rows were durable: %w",
+				s.lay.recordOff+int64(cut)*recordSize, cut, j, rec.Synced, errs.ErrCorrupt)
+		}
+	}
+	if last > cut {
+		// Zero the stale records so none can validate after new appends
+		// reuse their rows.
+		zero := make([]byte, int(last-cut)*recordSize)
+		if err := s.write(zero, s.lay.recordOff+int64(cut)*recordSize); err != nil {
+			return err
+		}
+		if err := s.Sync(); err != nil {
+			return err
+		}
+	}
+	s.batches = cut
+	s.synced = rows
+	s.rows.Store(rows)
+	return nil
+}

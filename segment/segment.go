@@ -1,0 +1,412 @@
+package segment
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/edsrzf/mmap-go"
+	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/fsutil"
+)
+
+// Run says that rows [FirstRow, FirstRow+Count) hold IDs [FirstID, FirstID+Count).
+type Run struct {
+	FirstID, FirstRow, Count uint64
+}
+
+// Seal is what the manifest records about a sealed segment: with it, Open
+// needs to read nothing but the header.
+type Seal struct {
+	Rows     uint64
+	Checksum uint64 // DataSum of the rows
+	Runs     []Run
+}
+
+// FileName returns the file name of segment number n.
+func FileName(n uint64) string { return fmt.Sprintf("%06d.seg", n) }
+
+// Segment is one open segment file. Append, Sync and Zero-tail repair are for
+// a single writer; the read accessors may be called from any goroutine for
+// rows below a row count the caller obtained from Rows.
+type Segment struct {
+	path   string
+	f      *os.File
+	m      mmap.MMap
+	lay    layout
+	hdr    Header
+	sealed bool
+
+	rows    atomic.Uint64 // committed rows, published after the record is written
+	synced  uint64        // rows known durable
+	batches uint64        // records written
+	runs    []Run         // writer-owned
+	err     error         // sticky write error: the file's state is unknown
+}
+
+// Create makes segment number n in dir: it preallocates the file, writes the
+// header, fsyncs file and directory, and maps it.
+func Create(dir string, n uint64, dim int, capacity uint64) (*Segment, error) {
+	if dim <= 0 || capacity == 0 || capacity > maxCapacity(dim) {
+		return nil, fmt.Errorf("segment %d: dimension %d capacity %d: %w", n, dim, capacity, errs.ErrInvalidArgument)
+	}
+	path := filepath.Join(dir, FileName(n))
+	lay := newLayout(dim, capacity)
+	var salt [8]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		return nil, err
+	}
+	hdr := Header{Version: Version, Dim: uint32(dim), Capacity: capacity, Number: n, Salt: binary.LittleEndian.Uint64(salt[:])}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("segment %d: %w", n, err)
+	}
+	fail := func(err error) (*Segment, error) {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("segment %d: create: %w", n, err)
+	}
+	if err := fsutil.Preallocate(f, lay.size); err != nil {
+		return fail(err)
+	}
+	if _, err := f.WriteAt(EncodeHeader(hdr), 0); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := fsutil.SyncDir(dir); err != nil {
+		return fail(err)
+	}
+	s := &Segment{path: path, f: f, lay: lay, hdr: hdr}
+	if err := s.mapFile(); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// Open opens segment number n of the given shape. With seal != nil the
+// segment is sealed and trusted to hold seal.Rows rows (Verify checks it);
+// otherwise it is the active segment and its batch records are checked and
+// a torn tail is cut off (see the package doc).
+func Open(dir string, n uint64, dim int, capacity uint64, seal *Seal) (*Segment, error) {
+	path := filepath.Join(dir, FileName(n))
+	flag := os.O_RDWR
+	if seal != nil {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, fmt.Errorf("segment %s: %w", path, err)
+	}
+	s := &Segment{path: path, f: f, lay: newLayout(dim, capacity), sealed: seal != nil}
+	if err := s.open(n, seal); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("segment %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Segment) open(n uint64, seal *Seal) error {
+	fi, err := s.f.Stat()
+	if err != nil {
+		return err
+	}
+	// Mapping past end of file would turn a short file into SIGBUS on first
+	// touch, so the size is checked before anything is mapped.
+	if fi.Size() < s.lay.size {
+		return fmt.Errorf("file is %d bytes, want %d: %w", fi.Size(), s.lay.size, errs.ErrCorrupt)
+	}
+	if err := s.mapFile(); err != nil {
+		return err
+	}
+	hdr, err := DecodeHeader(s.m[:HeaderSize])
+	if err != nil {
+		return fmt.Errorf("offset 0: %w", err)
+	}
+	if hdr.Number != n || int(hdr.Dim) != s.lay.dim || hdr.Capacity != s.lay.capacity {
+		return fmt.Errorf("offset 0: header says segment %d dim %d capacity %d, manifest says %d %d %d: %w",
+			hdr.Number, hdr.Dim, hdr.Capacity, n, s.lay.dim, s.lay.capacity, errs.ErrCorrupt)
+	}
+	s.hdr = hdr
+	if seal != nil {
+		if seal.Rows > s.lay.capacity {
+			return fmt.Errorf("sealed with %d rows, capacity %d: %w", seal.Rows, s.lay.capacity, errs.ErrCorrupt)
+		}
+		s.rows.Store(seal.Rows)
+		s.synced = seal.Rows
+		s.runs = append([]Run(nil), seal.Runs...)
+		return nil
+	}
+	return s.recoverTail()
+}
+
+func (s *Segment) mapFile() error {
+	m, err := mmap.MapRegion(s.f, int(s.lay.size), mmap.RDONLY, 0, 0)
+	if err != nil {
+		return fmt.Errorf("mmap: %w", err)
+	}
+	s.m = m
+	return nil
+}
+
+// Path returns the segment's file path.
+func (s *Segment) Path() string { return s.path }
+
+// Number returns the segment number.
+func (s *Segment) Number() uint64 { return s.hdr.Number }
+
+// Capacity returns the number of rows the segment can hold.
+func (s *Segment) Capacity() uint64 { return s.lay.capacity }
+
+// Dim returns the vector dimension.
+func (s *Segment) Dim() int { return s.lay.dim }
+
+// Size returns the file's size in bytes.
+func (s *Segment) Size() int64 { return s.lay.size }
+
+// Rows returns the number of committed rows.
+func (s *Segment) Rows() uint64 { return s.rows.Load() }
+
+// Free returns how many more rows fit.
+func (s *Segment) Free() uint64 { return s.lay.capacity - s.rows.Load() }
+
+// Sealed reports whether the segment was opened or marked sealed.
+func (s *Segment) Sealed() bool { return s.sealed }
+
+// Runs returns a copy of the segment's ID runs (writer side).
+func (s *Segment) Runs() []Run { return append([]Run(nil), s.runs...) }
+
+// Vectors returns rows [from, to) as one row-major slice into the mapping.
+// The caller must hold a row count >= to obtained from Rows, and keep the
+// segment open while it uses the slice.
+func (s *Segment) Vectors(from, to uint64) []float32 {
+	if from >= to {
+		return nil
+	}
+	off := s.lay.vectorOff(from)
+	return unsafe.Slice((*float32)(unsafe.Pointer(&s.m[off])), int(to-from)*s.lay.dim)
+}
+
+// InvNorms returns the inverse norms of rows [from, to).
+func (s *Segment) InvNorms(from, to uint64) []float32 {
+	if from >= to {
+		return nil
+	}
+	off := s.lay.normsOff + int64(from)*4
+	return unsafe.Slice((*float32)(unsafe.Pointer(&s.m[off])), int(to-from))
+}
+
+func (s *Segment) vectorBytes(from, to uint64) []byte {
+	return s.m[s.lay.vectorOff(from):s.lay.vectorOff(to)]
+}
+
+func (s *Segment) normBytes(from, to uint64) []byte {
+	return s.m[s.lay.normsOff+int64(from)*4 : s.lay.normsOff+int64(to)*4]
+}
+
+func (s *Segment) recordBytes(i uint64) []byte {
+	off := s.lay.recordOff + int64(i)*recordSize
+	return s.m[off : off+recordSize]
+}
+
+// Append writes one batch: vectors (each of length Dim) with their inverse
+// norms, holding IDs firstID, firstID+1, ...; with durable it returns only
+// after fdatasync. The rows become visible to Rows only after the batch's
+// record is written. After a failed write or sync the segment refuses
+// further appends: what reached the disk is unknown.
+func (s *Segment) Append(firstID uint64, vecs [][]float32, invNorms []float32, durable bool) error {
+	if s.err != nil {
+		return s.err
+	}
+	n := uint64(len(vecs))
+	rows := s.rows.Load()
+	switch {
+	case s.sealed:
+		return fmt.Errorf("segment %d: append to sealed segment: %w", s.hdr.Number, errs.ErrInvalidArgument)
+	case n == 0 || n > s.lay.capacity-rows || len(invNorms) != len(vecs):
+		return fmt.Errorf("segment %d: append %d rows at %d of %d: %w", s.hdr.Number, n, rows, s.lay.capacity, errs.ErrInvalidArgument)
+	}
+	dim := s.lay.dim
+	buf := make([]byte, int(n)*dim*4)
+	for i, v := range vecs {
+		if len(v) != dim {
+			return fmt.Errorf("segment %d: row of length %d: %w", s.hdr.Number, len(v), errs.ErrDimension)
+		}
+		copy(buf[i*dim*4:], floatBytes(v))
+	}
+	norms := floatBytes(invNorms)
+	rec := Record{Rows: uint32(n), FirstRow: rows, FirstID: firstID, Synced: s.synced, Index: s.batches}
+	var rb [recordSize]byte
+	rec.encode(rb[:])
+	rec.Sum = recordSum(s.hdr.Salt, rb[:], buf, norms)
+	rec.encode(rb[:])
+	if err := s.write(buf, s.lay.vectorOff(rows)); err != nil {
+		return err
+	}
+	if err := s.write(norms, s.lay.normsOff+int64(rows)*4); err != nil {
+		return err
+	}
+	if err := s.write(rb[:], s.lay.recordOff+int64(s.batches)*recordSize); err != nil {
+		return err
+	}
+	if durable {
+		if err := s.Sync(); err != nil {
+			return err
+		}
+	}
+	s.batches++
+	s.addRun(Run{FirstID: firstID, FirstRow: rows, Count: n})
+	s.rows.Store(rows + n)
+	if durable {
+		s.synced = rows + n
+	}
+	return nil
+}
+
+func (s *Segment) write(b []byte, off int64) error {
+	if _, err := s.f.WriteAt(b, off); err != nil {
+		s.err = fmt.Errorf("segment %s: write at %d: %w", s.path, off, err)
+		return s.err
+	}
+	return nil
+}
+
+// Sync makes every appended batch durable. A failed sync poisons the
+// segment: the kernel may have dropped the dirty pages, so the error is
+// never forgotten (no retry-and-hope after an fsync failure).
+func (s *Segment) Sync() error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.sealed {
+		return nil
+	}
+	if err := fsutil.Fdatasync(s.f); err != nil {
+		s.err = fmt.Errorf("segment %s: fdatasync: %w", s.path, err)
+		return s.err
+	}
+	s.synced = s.rows.Load()
+	return nil
+}
+
+func (s *Segment) addRun(r Run) {
+	if k := len(s.runs); k > 0 {
+		last := &s.runs[k-1]
+		if last.FirstID+last.Count == r.FirstID && last.FirstRow+last.Count == r.FirstRow {
+			last.Count += r.Count
+			return
+		}
+	}
+	s.runs = append(s.runs, r)
+}
+
+// Seal syncs the segment and marks it immutable, returning what the
+// manifest must record about it.
+func (s *Segment) Seal() (Seal, error) {
+	if err := s.Sync(); err != nil {
+		return Seal{}, err
+	}
+	s.sealed = true
+	rows := s.rows.Load()
+	return Seal{Rows: rows, Checksum: s.DataSum(rows), Runs: s.Runs()}, nil
+}
+
+// DataSum returns the xxhash64 of the vector bytes and then the norm bytes
+// of rows [0, rows).
+func (s *Segment) DataSum(rows uint64) uint64 {
+	d := xxhash.New()
+	d.Write(s.vectorBytes(0, rows))
+	d.Write(s.normBytes(0, rows))
+	return d.Sum64()
+}
+
+// Close unmaps and closes the file. It does not sync: callers Sync first
+// when they need durability.
+func (s *Segment) Close() error {
+	var err error
+	if s.m != nil {
+		err = s.m.Unmap()
+		s.m = nil
+	}
+	if s.f != nil {
+		if cerr := s.f.Close(); err == nil {
+			err = cerr
+		}
+		s.f = nil
+	}
+	return err
+}
+
+// Remove closes the segment and deletes its file. The caller syncs the
+// directory.
+func (s *Segment) Remove() error {
+	err := s.Close()
+	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Verify reads every checksummed byte of the segment: the header, and the
+// rows against seal's checksum when sealed or against each batch record
+// when active. The error names the file and offset of the first mismatch.
+func (s *Segment) Verify(ctx context.Context, seal *Seal) error {
+	if _, err := DecodeHeader(s.m[:HeaderSize]); err != nil {
+		return fmt.Errorf("segment %s: offset 0: %w", s.path, err)
+	}
+	if seal != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if sum := s.DataSum(seal.Rows); sum != seal.Checksum {
+			return fmt.Errorf("segment %s: offset %d: rows 0..%d fail the sealed checksum: %w", s.path, HeaderSize, seal.Rows, errs.ErrCorrupt)
+		}
+		return nil
+	}
+	rows := s.rows.Load()
+	var next uint64
+	for i := uint64(0); next < rows; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := s.checkRecord(i, next)
+		if err != nil {
+			return fmt.Errorf("segment %s: offset %d: %w", s.path, s.lay.recordOff+int64(i)*recordSize, err)
+		}
+		next += uint64(rec.Rows)
+	}
+	return nil
+}
+
+// checkRecord decodes record i and checks that it starts at row want and
+// that its checksum matches the rows it covers.
+func (s *Segment) checkRecord(i, want uint64) (Record, error) {
+	b := s.recordBytes(i)
+	rec, err := DecodeRecord(b)
+	if err != nil {
+		return rec, err
+	}
+	if rec.Index != i || rec.FirstRow != want || uint64(rec.Rows) > s.lay.capacity-want {
+		return rec, fmt.Errorf("record %d: index %d rows %d..+%d out of place: %w", i, rec.Index, rec.FirstRow, rec.Rows, errs.ErrCorrupt)
+	}
+	end := want + uint64(rec.Rows)
+	if recordSum(s.hdr.Salt, b, s.vectorBytes(want, end), s.normBytes(want, end)) != rec.Sum {
+		return rec, fmt.Errorf("record %d: rows %d..%d fail their checksum: %w", i, want, end, errs.ErrCorrupt)
+	}
+	return rec, nil
+}
+
+func floatBytes(v []float32) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*4)
+}
