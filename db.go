@@ -1,0 +1,170 @@
+// Package memvec is a crash-safe vector store that Go programs embed.
+//
+// Vectors live in append-only, memory-mapped segment files tracked by a
+// manifest; deletes go to a write-ahead tombstone log replayed on open.
+// Search is exact cosine top-k over the whole store (Search) or over a given
+// set of IDs (SearchIn). Every acknowledged write survives kill -9 and, unless
+// Options.NoSync, power loss; a torn or flipped byte is detected, never
+// served as data.
+//
+// A DB is safe for use by many goroutines. Searches never wait for writers
+// and see a consistent snapshot of the store.
+package memvec
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/memvec/memvec/engine"
+	"github.com/memvec/memvec/internal/errs"
+)
+
+// DB is an open store. Create one with Open and release it with Close.
+type DB struct {
+	e *engine.Engine
+}
+
+// Open opens the store in dir, creating it (and dir) when dir does not
+// exist or is empty; creating needs opts.Dimension. Open recovers from any
+// crash: it removes leftovers of interrupted operations, cuts a torn tail
+// and replays the tombstone log. A directory that holds something other
+// than a memvec store fails with ErrNotStore and is left untouched; a store
+// another DB holds open fails with ErrLocked.
+func Open(dir string, opts Options) (*DB, error) {
+	if opts.Dimension < 0 || opts.SegmentBytes < 0 || opts.CompactionGarbageRatio < 0 || opts.CompactionGarbageRatio > 1 {
+		return nil, fmt.Errorf("memvec: open %s: options out of range: %w", dir, errs.ErrInvalidArgument)
+	}
+	e, err := engine.Open(dir, engine.Config{
+		Dimension:    opts.Dimension,
+		NoSync:       opts.NoSync,
+		SegmentBytes: opts.SegmentBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("memvec: open %s: %w", dir, err)
+	}
+	return &DB{e: e}, nil
+}
+
+// Close waits for operations in flight, makes every write durable, unmaps
+// the files and releases the lock. Every later call returns ErrClosed.
+func (db *DB) Close() error { return db.e.Close() }
+
+// Sync makes every acknowledged write durable. It matters only with
+// Options.NoSync; otherwise writes are durable when they return.
+func (db *DB) Sync() error { return db.e.Sync() }
+
+// Dimension returns the number of components of the store's vectors.
+func (db *DB) Dimension() int { return db.e.Dimension() }
+
+// Add stores vectors under new, consecutive IDs and returns them, in order.
+// The batch is all-or-nothing: a vector of the wrong length fails it with
+// ErrDimension, one holding NaN or Inf or all zeros with ErrInvalidVector,
+// and nothing is added. Add(nil) adds nothing. Unless Options.NoSync the
+// batch is durable when Add returns; after a crash it is wholly present or
+// wholly absent. The vectors are copied; Get returns them bit for bit.
+func (db *DB) Add(vectors [][]float32) ([]uint64, error) { return db.e.Add(vectors) }
+
+// Delete deletes the given IDs and returns how many of them were live and
+// are now deleted; unknown, already deleted and repeated IDs count 0.
+// Unless Options.NoSync the deletes are durable when Delete returns.
+func (db *DB) Delete(ids []uint64) (int, error) { return db.e.Delete(ids) }
+
+// Get returns a copy of the vector stored under id, or ErrNotFound.
+func (db *DB) Get(id uint64) ([]float32, error) { return db.e.Get(id) }
+
+// SearchOptions tune Search and SearchIn.
+type SearchOptions struct {
+	// TopK is the number of results wanted. Default (0): 10. Negative is
+	// ErrInvalidArgument; more than the store holds returns every match.
+	TopK int
+	// MinScore drops results whose cosine similarity is below it. The
+	// default 0 keeps only non-negative similarities (as the reference
+	// library does); -1 keeps all.
+	MinScore float32
+}
+
+// Result is one search hit: an ID and its cosine similarity to the query,
+// in [-1, 1].
+type Result struct {
+	ID    uint64
+	Score float32
+}
+
+func (o SearchOptions) topK() (int, error) {
+	switch {
+	case o.TopK < 0:
+		return 0, fmt.Errorf("memvec: TopK %d: %w", o.TopK, ErrInvalidArgument)
+	case o.TopK == 0:
+		return 10, nil
+	}
+	return o.TopK, nil
+}
+
+// Search returns the live vectors most cosine-similar to query, best first,
+// ties broken by ascending ID. It scans every live vector (exact search)
+// on a consistent snapshot, in parallel across segments. A query of the
+// wrong length, with NaN or Inf, or all zeros is an error; a cancelled ctx
+// returns ctx.Err().
+func (db *DB) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Result, error) {
+	k, err := opts.topK()
+	if err != nil {
+		return nil, err
+	}
+	hits, err := db.e.Search(ctx, query, k, opts.MinScore)
+	return results(hits), err
+}
+
+// SearchIn is Search restricted to the vectors with the given IDs; unknown,
+// deleted and repeated IDs are ignored. Its cost follows len(ids), not the
+// size of the store.
+func (db *DB) SearchIn(ctx context.Context, query []float32, ids []uint64, opts SearchOptions) ([]Result, error) {
+	k, err := opts.topK()
+	if err != nil {
+		return nil, err
+	}
+	hits, err := db.e.SearchIn(ctx, query, ids, k, opts.MinScore)
+	return results(hits), err
+}
+
+func results(hits []engine.Hit) []Result {
+	if hits == nil {
+		return nil
+	}
+	out := make([]Result, len(hits))
+	for i, h := range hits {
+		out[i] = Result{ID: h.ID, Score: h.Score}
+	}
+	return out
+}
+
+// Verify reads every checksummed byte of the store (manifest, segments,
+// tombstone log) and returns an error wrapping ErrCorrupt that names the
+// file and offset of the first mismatch.
+func (db *DB) Verify(ctx context.Context) error { return db.e.Verify(ctx) }
+
+// Stats describes the store.
+type Stats struct {
+	// Dimension is the number of components of each vector.
+	Dimension int
+	// Total counts stored rows, deleted ones included; Live those not
+	// deleted; Deleted the tombstoned ones (Total = Live + Deleted).
+	Total, Live, Deleted uint64
+	// Segments is the number of segment files.
+	Segments int
+	// DiskBytes is the size of every file of the store; ReclaimableBytes
+	// the part a compaction would free (the rows of deleted vectors);
+	// WALBytes the size of the tombstone log.
+	DiskBytes, ReclaimableBytes, WALBytes int64
+	// Epoch counts the compactions committed so far.
+	Epoch uint64
+}
+
+// Stats returns the store's statistics at one instant; on a closed DB it
+// returns the zero Stats.
+func (db *DB) Stats() Stats {
+	s, err := db.e.Stats()
+	if err != nil {
+		return Stats{}
+	}
+	return Stats(s)
+}

@@ -1,0 +1,35 @@
+// Package engine ties segments, the tombstone WAL and the manifest into a
+// store: it owns the write path (Add, Delete, Sync), the read path (Get,
+// Search, SearchIn, Verify, Stats) and the life cycle of segment mappings.
+//
+// # Snapshots
+//
+// Readers never take a lock that a writer holds across I/O. The engine's
+// state is an immutable *version: the list of segments with the number of
+// rows each shows, its tombstone bitset and the ID index. A writer (one at a
+// time, under writeMu) does its I/O, builds the next version from the
+// current one (copying only what changed: a bitset, the row count of the
+// active segment) and publishes it with one atomic store. A reader acquires
+// the current version, reads, and releases it.
+//
+// # Invariants
+//
+//   - A version holds one reference on each segment it lists; a segment's
+//     file is unmapped only when the last version listing it is released,
+//     so no reader ever touches an unmapped page.
+//   - A published version only shows rows whose batch record is written and,
+//     unless NoSync, synced; and tombstones whose WAL record is written and,
+//     unless NoSync, synced.
+//   - IDs come from one counter (nextID) that only grows; a batch's IDs are
+//     consecutive. The manifest's NextID plus the runs of the segments it
+//     lists bound every ID ever acknowledged, so a reopened store never
+//     hands out an acknowledged ID again.
+//   - A batch lands either in the free space of the active segment (one
+//     checksummed batch record makes it visible, atomically) or in fresh
+//     segment files that become part of the store through a single manifest
+//     replacement; it is never split across an existing segment and a new
+//     one, so a crash leaves a batch wholly present or wholly absent.
+//   - After a failed write or sync the engine refuses every later write
+//     with the same error (reads go on): the state on disk is unknown, and
+//     a failed fsync must never be retried as if it had succeeded.
+package engine

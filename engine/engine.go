@@ -1,0 +1,156 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/manifest"
+	"github.com/memvec/memvec/recovery"
+	"github.com/memvec/memvec/segment"
+	"github.com/memvec/memvec/wal"
+)
+
+// DefaultSegmentBytes is the segment size used when Config.SegmentBytes is 0.
+const DefaultSegmentBytes = 64 << 20
+
+// Config holds the engine's settings, already validated by the caller.
+type Config struct {
+	Dimension    int   // 0: the stored one
+	NoSync       bool  // durability at Sync/Close only
+	SegmentBytes int64 // 0: DefaultSegmentBytes
+}
+
+// Engine is an open store.
+type Engine struct {
+	dir    string
+	dim    int
+	noSync bool
+	segCap uint64 // rows per new segment
+
+	// opMu is held shared by every operation and exclusively by Close, so
+	// Close waits for operations in flight and later ones see closed.
+	opMu   sync.RWMutex
+	closed atomic.Bool
+
+	// writeMu serialises writers; everything below it is theirs.
+	writeMu sync.Mutex
+	man     *manifest.Manifest
+	active  *segRef // nil when a new batch needs a new segment
+	nextID  uint64
+	wal     *wal.Log
+	lock    interface{ Unlock() error }
+	failed  error // sticky: set by a failed write or sync
+
+	cur atomic.Pointer[version]
+}
+
+// Open recovers the store in dir (see package recovery) and returns it.
+func Open(dir string, cfg Config) (*Engine, error) {
+	if cfg.SegmentBytes < 0 {
+		return nil, fmt.Errorf("SegmentBytes %d: %w", cfg.SegmentBytes, errs.ErrInvalidArgument)
+	}
+	if cfg.SegmentBytes == 0 {
+		cfg.SegmentBytes = DefaultSegmentBytes
+	}
+	st, err := recovery.Recover(dir, recovery.Config{Dimension: cfg.Dimension, NoSync: cfg.NoSync})
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		dir:    dir,
+		dim:    st.Manifest.Dimension,
+		noSync: cfg.NoSync,
+		segCap: segment.Capacity(st.Manifest.Dimension, cfg.SegmentBytes),
+		man:    st.Manifest,
+		nextID: st.NextID,
+		wal:    st.WAL,
+		lock:   st.Lock,
+	}
+	segs := make([]segView, len(st.Segments))
+	for i, seg := range st.Segments {
+		ref := &segRef{seg: seg}
+		segs[i] = segView{
+			ref:     ref,
+			seal:    st.Manifest.Segments[i].Seal(),
+			rows:    seg.Rows(),
+			runs:    seg.Runs(),
+			tomb:    st.Tombstones[i],
+			deleted: st.Tombstones[i].Count(),
+		}
+		if !st.Manifest.Segments[i].Sealed {
+			e.active = ref
+		}
+	}
+	e.publish(segs)
+	return e, nil
+}
+
+// Dimension returns the store's vector dimension.
+func (e *Engine) Dimension() int { return e.dim }
+
+// begin enters an operation: it fails with ErrClosed once Close has begun.
+// The caller must call e.opMu.RUnlock when it is done.
+func (e *Engine) begin() error {
+	e.opMu.RLock()
+	if e.closed.Load() {
+		e.opMu.RUnlock()
+		return errs.ErrClosed
+	}
+	return nil
+}
+
+// Sync makes every acknowledged write durable (a no-op without NoSync).
+func (e *Engine) Sync() error {
+	if err := e.begin(); err != nil {
+		return err
+	}
+	defer e.opMu.RUnlock()
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	return e.syncLocked()
+}
+
+func (e *Engine) syncLocked() error {
+	if e.failed != nil {
+		return e.failed
+	}
+	if e.active != nil {
+		if err := e.active.seg.Sync(); err != nil {
+			return e.fail(err)
+		}
+	}
+	if err := e.wal.Sync(); err != nil {
+		return e.fail(err)
+	}
+	return nil
+}
+
+// fail records a write-path error that leaves the disk state unknown; every
+// later write returns it.
+func (e *Engine) fail(err error) error {
+	if e.failed == nil {
+		e.failed = fmt.Errorf("store is read-only after a failed write: %w", err)
+	}
+	return e.failed
+}
+
+// Close waits for operations in flight, makes everything durable, and
+// releases the files and the lock. Later calls return ErrClosed.
+func (e *Engine) Close() error {
+	if !e.closed.CompareAndSwap(false, true) {
+		return errs.ErrClosed
+	}
+	e.opMu.Lock()
+	defer e.opMu.Unlock()
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	err := e.syncLocked()
+	err = errors.Join(err, e.wal.Close())
+	if v := e.cur.Swap(nil); v != nil {
+		v.release()
+	}
+	return errors.Join(err, e.lock.Unlock())
+}

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/manifest"
+)
+
+// Get returns a copy of the vector stored under id.
+func (e *Engine) Get(id uint64) ([]float32, error) {
+	if err := e.begin(); err != nil {
+		return nil, err
+	}
+	defer e.opMu.RUnlock()
+	v := e.acquire()
+	defer v.release()
+	si, row, ok := v.index.Find(id)
+	if !ok || v.segs[si].tomb.Has(row) {
+		return nil, fmt.Errorf("id %d: %w", id, errs.ErrNotFound)
+	}
+	return append([]float32(nil), v.segs[si].ref.seg.Vectors(row, row+1)...), nil
+}
+
+// Stats describes the store at one instant.
+type Stats struct {
+	Dimension                             int
+	Total, Live, Deleted                  uint64
+	Segments                              int
+	DiskBytes, ReclaimableBytes, WALBytes int64
+	Epoch                                 uint64
+}
+
+// Stats returns the store's statistics; on a closed store it returns the
+// zero Stats and ErrClosed.
+func (e *Engine) Stats() (Stats, error) {
+	if err := e.begin(); err != nil {
+		return Stats{}, err
+	}
+	defer e.opMu.RUnlock()
+	v := e.acquire()
+	defer v.release()
+	total, deleted := v.totals()
+	st := Stats{
+		Dimension:        e.dim,
+		Total:            total,
+		Live:             total - deleted,
+		Deleted:          deleted,
+		Segments:         len(v.segs),
+		ReclaimableBytes: int64(deleted) * int64(e.dim*4+4),
+		WALBytes:         e.wal.Size(),
+		Epoch:            v.epoch,
+	}
+	st.DiskBytes = st.WALBytes
+	for _, s := range v.segs {
+		st.DiskBytes += s.ref.seg.Size()
+	}
+	if fi, err := os.Stat(filepath.Join(e.dir, manifest.FileName)); err == nil {
+		st.DiskBytes += fi.Size()
+	}
+	return st, nil
+}
+
+// Verify reads every checksummed byte of the store: the manifest, every
+// segment and the WAL. The first mismatch is returned as an error wrapping
+// ErrCorrupt that names the file and offset.
+func (e *Engine) Verify(ctx context.Context) error {
+	if err := e.begin(); err != nil {
+		return err
+	}
+	defer e.opMu.RUnlock()
+	if _, err := manifest.Load(e.dir); err != nil {
+		return err
+	}
+	v := e.acquire()
+	defer v.release()
+	for _, s := range v.segs {
+		if err := s.ref.seg.Verify(ctx, s.seal); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return e.wal.Verify()
+}

@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/memvec/memvec/internal/bitset"
+	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/manifest"
+	"github.com/memvec/memvec/segment"
+)
+
+// Norms outside [minNorm, maxNorm] are refused: their inverse would not be
+// a normal float32, and float32 dot products with them underflow or
+// overflow, so their scores could not be exact.
+const (
+	minNorm = 1e-30
+	maxNorm = 1e30
+)
+
+// checkVector validates v and returns its inverse L2 norm.
+func (e *Engine) checkVector(v []float32) (float32, error) {
+	if len(v) != e.dim {
+		return 0, fmt.Errorf("vector of length %d, store dimension %d: %w", len(v), e.dim, errs.ErrDimension)
+	}
+	var ss float64
+	for j, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return 0, fmt.Errorf("component %d is %v: %w", j, x, errs.ErrInvalidVector)
+		}
+		ss += float64(x) * float64(x)
+	}
+	if ss == 0 {
+		return 0, fmt.Errorf("all-zero vector: %w", errs.ErrInvalidVector)
+	}
+	norm := math.Sqrt(ss)
+	if norm < minNorm || norm > maxNorm {
+		return 0, fmt.Errorf("norm %g outside the supported range [%g, %g]: %w", norm, minNorm, maxNorm, errs.ErrInvalidVector)
+	}
+	return float32(1 / norm), nil
+}
+
+// Add stores vecs under consecutive new IDs and returns them. See the
+// package doc for how a batch stays atomic.
+func (e *Engine) Add(vecs [][]float32) ([]uint64, error) {
+	if err := e.begin(); err != nil {
+		return nil, err
+	}
+	defer e.opMu.RUnlock()
+	if len(vecs) == 0 {
+		return nil, nil
+	}
+	inv := make([]float32, len(vecs))
+	for i, v := range vecs {
+		var err error
+		if inv[i], err = e.checkVector(v); err != nil {
+			return nil, fmt.Errorf("vector %d: %w", i, err)
+		}
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	if e.failed != nil {
+		return nil, e.failed
+	}
+	first := e.nextID
+	var err error
+	if e.active != nil && e.active.seg.Free() >= uint64(len(vecs)) {
+		err = e.appendActive(first, vecs, inv)
+	} else {
+		err = e.appendNew(first, vecs, inv)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.nextID += uint64(len(vecs))
+	ids := make([]uint64, len(vecs))
+	for i := range ids {
+		ids[i] = first + uint64(i)
+	}
+	return ids, nil
+}
+
+// appendActive writes the batch into the active segment's free space.
+func (e *Engine) appendActive(first uint64, vecs [][]float32, inv []float32) error {
+	seg := e.active.seg
+	if err := seg.Append(first, vecs, inv, !e.noSync); err != nil {
+		return e.fail(err)
+	}
+	segs := e.cloneSegs()
+	for i := range segs {
+		if segs[i].ref == e.active {
+			segs[i].rows, segs[i].runs = seg.Rows(), seg.Runs()
+		}
+	}
+	e.publish(segs)
+	return nil
+}
+
+// appendNew writes the batch into fresh segments and makes them part of the
+// store with one manifest replacement, which also seals the old active
+// segment (or drops it if it is empty). Until that replacement the new
+// files are orphans that recovery removes, so a crash loses the whole
+// batch or none of it.
+func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error {
+	var created []*segment.Segment
+	cleanup := func(err error) error {
+		for _, s := range created {
+			s.Remove()
+		}
+		return err
+	}
+	man := e.man.Clone()
+	for off := 0; off < len(vecs); {
+		n := min(len(vecs)-off, int(e.segCap))
+		num := man.NextSegment
+		man.NextSegment++
+		seg, err := segment.Create(e.dir, num, e.dim, e.segCap)
+		if err != nil {
+			return cleanup(err)
+		}
+		created = append(created, seg)
+		// Durable before the manifest names it, even with NoSync: a
+		// manifest must never point at rows that may not be on disk.
+		if err := seg.Append(first+uint64(off), vecs[off:off+n], inv[off:off+n], true); err != nil {
+			return cleanup(err)
+		}
+		off += n
+	}
+	// Seal every new segment that is full; the last one stays active if it
+	// has room.
+	entries := make([]manifest.Segment, len(created))
+	for i, seg := range created {
+		entries[i] = manifest.Segment{Number: seg.Number(), Capacity: seg.Capacity()}
+		if seg.Free() == 0 || i < len(created)-1 {
+			seal, err := seg.Seal()
+			if err != nil {
+				return cleanup(err)
+			}
+			entries[i] = sealedEntry(seg, seal)
+		}
+	}
+	// The old active segment: sealed, or dropped when it holds no rows.
+	var dropOld *segRef
+	oldIdx := -1
+	if e.active != nil {
+		for i, ms := range man.Segments {
+			if ms.Number == e.active.seg.Number() {
+				oldIdx = i
+			}
+		}
+		if e.active.seg.Rows() == 0 {
+			dropOld = e.active
+			man.Segments = append(man.Segments[:oldIdx], man.Segments[oldIdx+1:]...)
+		} else {
+			seal, err := e.active.seg.Seal()
+			if err != nil {
+				return e.fail(cleanup(err))
+			}
+			man.Segments[oldIdx] = sealedEntry(e.active.seg, seal)
+		}
+	}
+	man.Segments = append(man.Segments, entries...)
+	man.NextID = max(man.NextID, first+uint64(len(vecs)))
+	man.Generation++
+	if err := manifest.Store(e.dir, man); err != nil {
+		// The rename may or may not have happened: unknown state.
+		return e.fail(err)
+	}
+	e.man = man
+
+	segs := e.cloneSegs()
+	for i := range segs {
+		if segs[i].ref == e.active {
+			segs[i].seal = man.Segments[oldIdx].Seal()
+		}
+	}
+	if dropOld != nil {
+		for i := range segs {
+			if segs[i].ref == dropOld {
+				segs = append(segs[:i], segs[i+1:]...)
+				break
+			}
+		}
+		dropOld.retire.Store(true)
+	}
+	e.active = nil
+	for i, seg := range created {
+		ref := &segRef{seg: seg}
+		segs = append(segs, segView{
+			ref:  ref,
+			seal: entries[i].Seal(),
+			rows: seg.Rows(),
+			runs: seg.Runs(),
+			tomb: bitset.New(seg.Capacity()),
+		})
+		if !entries[i].Sealed {
+			e.active = ref
+		}
+	}
+	e.publish(segs)
+	return nil
+}
+
+func sealedEntry(seg *segment.Segment, seal segment.Seal) manifest.Segment {
+	return manifest.Segment{
+		Number: seg.Number(), Capacity: seg.Capacity(), Sealed: true,
+		Rows: seal.Rows, Checksum: seal.Checksum, Runs: seal.Runs,
+	}
+}
+
+// Delete tombstones the given IDs and returns how many were live. The IDs
+// newly deleted go to the WAL in one record before the new version is
+// published.
+func (e *Engine) Delete(ids []uint64) (int, error) {
+	if err := e.begin(); err != nil {
+		return 0, err
+	}
+	defer e.opMu.RUnlock()
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	if e.failed != nil {
+		return 0, e.failed
+	}
+	v := e.cur.Load()
+	segs := append([]segView(nil), v.segs...)
+	cloned := make([]bool, len(segs))
+	var dead []uint64
+	for _, id := range ids {
+		si, row, ok := v.index.Find(id)
+		if !ok || segs[si].tomb.Has(row) {
+			continue
+		}
+		if !cloned[si] {
+			segs[si].tomb = segs[si].tomb.Clone()
+			cloned[si] = true
+		}
+		segs[si].tomb.Add(row)
+		segs[si].deleted++
+		dead = append(dead, id)
+	}
+	if len(dead) == 0 {
+		return 0, nil
+	}
+	if _, err := e.wal.Append(dead); err != nil {
+		return 0, e.fail(err)
+	}
+	e.publish(segs)
+	return len(dead), nil
+}

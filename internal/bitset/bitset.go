@@ -1,0 +1,36 @@
+// Package bitset is a fixed-size bitset of tombstones. A Set shared with
+// readers is never modified: writers Clone it, change the clone and publish.
+package bitset
+
+import "math/bits"
+
+// Set holds one bit per row.
+type Set []uint64
+
+// New returns a set able to hold n bits.
+func New(n uint64) Set { return make(Set, (n+63)/64) }
+
+// Has reports whether bit i is set.
+func (s Set) Has(i uint64) bool { return s[i/64]&(1<<(i%64)) != 0 }
+
+// Add sets bit i and reports whether it was clear before.
+func (s Set) Add(i uint64) bool {
+	w, m := i/64, uint64(1)<<(i%64)
+	if s[w]&m != 0 {
+		return false
+	}
+	s[w] |= m
+	return true
+}
+
+// Clone returns an independent copy.
+func (s Set) Clone() Set { return append(Set(nil), s...) }
+
+// Count returns the number of bits set.
+func (s Set) Count() uint64 {
+	var n int
+	for _, w := range s {
+		n += bits.OnesCount64(w)
+	}
+	return uint64(n)
+}

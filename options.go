@@ -1,0 +1,35 @@
+package memvec
+
+// Options configure Open. The zero value is valid for reopening a store;
+// creating one needs Dimension.
+type Options struct {
+	// Dimension is the number of components of every vector. It is
+	// required to create a store. On reopen 0 means "use the stored one";
+	// a different non-zero value fails with ErrDimension.
+	Dimension int
+
+	// NoSync trades durability for speed when bulk loading: Add and Delete
+	// return before their data is fsynced, and writes become durable at
+	// Sync or Close. A crash (of the machine; a killed process loses
+	// nothing) may lose writes acknowledged since the last Sync, but never
+	// leaves a partial batch. Default false: every Add and Delete is
+	// durable when it returns.
+	NoSync bool
+
+	// SegmentBytes is the target size of one segment file. Any value that
+	// holds one row works; a smaller value gives more, smaller files.
+	// Default (0): 64 MiB.
+	SegmentBytes int64
+
+	// DisableAutoCompaction turns off the background compactor.
+	// Default false.
+	DisableAutoCompaction bool
+
+	// CompactionGarbageRatio is the deleted share of a segment at which
+	// the background compactor rewrites it. Default (0): 0.2.
+	CompactionGarbageRatio float64
+
+	// OnCompact, when set, is called after every committed compaction with
+	// its old-to-new ID map. Default nil.
+	OnCompact func(IDMap)
+}

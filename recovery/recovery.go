@@ -1,0 +1,240 @@
+// Package recovery is everything Open does before a store is usable: it
+// recognises (or creates) a store directory, takes the lock, reads the
+// manifest, removes files no manifest references, opens the segments
+// (cutting a torn tail off the active one), and replays the tombstone WAL
+// into per-segment bitsets.
+//
+// # Invariants
+//
+//   - A directory that holds anything but a memvec store is refused with
+//     errs.ErrNotStore before a single byte in it is written.
+//   - Only files whose names memvec creates are ever removed; unknown files
+//     are left alone.
+//   - The cost is proportional to the manifest, the WAL and the active
+//     segment (the only one with a tail), never to the sealed data: sealed
+//     segments are opened by reading their header page only.
+package recovery
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/memvec/memvec/internal/bitset"
+	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/fsutil"
+	"github.com/memvec/memvec/internal/idindex"
+	"github.com/memvec/memvec/manifest"
+	"github.com/memvec/memvec/segment"
+	"github.com/memvec/memvec/wal"
+)
+
+// Names of the store's fixed files.
+const (
+	LockFile = "LOCK"
+	WALDir   = "wal"
+)
+
+// Config is what recovery needs from the caller's options.
+type Config struct {
+	Dimension int  // 0: use the stored one; required to create a store
+	NoSync    bool // passed to the WAL
+}
+
+// State is a recovered store, ready for the engine. Segments[i] is the
+// segment of Manifest.Segments[i], Tombstones[i] its tombstone bitset.
+type State struct {
+	Dir        string
+	Lock       *fsutil.Lock
+	Manifest   *manifest.Manifest
+	Segments   []*segment.Segment
+	Tombstones []bitset.Set
+	WAL        *wal.Log
+	NextID     uint64 // the first ID never handed out
+	Created    bool   // the store was created by this call
+}
+
+// Close releases everything a State holds (used when a later step of Open
+// fails).
+func (s *State) Close() error {
+	var err error
+	for _, seg := range s.Segments {
+		err = errors.Join(err, seg.Close())
+	}
+	if s.WAL != nil {
+		err = errors.Join(err, s.WAL.Close())
+	}
+	return errors.Join(err, s.Lock.Unlock())
+}
+
+// Recover opens or creates the store in dir.
+func Recover(dir string, cfg Config) (st *State, err error) {
+	if cfg.Dimension < 0 {
+		return nil, fmt.Errorf("dimension %d: %w", cfg.Dimension, errs.ErrInvalidArgument)
+	}
+	exists, err := inspect(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !exists && cfg.Dimension == 0 {
+		return nil, fmt.Errorf("%s holds no store and Options.Dimension is 0: %w", dir, errs.ErrInvalidArgument)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	lock, err := fsutil.TryLock(filepath.Join(dir, LockFile))
+	if errors.Is(err, fsutil.ErrWouldBlock) {
+		return nil, fmt.Errorf("%s: %w", dir, errs.ErrLocked)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st = &State{Dir: dir, Lock: lock}
+	defer func() {
+		if err != nil {
+			st.Close()
+			st = nil
+		}
+	}()
+	if st.Manifest, err = loadOrCreate(dir, cfg, st); err != nil {
+		return st, err
+	}
+	if err = removeOrphans(dir, st.Manifest); err != nil {
+		return st, err
+	}
+	if err = openSegments(st); err != nil {
+		return st, err
+	}
+	if st.WAL, err = wal.Open(filepath.Join(dir, WALDir), wal.Options{NoSync: cfg.NoSync}); err != nil {
+		return st, err
+	}
+	return st, replay(st)
+}
+
+// inspect reports whether dir holds a store, and refuses a directory that
+// holds something else. A directory with only a lock file or a stale
+// manifest temp file is what a crash during creation leaves: it counts as
+// empty.
+func inspect(dir string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", dir, err)
+	}
+	var foreign []string
+	for _, e := range entries {
+		switch e.Name() {
+		case manifest.FileName:
+			return true, nil
+		case LockFile, manifest.FileName + ".tmp":
+		default:
+			foreign = append(foreign, e.Name())
+		}
+	}
+	if len(foreign) > 0 {
+		return false, fmt.Errorf("%s holds %q and no %s: %w (%w)", dir, foreign[0], manifest.FileName, errs.ErrNotStore, errs.ErrCorrupt)
+	}
+	return false, nil
+}
+
+func loadOrCreate(dir string, cfg Config, st *State) (*manifest.Manifest, error) {
+	m, err := manifest.Load(dir)
+	if manifest.IsNotExist(err) {
+		m = &manifest.Manifest{Generation: 1, Dimension: cfg.Dimension}
+		if err := manifest.Store(dir, m); err != nil {
+			return nil, err
+		}
+		if err := fsutil.SyncDir(filepath.Dir(dir)); err != nil {
+			return nil, err
+		}
+		st.Created = true
+		return m, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Dimension != 0 && cfg.Dimension != m.Dimension {
+		return nil, fmt.Errorf("store has dimension %d, Options.Dimension is %d: %w", m.Dimension, cfg.Dimension, errs.ErrDimension)
+	}
+	return m, nil
+}
+
+// removeOrphans deletes the leftovers of an interrupted operation: segment
+// files the manifest does not list and a stale manifest temp file.
+func removeOrphans(dir string, m *manifest.Manifest) error {
+	listed := make(map[string]bool, len(m.Segments))
+	for _, s := range m.Segments {
+		listed[segment.FileName(s.Number)] = true
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, e := range entries {
+		name := e.Name()
+		orphan := name == manifest.FileName+".tmp" || (isSegmentName(name) && !listed[name])
+		if !orphan {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("remove orphan %s: %w", name, err)
+		}
+		removed = true
+	}
+	if removed {
+		return fsutil.SyncDir(dir)
+	}
+	return nil
+}
+
+func isSegmentName(name string) bool {
+	num, ok := strings.CutSuffix(name, ".seg")
+	if !ok {
+		return false
+	}
+	_, err := strconv.ParseUint(num, 10, 64)
+	return err == nil
+}
+
+func openSegments(st *State) error {
+	m := st.Manifest
+	for _, ms := range m.Segments {
+		seg, err := segment.Open(st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Seal())
+		if err != nil {
+			return err
+		}
+		st.Segments = append(st.Segments, seg)
+		st.Tombstones = append(st.Tombstones, bitset.New(ms.Capacity))
+	}
+	return nil
+}
+
+// replay applies every tombstone record at or past the manifest's WAL
+// checkpoint. IDs of segments that no longer exist (retired by a
+// compaction) are skipped: their rows are gone.
+func replay(st *State) error {
+	runs := make([][]segment.Run, len(st.Segments))
+	rows := make([]uint64, len(st.Segments))
+	for i, s := range st.Segments {
+		runs[i], rows[i] = s.Runs(), s.Rows()
+	}
+	idx := idindex.Build(runs, rows)
+	st.NextID = max(st.Manifest.NextID, idx.MaxID())
+	return st.WAL.Replay(func(r wal.Record) error {
+		if r.Seq < st.Manifest.WALCheckpoint {
+			return nil
+		}
+		for _, id := range r.IDs {
+			if seg, row, ok := idx.Find(id); ok {
+				st.Tombstones[seg].Add(row)
+			}
+		}
+		return nil
+	})
+}
