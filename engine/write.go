@@ -130,7 +130,7 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 	// has room.
 	entries := make([]manifest.Segment, len(created))
 	for i, seg := range created {
-		entries[i] = manifest.Segment{Number: seg.Number(), Capacity: seg.Capacity()}
+		entries[i] = manifest.Segment{Number: seg.Number(), Capacity: seg.Capacity(), Rows: seg.Rows()}
 		if seg.Free() == 0 || i < len(created)-1 {
 			seal, err := seg.Seal()
 			if err != nil {
@@ -161,6 +161,9 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 	}
 	man.Segments = append(man.Segments, entries...)
 	man.NextID = max(man.NextID, first+uint64(len(vecs)))
+	if !e.noSync {
+		man.WALDurable = e.wal.LastSeq()
+	}
 	man.Generation++
 	if err := manifest.Store(e.dir, man); err != nil {
 		// The rename may or may not have happened: unknown state.

@@ -16,13 +16,18 @@
 //	next segment u64       number of the next segment file to create
 //	epoch u64              compactions committed
 //	WAL checkpoint u64     tombstone records with a lower seq are obsolete
+//	WAL durable u64        the WAL held at least this seq when the manifest was written
 //	segment count u32, then per segment:
 //	    number u64 | capacity u64 | flags u8 (bit 0: sealed)
 //	    rows u64 | checksum u64 | run count u32 | runs (first ID, first row, count: 3 x u64)
 //	ID-map count u32, then the epoch (u64) of each ID-map file still kept
 //
-// Rows, checksum and runs are meaningful only for a sealed segment; the
-// active segment's are recovered from its own batch records.
+// Checksum and runs are meaningful only for a sealed segment; the active
+// segment's are recovered from its own batch records, and its rows field is
+// a lower bound: rows known durable when the manifest was written (a clean
+// Close records them). WAL durable plays the same part for the tombstone
+// log. Recovery that finds less than these lower bounds has found damage,
+// not a torn tail, and reports ErrCorrupt.
 //
 // # Invariants
 //
@@ -64,6 +69,7 @@ type Manifest struct {
 	NextSegment   uint64
 	Epoch         uint64
 	WALCheckpoint uint64
+	WALDurable    uint64
 	Segments      []Segment
 	IDMaps        []uint64
 }
@@ -111,6 +117,7 @@ func Encode(m *Manifest) []byte {
 	b = le.AppendUint64(b, m.NextSegment)
 	b = le.AppendUint64(b, m.Epoch)
 	b = le.AppendUint64(b, m.WALCheckpoint)
+	b = le.AppendUint64(b, m.WALDurable)
 	b = le.AppendUint32(b, uint32(len(m.Segments)))
 	for _, s := range m.Segments {
 		b = le.AppendUint64(b, s.Number)
@@ -165,6 +172,7 @@ func Decode(b []byte) (*Manifest, error) {
 		NextSegment:   r.u64(),
 		Epoch:         r.u64(),
 		WALCheckpoint: r.u64(),
+		WALDurable:    r.u64(),
 	}
 	nseg := r.count(33)
 	for i := 0; i < nseg && r.err == nil; i++ {

@@ -205,7 +205,13 @@ func isSegmentName(name string) bool {
 func openSegments(st *State) error {
 	m := st.Manifest
 	for _, ms := range m.Segments {
-		seg, err := segment.Open(st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Seal())
+		var seg *segment.Segment
+		var err error
+		if ms.Sealed {
+			seg, err = segment.Open(st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Seal())
+		} else {
+			seg, err = segment.OpenActive(st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
+		}
 		if err != nil {
 			return err
 		}
@@ -226,6 +232,10 @@ func replay(st *State) error {
 	}
 	idx := idindex.Build(runs, rows)
 	st.NextID = max(st.Manifest.NextID, idx.MaxID())
+	if last := st.WAL.LastSeq(); last < st.Manifest.WALDurable {
+		return fmt.Errorf("%s: tombstone log ends at record %d, but record %d was recorded durable: %w",
+			filepath.Join(st.Dir, WALDir), last, st.Manifest.WALDurable, errs.ErrCorrupt)
+	}
 	return st.WAL.Replay(func(r wal.Record) error {
 		if r.Seq < st.Manifest.WALCheckpoint {
 			return nil

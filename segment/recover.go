@@ -10,7 +10,7 @@ import (
 // its batch records and cuts a torn tail (see the package doc for the rule).
 // It reads every record and the rows of every batch: the cost is bounded by
 // one segment, the only one that can have a torn tail.
-func (s *Segment) recoverTail() error {
+func (s *Segment) recoverTail(durable uint64) error {
 	var rows, i uint64
 	for ; i < s.lay.capacity && rows < s.lay.capacity; i++ {
 		rec, err := s.checkRecord(i, rows)
@@ -21,6 +21,10 @@ func (s *Segment) recoverTail() error {
 		s.addRun(Run{FirstID: rec.FirstID, FirstRow: rec.FirstRow, Count: uint64(rec.Rows)})
 	}
 	cut := i
+	if rows < durable {
+		return fmt.Errorf("offset %d: batch %d is damaged but %d rows were recorded durable: %w",
+			s.lay.recordOff+int64(cut)*recordSize, cut, durable, errs.ErrCorrupt)
+	}
 	// Anything written after the first bad record is either a batch that was
 	// never promised durable (dropped below) or proof that the bad record
 	// was promised durable, which makes the damage corruption, not a tear.

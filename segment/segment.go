@@ -94,9 +94,22 @@ func Create(dir string, n uint64, dim int, capacity uint64) (*Segment, error) {
 
 // Open opens segment number n of the given shape. With seal != nil the
 // segment is sealed and trusted to hold seal.Rows rows (Verify checks it);
-// otherwise it is the active segment and its batch records are checked and
-// a torn tail is cut off (see the package doc).
+// otherwise it is the active segment, opened as by OpenActive with no rows
+// known durable.
 func Open(dir string, n uint64, dim int, capacity uint64, seal *Seal) (*Segment, error) {
+	return open(dir, n, dim, capacity, seal, 0)
+}
+
+// OpenActive opens the active segment number n: its batch records are
+// checked and a torn tail is cut off (see the package doc). durable is a
+// row count known to have been synced (recorded at the last clean close);
+// if the records end before it, the damage is corruption, not a tear, and
+// the file is left untouched.
+func OpenActive(dir string, n uint64, dim int, capacity uint64, durable uint64) (*Segment, error) {
+	return open(dir, n, dim, capacity, nil, durable)
+}
+
+func open(dir string, n uint64, dim int, capacity uint64, seal *Seal, durable uint64) (*Segment, error) {
 	path := filepath.Join(dir, FileName(n))
 	flag := os.O_RDWR
 	if seal != nil {
@@ -107,14 +120,14 @@ func Open(dir string, n uint64, dim int, capacity uint64, seal *Seal) (*Segment,
 		return nil, fmt.Errorf("segment %s: %w", path, err)
 	}
 	s := &Segment{path: path, f: f, lay: newLayout(dim, capacity), sealed: seal != nil}
-	if err := s.open(n, seal); err != nil {
+	if err := s.open(n, seal, durable); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("segment %s: %w", path, err)
 	}
 	return s, nil
 }
 
-func (s *Segment) open(n uint64, seal *Seal) error {
+func (s *Segment) open(n uint64, seal *Seal, durable uint64) error {
 	fi, err := s.f.Stat()
 	if err != nil {
 		return err
@@ -145,7 +158,7 @@ func (s *Segment) open(n uint64, seal *Seal) error {
 		s.runs = append([]Run(nil), seal.Runs...)
 		return nil
 	}
-	return s.recoverTail()
+	return s.recoverTail(durable)
 }
 
 func (s *Segment) mapFile() error {
