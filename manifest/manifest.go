@@ -8,6 +8,8 @@
 //
 //	magic "memvecMF" (8) | version u32 | body length u32 | body | xxhash64 of every preceding byte
 //
+// This framing is fixed across format versions; only the body changes.
+//
 // Body:
 //
 //	generation u64         incremented by every replacement
@@ -151,18 +153,21 @@ func Decode(b []byte) (*Manifest, error) {
 	if len(b) < 24 || string(b[:8]) != magic {
 		return nil, fmt.Errorf("manifest: bad magic: %w", errs.ErrCorrupt)
 	}
+	// The framing (magic, version, length, body, checksum) is the same in
+	// every format version, so the checksum is checked first: a damaged
+	// version field is corruption, an intact unknown one a newer format.
 	le := binary.LittleEndian
-	if v := le.Uint32(b[8:]); v != Version {
-		if v > Version {
-			return nil, fmt.Errorf("manifest: format version %d, this build reads %d: %w", v, Version, errs.ErrVersion)
-		}
-		return nil, fmt.Errorf("manifest: format version %d: %w", v, errs.ErrCorrupt)
-	}
 	if n := le.Uint32(b[12:]); uint64(n) != uint64(len(b)-24) {
 		return nil, fmt.Errorf("manifest: body of %d bytes in a file of %d: %w", n, len(b), errs.ErrCorrupt)
 	}
 	if le.Uint64(b[len(b)-8:]) != xxhash.Sum64(b[:len(b)-8]) {
 		return nil, fmt.Errorf("manifest: checksum mismatch: %w", errs.ErrCorrupt)
+	}
+	if v := le.Uint32(b[8:]); v != Version {
+		if v > Version {
+			return nil, fmt.Errorf("manifest: format version %d, this build reads %d: %w", v, Version, errs.ErrVersion)
+		}
+		return nil, fmt.Errorf("manifest: format version %d: %w", v, errs.ErrCorrupt)
 	}
 	r := reader{b: b[16 : len(b)-8]}
 	m := &Manifest{
