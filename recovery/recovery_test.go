@@ -181,5 +181,3 @@ func TestWALShorterThanRecordedIsCorrupt(t *testing.T) {
 		t.Fatalf("Recover with a WAL shorter than recorded: %v", err)
 	}
 }
-
-
