@@ -15,13 +15,17 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/memvec/memvec/compactor"
 	"github.com/memvec/memvec/engine"
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/manifest"
 )
 
 // DB is an open store. Create one with Open and release it with Close.
 type DB struct {
-	e *engine.Engine
+	e    *engine.Engine
+	c    *compactor.Compactor
+	auto bool // the compactor's background goroutine runs
 }
 
 // Open opens the store in dir, creating it (and dir) when dir does not
@@ -42,12 +46,29 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memvec: open %s: %w", dir, err)
 	}
-	return &DB{e: e}, nil
+	db := &DB{e: e, auto: !opts.DisableAutoCompaction}
+	copts := compactor.Options{GarbageRatio: opts.CompactionGarbageRatio, SegCap: e.SegCap()}
+	if fn := opts.OnCompact; fn != nil {
+		copts.OnCompact = func(epoch uint64, runs []manifest.IDRun) { fn(idMap(epoch, runs)) }
+	}
+	db.c = compactor.New(e, copts)
+	if db.auto {
+		e.SetNotify(db.c.Notify)
+		db.c.Start()
+	}
+	return db, nil
 }
 
-// Close waits for operations in flight, makes every write durable, unmaps
-// the files and releases the lock. Every later call returns ErrClosed.
-func (db *DB) Close() error { return db.e.Close() }
+// Close stops the background compactor (abandoning a compaction in
+// progress, whose files are removed), waits for operations in flight,
+// makes every write durable, unmaps the files and releases the lock. Every
+// later call returns ErrClosed.
+func (db *DB) Close() error {
+	if db.auto {
+		db.c.Stop()
+	}
+	return db.e.Close()
+}
 
 // Sync makes every acknowledged write durable. It matters only with
 // Options.NoSync; otherwise writes are durable when they return.
@@ -141,6 +162,60 @@ func results(hits []engine.Hit) []Result {
 // tombstone log) and returns an error wrapping ErrCorrupt that names the
 // file and offset of the first mismatch.
 func (db *DB) Verify(ctx context.Context) error { return db.e.Verify(ctx) }
+
+// Compact rewrites every segment that holds deleted rows, the active one
+// included: their live vectors move, in ID order, to fresh IDs above every
+// ID handed out so far, and the old files are removed once no search uses
+// them. It returns the old-to-new map, which is also stored on disk (see
+// IDMapsSince) and passed to Options.OnCompact before Compact returns.
+// Afterwards Stats().Deleted is 0 unless deletes raced with it. With
+// nothing to reclaim it returns an empty IDMap and no epoch is used. A
+// cancelled ctx leaves the store as it was. Searches, Get, Add and Delete
+// go on during a compaction; a Delete of a row being copied is carried
+// over to its new ID.
+func (db *DB) Compact(ctx context.Context) (IDMap, error) {
+	res, err := db.c.Compact(ctx)
+	if err != nil {
+		return IDMap{}, fmt.Errorf("memvec: compact: %w", err)
+	}
+	if res == nil {
+		return IDMap{}, nil
+	}
+	return idMap(res.Epoch, res.Runs), nil
+}
+
+// IDMapsSince reads from disk the ID maps of the compactions with an epoch
+// greater than epoch, oldest first. Maps are kept across restarts until
+// ReleaseIDMaps drops them, so an application that missed OnCompact (say,
+// it crashed) can catch up: apply every map in order.
+func (db *DB) IDMapsSince(epoch uint64) ([]IDMap, error) {
+	maps, err := db.e.IDMapsSince(epoch)
+	if err != nil {
+		return nil, fmt.Errorf("memvec: ID maps: %w", err)
+	}
+	out := make([]IDMap, len(maps))
+	for i, m := range maps {
+		out[i] = idMap(m.Epoch, m.Runs)
+	}
+	return out, nil
+}
+
+// ReleaseIDMaps tells the store that the application has applied the maps
+// of every epoch up to throughEpoch, so they may be dropped from disk.
+func (db *DB) ReleaseIDMaps(throughEpoch uint64) error {
+	if err := db.e.ReleaseIDMaps(throughEpoch); err != nil {
+		return fmt.Errorf("memvec: release ID maps: %w", err)
+	}
+	return nil
+}
+
+func idMap(epoch uint64, runs []manifest.IDRun) IDMap {
+	m := IDMap{Epoch: epoch, Runs: make([]IDRun, len(runs))}
+	for i, r := range runs {
+		m.Runs[i] = IDRun{Old: r.Old, New: r.New, Len: r.Len}
+	}
+	return m
+}
 
 // Stats describes the store.
 type Stats struct {

@@ -15,12 +15,13 @@ import (
 
 const testSegmentBytes = 8 << 10
 
-// openTest opens a store in a fresh directory with small segments and
+// openTest opens a store in a fresh directory with small segments and no
+// background compaction (so IDs stay put unless a test compacts), and
 // registers a cleanup that checks the store's invariants and closes it.
 func openTest(t *testing.T, dim int, mod ...func(*Options)) (*DB, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "store")
-	opts := Options{Dimension: dim, SegmentBytes: testSegmentBytes}
+	opts := Options{Dimension: dim, SegmentBytes: testSegmentBytes, DisableAutoCompaction: true}
 	for _, m := range mod {
 		m(&opts)
 	}
@@ -53,12 +54,16 @@ func mustCheck(t *testing.T, db *DB) {
 	}
 }
 
-func reopen(t *testing.T, db *DB, dir string) *DB {
+func reopen(t *testing.T, db *DB, dir string, mod ...func(*Options)) *DB {
 	t.Helper()
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db2, err := Open(dir, Options{SegmentBytes: testSegmentBytes})
+	opts := Options{SegmentBytes: testSegmentBytes, DisableAutoCompaction: true}
+	for _, m := range mod {
+		m(&opts)
+	}
+	db2, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

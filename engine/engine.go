@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -34,6 +35,14 @@ type Engine struct {
 	// Close waits for operations in flight and later ones see closed.
 	opMu   sync.RWMutex
 	closed atomic.Bool
+	// closeCtx is cancelled when Close begins, aborting compaction copies;
+	// jobs counts compaction jobs holding a snapshot.
+	closeCtx    context.Context
+	closeCancel context.CancelFunc
+	jobs        sync.WaitGroup
+	// notify, when set, is called (and must not block) after deletes and
+	// seals: the events that can give a compactor work.
+	notify atomic.Pointer[func()]
 
 	// writeMu serialises writers; everything below it is theirs.
 	writeMu sync.Mutex
@@ -69,6 +78,7 @@ func Open(dir string, cfg Config) (*Engine, error) {
 		wal:    st.WAL,
 		lock:   st.Lock,
 	}
+	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())
 	segs := make([]segView, len(st.Segments))
 	for i, seg := range st.Segments {
 		ref := &segRef{seg: seg}
@@ -137,14 +147,30 @@ func (e *Engine) fail(err error) error {
 	return e.failed
 }
 
+// SetNotify registers fn to be called after deletes and seals (the events
+// that can give a compactor work). fn must not block.
+func (e *Engine) SetNotify(fn func()) { e.notify.Store(&fn) }
+
+func (e *Engine) signal() {
+	if fn := e.notify.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
 // Close waits for operations in flight, makes everything durable, and
-// releases the files and the lock. Later calls return ErrClosed.
+// releases the files and the lock. Later calls return ErrClosed. A
+// compaction in progress is abandoned: its copy is cancelled and its
+// commit refused.
 func (e *Engine) Close() error {
 	if !e.closed.CompareAndSwap(false, true) {
 		return errs.ErrClosed
 	}
+	e.closeCancel()
+	// Once opMu is held no Prepare can start a job; then the running jobs
+	// (which take no opMu) are waited for.
 	e.opMu.Lock()
 	defer e.opMu.Unlock()
+	e.jobs.Wait()
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	err := e.syncLocked()
@@ -187,3 +213,6 @@ func (e *Engine) checkpointLocked() error {
 	e.man = man
 	return nil
 }
+
+// Dir returns the store's directory.
+func (e *Engine) Dir() string { return e.dir }

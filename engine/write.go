@@ -201,6 +201,7 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 		}
 	}
 	e.publish(segs)
+	e.signal()
 	return nil
 }
 
@@ -251,5 +252,6 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 		return 0, e.fail(err)
 	}
 	e.publish(segs)
+	e.signal()
 	return len(dead), nil
 }

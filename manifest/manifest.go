@@ -19,10 +19,16 @@
 //	epoch u64              compactions committed
 //	WAL checkpoint u64     tombstone records with a lower seq are obsolete
 //	WAL durable u64        the WAL held at least this seq when the manifest was written
+//	tombstones u64         generation of the tombstone checkpoint file (0: none)
 //	segment count u32, then per segment:
 //	    number u64 | capacity u64 | flags u8 (bit 0: sealed)
 //	    rows u64 | checksum u64 | run count u32 | runs (first ID, first row, count: 3 x u64)
 //	ID-map count u32, then the epoch (u64) of each ID-map file still kept
+//
+// The tombstone checkpoint file (TombsFileName) holds the tombstones of
+// every segment as of the WAL checkpoint; recovery loads it and then replays
+// the WAL records at or past the checkpoint. An ID-map file (IDMapFileName)
+// holds the old-to-new ID map of one compaction epoch listed here.
 //
 // Checksum and runs are meaningful only for a sealed segment; the active
 // segment's are recovered from its own batch records, and its rows field is
@@ -72,6 +78,7 @@ type Manifest struct {
 	Epoch         uint64
 	WALCheckpoint uint64
 	WALDurable    uint64
+	Tombs         uint64 // generation of the tombstone checkpoint file; 0: none
 	Segments      []Segment
 	IDMaps        []uint64
 }
@@ -120,6 +127,7 @@ func Encode(m *Manifest) []byte {
 	b = le.AppendUint64(b, m.Epoch)
 	b = le.AppendUint64(b, m.WALCheckpoint)
 	b = le.AppendUint64(b, m.WALDurable)
+	b = le.AppendUint64(b, m.Tombs)
 	b = le.AppendUint32(b, uint32(len(m.Segments)))
 	for _, s := range m.Segments {
 		b = le.AppendUint64(b, s.Number)
@@ -178,6 +186,7 @@ func Decode(b []byte) (*Manifest, error) {
 		Epoch:         r.u64(),
 		WALCheckpoint: r.u64(),
 		WALDurable:    r.u64(),
+		Tombs:         r.u64(),
 	}
 	nseg := r.count(33)
 	for i := 0; i < nseg && r.err == nil; i++ {

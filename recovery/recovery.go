@@ -176,9 +176,13 @@ func removeOrphans(dir string, m *manifest.Manifest) error {
 		return err
 	}
 	removed := false
+	listed[manifest.TombsFileName(m.Tombs)] = m.Tombs != 0
+	for _, ep := range m.IDMaps {
+		listed[manifest.IDMapFileName(ep)] = true
+	}
 	for _, e := range entries {
 		name := e.Name()
-		orphan := name == manifest.FileName+".tmp" || (isSegmentName(name) && !listed[name])
+		orphan := name == manifest.FileName+".tmp" || (isStoreFile(name) && !listed[name])
 		if !orphan {
 			continue
 		}
@@ -193,13 +197,16 @@ func removeOrphans(dir string, m *manifest.Manifest) error {
 	return nil
 }
 
-func isSegmentName(name string) bool {
-	num, ok := strings.CutSuffix(name, ".seg")
-	if !ok {
-		return false
+// isStoreFile reports whether name is one of the numbered files a store
+// creates: a segment, a tombstone checkpoint or an ID map.
+func isStoreFile(name string) bool {
+	for _, ext := range []string{".seg", ".tombs", ".idmap"} {
+		if num, ok := strings.CutSuffix(name, ext); ok {
+			_, err := strconv.ParseUint(num, 10, 64)
+			return err == nil
+		}
 	}
-	_, err := strconv.ParseUint(num, 10, 64)
-	return err == nil
+	return false
 }
 
 func openSegments(st *State) error {
@@ -221,10 +228,28 @@ func openSegments(st *State) error {
 	return nil
 }
 
-// replay applies every tombstone record at or past the manifest's WAL
-// checkpoint. IDs of segments that no longer exist (retired by a
-// compaction) are skipped: their rows are gone.
+// replay loads the tombstone checkpoint file, then applies every WAL
+// record at or past the manifest's checkpoint. IDs of segments that no
+// longer exist (retired by a compaction) are skipped: their rows are gone.
 func replay(st *State) error {
+	if gen := st.Manifest.Tombs; gen != 0 {
+		tombs, err := manifest.ReadTombs(st.Dir, gen)
+		if err != nil {
+			return err
+		}
+		for _, t := range tombs {
+			for i, ms := range st.Manifest.Segments {
+				if ms.Number != t.Number {
+					continue
+				}
+				if len(t.Bits) > len(st.Tombstones[i]) {
+					return fmt.Errorf("%s: segment %d: %d tombstone words for capacity %d: %w",
+						manifest.TombsFileName(gen), t.Number, len(t.Bits), ms.Capacity, errs.ErrCorrupt)
+				}
+				copy(st.Tombstones[i], t.Bits)
+			}
+		}
+	}
 	runs := make([][]segment.Run, len(st.Segments))
 	rows := make([]uint64, len(st.Segments))
 	for i, s := range st.Segments {

@@ -1,0 +1,147 @@
+package compactor
+
+import (
+	"context"
+	"sync"
+
+	"github.com/memvec/memvec/manifest"
+)
+
+// Options configure a Compactor.
+type Options struct {
+	// GarbageRatio is the deleted share that makes a sealed segment worth
+	// rewriting in the background. Default (0): DefaultGarbageRatio.
+	GarbageRatio float64
+	// SegCap is the capacity, in rows, of a full segment (for the tiered
+	// merge).
+	SegCap uint64
+	// OnCompact is called after every committed compaction, from the
+	// goroutine that ran it.
+	OnCompact func(epoch uint64, runs []manifest.IDRun)
+}
+
+// Compactor runs compactions of one store, one at a time.
+type Compactor struct {
+	store Store
+	opts  Options
+	mu    sync.Mutex // one compaction at a time
+
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a compactor for store; call Start for background work.
+func New(store Store, opts Options) *Compactor {
+	if opts.GarbageRatio <= 0 {
+		opts.GarbageRatio = DefaultGarbageRatio
+	}
+	return &Compactor{store: store, opts: opts, wake: make(chan struct{}, 1)}
+}
+
+// Start launches the background goroutine, which runs a compaction pass
+// each time Notify is called (and once at start, for work left from
+// before a restart).
+func (c *Compactor) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.done = make(chan struct{})
+	c.Notify()
+	go c.loop(ctx)
+}
+
+// Notify wakes the background goroutine; it never blocks.
+func (c *Compactor) Notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stop stops the background goroutine and waits for it; a compaction in
+// progress is abandoned and its files removed.
+func (c *Compactor) Stop() {
+	if c.cancel == nil {
+		return
+	}
+	c.cancel()
+	<-c.done
+	c.cancel = nil
+}
+
+func (c *Compactor) loop(ctx context.Context) {
+	defer close(c.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+		}
+		// Run until nothing qualifies; an error (the store closing, a
+		// failed write that made it read-only) ends this pass and the
+		// next Notify tries again.
+		for ctx.Err() == nil {
+			res, err := c.run(ctx, false)
+			if err != nil || res == nil {
+				break
+			}
+		}
+	}
+}
+
+// Result describes a committed compaction.
+type Result struct {
+	Epoch uint64
+	Runs  []manifest.IDRun
+}
+
+// Compact runs one manual compaction, which rewrites every segment holding
+// a deleted row. It returns nil when there was nothing to reclaim.
+func (c *Compactor) Compact(ctx context.Context) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.run(ctx, true)
+}
+
+func (c *Compactor) run(ctx context.Context, manual bool) (*Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	segs, err := c.store.Segments()
+	if err != nil {
+		return nil, err
+	}
+	var pick []uint64
+	if manual {
+		pick = pickManual(segs)
+	} else {
+		pick = pickAuto(segs, c.opts.GarbageRatio, c.opts.SegCap)
+	}
+	if len(pick) == 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	job, err := c.store.Prepare(pick)
+	if err != nil || job == nil {
+		return nil, err
+	}
+	defer job.Release()
+	out, err := Copy(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		out.Remove()
+		return nil, err
+	}
+	epoch, err := c.store.Commit(job, out)
+	if err != nil {
+		return nil, err
+	}
+	if c.opts.OnCompact != nil {
+		c.opts.OnCompact(epoch, out.Runs)
+	}
+	return &Result{Epoch: epoch, Runs: out.Runs}, nil
+}

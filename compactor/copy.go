@@ -1,0 +1,153 @@
+package compactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/memvec/memvec/manifest"
+	"github.com/memvec/memvec/segment"
+)
+
+// chunkRows is how many rows Copy appends per write, and how often it checks
+// for cancellation.
+const chunkRows = 1024
+
+// rowRef is one run of a source, in ID order across all sources.
+type rowRef struct {
+	src             int
+	firstID, row, n uint64
+}
+
+// Copy writes the live rows of job's sources, in ascending old-ID order,
+// into new sealed segments holding IDs job.FirstID, job.FirstID+1, ...,
+// and returns them with the old-to-new map. On error it removes what it
+// wrote.
+func Copy(ctx context.Context, job *Job) (out *Output, err error) {
+	out = &Output{}
+	defer func() {
+		if err != nil {
+			out.Remove()
+			out = nil
+		}
+	}()
+	var refs []rowRef
+	for i, s := range job.Sources {
+		for _, r := range s.Runs {
+			if r.FirstRow >= s.Rows {
+				continue
+			}
+			refs = append(refs, rowRef{src: i, firstID: r.FirstID, row: r.FirstRow, n: min(r.Count, s.Rows-r.FirstRow)})
+		}
+	}
+	sort.Slice(refs, func(a, b int) bool { return refs[a].firstID < refs[b].firstID })
+
+	w := writer{job: job, out: out, ctx: ctx}
+	for _, ref := range refs {
+		src := &job.Sources[ref.src]
+		for k := uint64(0); k < ref.n; k++ {
+			row := ref.row + k
+			if src.Tomb.Has(row) {
+				continue
+			}
+			if err := w.add(src.Seg, row, ref.firstID+k); err != nil {
+				return out, err
+			}
+		}
+	}
+	if err := w.flush(); err != nil {
+		return out, err
+	}
+	if w.copied != job.Live {
+		return out, fmt.Errorf("compaction copied %d rows, planned %d", w.copied, job.Live)
+	}
+	return out, nil
+}
+
+// writer fills output segments chunk by chunk.
+type writer struct {
+	job   *Job
+	out   *Output
+	ctx   context.Context
+	cur   *segment.Segment
+	vecs  [][]float32
+	norms []float32
+	copied uint64 // rows added so far
+	first  uint64 // new ID of vecs[0]
+}
+
+func (w *writer) add(seg *segment.Segment, row, oldID uint64) error {
+	if w.copied == w.job.Live {
+		return fmt.Errorf("compaction found more than the %d live rows planned", w.job.Live)
+	}
+	newID := w.job.FirstID + w.copied
+	w.copied++
+	runs := w.out.Runs
+	if k := len(runs); k > 0 && runs[k-1].Old+runs[k-1].Len == oldID && runs[k-1].New+runs[k-1].Len == newID {
+		runs[k-1].Len++
+	} else {
+		w.out.Runs = append(runs, manifest.IDRun{Old: oldID, New: newID, Len: 1})
+	}
+	if len(w.vecs) == 0 {
+		w.first = newID
+	}
+	w.vecs = append(w.vecs, seg.Vectors(row, row+1))
+	w.norms = append(w.norms, seg.InvNorms(row, row+1)[0])
+	if w.cur == nil || uint64(len(w.vecs)) == chunkRows || uint64(len(w.vecs)) == w.cur.Free() {
+		return w.flush()
+	}
+	return nil
+}
+
+// flush appends the pending rows to the current output segment, opening a
+// new one when needed and sealing it when full.
+func (w *writer) flush() error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if err := w.job.Ctx.Err(); err != nil {
+		return err
+	}
+	for len(w.vecs) > 0 {
+		if w.cur == nil {
+			if err := w.open(); err != nil {
+				return err
+			}
+		}
+		n := min(uint64(len(w.vecs)), w.cur.Free())
+		if err := w.cur.Append(w.first, w.vecs[:n], w.norms[:n], false); err != nil {
+			return err
+		}
+		w.first += n
+		w.vecs, w.norms = w.vecs[n:], w.norms[n:]
+		if w.cur.Free() == 0 {
+			seal, err := w.cur.Seal()
+			if err != nil {
+				return err
+			}
+			w.out.Seals = append(w.out.Seals, seal)
+			w.cur = nil
+		}
+	}
+	w.vecs, w.norms = w.vecs[:0], w.norms[:0]
+	return nil
+}
+
+// open creates the next output segment, sized to exactly the rows left to
+// write (at most SegCap), so a compaction wastes no preallocated space.
+func (w *writer) open() error {
+	i := len(w.out.Segments)
+	if i >= len(w.job.Segments) {
+		return errors.New("compaction needs more segments than reserved")
+	}
+	written := w.first - w.job.FirstID
+	left := w.job.Live - written
+	seg, err := segment.Create(w.job.Dir, w.job.Segments[i], w.job.Dim, min(left, w.job.SegCap))
+	if err != nil {
+		return err
+	}
+	w.out.Segments = append(w.out.Segments, seg)
+	w.cur = seg
+	return nil
+}

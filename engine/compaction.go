@@ -1,0 +1,372 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/memvec/memvec/compactor"
+	"github.com/memvec/memvec/internal/bitset"
+	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/fsutil"
+	"github.com/memvec/memvec/manifest"
+	"github.com/memvec/memvec/segment"
+)
+
+// This file implements compactor.Store: the engine's side of a compaction.
+// Prepare and Commit hold writeMu only for bookkeeping and small files;
+// the rows are copied by the compactor with no lock held.
+
+// SegCap returns the capacity, in rows, of a full segment.
+func (e *Engine) SegCap() uint64 { return e.segCap }
+
+// Segments describes the current segments for the compaction policy.
+func (e *Engine) Segments() ([]compactor.SegmentInfo, error) {
+	if err := e.begin(); err != nil {
+		return nil, err
+	}
+	defer e.opMu.RUnlock()
+	v := e.acquire()
+	defer v.release()
+	out := make([]compactor.SegmentInfo, len(v.segs))
+	for i, s := range v.segs {
+		out[i] = compactor.SegmentInfo{
+			Number: s.ref.seg.Number(), Rows: s.rows, Deleted: s.deleted,
+			Capacity: s.ref.seg.Capacity(), Sealed: s.seal != nil,
+		}
+	}
+	return out, nil
+}
+
+// Prepare seals the active segment if it is among numbers, snapshots the
+// chosen segments, and reserves a block of fresh IDs and the segment
+// numbers the copy will need. The reservations live in memory only: if the
+// job never commits, none of its IDs was ever visible, so reusing them
+// after a restart is harmless.
+func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
+	if err := e.begin(); err != nil {
+		return nil, err
+	}
+	defer e.opMu.RUnlock()
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	if e.failed != nil {
+		return nil, e.failed
+	}
+	want := make(map[uint64]bool, len(numbers))
+	for _, n := range numbers {
+		want[n] = true
+	}
+	if e.active != nil && want[e.active.seg.Number()] {
+		if err := e.sealActiveLocked(); err != nil {
+			return nil, err
+		}
+	}
+	v := e.acquire()
+	job := &compactor.Job{Ctx: e.closeCtx, Dir: e.dir, Dim: e.dim, SegCap: e.segCap}
+	for _, s := range v.segs {
+		if !want[s.ref.seg.Number()] || s.seal == nil || s.rows == 0 {
+			continue
+		}
+		job.Sources = append(job.Sources, compactor.Source{Seg: s.ref.seg, Rows: s.rows, Runs: s.runs, Tomb: s.tomb})
+		job.Live += s.rows - s.deleted
+	}
+	if len(job.Sources) == 0 {
+		v.release()
+		return nil, nil
+	}
+	job.FirstID = e.nextID
+	e.nextID += job.Live
+	for n := uint64(0); n*e.segCap < job.Live; n++ {
+		job.Segments = append(job.Segments, e.man.NextSegment)
+		e.man.NextSegment++
+	}
+	e.jobs.Add(1)
+	job.Release = func() {
+		v.release()
+		e.jobs.Done()
+	}
+	return job, nil
+}
+
+// sealActiveLocked seals the active segment and records it in the
+// manifest; the next Add starts a new one.
+func (e *Engine) sealActiveLocked() error {
+	seg := e.active.seg
+	if seg.Rows() == 0 {
+		return nil
+	}
+	seal, err := seg.Seal()
+	if err != nil {
+		return e.fail(err)
+	}
+	man := e.man.Clone()
+	for i := range man.Segments {
+		if man.Segments[i].Number == seg.Number() {
+			man.Segments[i] = sealedEntry(seg, seal)
+		}
+	}
+	man.Generation++
+	if err := manifest.Store(e.dir, man); err != nil {
+		return e.fail(err)
+	}
+	e.man = man
+	segs := e.cloneSegs()
+	for i := range segs {
+		if segs[i].ref == e.active {
+			segs[i].seal = &seal
+		}
+	}
+	e.active = nil
+	e.publish(segs)
+	return nil
+}
+
+// Commit installs a compaction's output. Under writeMu it carries deletes
+// that arrived after the job's snapshot over to the new IDs, writes the
+// tombstone checkpoint and the ID map, and replaces the manifest; that
+// rename is the commit point. The WAL records before the checkpoint are
+// then dropped. The retired segments' files are removed when the last
+// search using them ends.
+func (e *Engine) Commit(job *compactor.Job, out *compactor.Output) (uint64, error) {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	if e.closed.Load() {
+		out.Remove()
+		return 0, errs.ErrClosed
+	}
+	if e.failed != nil {
+		out.Remove()
+		return 0, e.failed
+	}
+	cur := e.cur.Load()
+	retired := make(map[*segment.Segment]bool, len(job.Sources))
+	for _, s := range job.Sources {
+		retired[s.Seg] = true
+	}
+	newViews, err := lateTombstones(cur, job, out)
+	if err != nil {
+		out.Remove()
+		return 0, err
+	}
+	var keep []segView
+	for _, s := range cur.segs {
+		if !retired[s.ref.seg] {
+			keep = append(keep, s)
+		}
+	}
+	keep = append(keep, newViews...)
+
+	man := e.man.Clone()
+	man.Generation++
+	man.Epoch++
+	oldTombs := man.Tombs
+	if err := e.writeCommitFiles(man, keep, out); err != nil {
+		out.Remove()
+		return 0, err
+	}
+	var entries []manifest.Segment
+	for _, ms := range man.Segments {
+		if !isRetired(ms.Number, job) {
+			entries = append(entries, ms)
+		}
+	}
+	for i, seg := range out.Segments {
+		entries = append(entries, sealedEntry(seg, out.Seals[i]))
+	}
+	man.Segments = entries
+	man.IDMaps = append(man.IDMaps, man.Epoch)
+	man.NextID = max(man.NextID, job.FirstID+job.Live)
+	man.WALCheckpoint = e.wal.LastSeq() + 1
+	if !e.noSync {
+		man.WALDurable = e.wal.LastSeq()
+	}
+	if err := manifest.Store(e.dir, man); err != nil {
+		// The rename may or may not have happened: unknown state.
+		return 0, e.fail(err)
+	}
+	e.man = man
+	for _, s := range cur.segs {
+		if retired[s.ref.seg] {
+			s.ref.retire.Store(true)
+		}
+	}
+	e.publish(keep)
+
+	// Everything before the checkpoint is in the tombstone file now.
+	if err := e.wal.TruncateFront(man.WALCheckpoint); err != nil {
+		return man.Epoch, e.fail(err)
+	}
+	if oldTombs != 0 {
+		os.Remove(filepath.Join(e.dir, manifest.TombsFileName(oldTombs)))
+	}
+	return man.Epoch, nil
+}
+
+func isRetired(number uint64, job *compactor.Job) bool {
+	for _, s := range job.Sources {
+		if s.Seg.Number() == number {
+			return true
+		}
+	}
+	return false
+}
+
+// writeCommitFiles writes the ID map of man.Epoch and the tombstone
+// checkpoint of generation man.Generation, fsyncs them and the directory,
+// and records the checkpoint in man.
+func (e *Engine) writeCommitFiles(man *manifest.Manifest, segs []segView, out *compactor.Output) error {
+	var tombs []manifest.SegmentTombs
+	for _, s := range segs {
+		if s.deleted > 0 {
+			tombs = append(tombs, manifest.SegmentTombs{Number: s.ref.seg.Number(), Bits: s.tomb})
+		}
+	}
+	sort.Slice(tombs, func(i, j int) bool { return tombs[i].Number < tombs[j].Number })
+	if err := manifest.WriteTombs(e.dir, man.Generation, tombs); err != nil {
+		return err
+	}
+	man.Tombs = man.Generation
+	if err := manifest.WriteIDMap(e.dir, man.Epoch, out.Runs); err != nil {
+		return err
+	}
+	return fsutil.SyncDir(e.dir)
+}
+
+// lateTombstones builds the versions' views of the output segments, with
+// the rows deleted since the job's snapshot already tombstoned at their new
+// IDs.
+func lateTombstones(cur *version, job *compactor.Job, out *compactor.Output) ([]segView, error) {
+	views := make([]segView, len(out.Segments))
+	starts := make([]uint64, len(out.Segments)) // first new ID of each
+	next := job.FirstID
+	for i, seg := range out.Segments {
+		starts[i] = next
+		next += seg.Rows()
+		views[i] = segView{
+			ref:  &segRef{seg: seg},
+			seal: &out.Seals[i],
+			rows: seg.Rows(),
+			runs: seg.Runs(),
+			tomb: bitset.New(seg.Capacity()),
+		}
+	}
+	m := idMap(out.Runs)
+	for _, src := range job.Sources {
+		var now bitset.Set
+		for _, s := range cur.segs {
+			if s.ref.seg == src.Seg {
+				now = s.tomb
+			}
+		}
+		if now == nil {
+			return nil, errors.New("compaction source vanished before its commit")
+		}
+		for w := range src.Tomb {
+			for diff := now[w] &^ src.Tomb[w]; diff != 0; diff &= diff - 1 {
+				row := uint64(w)*64 + uint64(bits.TrailingZeros64(diff))
+				old, ok := rowID(src.Runs, row)
+				if !ok {
+					continue
+				}
+				newID, ok := m.lookup(old)
+				if !ok {
+					return nil, fmt.Errorf("late delete of ID %d has no new ID", old)
+				}
+				i := sort.Search(len(starts), func(i int) bool { return starts[i] > newID }) - 1
+				if views[i].tomb.Add(newID - starts[i]) {
+					views[i].deleted++
+				}
+			}
+		}
+	}
+	return views, nil
+}
+
+// rowID returns the ID of row in a segment with the given runs.
+func rowID(runs []segment.Run, row uint64) (uint64, bool) {
+	for _, r := range runs {
+		if row >= r.FirstRow && row < r.FirstRow+r.Count {
+			return r.FirstID + (row - r.FirstRow), true
+		}
+	}
+	return 0, false
+}
+
+type idMap []manifest.IDRun
+
+func (m idMap) lookup(old uint64) (uint64, bool) {
+	i := sort.Search(len(m), func(i int) bool { return m[i].Old+m[i].Len > old })
+	if i == len(m) || old < m[i].Old {
+		return 0, false
+	}
+	return m[i].New + (old - m[i].Old), true
+}
+
+// IDMap is one compaction's old-to-new ID map as stored on disk.
+type IDMap struct {
+	Epoch uint64
+	Runs  []manifest.IDRun
+}
+
+// IDMapsSince reads from disk the maps of the compactions after epoch,
+// oldest first.
+func (e *Engine) IDMapsSince(epoch uint64) ([]IDMap, error) {
+	if err := e.begin(); err != nil {
+		return nil, err
+	}
+	defer e.opMu.RUnlock()
+	e.writeMu.Lock() // keeps ReleaseIDMaps from removing a file being read
+	defer e.writeMu.Unlock()
+	var out []IDMap
+	for _, ep := range e.man.IDMaps {
+		if ep <= epoch {
+			continue
+		}
+		runs, err := manifest.ReadIDMap(e.dir, ep)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, IDMap{Epoch: ep, Runs: runs})
+	}
+	return out, nil
+}
+
+// ReleaseIDMaps drops the maps of epochs up to throughEpoch: first from the
+// manifest, then their files.
+func (e *Engine) ReleaseIDMaps(throughEpoch uint64) error {
+	if err := e.begin(); err != nil {
+		return err
+	}
+	defer e.opMu.RUnlock()
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	if e.failed != nil {
+		return e.failed
+	}
+	man := e.man.Clone()
+	var keep, drop []uint64
+	for _, ep := range man.IDMaps {
+		if ep <= throughEpoch {
+			drop = append(drop, ep)
+		} else {
+			keep = append(keep, ep)
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	man.IDMaps = keep
+	man.Generation++
+	if err := manifest.Store(e.dir, man); err != nil {
+		return e.fail(err)
+	}
+	e.man = man
+	for _, ep := range drop {
+		os.Remove(filepath.Join(e.dir, manifest.IDMapFileName(ep)))
+	}
+	return nil
+}
