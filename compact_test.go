@@ -323,5 +323,3 @@ func TestIDMapsOnClosedDB(t *testing.T) {
 		t.Fatalf("ReleaseIDMaps: %v", err)
 	}
 }
-
-

@@ -67,12 +67,12 @@ func Copy(ctx context.Context, job *Job) (out *Output, err error) {
 
 // writer fills output segments chunk by chunk.
 type writer struct {
-	job   *Job
-	out   *Output
-	ctx   context.Context
-	cur   *segment.Segment
-	vecs  [][]float32
-	norms []float32
+	job    *Job
+	out    *Output
+	ctx    context.Context
+	cur    *segment.Segment
+	vecs   [][]float32
+	norms  []float32
 	copied uint64 // rows added so far
 	first  uint64 // new ID of vecs[0]
 }
