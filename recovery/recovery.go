@@ -108,7 +108,8 @@ func Recover(dir string, cfg Config) (st *State, err error) {
 	if err = openSegments(st); err != nil {
 		return st, err
 	}
-	if st.WAL, err = wal.Open(filepath.Join(dir, WALDir), wal.Options{NoSync: cfg.NoSync}); err != nil {
+	walOpts := wal.Options{NoSync: cfg.NoSync, Durable: st.Manifest.WALDurable}
+	if st.WAL, err = wal.Open(filepath.Join(dir, WALDir), walOpts); err != nil {
 		return st, err
 	}
 	return st, replay(st)

@@ -60,6 +60,9 @@ func DecodeHeader(b []byte) (Header, error) {
 		Number:   binary.LittleEndian.Uint64(b[24:]),
 		Salt:     binary.LittleEndian.Uint64(b[32:]),
 	}
+	if h.Version == 0 {
+		return Header{}, fmt.Errorf("header: format version 0: %w", errs.ErrCorrupt)
+	}
 	if h.Version != Version {
 		return Header{}, fmt.Errorf("header: format version %d, this build reads %d: %w", h.Version, Version, errs.ErrVersion)
 	}

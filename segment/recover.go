@@ -19,6 +19,9 @@ func (s *Segment) recoverTail(durable uint64) error {
 		if err != nil {
 			break
 		}
+		if rows < durable {
+			s.unchecked = i + 1
+		}
 		rows += uint64(rec.Rows)
 		s.addRun(Run{FirstID: rec.FirstID, FirstRow: rec.FirstRow, Count: uint64(rec.Rows)})
 	}
@@ -37,7 +40,16 @@ func (s *Segment) recoverTail(durable uint64) error {
 			continue
 		}
 		last = j + 1
-		if rec, err := DecodeRecord(b); err == nil && rec.Synced > rows && rec.Index == j {
+		if j == cut {
+			continue // the damaged record cannot vouch for itself
+		}
+		// Only a record that is itself whole (its checksum holds over its
+		// own rows) is evidence.
+		rec, err := DecodeRecord(b)
+		if err != nil || rec.Synced <= rows || rec.FirstRow > s.lay.capacity {
+			continue
+		}
+		if _, err := s.checkRecord(j, rec.FirstRow, true); err == nil {
 			return fmt.Errorf("offset %d: batch %d is damaged but batch %d says %d rows were durable: %w",
 				s.lay.recordOff+int64(cut)*recordSize, cut, j, rec.Synced, errs.ErrCorrupt)
 		}
@@ -49,12 +61,13 @@ func (s *Segment) recoverTail(durable uint64) error {
 		if err := s.write(zero, s.lay.recordOff+int64(cut)*recordSize); err != nil {
 			return err
 		}
-		if err := s.Sync(); err != nil {
-			return err
-		}
 	}
 	s.batches = cut
-	s.synced = rows
 	s.rows.Store(rows)
+	// After a process crash the rows may sit only in the page cache; they
+	// are made durable now, before any new record can claim them synced.
+	if rows > 0 || last > cut {
+		return s.Sync()
+	}
 	return nil
 }

@@ -47,6 +47,10 @@ type Segment struct {
 	rows    atomic.Uint64 // committed rows, published after the record is written
 	synced  uint64        // rows known durable
 	batches uint64        // records written
+	// unchecked counts the leading batches whose checksums OpenActive
+	// skipped (they were below the durable mark); Seal checks them before
+	// it folds their bytes into the sealed checksum.
+	unchecked uint64
 	runs    []Run         // writer-owned
 	err     error         // sticky write error: the file's state is unknown
 }
@@ -128,6 +132,9 @@ func open(dir string, n uint64, dim int, capacity uint64, seal *Seal, durable ui
 }
 
 func (s *Segment) open(n uint64, seal *Seal, durable uint64) error {
+	if s.lay.dim <= 0 || s.lay.capacity == 0 || s.lay.capacity > maxCapacity(s.lay.dim) {
+		return fmt.Errorf("offset 0: dimension %d capacity %d out of range: %w", s.lay.dim, s.lay.capacity, errs.ErrCorrupt)
+	}
 	fi, err := s.f.Stat()
 	if err != nil {
 		return err
@@ -135,7 +142,7 @@ func (s *Segment) open(n uint64, seal *Seal, durable uint64) error {
 	// Mapping past end of file would turn a short file into SIGBUS on first
 	// touch, so the size is checked before anything is mapped.
 	if fi.Size() < s.lay.size {
-		return fmt.Errorf("file is %d bytes, want %d: %w", fi.Size(), s.lay.size, errs.ErrCorrupt)
+		return fmt.Errorf("offset %d: file is %d bytes, want %d: %w", fi.Size(), fi.Size(), s.lay.size, errs.ErrCorrupt)
 	}
 	if err := s.mapFile(); err != nil {
 		return err
@@ -327,6 +334,15 @@ func (s *Segment) Seal() (Seal, error) {
 	if err := s.Sync(); err != nil {
 		return Seal{}, err
 	}
+	var row uint64
+	for i := uint64(0); i < s.unchecked; i++ {
+		rec, err := s.checkRecord(i, row, true)
+		if err != nil {
+			return Seal{}, fmt.Errorf("segment %s: offset %d: %w", s.path, s.lay.recordOff+int64(i)*recordSize, err)
+		}
+		row += uint64(rec.Rows)
+	}
+	s.unchecked = 0
 	s.sealed = true
 	rows := s.rows.Load()
 	return Seal{Rows: rows, Checksum: s.DataSum(rows), Runs: s.Runs()}, nil

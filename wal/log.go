@@ -29,6 +29,10 @@ type Options struct {
 	// SegmentSize is tidwall's target segment file size in bytes; 0 means
 	// DefaultSegmentSize. A segment is closed once it reaches this size.
 	SegmentSize int
+	// Durable is a Seq known to have been made durable (the caller recorded
+	// it at a clean close). A damaged record at or below it is corruption,
+	// never a torn tail: Open reports it and leaves the file as it is.
+	Durable uint64
 }
 
 // Log is the tombstone write-ahead log. One goroutine at a time may call
@@ -64,7 +68,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := makeDir(dir); err != nil {
 		return nil, fmt.Errorf("wal %s: create: %w", dir, err)
 	}
-	if err := prepare(dir, l.tidwallOptions()); err != nil {
+	if err := prepare(dir, l.tidwallOptions(), opts.Durable); err != nil {
 		return nil, err
 	}
 	topts := l.tidwallOptions() // tidwall.Open writes defaults into its argument

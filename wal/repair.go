@@ -17,7 +17,7 @@ import (
 // holds only good records: it lets tidwall finish an interrupted truncation,
 // removes tidwall's stale temp files and cuts a torn tail off the last
 // segment. It runs before the Log's own tidwall.Open.
-func prepare(dir string, topts tidwall.Options) error {
+func prepare(dir string, topts tidwall.Options, durable uint64) error {
 	st, err := scanDir(dir)
 	if err != nil {
 		return err
@@ -33,7 +33,7 @@ func prepare(dir string, topts tidwall.Options) error {
 		}
 	}
 	if len(st.segs) > 0 {
-		if err := repairTail(dir, st.segs[len(st.segs)-1].first); err != nil {
+		if err := repairTail(dir, st.segs[len(st.segs)-1].first, durable); err != nil {
 			return err
 		}
 	}
@@ -64,13 +64,13 @@ func finishTruncation(dir string, topts tidwall.Options) (dirState, error) {
 
 // repairTail cuts the torn tail (see checkTail) off the segment file that
 // starts at first, which must be the log's last one.
-func repairTail(dir string, first uint64) error {
+func repairTail(dir string, first, durable uint64) error {
 	path := filepath.Join(dir, segmentName(first))
 	buf, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("wal %s: %w", path, err)
 	}
-	cut, err := checkTail(buf, first)
+	cut, err := checkTail(buf, first, durable)
 	if err != nil {
 		return fmt.Errorf("wal %s: %w", path, err)
 	}
@@ -99,8 +99,9 @@ func repairTail(dir string, first uint64) error {
 // before the first entry that is cut short, fails to decode, or holds a Seq
 // other than its index. Everything from there on is a torn tail unless a
 // record in it says the first bad Seq had been made durable (its Synced is
-// at least that Seq): then the damage is corruption and checkTail fails.
-func checkTail(buf []byte, first uint64) (int, error) {
+// at least that Seq), or the caller knows it was (bad <= durable): then the
+// damage is corruption and checkTail fails.
+func checkTail(buf []byte, first, durable uint64) (int, error) {
 	off, seq := 0, first
 	for off < len(buf) {
 		payload, n, ok := nextEntry(buf[off:])
@@ -119,6 +120,9 @@ func checkTail(buf []byte, first uint64) (int, error) {
 	}
 	if off == len(buf) {
 		return off, nil
+	}
+	if seq <= durable {
+		return 0, fmt.Errorf("seq %d: offset %d: bad record, but records through seq %d were recorded durable: %w", seq, off, durable, errs.ErrCorrupt)
 	}
 	if err := checkNotDurable(buf[off:], seq); err != nil {
 		return 0, fmt.Errorf("seq %d: offset %d: bad record: %w", seq, off, err)

@@ -276,7 +276,7 @@ func TestCheckTailNeverCutsProvenDurable(t *testing.T) {
 		buf = append(buf, frame...)
 	}
 	good := bytes.Clone(buf)
-	if n, err := checkTail(good, 1); err != nil || n != len(good) {
+	if n, err := checkTail(good, 1, 0); err != nil || n != len(good) {
 		t.Fatalf("intact tail: cut %d of %d, err %v", n, len(good), err)
 	}
 	bounds := []int{0}
@@ -288,14 +288,49 @@ func TestCheckTailNeverCutsProvenDurable(t *testing.T) {
 	for _, delta := range []byte{1, 0xff, 0x80} {
 		bad := bytes.Clone(buf)
 		bad[bounds[1]] += delta // length prefix of seq 2
-		if _, err := checkTail(bad, 1); !errors.Is(err, errs.ErrCorrupt) {
+		if _, err := checkTail(bad, 1, 0); !errors.Is(err, errs.ErrCorrupt) {
 			t.Fatalf("length prefix +%#x: err = %v, want ErrCorrupt", delta, err)
 		}
 	}
 	// The same damage on the last record is a torn tail.
 	bad := bytes.Clone(buf)
 	bad[bounds[3]]++
-	if n, err := checkTail(bad, 1); err != nil || n != bounds[3] {
+	if n, err := checkTail(bad, 1, 0); err != nil || n != bounds[3] {
 		t.Fatalf("last length prefix damaged: cut at %d, err %v; want cut at %d", n, err, bounds[3])
+	}
+}
+
+// TestDurableBoundRefusesCut: a damaged record at or below Options.Durable
+// is corruption; Open reports it and leaves the file as it was.
+func TestDurableBoundRefusesCut(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := l.Append([]uint64{uint64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	path := filepath.Join(dir, segmentName(1))
+	b, _ := os.ReadFile(path)
+	b[len(b)-3] ^= 1 // inside the last record's checksum
+	os.WriteFile(path, b, 0o644)
+	if _, err := Open(dir, Options{Durable: 3}); !errors.Is(err, errs.ErrCorrupt) {
+		t.Fatalf("Open with the damaged record below Durable: %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, b) {
+		t.Fatal("a refused Open changed the file")
+	}
+	// Without the bound the same damage is a torn tail: cut, two records left.
+	l, err = Open(dir, Options{Durable: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.LastSeq() != 2 {
+		t.Fatalf("LastSeq %d after cutting the torn record", l.LastSeq())
 	}
 }

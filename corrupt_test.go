@@ -1,0 +1,612 @@
+package memvec
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/memvec/memvec/manifest"
+)
+
+// The torn-and-flipped-bytes test: a cleanly closed store is copied, one
+// byte of one file is flipped (or the file is cut short), and the copy is
+// opened, verified and read. Damage must be reported as ErrCorrupt, naming
+// the file, or be harmless (the byte was not in use); it must never be
+// served as data.
+
+const (
+	corruptDim = 8
+	// Layout of an 8 KiB segment of dimension 8 (see segment/doc.go):
+	// capacity (8192-4096)/(8*4+4+48) = 48 rows.
+	corruptCap       = 48
+	corruptHeader    = 4096
+	corruptHeaderUse = 64 // 48 header bytes and a little padding
+	corruptRecSize   = 48
+	corruptVecOff    = corruptHeader
+	corruptNormsOff  = corruptVecOff + corruptCap*corruptDim*4
+	corruptRecOff    = (corruptNormsOff + corruptCap*4 + 7) / 8 * 8
+	corruptRecEnd    = corruptRecOff + corruptCap*corruptRecSize
+	corruptSegSize   = (corruptRecEnd + 4095) / 4096 * 4096
+)
+
+// corruptStore is the pristine store every trial starts from.
+type corruptStore struct {
+	files map[string][]byte // path relative to the store dir -> contents
+	o     *oracle           // live vectors; next bounds every ID handed out
+	dead  []uint64
+	man   *manifest.Manifest
+}
+
+func buildCorruptStore(t *testing.T) *corruptStore {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "src")
+	db, err := Open(dir, Options{Dimension: corruptDim, SegmentBytes: testSegmentBytes, DisableAutoCompaction: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(11))
+	o := newOracle(corruptDim)
+	add := func(n int) {
+		vecs := randVecs(rng, n, corruptDim)
+		ids, err := db.Add(vecs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.add(ids, vecs)
+	}
+	del := func(ids ...uint64) {
+		want := o.delete(ids)
+		if n, err := db.Delete(ids); err != nil || n != want {
+			t.Fatalf("Delete(%v) = %d, %v; want %d", ids, n, err, want)
+		}
+	}
+	add(corruptCap)       // a full sealed segment
+	add(2*corruptCap + 4) // two more sealed ones and the start of a fourth
+	add(20)
+	del(3, 50, 51, 130)
+	add(7)
+	add(30) // does not fit: the fourth is sealed part-full, a fifth begins
+	del(1, 2, 160, 149)
+	add(5)
+	add(6)
+	for i := 0; i < 10; i++ {
+		del(uint64(rng.Intn(int(o.next))), uint64(rng.Intn(int(o.next))), o.next-1-uint64(rng.Intn(20)))
+	}
+	del(3, 50) // already deleted: no record
+	add(3)
+	del(o.next-2, o.next-40, 7)
+	del(o.next - 1)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cs := &corruptStore{files: map[string][]byte{}, o: o}
+	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		cs.files[rel] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.man, err = manifest.Decode(cs.files["MANIFEST"]); err != nil {
+		t.Fatal(err)
+	}
+	for id := uint64(0); id < o.next; id++ {
+		if _, ok := o.vecs[id]; !ok {
+			cs.dead = append(cs.dead, id)
+		}
+	}
+	sealed := 0
+	for _, s := range cs.man.Segments {
+		if s.Sealed {
+			sealed++
+		}
+	}
+	active := cs.man.Segments[len(cs.man.Segments)-1]
+	batches := len(segBatches(cs.files[fmt.Sprintf("%06d.seg", active.Number)]))
+	if sealed < 3 || active.Sealed || len(cs.man.Segments) != sealed+1 || batches < 3 || cs.man.WALDurable < 5 || len(cs.dead) < 20 {
+		t.Fatalf("store shape: %d segments, %d sealed, %d batches in the active one, %d WAL records, %d deleted",
+			len(cs.man.Segments), sealed, batches, cs.man.WALDurable, len(cs.dead))
+	}
+	return cs
+}
+
+// fileKind classifies a store file for the counts and message checks.
+func fileKind(rel string) string {
+	switch {
+	case rel == "MANIFEST":
+		return "manifest"
+	case strings.HasSuffix(rel, ".seg"):
+		return "segment"
+	case strings.HasPrefix(rel, "wal"+string(filepath.Separator)):
+		return "wal"
+	case rel == "LOCK":
+		return "" // its contents mean nothing
+	}
+	return "other" // a file kind this test does not know: damaged all the same
+}
+
+// segBatch is one batch record of a segment file, decoded from its bytes.
+type segBatch struct {
+	index, firstRow, rows int
+}
+
+func segBatches(b []byte) []segBatch {
+	var out []segBatch
+	for i := 0; i < corruptCap; i++ {
+		r := b[corruptRecOff+i*corruptRecSize:]
+		if binary.LittleEndian.Uint32(r) != 0x5442564d { // "MVBT"
+			break
+		}
+		out = append(out, segBatch{i, int(binary.LittleEndian.Uint64(r[8:])), int(binary.LittleEndian.Uint32(r[4:]))})
+	}
+	return out
+}
+
+// damage is one trial: a file with one byte flipped, or cut short.
+type damage struct {
+	rel    string
+	off    int  // byte flipped, or new length
+	mask   byte // 0: truncate at off
+	region string
+	// must: the byte is checksummed and in use, so the flip must be
+	// detected; harmless would mean it was never checked.
+	must bool
+}
+
+func (d damage) String() string {
+	if d.mask == 0 {
+		return fmt.Sprintf("%s truncated to %d bytes", d.rel, d.off)
+	}
+	return fmt.Sprintf("%s offset %d (%s) ^= %#02x", d.rel, d.off, d.region, d.mask)
+}
+
+// sample returns up to n distinct offsets of [from, to), all of them when
+// full is set or the range is small.
+func sample(rng *rand.Rand, from, to, n int, full bool) []int {
+	if to <= from {
+		return nil
+	}
+	if full || to-from <= n {
+		out := make([]int, 0, to-from)
+		for i := from; i < to; i++ {
+			out = append(out, i)
+		}
+		return out
+	}
+	seen := map[int]bool{}
+	var out []int
+	for len(out) < n {
+		if o := from + rng.Intn(to-from); !seen[o] {
+			seen[o] = true
+			out = append(out, o)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// flipsFor lists the flips to try on one file; sealed tells whether a
+// segment file is sealed (its batch records are then no longer used).
+func flipsFor(rng *rand.Rand, rel string, b []byte, sealed, full bool) []damage {
+	type span struct {
+		region   string
+		from, to int
+		n        int
+		must     bool
+	}
+	var spans []span
+	switch fileKind(rel) {
+	case "manifest":
+		spans = append(spans, span{"manifest", 0, len(b), len(b), true})
+	case "wal":
+		tail := max(0, len(b)-200)
+		spans = append(spans, span{"wal tail", tail, len(b), 200, true}, span{"wal body", 0, tail, 60, true})
+	case "other":
+		tail := max(0, len(b)-200)
+		spans = append(spans, span{"head", 0, min(64, len(b)), 64, false}, span{"tail", tail, len(b), 200, false}, span{"body", 0, len(b), 100, false})
+	case "segment":
+		if len(b) != corruptSegSize {
+			panic(fmt.Sprintf("segment %s is %d bytes, want %d", rel, len(b), corruptSegSize))
+		}
+		spans = append(spans,
+			span{"header", 0, 48, 48, true},
+			span{"header padding", 48, corruptHeaderUse, 16, false},
+			span{"header padding", corruptHeaderUse, corruptHeader, 10, false},
+			span{"vectors", corruptVecOff, corruptNormsOff, 30, false},
+			span{"norms", corruptNormsOff, corruptNormsOff + corruptCap*4, 25, false},
+			span{"alignment", corruptNormsOff + corruptCap*4, corruptRecOff, 4, false},
+			span{"records", corruptRecOff, corruptRecEnd, 30, false},
+			span{"padding", corruptRecEnd, corruptSegSize, 10, false})
+		if bs := segBatches(b); len(bs) > 0 {
+			last := bs[len(bs)-1]
+			vo := corruptVecOff + last.firstRow*corruptDim*4
+			no := corruptNormsOff + last.firstRow*4
+			ro := corruptRecOff + last.index*corruptRecSize
+			spans = append(spans,
+				span{"last batch vectors", vo, vo + last.rows*corruptDim*4, 96, true},
+				span{"last batch norms", no, no + last.rows*4, 24, true},
+				span{"last batch record", ro, ro + corruptRecSize, corruptRecSize, !sealed})
+		}
+	}
+	var out []damage
+	seen := map[int]bool{}
+	for _, s := range spans {
+		for _, off := range sample(rng, s.from, s.to, s.n, full) {
+			if seen[off] && !s.must {
+				continue
+			}
+			if seen[off] { // listed by a general region first: now a must
+				for i := range out {
+					if out[i].off == off {
+						out[i].must, out[i].region = true, s.region
+					}
+				}
+				continue
+			}
+			seen[off] = true
+			mask := byte(1)
+			if rng.Intn(2) == 0 {
+				mask = byte(1 + rng.Intn(255))
+			}
+			out = append(out, damage{rel: rel, off: off, mask: mask, region: s.region, must: s.must})
+		}
+	}
+	return out
+}
+
+// truncationsFor lists the lengths to cut one file to: 0, and a sample of
+// its last 4 KiB.
+func truncationsFor(rng *rand.Rand, rel string, b []byte, full bool) []damage {
+	offs := append([]int{0, len(b) - 1}, sample(rng, max(0, len(b)-4096), len(b), 25, full)...)
+	var out []damage
+	seen := map[int]bool{}
+	for _, off := range offs {
+		if off >= 0 && !seen[off] {
+			seen[off] = true
+			out = append(out, damage{rel: rel, off: off, region: "truncate"})
+		}
+	}
+	return out
+}
+
+type corruptOutcome int
+
+const (
+	detected corruptOutcome = iota
+	harmless
+	wrong
+)
+
+// write copies the store to dir with d applied and returns the damaged
+// file's new contents.
+func (cs *corruptStore) write(dir string, d damage) ([]byte, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "wal"), 0o755); err != nil {
+		return nil, err
+	}
+	var damaged []byte
+	for rel, b := range cs.files {
+		if rel == d.rel {
+			b = append([]byte(nil), b...)
+			if d.mask == 0 {
+				b = b[:d.off]
+			} else {
+				b[d.off] ^= d.mask
+			}
+			damaged = b
+		}
+		if err := os.WriteFile(filepath.Join(dir, rel), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return damaged, nil
+}
+
+// tryDamage applies d to a fresh copy of the store in dir and classifies
+// what the store makes of it. A wrong outcome comes with its reason.
+func (cs *corruptStore) tryDamage(dir string, d damage) (corruptOutcome, string) {
+	defer os.RemoveAll(dir)
+	if _, err := cs.write(dir, d); err != nil {
+		return wrong, err.Error()
+	}
+	kind := fileKind(d.rel)
+	// checkMsg: a detected corruption names the file, and for segments
+	// and Verify the offset too.
+	checkMsg := func(err error, verify bool) string {
+		msg := err.Error()
+		name := filepath.Base(d.rel)
+		switch kind {
+		case "manifest":
+			name = "MANIFEST"
+		case "wal":
+			name = "wal"
+		}
+		if !strings.Contains(msg, name) {
+			return fmt.Sprintf("error does not name %q: %v", name, err)
+		}
+		if d.mask != 0 && (kind == "segment" || verify) && !strings.Contains(msg, "offset") {
+			return fmt.Sprintf("error does not give an offset: %v", err)
+		}
+		return ""
+	}
+	db, err := Open(dir, Options{SegmentBytes: testSegmentBytes, DisableAutoCompaction: true})
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			return wrong, fmt.Sprintf("Open: %v", err)
+		}
+		if why := checkMsg(err, false); why != "" {
+			return wrong, "Open: " + why
+		}
+		return detected, ""
+	}
+	out, why := cs.readBack(db, checkMsg)
+	if err := db.Close(); err != nil && out != wrong {
+		return wrong, fmt.Sprintf("Close: %v", err)
+	}
+	return out, why
+}
+
+func (cs *corruptStore) readBack(db *DB, checkMsg func(error, bool) string) (corruptOutcome, string) {
+	if err := db.Verify(context.Background()); err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			return wrong, fmt.Sprintf("Verify: %v", err)
+		}
+		if why := checkMsg(err, true); why != "" {
+			return wrong, "Verify: " + why
+		}
+		return detected, ""
+	}
+	// Opened and verified: then every byte served must be the original.
+	for id, want := range cs.o.vecs {
+		got, err := db.Get(id)
+		if err != nil || !bitsEqual(got, want) {
+			return wrong, fmt.Sprintf("undetected: Get(%d) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+	unknown := []uint64{cs.o.next, cs.o.next + 1, 1 << 40}
+	for _, id := range append(append([]uint64(nil), cs.dead...), unknown...) {
+		if got, err := db.Get(id); !errors.Is(err, ErrNotFound) {
+			return wrong, fmt.Sprintf("undetected: Get(%d) of a deleted or unknown ID = %v, %v", id, got, err)
+		}
+	}
+	if s := db.Stats(); s.Live != uint64(len(cs.o.vecs)) || s.Total != cs.o.next {
+		return wrong, fmt.Sprintf("undetected: stats %+v, want %d live of %d", s, len(cs.o.vecs), cs.o.next)
+	}
+	return harmless, ""
+}
+
+// scratchDir returns a directory for the trials' copies of the store: on
+// tmpfs when there is one, since thousands of Opens and Closes fsync, and
+// the damage found does not depend on the file system.
+func scratchDir(t *testing.T) string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "memvec-corrupt-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return t.TempDir()
+}
+
+func TestCorruptFlipsAndTruncations(t *testing.T) {
+	full := os.Getenv("MEMVEC_CORRUPT_FULL") == "1"
+	cs := buildCorruptStore(t)
+	rng := rand.New(rand.NewSource(12))
+	var rels []string
+	for rel := range cs.files {
+		if fileKind(rel) != "" {
+			rels = append(rels, rel)
+		}
+	}
+	sort.Strings(rels)
+	var trials []damage
+	sealed := map[string]bool{}
+	for _, s := range cs.man.Segments {
+		sealed[fmt.Sprintf("%06d.seg", s.Number)] = s.Sealed
+	}
+	for _, rel := range rels {
+		trials = append(trials, flipsFor(rng, rel, cs.files[rel], sealed[rel], full)...)
+		trials = append(trials, truncationsFor(rng, rel, cs.files[rel], full)...)
+	}
+	if testing.Short() {
+		rng.Shuffle(len(trials), func(i, j int) { trials[i], trials[j] = trials[j], trials[i] })
+		trials = trials[:len(trials)/8]
+	}
+
+	type key struct{ kind, what string }
+	counts := map[key]*[3]int{}
+	harmlessBy := map[string]int{} // region -> harmless flips
+	var mu sync.Mutex
+	var wrongs []string
+	work := make(chan damage)
+	var wg sync.WaitGroup
+	root := scratchDir(t)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				d, ok := <-work
+				if !ok {
+					return
+				}
+				out, why := cs.tryDamage(filepath.Join(root, fmt.Sprintf("w%d-%d", w, i)), d)
+				if out == harmless && d.must {
+					out, why = wrong, "damage to checksummed bytes in use went unnoticed"
+				}
+				what := "flip"
+				if d.mask == 0 {
+					what = "truncate"
+				}
+				mu.Lock()
+				k := key{fileKind(d.rel), what}
+				if counts[k] == nil {
+					counts[k] = new([3]int)
+				}
+				counts[k][out]++
+				if out == wrong {
+					wrongs = append(wrongs, fmt.Sprintf("%v: %s", d, why))
+				}
+				if out == harmless {
+					harmlessBy[d.region]++
+				}
+				mu.Unlock()
+			}
+		}(w)
+	}
+	for _, d := range trials {
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+
+	keys := make([]key, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].kind < keys[j].kind || keys[i].kind == keys[j].kind && keys[i].what < keys[j].what
+	})
+	for _, k := range keys {
+		c := counts[k]
+		t.Logf("%-8s %-8s: %4d detected, %4d harmless, %d wrong", k.kind, k.what, c[detected], c[harmless], c[wrong])
+	}
+	t.Logf("%d files, %d trials (full sweep: %v); harmless by region: %v", len(rels), len(trials), full, harmlessBy)
+	sort.Strings(wrongs)
+	for i, w := range wrongs {
+		if i == 30 {
+			t.Errorf("... and %d more", len(wrongs)-i)
+			break
+		}
+		t.Errorf("wrong: %s", w)
+	}
+}
+
+// openLeavesDamageAlone applies each damage to a fresh copy of the store
+// and checks that an Open that fails has not changed any file first (cut,
+// zeroed or removed anything), so that the damage can still be inspected
+// and the data salvaged. An Open that succeeds must be followed by a Verify
+// that reports the damage.
+func openLeavesDamageAlone(t *testing.T, cs *corruptStore, cases []damage) {
+	t.Helper()
+	for _, d := range cases {
+		dir := filepath.Join(t.TempDir(), "store")
+		damaged, err := cs.write(dir, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := Open(dir, Options{DisableAutoCompaction: true})
+		if err == nil {
+			verr := db.Verify(context.Background())
+			db.Close()
+			if !errors.Is(verr, ErrCorrupt) {
+				t.Errorf("%v: Open and Verify succeeded: %v", d, verr)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%v: Open: %v", d, err)
+		}
+		for rel, want := range cs.files {
+			if rel == d.rel {
+				want = damaged
+			}
+			if rel == "LOCK" {
+				continue
+			}
+			got, rerr := os.ReadFile(filepath.Join(dir, rel))
+			if rerr != nil || string(got) != string(want) {
+				t.Errorf("%v: Open failed (%v) but first changed %s: %d bytes, was %d (%v)", d, err, rel, len(got), len(want), rerr)
+			}
+		}
+	}
+}
+
+// corruptNames returns the names of the store's active segment, one sealed
+// segment and the WAL file, and the active segment's last batch.
+func (cs *corruptStore) names(t *testing.T) (active, sealed, walFile string, last segBatch) {
+	for _, s := range cs.man.Segments {
+		name := fmt.Sprintf("%06d.seg", s.Number)
+		if s.Sealed {
+			sealed = name
+		} else {
+			active = name
+		}
+	}
+	for rel := range cs.files {
+		if fileKind(rel) == "wal" {
+			walFile = rel
+		}
+	}
+	if active == "" || sealed == "" || walFile == "" {
+		t.Fatalf("store files: %v", cs.man)
+	}
+	bs := segBatches(cs.files[active])
+	return active, sealed, walFile, bs[len(bs)-1]
+}
+
+func TestCorruptOpenLeavesDamageAlone(t *testing.T) {
+	cs := buildCorruptStore(t)
+	active, sealed, walFile, last := cs.names(t)
+	openLeavesDamageAlone(t, cs, []damage{
+		{rel: "MANIFEST", off: 40, mask: 1},
+		{rel: "MANIFEST", off: 30},
+		{rel: sealed, off: 20, mask: 1},
+		{rel: sealed, off: corruptVecOff + 7, mask: 1},
+		{rel: sealed, off: corruptSegSize - 1},
+		{rel: active, off: corruptVecOff + last.firstRow*corruptDim*4 + 5, mask: 1},
+		{rel: active, off: corruptRecOff + last.index*corruptRecSize + 9, mask: 1},
+		{rel: active, off: corruptRecOff + 4, mask: 1},
+		{rel: active, off: corruptSegSize - 100},
+		{rel: walFile, off: 10, mask: 1}, // the first record
+	})
+}
+
+// TestCorruptOpenKeepsDamagedWALTail: the last tombstone record of a
+// cleanly closed store is damaged. Open must report it without cutting it
+// off: the manifest's WAL durable mark says it is not a torn tail.
+func TestCorruptOpenKeepsDamagedWALTail(t *testing.T) {
+	cs := buildCorruptStore(t)
+	_, _, walFile, _ := cs.names(t)
+	n := len(cs.files[walFile])
+	openLeavesDamageAlone(t, cs, []damage{
+		{rel: walFile, off: n - 20, mask: 1}, // an ID of the last record
+		{rel: walFile, off: n - 3},           // the last record cut short
+		{rel: walFile, off: 0},               // every record cut off
+	})
+}
+
+// TestCorruptTruncatedSegmentErrorGivesOffset: ErrCorrupt's doc promises
+// a message naming the file and the offset; a segment file cut short is
+// reported with its name and size only.
+func TestCorruptTruncatedSegmentErrorGivesOffset(t *testing.T) {
+	cs := buildCorruptStore(t)
+	active, sealed, _, _ := cs.names(t)
+	for _, d := range []damage{{rel: active, off: 5000}, {rel: sealed, off: 0}} {
+		dir := filepath.Join(t.TempDir(), "store")
+		if _, err := cs.write(dir, d); err != nil {
+			t.Fatal(err)
+		}
+		db, err := Open(dir, Options{})
+		if err == nil {
+			db.Close()
+			t.Fatalf("%v: Open succeeded", d)
+		}
+		if msg := err.Error(); !errors.Is(err, ErrCorrupt) || !strings.Contains(msg, filepath.Base(d.rel)) || !strings.Contains(msg, "offset") {
+			t.Errorf("%v: Open: %v; want ErrCorrupt naming the file and an offset", d, err)
+		}
+	}
+}

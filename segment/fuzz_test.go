@@ -1,0 +1,274 @@
+package segment
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/memvec/memvec/internal/errs"
+)
+
+const fuzzSalt = 0x5eed5a175eed5a17
+
+func validHeader() []byte {
+	return EncodeHeader(Header{Version: Version, Dim: 128, Capacity: 1000, Number: 42, Salt: fuzzSalt})
+}
+
+func validRecord() []byte {
+	b := make([]byte, recordSize)
+	Record{Rows: 3, FirstRow: 10, FirstID: 77, Synced: 10, Index: 2, Sum: 0x0123456789abcdef}.encode(b)
+	return b
+}
+
+func FuzzDecodeHeader(f *testing.F) {
+	h := validHeader()
+	f.Add(h)
+	f.Add(append(bytes.Clone(h), make([]byte, HeaderSize-headerUsed)...))
+	f.Add(h[:headerUsed-1])
+	f.Add([]byte{})
+	f.Add(EncodeHeader(Header{Version: 2, Dim: 4, Capacity: 8, Number: 1}))
+	f.Add(EncodeHeader(Header{Version: Version, Dim: 1, Capacity: maxCapacity(1)}))
+	f.Add(EncodeHeader(Header{Version: Version, Dim: 1, Capacity: maxCapacity(1) + 1}))
+	f.Add(EncodeHeader(Header{Version: Version, Dim: ^uint32(0), Capacity: 1}))
+	f.Add(EncodeHeader(Header{Version: Version, Dim: 0, Capacity: 1}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkDecodeHeader(t, b)
+		// Random bytes almost never pass the checksum, so also decode the
+		// input with its checksum repaired, to reach the field checks.
+		if len(b) >= headerUsed {
+			b = bytes.Clone(b)
+			binary.LittleEndian.PutUint64(b[40:], xxhash.Sum64(b[:40]))
+			checkDecodeHeader(t, b)
+		}
+	})
+}
+
+// checkDecodeHeader asserts what DecodeHeader must do with any input.
+func checkDecodeHeader(t *testing.T, b []byte) {
+	t.Helper()
+	h, err := DecodeHeader(b)
+	if err != nil {
+		if errors.Is(err, errs.ErrCorrupt) == errors.Is(err, errs.ErrVersion) {
+			t.Fatalf("error %v is not exactly one of ErrCorrupt, ErrVersion", err)
+		}
+		return
+	}
+	if len(b) < headerUsed {
+		t.Fatalf("decoded a %d-byte header", len(b))
+	}
+	if enc := EncodeHeader(h); !bytes.Equal(enc, b[:headerUsed]) {
+		t.Fatalf("EncodeHeader(%+v) = %x, want %x", h, enc, b[:headerUsed])
+	}
+	if h.Version != Version || h.Dim == 0 || h.Capacity == 0 || h.Capacity > maxCapacity(int(h.Dim)) {
+		t.Fatalf("accepted out-of-range header %+v", h)
+	}
+	// The shape it accepts has a sane layout: no offset overflows.
+	l := newLayout(int(h.Dim), h.Capacity)
+	if l.normsOff <= HeaderSize || l.recordOff < l.normsOff || l.size < l.recordOff || l.size > maxFileSize+4096 {
+		t.Fatalf("header %+v gives layout %+v", h, l)
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	r := validRecord()
+	f.Add(r)
+	f.Add(r[:recordSize-1])
+	f.Add(make([]byte, recordSize))
+	f.Add([]byte{})
+	zeroRows := bytes.Clone(r)
+	binary.LittleEndian.PutUint32(zeroRows[4:], 0)
+	f.Add(zeroRows)
+	overflow := bytes.Clone(r)
+	binary.LittleEndian.PutUint64(overflow[16:], ^uint64(0)-1)
+	f.Add(overflow)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, err := DecodeRecord(b)
+		if err != nil {
+			if !errors.Is(err, errs.ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if len(b) < recordSize || rec.Rows == 0 || rec.FirstID+uint64(rec.Rows) < rec.FirstID {
+			t.Fatalf("accepted record %+v from %d bytes", rec, len(b))
+		}
+		enc := make([]byte, recordSize)
+		rec.encode(enc)
+		if !bytes.Equal(enc, b[:recordSize]) {
+			t.Fatalf("encode(%+v) = %x, want %x", rec, enc, b[:recordSize])
+		}
+	})
+}
+
+// FuzzRecoverTail damages a small active segment file at arbitrary places
+// (each 3 input bytes: a 2-byte offset and an xor mask) and opens it with
+// one of three durable bounds. Open must never panic; it may refuse with
+// ErrCorrupt. When it succeeds it keeps at least the bound and a prefix of
+// the original batches; unless Verify reports damage below the bound (which
+// Open does not checksum), those rows are the original ones bit for bit; no
+// stale record survives, and the segment takes further appends.
+func FuzzRecoverTail(f *testing.F) {
+	const dim, capacity = 2, 12
+	nosync, mNosync := fuzzBaseSegment(f, dim, capacity, false)
+	durable, mDurable := fuzzBaseSegment(f, dim, capacity, true)
+	lay := newLayout(dim, capacity)
+	at := func(off int64, mask byte) []byte { return []byte{byte(off), byte(off >> 8), mask} }
+	f.Add(false, uint8(0), at(lay.recordOff+recordSize, 0xff))
+	f.Add(true, uint8(0), at(lay.recordOff+recordSize, 0xff))
+	f.Add(false, uint8(1), at(HeaderSize+9, 0x01))
+	f.Add(true, uint8(2), append(at(lay.recordOff+3*recordSize+24, 0x80), at(lay.normsOff+4, 1)...))
+	f.Add(false, uint8(2), at(lay.recordOff+6*recordSize, 0x4d))
+	f.Add(true, uint8(1), at(5, 1))
+	f.Fuzz(func(t *testing.T, useDurable bool, bound uint8, damage []byte) {
+		orig, m := nosync, mNosync
+		if useDurable {
+			orig, m = durable, mDurable
+		}
+		var lower uint64 // the durable bound: none, the start of batch 2, every row
+		switch bound % 3 {
+		case 1:
+			lower = m.start[2]
+		case 2:
+			lower = m.rows()
+		}
+		b := bytes.Clone(orig)
+		for i := 0; i+3 <= len(damage); i += 3 {
+			off := int(binary.LittleEndian.Uint16(damage[i:])) % len(b)
+			b[off] ^= damage[i+2]
+		}
+		dir := t.TempDir()
+		path := segPath(dir, 1)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := OpenActive(dir, 1, dim, capacity, lower)
+		if err != nil {
+			if !errors.Is(err, errs.ErrCorrupt) && !errors.Is(err, errs.ErrVersion) {
+				t.Fatalf("Open: %v, want ErrCorrupt", err)
+			}
+			if now, _ := os.ReadFile(path); !bytes.Equal(now, b) {
+				t.Fatal("a failed Open modified the file")
+			}
+			return
+		}
+		k := -1
+		for i := 0; i <= len(m.start); i++ {
+			if m.prefix(i).rows() == s.Rows() {
+				k = i
+			}
+		}
+		if k < 0 || s.Rows() < lower {
+			s.Close()
+			t.Fatalf("recovered %d rows: not a batch boundary of %v at or past the bound %d", s.Rows(), m.start, lower)
+		}
+		want := m.prefix(k)
+		checkRecordsZeroFrom(t, path, s.lay, uint64(k))
+		if err := s.Verify(context.Background(), nil); err != nil {
+			s.Close()
+			if !errors.Is(err, errs.ErrCorrupt) || lower == 0 {
+				t.Fatalf("Verify: %v; only damage below a durable bound may be left to Verify", err)
+			}
+			return
+		}
+		checkModel(t, s, want)
+		if err := s.Append(500, [][]float32{{1, 2}}, []float32{3}, false); err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+		s.Close()
+		s, err = OpenActive(dir, 1, dim, capacity, lower)
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		defer s.Close()
+		if s.Rows() != want.rows()+1 {
+			t.Fatalf("after append and reopen Rows() = %d, want %d", s.Rows(), want.rows()+1)
+		}
+	})
+}
+
+// fuzzBaseSegment builds, deterministically, the bytes of a small active
+// segment (fixed salt, fixed rows) and the model of what it holds.
+func fuzzBaseSegment(tb testing.TB, dim int, capacity uint64, durable bool) ([]byte, *model) {
+	dir := tb.TempDir()
+	s := mustCreate(tb, dir, 1, dim, capacity)
+	mustClose(tb, s)
+	writeAt(tb, segPath(dir, 1), 0, EncodeHeader(Header{Version: Version, Dim: uint32(dim), Capacity: capacity, Number: 1, Salt: fuzzSalt}))
+	s = mustOpen(tb, dir, 1, dim, capacity, nil)
+	m := &model{dim: dim}
+	rng := rand.New(rand.NewPCG(23, 24))
+	appendBatches(tb, s, m, rng, []batchSpec{
+		{firstID: 1, rows: 2, durable: durable},
+		{firstID: 3, rows: 1, durable: durable},
+		{firstID: 9, rows: 3, durable: durable},
+		{firstID: 12, rows: 2, durable: durable},
+	})
+	mustClose(tb, s)
+	b, err := os.ReadFile(segPath(dir, 1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b, m
+}
+
+// readCorpusFile parses a single-[]byte file of the `go test fuzz v1`
+// format.
+func readCorpusFile(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	var lines []string
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "[]byte(") || !strings.HasSuffix(lines[1], ")") {
+		t.Fatalf("%s: not a one-value go test fuzz v1 file: %q", path, lines)
+	}
+	v, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return []byte(v)
+}
+
+// TestSeedCorpus checks that the committed seed corpus holds what its file
+// names say, so that the fuzzers start from both sides of every check.
+func TestSeedCorpus(t *testing.T) {
+	for _, tc := range []struct {
+		fuzz, file string
+		decode     func([]byte) error
+		want       error // nil: decodes
+	}{
+		{"FuzzDecodeHeader", "valid", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
+		{"FuzzDecodeHeader", "valid_page", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
+		{"FuzzDecodeHeader", "truncated", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrCorrupt},
+		{"FuzzDecodeHeader", "version2", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrVersion},
+		{"FuzzDecodeHeader", "bad_checksum", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrCorrupt},
+		{"FuzzDecodeRecord", "valid", func(b []byte) error { _, err := DecodeRecord(b); return err }, nil},
+		{"FuzzDecodeRecord", "truncated", func(b []byte) error { _, err := DecodeRecord(b); return err }, errs.ErrCorrupt},
+		{"FuzzDecodeRecord", "zero_rows", func(b []byte) error { _, err := DecodeRecord(b); return err }, errs.ErrCorrupt},
+		{"FuzzDecodeRecord", "zero", func(b []byte) error { _, err := DecodeRecord(b); return err }, errs.ErrCorrupt},
+	} {
+		t.Run(tc.fuzz+"/"+tc.file, func(t *testing.T) {
+			b := readCorpusFile(t, filepath.Join("testdata", "fuzz", tc.fuzz, tc.file))
+			err := tc.decode(b)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("decode: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}

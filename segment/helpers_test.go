@@ -1,0 +1,254 @@
+package segment
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// model is what a test believes a segment holds, row by row.
+type model struct {
+	dim   int
+	vecs  [][]float32
+	norms []float32
+	ids   []uint64
+	// per batch
+	start  []uint64 // first row
+	count  []int    // rows
+	synced []uint64 // the Synced field its record was written with
+}
+
+// batchSpec describes one Append call.
+type batchSpec struct {
+	firstID   uint64
+	rows      int
+	durable   bool // Append(..., durable)
+	syncAfter bool // call Sync after the Append
+}
+
+// randomRows returns n rows of dimension dim and n norms with arbitrary bit
+// patterns (NaN payloads, -0, infinities included): the segment stores bytes
+// and must give every one of them back unchanged.
+func randomRows(rng *rand.Rand, n, dim int) ([][]float32, []float32) {
+	vecs := make([][]float32, n)
+	for i := range vecs {
+		v := make([]float32, dim)
+		for j := range v {
+			v[j] = math.Float32frombits(rng.Uint32())
+		}
+		vecs[i] = v
+	}
+	norms := make([]float32, n)
+	for i := range norms {
+		norms[i] = math.Float32frombits(rng.Uint32())
+	}
+	return vecs, norms
+}
+
+func (m *model) rows() uint64 { return uint64(len(m.ids)) }
+
+// add records a successful Append in the model.
+func (m *model) add(firstID uint64, vecs [][]float32, norms []float32, synced uint64) {
+	m.start = append(m.start, m.rows())
+	m.count = append(m.count, len(vecs))
+	m.synced = append(m.synced, synced)
+	for i := range vecs {
+		m.vecs = append(m.vecs, vecs[i])
+		m.norms = append(m.norms, norms[i])
+		m.ids = append(m.ids, firstID+uint64(i))
+	}
+}
+
+// prefix returns the model of the first k batches.
+func (m *model) prefix(k int) *model {
+	rows := 0
+	if k < len(m.start) {
+		rows = int(m.start[k])
+	} else {
+		rows = len(m.ids)
+	}
+	return &model{
+		dim:    m.dim,
+		vecs:   append([][]float32(nil), m.vecs[:rows]...),
+		norms:  append([]float32(nil), m.norms[:rows]...),
+		ids:    append([]uint64(nil), m.ids[:rows]...),
+		start:  append([]uint64(nil), m.start[:k]...),
+		count:  append([]int(nil), m.count[:k]...),
+		synced: append([]uint64(nil), m.synced[:k]...),
+	}
+}
+
+// runs derives the ID runs of the model independently of addRun: a new run
+// starts wherever an ID is not its predecessor plus one.
+func (m *model) runs() []Run {
+	var out []Run
+	for r, id := range m.ids {
+		if k := len(out); k > 0 && out[k-1].FirstID+out[k-1].Count == id {
+			out[k-1].Count++
+			continue
+		}
+		out = append(out, Run{FirstID: id, FirstRow: uint64(r), Count: 1})
+	}
+	return out
+}
+
+// appendBatches appends each spec with fresh random rows, tracking the Synced
+// value each record must carry.
+func appendBatches(t testing.TB, s *Segment, m *model, rng *rand.Rand, specs []batchSpec) {
+	t.Helper()
+	synced := s.synced
+	for _, b := range specs {
+		vecs, norms := randomRows(rng, b.rows, m.dim)
+		if err := s.Append(b.firstID, vecs, norms, b.durable); err != nil {
+			t.Fatalf("Append(%d, %d rows): %v", b.firstID, b.rows, err)
+		}
+		m.add(b.firstID, vecs, norms, synced)
+		if b.durable {
+			synced = m.rows()
+		}
+		if b.syncAfter {
+			if err := s.Sync(); err != nil {
+				t.Fatalf("Sync: %v", err)
+			}
+			synced = m.rows()
+		}
+	}
+}
+
+// checkModel asserts that s holds exactly the rows, norms and runs of m,
+// bit for bit.
+func checkModel(t testing.TB, s *Segment, m *model) {
+	t.Helper()
+	if got, want := s.Rows(), m.rows(); got != want {
+		t.Fatalf("Rows() = %d, want %d", got, want)
+	}
+	if got, want := s.Free(), s.Capacity()-m.rows(); got != want {
+		t.Fatalf("Free() = %d, want %d", got, want)
+	}
+	if got, want := s.Runs(), m.runs(); !runsEqual(got, want) {
+		t.Fatalf("Runs() = %+v, want %+v", got, want)
+	}
+	rows := m.rows()
+	vecs := s.Vectors(0, rows)
+	if len(vecs) != int(rows)*m.dim {
+		t.Fatalf("Vectors(0, %d) has %d floats, want %d", rows, len(vecs), int(rows)*m.dim)
+	}
+	for r := range m.vecs {
+		for j, want := range m.vecs[r] {
+			if got := vecs[r*m.dim+j]; math.Float32bits(got) != math.Float32bits(want) {
+				t.Fatalf("row %d component %d = %#x, want %#x", r, j, math.Float32bits(got), math.Float32bits(want))
+			}
+		}
+	}
+	norms := s.InvNorms(0, rows)
+	if len(norms) != int(rows) {
+		t.Fatalf("InvNorms(0, %d) has %d floats", rows, len(norms))
+	}
+	for r, want := range m.norms {
+		if math.Float32bits(norms[r]) != math.Float32bits(want) {
+			t.Fatalf("norm %d = %#x, want %#x", r, math.Float32bits(norms[r]), math.Float32bits(want))
+		}
+	}
+}
+
+func runsEqual(a, b []Run) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+func mustCreate(t testing.TB, dir string, n uint64, dim int, capacity uint64) *Segment {
+	t.Helper()
+	s, err := Create(dir, n, dim, capacity)
+	if err != nil {
+		t.Fatalf("Create(%d, dim %d, capacity %d): %v", n, dim, capacity, err)
+	}
+	return s
+}
+
+func mustOpen(t testing.TB, dir string, n uint64, dim int, capacity uint64, seal *Seal) *Segment {
+	t.Helper()
+	s, err := Open(dir, n, dim, capacity, seal)
+	if err != nil {
+		t.Fatalf("Open(%d): %v", n, err)
+	}
+	return s
+}
+
+func mustClose(t testing.TB, s *Segment) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// xorByte damages a closed (or open: the mapping is shared) segment file by
+// xoring the byte at off with mask, through an ordinary file descriptor.
+func xorByte(t testing.TB, path string, off int64, mask byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		t.Fatalf("read byte at %d: %v", off, err)
+	}
+	b[0] ^= mask
+	if _, err := f.WriteAt(b[:], off); err != nil {
+		t.Fatalf("write byte at %d: %v", off, err)
+	}
+}
+
+// writeAt overwrites bytes of a file at off.
+func writeAt(t testing.TB, path string, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatalf("write %d bytes at %d: %v", len(b), off, err)
+	}
+}
+
+// readAt returns n bytes of a file at off.
+func readAt(t testing.TB, path string, off int64, n int) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatalf("read %d bytes at %d: %v", n, off, err)
+	}
+	return b
+}
+
+func recordOffset(l layout, i uint64) int64 { return l.recordOff + int64(i)*recordSize }
+
+// checkRecordsZeroFrom asserts that every record slot from index k on is
+// zero on disk: no stale record survives a recovery.
+func checkRecordsZeroFrom(t testing.TB, path string, l layout, k uint64) {
+	t.Helper()
+	n := int(l.capacity-k) * recordSize
+	if n == 0 {
+		return
+	}
+	b := readAt(t, path, recordOffset(l, k), n)
+	for i, c := range b {
+		if c != 0 {
+			t.Fatalf("record slot %d is not zero after recovery", k+uint64(i/recordSize))
+		}
+	}
+}
+
+func segPath(dir string, n uint64) string { return filepath.Join(dir, FileName(n)) }
