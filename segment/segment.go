@@ -51,8 +51,8 @@ type Segment struct {
 	// skipped (they were below the durable mark); Seal checks them before
 	// it folds their bytes into the sealed checksum.
 	unchecked uint64
-	runs    []Run         // writer-owned
-	err     error         // sticky write error: the file's state is unknown
+	runs      []Run // writer-owned
+	err       error // sticky write error: the file's state is unknown
 }
 
 // Create makes segment number n in dir: it preallocates the file, writes the
