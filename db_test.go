@@ -570,3 +570,43 @@ func TestIDMapLookup(t *testing.T) {
 		}
 	}
 }
+
+// TestDamageNeverServed: Open reads only headers of sealed segments, so a
+// flipped vector byte there is not seen by Open; it must be reported by the
+// first read of that segment, never returned as data.
+func TestDamageNeverServed(t *testing.T) {
+	db, dir := openTest(t, 4)
+	rng := rand.New(rand.NewSource(9))
+	ids, err := db.Add(randVecs(rng, 200, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	seg := filepath.Join(dir, "000000.seg") // sealed: the batch spans segments
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[4096+3] ^= 0x10 // a byte of row 0's first component
+	os.WriteFile(seg, b, 0o644)
+	ctx := context.Background()
+	for name, read := range map[string]func(*DB) error{
+		"Get":      func(db *DB) error { _, err := db.Get(ids[0]); return err },
+		"Search":   func(db *DB) error { _, err := db.Search(ctx, []float32{1, 2, 3, 4}, SearchOptions{}); return err },
+		"SearchIn": func(db *DB) error { _, err := db.SearchIn(ctx, []float32{1, 2, 3, 4}, ids[:3], SearchOptions{}); return err },
+		"Compact": func(db *DB) error {
+			db.Delete(ids[1:2])
+			_, err := db.Compact(ctx)
+			return err
+		},
+	} {
+		db, err := Open(dir, Options{DisableAutoCompaction: true})
+		if err != nil {
+			t.Fatalf("%s: Open reads only the header and should succeed: %v", name, err)
+		}
+		if err := read(db); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s over a damaged segment: %v, want ErrCorrupt", name, err)
+		}
+		db.Close()
+	}
+}

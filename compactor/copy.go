@@ -34,6 +34,9 @@ func Copy(ctx context.Context, job *Job) (out *Output, err error) {
 	}()
 	var refs []rowRef
 	for i, s := range job.Sources {
+		if err := s.Verify(); err != nil {
+			return out, err
+		}
 		for _, r := range s.Runs {
 			if r.FirstRow >= s.Rows {
 				continue

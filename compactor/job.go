@@ -23,6 +23,10 @@ type Source struct {
 	Rows uint64
 	Runs []segment.Run
 	Tomb bitset.Set // immutable
+	// Verify checks the source's bytes against their checksums (once per
+	// process), so that a compaction never seals damage into a new
+	// checksum.
+	Verify func() error
 }
 
 // Job is a planned compaction. The engine keeps the sources mapped until

@@ -71,7 +71,7 @@ func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
 		if !want[s.ref.seg.Number()] || s.seal == nil || s.rows == 0 {
 			continue
 		}
-		job.Sources = append(job.Sources, compactor.Source{Seg: s.ref.seg, Rows: s.rows, Runs: s.runs, Tomb: s.tomb})
+		job.Sources = append(job.Sources, compactor.Source{Seg: s.ref.seg, Rows: s.rows, Runs: s.runs, Tomb: s.tomb, Verify: s.ref.verify})
 		job.Live += s.rows - s.deleted
 	}
 	if len(job.Sources) == 0 {
@@ -247,7 +247,7 @@ func lateTombstones(cur *version, job *compactor.Job, out *compactor.Output) ([]
 		starts[i] = next
 		next += seg.Rows()
 		views[i] = segView{
-			ref:  &segRef{seg: seg},
+			ref:  &segRef{seg: seg, trusted: true},
 			seal: &out.Seals[i],
 			rows: seg.Rows(),
 			runs: seg.Runs(),

@@ -81,7 +81,7 @@ func Open(dir string, cfg Config) (*Engine, error) {
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())
 	segs := make([]segView, len(st.Segments))
 	for i, seg := range st.Segments {
-		ref := &segRef{seg: seg}
+		ref := &segRef{seg: seg, openSeal: st.Manifest.Segments[i].Seal()}
 		segs[i] = segView{
 			ref:     ref,
 			seal:    st.Manifest.Segments[i].Seal(),

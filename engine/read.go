@@ -22,6 +22,9 @@ func (e *Engine) Get(id uint64) ([]float32, error) {
 	if !ok || v.segs[si].tomb.Has(row) {
 		return nil, fmt.Errorf("id %d: %w", id, errs.ErrNotFound)
 	}
+	if err := v.segs[si].ref.verify(); err != nil {
+		return nil, err
+	}
 	return append([]float32(nil), v.segs[si].ref.seg.Vectors(row, row+1)...), nil
 }
 

@@ -85,6 +85,9 @@ func (e *Engine) Search(ctx context.Context, q []float32, k int, minScore float3
 
 // scanSegment scores every live row of s.
 func scanSegment(ctx context.Context, s *segView, qn []float32, k int, minScore float32, dim int) ([]Hit, error) {
+	if err := s.ref.verify(); err != nil {
+		return nil, err
+	}
 	top := newTopK(k, s.rows-s.deleted)
 	seg := s.ref.seg
 	runIdx := 0
@@ -151,6 +154,9 @@ func (e *Engine) SearchIn(ctx context.Context, q []float32, ids []uint64, k int,
 		s := &v.segs[si]
 		if s.tomb.Has(row) {
 			continue
+		}
+		if err := s.ref.verify(); err != nil {
+			return nil, err
 		}
 		sc := score(kernel.Dot(qn, s.ref.seg.Vectors(row, row+1)), s.ref.seg.InvNorms(row, row+1)[0])
 		if sc >= minScore {

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"sync"
 	"sync/atomic"
 
 	"github.com/memvec/memvec/internal/bitset"
@@ -13,6 +15,26 @@ type segRef struct {
 	seg    *segment.Segment
 	refs   atomic.Int64
 	retire atomic.Bool // remove the file when the last reference goes
+
+	// A segment opened from disk is checksummed in full before its first
+	// row is served (Open reads only headers and the active tail, so that
+	// it costs the tail, not the store). Segments this process wrote are
+	// trusted. openSeal is the manifest's seal at open, nil for the active
+	// segment (checked batch by batch).
+	trusted  bool
+	openSeal *segment.Seal
+	check    sync.Once
+	checkErr error
+}
+
+// verify returns nil once the segment's bytes have matched their
+// checksums, and the mismatch otherwise; the work is done once.
+func (r *segRef) verify() error {
+	if r.trusted {
+		return nil
+	}
+	r.check.Do(func() { r.checkErr = r.seg.Verify(context.Background(), r.openSeal) })
+	return r.checkErr
 }
 
 func (r *segRef) unref() {

@@ -188,7 +188,7 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 	}
 	e.active = nil
 	for i, seg := range created {
-		ref := &segRef{seg: seg}
+		ref := &segRef{seg: seg, trusted: true}
 		segs = append(segs, segView{
 			ref:  ref,
 			seal: entries[i].Seal(),
