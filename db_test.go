@@ -591,9 +591,12 @@ func TestDamageNeverServed(t *testing.T) {
 	os.WriteFile(seg, b, 0o644)
 	ctx := context.Background()
 	for name, read := range map[string]func(*DB) error{
-		"Get":      func(db *DB) error { _, err := db.Get(ids[0]); return err },
-		"Search":   func(db *DB) error { _, err := db.Search(ctx, []float32{1, 2, 3, 4}, SearchOptions{}); return err },
-		"SearchIn": func(db *DB) error { _, err := db.SearchIn(ctx, []float32{1, 2, 3, 4}, ids[:3], SearchOptions{}); return err },
+		"Get":    func(db *DB) error { _, err := db.Get(ids[0]); return err },
+		"Search": func(db *DB) error { _, err := db.Search(ctx, []float32{1, 2, 3, 4}, SearchOptions{}); return err },
+		"SearchIn": func(db *DB) error {
+			_, err := db.SearchIn(ctx, []float32{1, 2, 3, 4}, ids[:3], SearchOptions{})
+			return err
+		},
 		"Compact": func(db *DB) error {
 			db.Delete(ids[1:2])
 			_, err := db.Compact(ctx)
