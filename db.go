@@ -14,6 +14,7 @@ package memvec
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/memvec/memvec/compactor"
 	"github.com/memvec/memvec/engine"
@@ -26,6 +27,7 @@ type DB struct {
 	e    *engine.Engine
 	c    *compactor.Compactor
 	auto bool // the compactor's background goroutine runs
+	stop sync.Once
 }
 
 // Open opens the store in dir, creating it (and dir) when dir does not
@@ -64,9 +66,11 @@ func Open(dir string, opts Options) (*DB, error) {
 // makes every write durable, unmaps the files and releases the lock. Every
 // later call returns ErrClosed.
 func (db *DB) Close() error {
-	if db.auto {
-		db.c.Stop()
-	}
+	db.stop.Do(func() {
+		if db.auto {
+			db.c.Stop()
+		}
+	})
 	return db.e.Close()
 }
 

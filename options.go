@@ -21,15 +21,23 @@ type Options struct {
 	// Default (0): 64 MiB.
 	SegmentBytes int64
 
-	// DisableAutoCompaction turns off the background compactor.
-	// Default false.
+	// DisableAutoCompaction turns off the background compactor, which
+	// otherwise wakes after deletes and seals and rewrites sealed segments
+	// whose deleted share reaches CompactionGarbageRatio (and merges small
+	// sealed segments), moving their live vectors to fresh IDs. Compact
+	// still works. Default false.
 	DisableAutoCompaction bool
 
-	// CompactionGarbageRatio is the deleted share of a segment at which
-	// the background compactor rewrites it. Default (0): 0.2.
+	// CompactionGarbageRatio is the deleted share of a sealed segment at
+	// which the background compactor rewrites it, in (0, 1]. Default (0):
+	// 0.2.
 	CompactionGarbageRatio float64
 
 	// OnCompact, when set, is called after every committed compaction with
-	// its old-to-new ID map. Default nil.
+	// its old-to-new ID map: from the background compactor's goroutine, or
+	// from Compact before it returns. It runs with no lock held and may use
+	// the DB, but must not call Compact. The map is durable before the call
+	// (see IDMapsSince), so a crash before the application has applied it
+	// loses nothing. Default nil.
 	OnCompact func(IDMap)
 }

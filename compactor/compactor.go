@@ -16,7 +16,8 @@ type Options struct {
 	// merge).
 	SegCap uint64
 	// OnCompact is called after every committed compaction, from the
-	// goroutine that ran it.
+	// goroutine that ran it, with no lock of the store held. It must not
+	// call Compact (one compaction runs at a time).
 	OnCompact func(epoch uint64, runs []manifest.IDRun)
 }
 
@@ -127,6 +128,18 @@ func (c *Compactor) run(ctx context.Context, manual bool) (*Result, error) {
 	if err != nil || job == nil {
 		return nil, err
 	}
+	res, err := c.copyAndCommit(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	// The job is released first: OnCompact may use the store, even close it.
+	if c.opts.OnCompact != nil {
+		c.opts.OnCompact(res.Epoch, res.Runs)
+	}
+	return res, nil
+}
+
+func (c *Compactor) copyAndCommit(ctx context.Context, job *Job) (*Result, error) {
 	defer job.Release()
 	out, err := Copy(ctx, job)
 	if err != nil {
@@ -139,9 +152,6 @@ func (c *Compactor) run(ctx context.Context, manual bool) (*Result, error) {
 	epoch, err := c.store.Commit(job, out)
 	if err != nil {
 		return nil, err
-	}
-	if c.opts.OnCompact != nil {
-		c.opts.OnCompact(epoch, out.Runs)
 	}
 	return &Result{Epoch: epoch, Runs: out.Runs}, nil
 }
