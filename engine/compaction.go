@@ -109,11 +109,9 @@ func (e *Engine) sealActiveLocked() error {
 			man.Segments[i] = sealedEntry(seg, seal)
 		}
 	}
-	man.Generation++
-	if err := manifest.Store(e.dir, man); err != nil {
-		return e.fail(err)
+	if err := e.storeManifest(man); err != nil {
+		return err
 	}
-	e.man = man
 	segs := e.cloneSegs()
 	for i := range segs {
 		if segs[i].ref == e.active {
@@ -161,7 +159,7 @@ func (e *Engine) Commit(job *compactor.Job, out *compactor.Output) (uint64, erro
 	keep = append(keep, newViews...)
 
 	man := e.man.Clone()
-	man.Generation++
+	man.Generation++ // names the tombstone checkpoint; storeManifest sets the same
 	man.Epoch++
 	oldTombs := man.Tombs
 	if err := e.writeCommitFiles(man, keep, out); err != nil {
@@ -184,11 +182,9 @@ func (e *Engine) Commit(job *compactor.Job, out *compactor.Output) (uint64, erro
 	if !e.noSync {
 		man.WALDurable = e.wal.LastSeq()
 	}
-	if err := manifest.Store(e.dir, man); err != nil {
-		// The rename may or may not have happened: unknown state.
-		return 0, e.fail(err)
+	if err := e.storeManifest(man); err != nil {
+		return 0, err
 	}
-	e.man = man
 	for _, s := range cur.segs {
 		if retired[s.ref.seg] {
 			s.ref.retire.Store(true)
@@ -360,11 +356,9 @@ func (e *Engine) ReleaseIDMaps(throughEpoch uint64) error {
 		return nil
 	}
 	man.IDMaps = keep
-	man.Generation++
-	if err := manifest.Store(e.dir, man); err != nil {
-		return e.fail(err)
+	if err := e.storeManifest(man); err != nil {
+		return err
 	}
-	e.man = man
 	for _, ep := range drop {
 		os.Remove(filepath.Join(e.dir, manifest.IDMapFileName(ep)))
 	}

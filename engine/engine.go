@@ -206,13 +206,23 @@ func (e *Engine) checkpointLocked() error {
 	if !changed {
 		return nil
 	}
-	man.Generation++
+	if err := e.storeManifest(man); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Dir returns the store's directory.
+func (e *Engine) Dir() string { return e.dir }
+
+// storeManifest makes man the next generation of the manifest. A failed
+// replacement leaves the disk in an unknown state (the rename may or may
+// not have happened), so it makes the engine read-only.
+func (e *Engine) storeManifest(man *manifest.Manifest) error {
+	man.Generation = e.man.Generation + 1
 	if err := manifest.Store(e.dir, man); err != nil {
 		return e.fail(err)
 	}
 	e.man = man
 	return nil
 }
-
-// Dir returns the store's directory.
-func (e *Engine) Dir() string { return e.dir }

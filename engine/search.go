@@ -16,8 +16,12 @@ import (
 // context.
 const blockRows = 4096
 
-// prepareQuery validates q and returns it scaled to unit length.
-func (e *Engine) prepareQuery(q []float32, k int) ([]float32, error) {
+// prepareQuery validates q and returns it scaled to unit length; a
+// cancelled ctx is reported before any work.
+func (e *Engine) prepareQuery(ctx context.Context, q []float32, k int) ([]float32, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if k <= 0 {
 		return nil, fmt.Errorf("top-k %d: %w", k, errs.ErrInvalidArgument)
 	}
@@ -53,11 +57,8 @@ func (e *Engine) Search(ctx context.Context, q []float32, k int, minScore float3
 		return nil, err
 	}
 	defer e.opMu.RUnlock()
-	qn, err := e.prepareQuery(q, k)
+	qn, err := e.prepareQuery(ctx, q, k)
 	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	v := e.acquire()
@@ -127,11 +128,8 @@ func (e *Engine) SearchIn(ctx context.Context, q []float32, ids []uint64, k int,
 		return nil, err
 	}
 	defer e.opMu.RUnlock()
-	qn, err := e.prepareQuery(q, k)
+	qn, err := e.prepareQuery(ctx, q, k)
 	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	sorted := slices.Clone(ids)

@@ -164,12 +164,9 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 	if !e.noSync {
 		man.WALDurable = e.wal.LastSeq()
 	}
-	man.Generation++
-	if err := manifest.Store(e.dir, man); err != nil {
-		// The rename may or may not have happened: unknown state.
-		return e.fail(err)
+	if err := e.storeManifest(man); err != nil {
+		return err
 	}
-	e.man = man
 
 	segs := e.cloneSegs()
 	for i := range segs {
