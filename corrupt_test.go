@@ -1,6 +1,7 @@
 package memvec
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/memvec/memvec/manifest"
 )
@@ -43,6 +45,8 @@ type corruptStore struct {
 	o     *oracle           // live vectors; next bounds every ID handed out
 	dead  []uint64
 	man   *manifest.Manifest
+	total uint64  // Stats().Total: o.next unless a compaction removed rows
+	maps  []IDMap // IDMapsSince(0), checked when not nil
 }
 
 func buildCorruptStore(t *testing.T) *corruptStore {
@@ -87,9 +91,29 @@ func buildCorruptStore(t *testing.T) *corruptStore {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+	cs := snapshotCorruptStore(t, dir, o)
+	cs.total = o.next
+	sealed := 0
+	for _, s := range cs.man.Segments {
+		if s.Sealed {
+			sealed++
+		}
+	}
+	active := cs.man.Segments[len(cs.man.Segments)-1]
+	batches := len(segBatches(cs.files[fmt.Sprintf("%06d.seg", active.Number)]))
+	if sealed < 3 || active.Sealed || len(cs.man.Segments) != sealed+1 || batches < 3 || cs.man.WALDurable < 5 || len(cs.dead) < 20 {
+		t.Fatalf("store shape: %d segments, %d sealed, %d batches in the active one, %d WAL records, %d deleted",
+			len(cs.man.Segments), sealed, batches, cs.man.WALDurable, len(cs.dead))
+	}
+	return cs
+}
 
+// snapshotCorruptStore reads every file of the closed store in dir; o is
+// what it holds, and every ID below o.next that o does not hold is dead.
+func snapshotCorruptStore(t *testing.T, dir string, o *oracle) *corruptStore {
+	t.Helper()
 	cs := &corruptStore{files: map[string][]byte{}, o: o}
-	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() {
 			return err
 		}
@@ -109,18 +133,6 @@ func buildCorruptStore(t *testing.T) *corruptStore {
 			cs.dead = append(cs.dead, id)
 		}
 	}
-	sealed := 0
-	for _, s := range cs.man.Segments {
-		if s.Sealed {
-			sealed++
-		}
-	}
-	active := cs.man.Segments[len(cs.man.Segments)-1]
-	batches := len(segBatches(cs.files[fmt.Sprintf("%06d.seg", active.Number)]))
-	if sealed < 3 || active.Sealed || len(cs.man.Segments) != sealed+1 || batches < 3 || cs.man.WALDurable < 5 || len(cs.dead) < 20 {
-		t.Fatalf("store shape: %d segments, %d sealed, %d batches in the active one, %d WAL records, %d deleted",
-			len(cs.man.Segments), sealed, batches, cs.man.WALDurable, len(cs.dead))
-	}
 	return cs
 }
 
@@ -133,6 +145,10 @@ func fileKind(rel string) string {
 		return "segment"
 	case strings.HasPrefix(rel, "wal"+string(filepath.Separator)):
 		return "wal"
+	case strings.HasSuffix(rel, ".tombs"):
+		return "tombs" // tombstone checkpoint
+	case strings.HasSuffix(rel, ".idmap"):
+		return "idmap"
 	case rel == "LOCK":
 		return "" // its contents mean nothing
 	}
@@ -212,6 +228,8 @@ func flipsFor(rng *rand.Rand, rel string, b []byte, sealed, full bool) []damage 
 	switch fileKind(rel) {
 	case "manifest":
 		spans = append(spans, span{"manifest", 0, len(b), len(b), true})
+	case "tombs", "idmap": // framed like the manifest: every byte is checksummed
+		spans = append(spans, span{fileKind(rel), 0, len(b), 160, true})
 	case "wal":
 		tail := max(0, len(b)-200)
 		spans = append(spans, span{"wal tail", tail, len(b), 200, true}, span{"wal body", 0, tail, 60, true})
@@ -337,7 +355,10 @@ func (cs *corruptStore) tryDamage(dir string, d damage) (corruptOutcome, string)
 		if !strings.Contains(msg, name) {
 			return fmt.Sprintf("error does not name %q: %v", name, err)
 		}
-		if d.mask != 0 && (kind == "segment" || verify) && !strings.Contains(msg, "offset") {
+		// One checksum covers a whole framed file (manifest, tombstone
+		// checkpoint, ID map): there is no offset of a mismatch to give.
+		framed := kind == "manifest" || kind == "tombs" || kind == "idmap"
+		if d.mask != 0 && (kind == "segment" || verify && !framed) && !strings.Contains(msg, "offset") {
 			return fmt.Sprintf("error does not give an offset: %v", err)
 		}
 		return ""
@@ -382,8 +403,23 @@ func (cs *corruptStore) readBack(db *DB, checkMsg func(error, bool) string) (cor
 			return wrong, fmt.Sprintf("undetected: Get(%d) of a deleted or unknown ID = %v, %v", id, got, err)
 		}
 	}
-	if s := db.Stats(); s.Live != uint64(len(cs.o.vecs)) || s.Total != cs.o.next {
-		return wrong, fmt.Sprintf("undetected: stats %+v, want %d live of %d", s, len(cs.o.vecs), cs.o.next)
+	if s := db.Stats(); s.Live != uint64(len(cs.o.vecs)) || s.Total != cs.total {
+		return wrong, fmt.Sprintf("undetected: stats %+v, want %d live of %d", s, len(cs.o.vecs), cs.total)
+	}
+	if cs.maps != nil {
+		got, err := db.IDMapsSince(0)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				return wrong, fmt.Sprintf("IDMapsSince: %v", err)
+			}
+			if why := checkMsg(err, false); why != "" {
+				return wrong, "IDMapsSince: " + why
+			}
+			return detected, ""
+		}
+		if !idMapsEqual(got, cs.maps) {
+			return wrong, fmt.Sprintf("undetected: IDMapsSince(0) = %+v, want %+v", got, cs.maps)
+		}
 	}
 	return harmless, ""
 }
@@ -425,7 +461,16 @@ func TestCorruptFlipsAndTruncations(t *testing.T) {
 		rng.Shuffle(len(trials), func(i, j int) { trials[i], trials[j] = trials[j], trials[i] })
 		trials = trials[:len(trials)/8]
 	}
+	runCorruptSweep(t, cs, trials)
+	t.Logf("%d files, full sweep: %v", len(rels), full)
+}
 
+// runCorruptSweep tries every damage on its own copy of cs, four at a
+// time, and reports every wrong outcome: an error that is not ErrCorrupt or
+// does not name the file, damage served as data, or damage to checksummed
+// bytes in use that went unnoticed.
+func runCorruptSweep(t *testing.T, cs *corruptStore, trials []damage) {
+	t.Helper()
 	type key struct{ kind, what string }
 	counts := map[key]*[3]int{}
 	harmlessBy := map[string]int{} // region -> harmless flips
@@ -484,7 +529,7 @@ func TestCorruptFlipsAndTruncations(t *testing.T) {
 		c := counts[k]
 		t.Logf("%-8s %-8s: %4d detected, %4d harmless, %d wrong", k.kind, k.what, c[detected], c[harmless], c[wrong])
 	}
-	t.Logf("%d files, %d trials (full sweep: %v); harmless by region: %v", len(rels), len(trials), full, harmlessBy)
+	t.Logf("%d trials; harmless by region: %v", len(trials), harmlessBy)
 	sort.Strings(wrongs)
 	for i, w := range wrongs {
 		if i == 30 {
@@ -607,6 +652,232 @@ func TestCorruptTruncatedSegmentErrorGivesOffset(t *testing.T) {
 		}
 		if msg := err.Error(); !errors.Is(err, ErrCorrupt) || !strings.Contains(msg, filepath.Base(d.rel)) || !strings.Contains(msg, "offset") {
 			t.Errorf("%v: Open: %v; want ErrCorrupt naming the file and an offset", d, err)
+		}
+	}
+}
+
+func idMapsEqual(a, b []IDMap) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Epoch != b[i].Epoch || !runsEqual(a[i].Runs, b[i].Runs) {
+			return false
+		}
+	}
+	return true
+}
+
+// buildCompactedCorruptStore builds a store that went through one
+// committed compaction: the background compactor (garbage ratio 0.5)
+// rewrites the two segments half of whose rows one Delete removes into one
+// full segment, so the store holds an ID map, and a tombstone checkpoint
+// with the deletes of the two segments it kept. More batches and deletes
+// follow, so the active segment has several batches and the WAL records
+// past the checkpoint.
+func buildCompactedCorruptStore(t *testing.T) *corruptStore {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "src")
+	done := make(chan IDMap, 4)
+	db, err := Open(dir, Options{
+		Dimension: corruptDim, SegmentBytes: testSegmentBytes, CompactionGarbageRatio: 0.5,
+		OnCompact: func(m IDMap) { done <- m },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(13))
+	o := newOracle(corruptDim)
+	add := func(n int) {
+		vecs := randVecs(rng, n, corruptDim)
+		ids, err := db.Add(vecs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.add(ids, vecs)
+	}
+	del := func(ids ...uint64) {
+		want := o.delete(ids)
+		if n, err := db.Delete(ids); err != nil || n != want {
+			t.Fatalf("Delete(%v) = %d, %v; want %d", ids, n, err, want)
+		}
+	}
+	add(corruptCap) // A
+	add(corruptCap) // B
+	add(corruptCap) // C
+	add(20)         // D, the active segment
+	add(5)
+	var half []uint64 // every other row of A and B: two 24-row holes
+	for i := 0; i < corruptCap; i += 2 {
+		half = append(half, uint64(i), uint64(corruptCap+i+1))
+	}
+	del(append(half, 2*corruptCap+3, 2*corruptCap+40, 3*corruptCap+2)...) // one call: one compaction
+	var m IDMap
+	select {
+	case m = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no background compaction within 30 s")
+	}
+	o.applyMap(t, m)
+	add(3)
+	add(4)
+	out := m.Runs[0].New // the first row of the compaction's output segment
+	del(o.next-1, out+5, 2*corruptCap+7)
+	st := db.Stats()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 0 {
+		t.Fatalf("%d more compactions ran", len(done))
+	}
+	cs := snapshotCorruptStore(t, dir, o)
+	cs.total, cs.maps = st.Total, []IDMap{m}
+
+	man := cs.man
+	tombs, terr := manifest.ReadTombs(dir, man.Tombs)
+	runs, merr := manifest.ReadIDMap(dir, 1)
+	var sealed, outputs int
+	var active manifest.Segment
+	for _, s := range man.Segments {
+		if !s.Sealed {
+			active = s
+			continue
+		}
+		sealed++
+		if s.Runs[0].FirstID == out {
+			outputs++
+		}
+	}
+	batches := len(segBatches(cs.files[fmt.Sprintf("%06d.seg", active.Number)]))
+	if m.Epoch != 1 || len(m.Runs) < corruptCap-2 || man.Epoch != 1 || len(man.IDMaps) != 1 || man.Tombs == 0 ||
+		terr != nil || len(tombs) != 2 || merr != nil || len(runs) != len(m.Runs) ||
+		len(man.Segments) != 3 || sealed != 2 || outputs != 1 || active.Capacity == 0 || batches < 3 || man.WALDurable < man.WALCheckpoint {
+		t.Fatalf("store shape: map %d runs, manifest %+v, tombs %v (%v), ID map %v, %d batches in the active segment",
+			len(m.Runs), man, tombs, terr, merr, batches)
+	}
+	return cs
+}
+
+// TestCorruptCompactedFlipsAndTruncations runs the byte sweep on a store
+// after a compaction: the tombstone checkpoint and the ID map (each byte of
+// both), the manifest that names them, the compaction's output segment,
+// the active segment and the WAL past the checkpoint. A flip or a cut must
+// be reported as ErrCorrupt by Open, Verify or IDMapsSince, or be harmless.
+func TestCorruptCompactedFlipsAndTruncations(t *testing.T) {
+	full := os.Getenv("MEMVEC_CORRUPT_FULL") == "1"
+	cs := buildCompactedCorruptStore(t)
+	rng := rand.New(rand.NewSource(14))
+	var rels []string
+	sealed := map[string]bool{}
+	for _, s := range cs.man.Segments {
+		name := fmt.Sprintf("%06d.seg", s.Number)
+		sealed[name] = s.Sealed
+		// The output segment (its first ID is a new one) and the active
+		// one; the other sealed one is like those of the plain sweep.
+		if !s.Sealed || s.Runs[0].FirstID == cs.maps[0].Runs[0].New {
+			rels = append(rels, name)
+		}
+	}
+	for rel := range cs.files {
+		if k := fileKind(rel); k != "" && k != "segment" {
+			rels = append(rels, rel)
+		}
+	}
+	sort.Strings(rels)
+	var trials []damage
+	counts := map[string]int{}
+	for _, rel := range rels {
+		k := fileKind(rel)
+		counts[k]++
+		trials = append(trials, flipsFor(rng, rel, cs.files[rel], sealed[rel], full)...)
+		for _, d := range truncationsFor(rng, rel, cs.files[rel], full) {
+			d.must = k == "tombs" || k == "idmap" // a shorter framed file fails its length check
+			trials = append(trials, d)
+		}
+	}
+	if counts["tombs"] != 1 || counts["idmap"] != 1 || counts["segment"] != 2 || counts["manifest"] != 1 {
+		t.Fatalf("files swept: %v (%v)", counts, rels)
+	}
+	if testing.Short() {
+		rng.Shuffle(len(trials), func(i, j int) { trials[i], trials[j] = trials[j], trials[i] })
+		trials = trials[:len(trials)/8]
+	}
+	runCorruptSweep(t, cs, trials)
+	t.Logf("files: %v", rels)
+}
+
+// TestCorruptCompactedOpenLeavesDamageAlone: a damaged tombstone checkpoint
+// fails Open with ErrCorrupt, and Open changes nothing first; a damaged ID
+// map opens, and Verify reports it.
+func TestCorruptCompactedOpenLeavesDamageAlone(t *testing.T) {
+	cs := buildCompactedCorruptStore(t)
+	tombs, idmap := manifest.TombsFileName(cs.man.Tombs), manifest.IDMapFileName(1)
+	nt, ni := len(cs.files[tombs]), len(cs.files[idmap])
+	openLeavesDamageAlone(t, cs, []damage{
+		{rel: tombs, off: 3, mask: 1},       // magic
+		{rel: tombs, off: 17, mask: 0x80},   // generation
+		{rel: tombs, off: nt - 20, mask: 1}, // a bitset word
+		{rel: tombs, off: nt - 1, mask: 1},  // checksum
+		{rel: tombs, off: nt - 8},           // checksum cut off
+		{rel: tombs, off: 0},
+		{rel: idmap, off: 9, mask: 1},       // version
+		{rel: idmap, off: 40, mask: 4},      // a run
+		{rel: idmap, off: ni - 30, mask: 1}, // the last run's length
+		{rel: idmap, off: ni - 24},
+		{rel: idmap, off: 0},
+	})
+}
+
+// TestCorruptCompactedIDMapDamage: a damaged ID map leaves the data
+// readable and the file as it was (recovery must not drop a file the
+// manifest names); IDMapsSince reports ErrCorrupt naming the file, and
+// ReleaseIDMaps of its epoch, the application's way out, drops it.
+func TestCorruptCompactedIDMapDamage(t *testing.T) {
+	cs := buildCompactedCorruptStore(t)
+	name := manifest.IDMapFileName(1)
+	n := len(cs.files[name])
+	for _, d := range []damage{
+		{rel: name, off: 20, mask: 1},
+		{rel: name, off: n / 2, mask: 0x10},
+		{rel: name, off: n - 1},
+	} {
+		dir := filepath.Join(t.TempDir(), "store")
+		damaged, err := cs.write(dir, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := Open(dir, Options{DisableAutoCompaction: true})
+		if err != nil {
+			t.Fatalf("%v: Open: %v (Open does not need the ID maps)", d, err)
+		}
+		if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Equal(got, damaged) {
+			t.Errorf("%v: Open changed or removed the damaged ID map: %v", d, err)
+		}
+		if maps, err := db.IDMapsSince(0); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v: IDMapsSince(0) = %+v, %v; want ErrCorrupt naming %s", d, maps, err, name)
+		}
+		if maps, err := db.IDMapsSince(1); err != nil || len(maps) != 0 {
+			t.Errorf("%v: IDMapsSince(1) = %+v, %v; it need not read the damaged map", d, maps, err)
+		}
+		for id, want := range cs.o.vecs {
+			if got, err := db.Get(id); err != nil || !bitsEqual(got, want) {
+				t.Fatalf("%v: Get(%d) = %v, %v", d, id, got, err)
+			}
+		}
+		if err := db.ReleaseIDMaps(1); err != nil {
+			t.Fatalf("%v: ReleaseIDMaps(1): %v", d, err)
+		}
+		if maps, err := db.IDMapsSince(0); err != nil || len(maps) != 0 {
+			t.Errorf("%v: after ReleaseIDMaps(1): %+v, %v", d, maps, err)
+		}
+		if err := db.Verify(context.Background()); err != nil {
+			t.Errorf("%v: Verify after the damaged map was released: %v", d, err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%v: released ID map still on disk: %v", d, err)
 		}
 	}
 }

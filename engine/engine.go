@@ -218,8 +218,14 @@ func (e *Engine) Dir() string { return e.dir }
 // storeManifest makes man the next generation of the manifest. A failed
 // replacement leaves the disk in an unknown state (the rename may or may
 // not have happened), so it makes the engine read-only.
+//
+// Every manifest records the ID counter: rows appended to the active
+// segment take IDs without a manifest write, and a manifest that seals
+// that segment must cover them (recovery checks that every run lies below
+// NextID).
 func (e *Engine) storeManifest(man *manifest.Manifest) error {
 	man.Generation = e.man.Generation + 1
+	man.NextID = max(man.NextID, e.nextID)
 	if err := manifest.Store(e.dir, man); err != nil {
 		return e.fail(err)
 	}

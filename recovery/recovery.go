@@ -221,7 +221,7 @@ func openSegments(st *State) error {
 			seg, err = segment.OpenActive(st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
 		}
 		if err != nil {
-			return err
+			return missingIsCorrupt(err)
 		}
 		st.Segments = append(st.Segments, seg)
 		st.Tombstones = append(st.Tombstones, bitset.New(ms.Capacity))
@@ -236,7 +236,7 @@ func replay(st *State) error {
 	if gen := st.Manifest.Tombs; gen != 0 {
 		tombs, err := manifest.ReadTombs(st.Dir, gen)
 		if err != nil {
-			return err
+			return missingIsCorrupt(err)
 		}
 		for _, t := range tombs {
 			for i, ms := range st.Manifest.Segments {
@@ -273,4 +273,13 @@ func replay(st *State) error {
 		}
 		return nil
 	})
+}
+
+// missingIsCorrupt marks the absence of a file the manifest names as
+// corruption: the manifest is only ever written after the files it names.
+func missingIsCorrupt(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w (named by the manifest): %w", err, errs.ErrCorrupt)
+	}
+	return err
 }
