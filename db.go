@@ -37,8 +37,12 @@ type DB struct {
 // than a memvec store fails with ErrNotStore and is left untouched; a store
 // another DB holds open fails with ErrLocked.
 func Open(dir string, opts Options) (*DB, error) {
-	if opts.Dimension < 0 || opts.SegmentBytes < 0 || opts.CompactionGarbageRatio < 0 || opts.CompactionGarbageRatio > 1 {
-		return nil, fmt.Errorf("memvec: open %s: options out of range: %w", dir, errs.ErrInvalidArgument)
+	if opts.Dimension < 0 {
+		return nil, fmt.Errorf("memvec: open %s: Dimension %d: %w (%w)", dir, opts.Dimension, errs.ErrInvalidArgument, errs.ErrDimension)
+	}
+	if opts.SegmentBytes < 0 || opts.CompactionGarbageRatio < 0 || opts.CompactionGarbageRatio > 1 {
+		return nil, fmt.Errorf("memvec: open %s: SegmentBytes %d or CompactionGarbageRatio %g out of range: %w",
+			dir, opts.SegmentBytes, opts.CompactionGarbageRatio, errs.ErrInvalidArgument)
 	}
 	e, err := engine.Open(dir, engine.Config{
 		Dimension:    opts.Dimension,

@@ -4,8 +4,10 @@ package memvec
 // creating one needs Dimension.
 type Options struct {
 	// Dimension is the number of components of every vector. It is
-	// required to create a store. On reopen 0 means "use the stored one";
-	// a different non-zero value fails with ErrDimension.
+	// required to create a store (0 or negative there fails with an error
+	// satisfying both ErrInvalidArgument and ErrDimension, and creates
+	// nothing). On reopen 0 means "use the stored one"; a different
+	// non-zero value fails with ErrDimension.
 	Dimension int
 
 	// NoSync trades durability for speed when bulk loading: Add and Delete

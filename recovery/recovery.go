@@ -73,14 +73,14 @@ func (s *State) Close() error {
 // Recover opens or creates the store in dir.
 func Recover(dir string, cfg Config) (st *State, err error) {
 	if cfg.Dimension < 0 {
-		return nil, fmt.Errorf("dimension %d: %w", cfg.Dimension, errs.ErrInvalidArgument)
+		return nil, fmt.Errorf("dimension %d: %w (%w)", cfg.Dimension, errs.ErrInvalidArgument, errs.ErrDimension)
 	}
 	exists, err := inspect(dir)
 	if err != nil {
 		return nil, err
 	}
 	if !exists && cfg.Dimension == 0 {
-		return nil, fmt.Errorf("%s holds no store and Options.Dimension is 0: %w", dir, errs.ErrInvalidArgument)
+		return nil, fmt.Errorf("%s holds no store and Options.Dimension is 0: %w (%w)", dir, errs.ErrInvalidArgument, errs.ErrDimension)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
