@@ -323,3 +323,57 @@ func TestIDMapsOnClosedDB(t *testing.T) {
 		t.Fatalf("ReleaseIDMaps: %v", err)
 	}
 }
+
+// TestOnCompactMayUseDB: the callback runs with no lock held, so it may
+// read the store, including the map it was just given.
+func TestOnCompactMayUseDB(t *testing.T) {
+	var db *DB
+	var got []IDMap
+	db, _ = openTest(t, 4, func(o *Options) {
+		o.OnCompact = func(m IDMap) {
+			maps, err := db.IDMapsSince(m.Epoch - 1)
+			if err != nil || len(maps) != 1 || !reflect.DeepEqual(maps[0], m) {
+				t.Errorf("IDMapsSince inside OnCompact = %+v, %v", maps, err)
+			}
+			if db.Stats().Epoch != m.Epoch {
+				t.Errorf("Stats inside OnCompact: epoch %d, map %d", db.Stats().Epoch, m.Epoch)
+			}
+			got = append(got, m)
+		}
+	})
+	ids, _ := db.Add(randVecs(rand.New(rand.NewSource(6)), 100, 4))
+	db.Delete(ids[:10])
+	m, err := db.Compact(context.Background())
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], m) {
+		t.Fatalf("Compact = %+v, %v; OnCompact saw %+v", m, err, got)
+	}
+}
+
+// TestCloseStopsBackgroundCompaction: Close returns while the compactor
+// has work, and the store reopens consistent.
+func TestCloseStopsBackgroundCompaction(t *testing.T) {
+	db, dir := openTest(t, 8, func(o *Options) { o.DisableAutoCompaction = false })
+	rng := rand.New(rand.NewSource(8))
+	ids, _ := db.Add(randVecs(rng, 3000, 8))
+	deleted := 0
+	for i := 0; i < len(ids); i += 2 {
+		// Once the compactor moves a row its old ID counts 0 here.
+		n, err := db.Delete(ids[i : i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleted += n
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := Open(dir, Options{DisableAutoCompaction: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	mustCheck(t, db2)
+	if s := db2.Stats(); s.Live != uint64(3000-deleted) {
+		t.Fatalf("after Close during background compaction: %+v", s)
+	}
+}
