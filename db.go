@@ -155,6 +155,27 @@ func (db *DB) SearchIn(ctx context.Context, query []float32, ids []uint64, opts 
 	return results(hits), err
 }
 
+// SearchBatch runs Search for several queries in one pass over the data:
+// results[i] is exactly what Search(ctx, queries[i], opts) returns. Each
+// block of rows is scored against every query while it is in cache, so a
+// batch costs far less than the same searches one by one. An invalid
+// query fails the whole batch with an error naming its index.
+func (db *DB) SearchBatch(ctx context.Context, queries [][]float32, opts SearchOptions) ([][]Result, error) {
+	k, err := opts.topK()
+	if err != nil {
+		return nil, err
+	}
+	hits, err := db.e.SearchBatch(ctx, queries, k, opts.MinScore)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]Result, len(hits))
+	for i, h := range hits {
+		out[i] = results(h)
+	}
+	return out, nil
+}
+
 func results(hits []engine.Hit) []Result {
 	if hits == nil {
 		return nil

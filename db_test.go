@@ -344,6 +344,7 @@ func TestClosedDB(t *testing.T) {
 	_, calls["Get"] = db.Get(0)
 	_, calls["Search"] = db.Search(ctx, []float32{1, 2}, SearchOptions{})
 	_, calls["SearchIn"] = db.SearchIn(ctx, []float32{1, 2}, []uint64{0}, SearchOptions{})
+	_, calls["SearchBatch"] = db.SearchBatch(ctx, [][]float32{{1, 2}}, SearchOptions{})
 	calls["Verify"] = db.Verify(ctx)
 	for name, err := range calls {
 		if !errors.Is(err, ErrClosed) {
@@ -611,5 +612,65 @@ func TestDamageNeverServed(t *testing.T) {
 			t.Errorf("%s over a damaged segment: %v, want ErrCorrupt", name, err)
 		}
 		db.Close()
+	}
+}
+
+func TestSearchBatchEqualsSearch(t *testing.T) {
+	const dim = 37 // odd: exercises kernel tails
+	db, _ := openTest(t, dim)
+	rng := rand.New(rand.NewSource(11))
+	o := newOracle(dim)
+	for i := 0; i < 5; i++ {
+		vecs := randVecs(rng, 150, dim)
+		ids, err := db.Add(vecs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.add(ids, vecs)
+	}
+	var del []uint64
+	for id := uint64(0); id < o.next; id += 3 {
+		del = append(del, id)
+	}
+	db.Delete(del)
+	o.delete(del)
+	ctx := context.Background()
+	for _, nq := range []int{1, 2, 3, 5, 8, 33} {
+		queries := randVecs(rng, nq, dim)
+		for _, opts := range []SearchOptions{{}, {TopK: 3, MinScore: -1}, {TopK: 1000, MinScore: 0.2}} {
+			got, err := db.SearchBatch(ctx, queries, opts)
+			if err != nil || len(got) != nq {
+				t.Fatalf("SearchBatch(%d queries) = %d results, %v", nq, len(got), err)
+			}
+			for i, q := range queries {
+				want, err := db.Search(ctx, q, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got[i], want) {
+					t.Fatalf("nq=%d opts %+v query %d: batch %v\nsingle %v", nq, opts, i, got[i], want)
+				}
+				k := opts.TopK
+				if k == 0 {
+					k = 10
+				}
+				checkResults(t, o, q, nil, k, opts.MinScore, got[i])
+			}
+		}
+	}
+	if r, err := db.SearchBatch(ctx, nil, SearchOptions{}); err != nil || len(r) != 0 {
+		t.Fatalf("empty batch: %v, %v", r, err)
+	}
+	bad := [][]float32{randVec(rng, dim), make([]float32, dim)}
+	if _, err := db.SearchBatch(ctx, bad, SearchOptions{}); !errors.Is(err, ErrInvalidVector) {
+		t.Fatalf("batch with a zero query: %v", err)
+	}
+	if _, err := db.SearchBatch(ctx, bad[:1], SearchOptions{TopK: -1}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("batch with TopK -1: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := db.SearchBatch(cctx, bad[:1], SearchOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled batch: %v", err)
 	}
 }

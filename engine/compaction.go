@@ -264,7 +264,7 @@ func lateTombstones(cur *version, job *compactor.Job, out *compactor.Output) ([]
 		for w := range src.Tomb {
 			for diff := now[w] &^ src.Tomb[w]; diff != 0; diff &= diff - 1 {
 				row := uint64(w)*64 + uint64(bits.TrailingZeros64(diff))
-				old, ok := rowID(src.Runs, row)
+				old, ok := runID(src.Runs, row)
 				if !ok {
 					continue
 				}
@@ -282,8 +282,9 @@ func lateTombstones(cur *version, job *compactor.Job, out *compactor.Output) ([]
 	return views, nil
 }
 
-// rowID returns the ID of row in a segment with the given runs.
-func rowID(runs []segment.Run, row uint64) (uint64, bool) {
+// runID returns the ID of row in a segment with the given runs, which
+// need not cover it (rows past a snapshot).
+func runID(runs []segment.Run, row uint64) (uint64, bool) {
 	for _, r := range runs {
 		if row >= r.FirstRow && row < r.FirstRow+r.Count {
 			return r.FirstID + (row - r.FirstRow), true

@@ -26,6 +26,8 @@ type topK struct {
 	hits []Hit
 }
 
+// newTopK returns an empty top-k; it starts with room for min(k, capHint)
+// hits and grows only as hits arrive, so a huge k costs what is returned.
 func newTopK(k int, capHint uint64) *topK {
 	c := k
 	if capHint < uint64(c) {
@@ -56,12 +58,14 @@ func (t *topK) offer(h Hit) {
 	}
 }
 
-// full reports whether a candidate must beat the current worst to enter.
-func (t *topK) threshold() (Hit, bool) {
+// floor returns the lowest score that can still enter: minScore until the
+// heap is full, then the current worst score (an equal score enters only
+// with a lower ID, which offer decides).
+func (t *topK) floor(minScore float32) float32 {
 	if len(t.hits) < t.k {
-		return Hit{}, false
+		return minScore
 	}
-	return t.hits[0], true
+	return max(minScore, t.hits[0].Score)
 }
 
 // merge returns the k best of several partial results, best first.

@@ -64,6 +64,9 @@ type version struct {
 	segs  []segView
 	index idindex.Index
 	epoch uint64 // compactions committed
+
+	planOnce sync.Once
+	plan     []chunk // see chunks
 }
 
 func newVersion(segs []segView, epoch uint64) *version {

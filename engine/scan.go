@@ -1,0 +1,155 @@
+package engine
+
+import (
+	"context"
+	"math"
+	"math/bits"
+	"runtime"
+	"sort"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/memvec/memvec/internal/bitset"
+	"github.com/memvec/memvec/internal/kernel"
+	"github.com/memvec/memvec/segment"
+)
+
+// A full scan is cut into chunks (row ranges of one segment) that a fixed
+// set of workers, one per core, take in turn, so that every core works
+// even on a store of one segment. A worker keeps one bounded top-k per
+// query and one score buffer, allocated once per search: nothing is
+// allocated per row or per block.
+const (
+	chunkRows = 8192 // rows per work item; the context is checked per chunk
+	blockRows = 256  // rows per kernel call: a 512-d block is 512 KiB, L2-sized
+)
+
+type chunk struct {
+	seg      int
+	from, to uint64
+}
+
+// scan scores every live row of v against the nq unit queries packed in qs
+// and returns each query's top k, best first.
+func scan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
+	chunks := v.chunks()
+	workers := min(runtime.GOMAXPROCS(0), len(chunks))
+	parts := make([][]*topK, workers)
+	var next atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for w := 0; w < workers; w++ {
+		g.Go(func() error {
+			tops := make([]*topK, nq)
+			for i := range tops {
+				tops[i] = newTopK(k, 64)
+			}
+			parts[w] = tops
+			scores := make([]float32, nq*blockRows)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(chunks) {
+					return nil
+				}
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				c := chunks[i]
+				s := &v.segs[c.seg]
+				if err := s.ref.verify(); err != nil {
+					return err
+				}
+				scanChunk(s, c.from, c.to, qs, nq, dim, minScore, scores, tops)
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// Cancellation between the last chunk and here still counts.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([][]Hit, nq)
+	hits := make([][]Hit, workers)
+	for q := range out {
+		for w := range parts {
+			hits[w] = parts[w][q].hits
+		}
+		out[q] = merge(k, hits...)
+	}
+	return out, nil
+}
+
+// scanChunk scores rows [from, to) of s block by block.
+func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore float32, scores []float32, tops []*topK) {
+	seg := s.ref.seg
+	for b := from; b < to; b += blockRows {
+		e := min(b+blockRows, to)
+		n := int(e - b)
+		vecs := seg.Vectors(b, e)
+		inv := seg.InvNorms(b, e)
+		// Every query scores the block with the same kernel call a single
+		// Search makes, while the block is in L2: the rows come from memory
+		// once per batch, and each query's scores are bit for bit those of
+		// Search (same kernel, same block boundaries).
+		for q := 0; q < nq; q++ {
+			kernel.DotBlock(qs[q*dim:(q+1)*dim], vecs, dim, scores[q*blockRows:q*blockRows+n])
+		}
+		maskDeleted(s.tomb, b, e, scores, nq)
+		for q := 0; q < nq; q++ {
+			top := tops[q]
+			thr := top.floor(minScore)
+			for j, d := range scores[q*blockRows : q*blockRows+n] {
+				sc := score(d, inv[j])
+				if !(sc >= thr) { // also skips NaN: deleted rows
+					continue
+				}
+				top.offer(Hit{ID: rowID(s.runs, b+uint64(j)), Score: sc})
+				thr = top.floor(minScore)
+			}
+		}
+	}
+}
+
+// maskDeleted sets the scores of tombstoned rows in [from, to) to NaN, so
+// the scoring loop drops them with the comparison it makes anyway. It
+// visits set bits only: a block without deletes costs a few word loads.
+func maskDeleted(tomb bitset.Set, from, to uint64, scores []float32, nq int) {
+	nan := float32(math.NaN())
+	for w := from / 64; w*64 < to; w++ {
+		word := tomb[w]
+		for word != 0 {
+			row := w*64 + uint64(bits.TrailingZeros64(word))
+			word &= word - 1
+			if row < from || row >= to {
+				continue
+			}
+			for q := 0; q < nq; q++ {
+				scores[q*blockRows+int(row-from)] = nan
+			}
+		}
+	}
+}
+
+// rowID returns the ID of a visible row from its segment's runs.
+func rowID(runs []segment.Run, row uint64) uint64 {
+	i := sort.Search(len(runs), func(i int) bool { return runs[i].FirstRow+runs[i].Count > row })
+	return runs[i].FirstID + (row - runs[i].FirstRow)
+}
+
+// chunks returns the version's work plan, computed once per version so
+// that a search allocates nothing in proportion to the store.
+func (v *version) chunks() []chunk {
+	v.planOnce.Do(func() {
+		for i, s := range v.segs {
+			if s.rows == s.deleted {
+				continue
+			}
+			for from := uint64(0); from < s.rows; from += chunkRows {
+				v.plan = append(v.plan, chunk{seg: i, from: from, to: min(from+chunkRows, s.rows)})
+			}
+		}
+	})
+	return v.plan
+}
