@@ -89,13 +89,10 @@ func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore 
 		n := int(e - b)
 		vecs := seg.Vectors(b, e)
 		inv := seg.InvNorms(b, e)
-		// Every query scores the block with the same kernel call a single
-		// Search makes, while the block is in L2: the rows come from memory
-		// once per batch, and each query's scores are bit for bit those of
-		// Search (same kernel, same block boundaries).
-		for q := 0; q < nq; q++ {
-			kernel.DotBlock(qs[q*dim:(q+1)*dim], vecs, dim, scores[q*blockRows:q*blockRows+n])
-		}
+		// All queries score the block while it is in cache; the kernel
+		// gives every (query, row) pair the same bits whatever nq and the
+		// row's place in the block, so each result is exactly Search's.
+		kernel.DotBlockMulti(qs, nq, dim, vecs, dim, n, scores, blockRows)
 		maskDeleted(s.tomb, b, e, scores, nq)
 		for q := 0; q < nq; q++ {
 			top := tops[q]
