@@ -29,9 +29,8 @@ func available() []*impl {
 	return append(l, goImpl)
 }
 
-// Dot is a one-row block, so that it equals the block kernels' score for
-// the same pair bit for bit.
-
+// dotAVX2Go and dotAVX512Go score a one-row block, so that Dot equals the
+// block kernels' score for the same pair bit for bit.
 func dotAVX2Go(a, b []float32) float32 {
 	var s float32
 	blockAVX2x1(&a[0], len(a), &b[0], len(a), 1, &s, 1, 1, 0)
