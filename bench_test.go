@@ -89,6 +89,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// openBenchStore opens the cached n x dim store for a benchmark and closes
+// it at the end; a 1M-row store only when -bench names 1M.
+func openBenchStore(b *testing.B, n, dim int) *DB {
+	b.Helper()
+	if n >= 1_000_000 && !explicit("1M") {
+		b.Skip("1M benchmarks run only when -bench names 1M")
+	}
+	db, err := Open(cachedStore(b, n, dim), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
 func BenchmarkAdd(b *testing.B) {
 	for _, c := range []struct {
 		name   string
@@ -149,15 +164,7 @@ func BenchmarkSearch(b *testing.B) {
 		n, dim int
 	}{{"100k/512", 100_000, 512}, {"1M/512", 1_000_000, 512}} {
 		b.Run(c.name, func(b *testing.B) {
-			if c.n >= 1_000_000 && !explicit("1M") {
-				b.Skip("1M benchmarks run only when -bench names 1M")
-			}
-			dir := cachedStore(b, c.n, c.dim)
-			db, err := Open(dir, Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := openBenchStore(b, c.n, c.dim)
 			q := randVec(rand.New(rand.NewSource(7)), c.dim)
 			ctx := context.Background()
 			if _, err := db.Search(ctx, q, SearchOptions{}); err != nil { // warm the page cache
@@ -185,15 +192,7 @@ func BenchmarkSearchBatch(b *testing.B) {
 		n, dim int
 	}{{"100k/512/q=32", 100_000, 512}, {"1M/512/q=32", 1_000_000, 512}} {
 		b.Run(c.name, func(b *testing.B) {
-			if c.n >= 1_000_000 && !explicit("1M") {
-				b.Skip("1M benchmarks run only when -bench names 1M")
-			}
-			dir := cachedStore(b, c.n, c.dim)
-			db, err := Open(dir, Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := openBenchStore(b, c.n, c.dim)
 			queries := randVecs(rand.New(rand.NewSource(7)), 32, c.dim)
 			ctx := context.Background()
 			if _, err := db.SearchBatch(ctx, queries, SearchOptions{}); err != nil {
@@ -219,15 +218,7 @@ func BenchmarkSearchIn(b *testing.B) {
 		n, dim int
 	}{{"100k/512/ids=1000", 100_000, 512}, {"1M/512/ids=1000", 1_000_000, 512}} {
 		b.Run(c.name, func(b *testing.B) {
-			if c.n >= 1_000_000 && !explicit("1M") {
-				b.Skip("1M benchmarks run only when -bench names 1M")
-			}
-			dir := cachedStore(b, c.n, c.dim)
-			db, err := Open(dir, Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := openBenchStore(b, c.n, c.dim)
 			rng := rand.New(rand.NewSource(8))
 			ids := make([]uint64, 1000)
 			for i := range ids {
