@@ -78,6 +78,26 @@ func chunkRows(stride int) int {
 // stride (prefetches past the end of rows are harmless: they never fault).
 func pfDist(tiles, stride int) int { return tiles * 4 * min(stride, 1<<30) * 4 }
 
+// blockKernel is the signature of the generated block kernels.
+type blockKernel func(q *float32, d int, rows *float32, stride, n int, out *float32, outStride, groups, pf int)
+
+// runGroups runs kern, which scores w queries at a time, over g groups of
+// queries: in batches of groups whose queries fit qBatchBytes, over row
+// chunks small enough that later batches re-read them from L2.
+func runGroups(kern blockKernel, w, g int, qs []float32, d int, rows []float32, stride, n int, out []float32, outStride, pf int) {
+	bg := max(1, qBatchBytes/(w*4*d)) // groups per batch
+	chunk := n
+	if bg < g {
+		chunk = chunkRows(stride)
+	}
+	for r0 := 0; r0 < n; r0 += chunk {
+		m := min(chunk, n-r0)
+		for g0 := 0; g0 < g; g0 += bg {
+			kern(&qs[g0*w*d], d, &rows[r0*stride], stride, m, &out[g0*w*outStride+r0], outStride, min(bg, g-g0), pf)
+		}
+	}
+}
+
 // multiAVX2 runs the 2-query kernel over the pairs of queries, one pass
 // over the rows per batch, then the 1-query kernel for an odd query out.
 func multiAVX2(qs []float32, nq, d int, rows []float32, stride, n int, out []float32, outStride int) {
@@ -86,17 +106,7 @@ func multiAVX2(qs []float32, nq, d int, rows []float32, stride, n int, out []flo
 		pf = pfDist(pfTilesOne, stride)
 	}
 	if g := nq / 2; g > 0 {
-		bg := max(1, qBatchBytes/(2*4*d)) // groups per batch
-		chunk := n
-		if bg < g {
-			chunk = chunkRows(stride)
-		}
-		for r0 := 0; r0 < n; r0 += chunk {
-			m := min(chunk, n-r0)
-			for g0 := 0; g0 < g; g0 += bg {
-				blockAVX2x2(&qs[g0*2*d], d, &rows[r0*stride], stride, m, &out[g0*2*outStride+r0], outStride, min(bg, g-g0), pf)
-			}
-		}
+		runGroups(blockAVX2x2, 2, g, qs, d, rows, stride, n, out, outStride, pf)
 	}
 	if i := nq &^ 1; i < nq {
 		blockAVX2x1(&qs[i*d], d, &rows[0], stride, n, &out[i*outStride], outStride, 1, pf)
@@ -112,17 +122,7 @@ func multiAVX512(qs []float32, nq, d int, rows []float32, stride, n int, out []f
 		pf = pfDist(pfTilesOne, stride)
 	}
 	if g := nq / 4; g > 0 {
-		bg := max(1, qBatchBytes/(4*4*d)) // groups per batch
-		chunk := n
-		if bg < g {
-			chunk = chunkRows(stride)
-		}
-		for r0 := 0; r0 < n; r0 += chunk {
-			m := min(chunk, n-r0)
-			for g0 := 0; g0 < g; g0 += bg {
-				blockAVX512x4(&qs[g0*4*d], d, &rows[r0*stride], stride, m, &out[g0*4*outStride+r0], outStride, min(bg, g-g0), pf)
-			}
-		}
+		runGroups(blockAVX512x4, 4, g, qs, d, rows, stride, n, out, outStride, pf)
 	}
 	i := nq &^ 3
 	switch nq - i {
