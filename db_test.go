@@ -674,3 +674,32 @@ func TestSearchBatchEqualsSearch(t *testing.T) {
 		t.Fatalf("cancelled batch: %v", err)
 	}
 }
+
+// TestSearchInManyIDs covers the parallel path of SearchIn (ID sets large
+// enough to be split over the cores), with duplicates and dead IDs.
+func TestSearchInManyIDs(t *testing.T) {
+	const dim = 16
+	db, _ := openTest(t, dim)
+	rng := rand.New(rand.NewSource(12))
+	o := newOracle(dim)
+	vecs := randVecs(rng, 3000, dim)
+	ids, err := db.Add(vecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.add(ids, vecs)
+	db.Delete(ids[:300])
+	o.delete(ids[:300])
+	var in []uint64
+	for i := 0; i < 2500; i++ {
+		in = append(in, uint64(rng.Intn(3200)))
+	}
+	for _, opts := range []SearchOptions{{TopK: 50, MinScore: -1}, {TopK: 5000, MinScore: 0.3}} {
+		q := randVec(rng, dim)
+		got, err := db.SearchIn(context.Background(), q, in, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkResults(t, o, q, in, opts.TopK, opts.MinScore, got)
+	}
+}

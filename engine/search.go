@@ -3,7 +3,10 @@ package engine
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/memvec/memvec/internal/errs"
 	"github.com/memvec/memvec/internal/kernel"
@@ -96,9 +99,43 @@ func (e *Engine) SearchIn(ctx context.Context, q []float32, ids []uint64, k int,
 
 	v := e.acquire()
 	defer v.release()
-	top := newTopK(k, uint64(len(sorted)))
+	// Random rows cost memory latency, not bandwidth: the IDs are split
+	// over the cores so that several rows are in flight at once. Small
+	// sets stay on the calling goroutine.
+	workers := min(runtime.GOMAXPROCS(0), (len(sorted)+searchInMinPerWorker-1)/searchInMinPerWorker)
+	if workers <= 1 {
+		hits, err := scoreIDs(ctx, v, qn, sorted, k, minScore)
+		if err != nil {
+			return nil, err
+		}
+		return merge(k, hits), nil
+	}
+	parts := make([][]Hit, workers)
+	g, gctx := errgroup.WithContext(ctx)
+	per := (len(sorted) + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		part := sorted[min(w*per, len(sorted)):min((w+1)*per, len(sorted))]
+		g.Go(func() error {
+			var err error
+			parts[w], err = scoreIDs(gctx, v, qn, part, k, minScore)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return merge(k, parts...), nil
+}
+
+// searchInMinPerWorker is the smallest share of a SearchIn worth a goroutine.
+const searchInMinPerWorker = 256
+
+// scoreIDs scores the live rows among ids (sorted, distinct) and returns
+// their top k.
+func scoreIDs(ctx context.Context, v *version, qn []float32, ids []uint64, k int, minScore float32) ([]Hit, error) {
+	top := newTopK(k, uint64(len(ids)))
 	dot := make([]float32, 1)
-	for i, id := range sorted {
+	for i, id := range ids {
 		if i%chunkRows == chunkRows-1 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -115,11 +152,11 @@ func (e *Engine) SearchIn(ctx context.Context, q []float32, ids []uint64, k int,
 		if err := s.ref.verify(); err != nil {
 			return nil, err
 		}
-		kernel.DotBlock(qn, s.ref.seg.Vectors(row, row+1), e.dim, dot)
-		sc := score(dot[0], s.ref.seg.InvNorms(row, row+1)[0])
-		if sc >= minScore {
+		seg := s.ref.seg
+		kernel.DotBlock(qn, seg.Vectors(row, row+1), seg.Dim(), dot)
+		if sc := score(dot[0], seg.InvNorms(row, row+1)[0]); sc >= minScore {
 			top.offer(Hit{ID: id, Score: sc})
 		}
 	}
-	return merge(k, top.hits), nil
+	return top.hits, nil
 }
