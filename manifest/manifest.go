@@ -55,7 +55,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
 	"github.com/memvec/memvec/internal/fsutil"
 	"github.com/memvec/memvec/segment"
@@ -116,9 +115,7 @@ func (m *Manifest) Clone() *Manifest {
 
 // Encode returns the file bytes of m.
 func Encode(m *Manifest) []byte {
-	b := make([]byte, 16, 128+len(m.Segments)*64)
-	copy(b, magic)
-	binary.LittleEndian.PutUint32(b[8:], Version)
+	b := frameStart(magic, Version, 112+len(m.Segments)*64)
 	le := binary.LittleEndian
 	b = le.AppendUint64(b, m.Generation)
 	b = le.AppendUint32(b, uint32(m.Dimension))
@@ -150,34 +147,21 @@ func Encode(m *Manifest) []byte {
 	for _, e := range m.IDMaps {
 		b = le.AppendUint64(b, e)
 	}
-	le.PutUint32(b[12:], uint32(len(b)-16))
-	return le.AppendUint64(b, xxhash.Sum64(b))
+	return frameEnd(b)
 }
 
 // Decode parses and checks manifest file bytes. Damage returns an error
 // wrapping errs.ErrCorrupt, a newer format errs.ErrVersion. It never panics
 // and allocates in proportion to len(b).
 func Decode(b []byte) (*Manifest, error) {
-	if len(b) < 24 || string(b[:8]) != magic {
-		return nil, fmt.Errorf("manifest: bad magic: %w", errs.ErrCorrupt)
+	// The framing is the same in every format version, so unframe checks
+	// the checksum first: a damaged version field is corruption, an intact
+	// unknown one a newer format.
+	body, err := unframe(b, magic, Version, "MANIFEST")
+	if err != nil {
+		return nil, err
 	}
-	// The framing (magic, version, length, body, checksum) is the same in
-	// every format version, so the checksum is checked first: a damaged
-	// version field is corruption, an intact unknown one a newer format.
-	le := binary.LittleEndian
-	if n := le.Uint32(b[12:]); uint64(n) != uint64(len(b)-24) {
-		return nil, fmt.Errorf("manifest: body of %d bytes in a file of %d: %w", n, len(b), errs.ErrCorrupt)
-	}
-	if le.Uint64(b[len(b)-8:]) != xxhash.Sum64(b[:len(b)-8]) {
-		return nil, fmt.Errorf("manifest: checksum mismatch: %w", errs.ErrCorrupt)
-	}
-	if v := le.Uint32(b[8:]); v != Version {
-		if v > Version {
-			return nil, fmt.Errorf("manifest: format version %d, this build reads %d: %w", v, Version, errs.ErrVersion)
-		}
-		return nil, fmt.Errorf("manifest: format version %d: %w", v, errs.ErrCorrupt)
-	}
-	r := reader{b: b[16 : len(b)-8]}
+	r := reader{b: body}
 	m := &Manifest{
 		Generation:    r.u64(),
 		Dimension:     int(r.u32()),
