@@ -192,11 +192,10 @@ func frameEnd(b []byte) []byte {
 	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
 }
 
-// unframe checks the framing of file bytes b and returns the body. As in
-// Decode, the checksum is checked before the version, so a damaged version
-// field is ErrCorrupt and only an intact unknown one is ErrVersion; Decode,
-// DecodeIDMap and DecodeTombs all use it. what
-// names the kind of file in errors.
+// unframe checks the framing of file bytes b and returns the body; Decode,
+// DecodeIDMap and DecodeTombs all use it. The checksum is checked before
+// the version, so a damaged version field is ErrCorrupt and only an intact
+// unknown one is ErrVersion. what names the kind of file in errors.
 func unframe(b []byte, magic string, version uint32, what string) ([]byte, error) {
 	if len(b) < 24 || string(b[:8]) != magic {
 		return nil, fmt.Errorf("manifest: %s: bad magic: %w", what, errs.ErrCorrupt)
