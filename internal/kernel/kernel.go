@@ -92,6 +92,8 @@ type impl struct {
 	dot func(a, b []float32) float32
 	// multi: nq, d, n >= 1 and the DotBlockMulti bounds hold.
 	multi func(qs []float32, nq, d int, rows []float32, stride, n int, out []float32, outStride int)
+	// stream: any length.
+	stream func(b []byte) uint64
 }
 
 // cur is the implementation the package-level functions use.
@@ -119,6 +121,14 @@ func byName(name string) (*impl, bool) {
 	}
 	return nil, false
 }
+
+// Stream reads every byte of b once with the widest loads the selected
+// implementation has and returns the XOR of b's little-endian 64-bit words
+// (a final partial word zero-padded). It does one XOR per load and nothing
+// else, so it runs at the rate memory delivers bytes to a core: memvec's
+// benchmarks and its bench command time it over the same bytes as a
+// search, as the floor that search is measured against.
+func Stream(b []byte) uint64 { return cur.stream(b) }
 
 // Dot is the package-level Dot for implementation k.
 func (k *impl) Dot(a, b []float32) float32 {

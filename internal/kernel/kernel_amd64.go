@@ -10,8 +10,8 @@ import "golang.org/x/sys/cpu"
 // exists and every masked load stays inside the slices.
 
 var (
-	avx2Impl   = &impl{name: "avx2", dot: dotAVX2Go, multi: multiAVX2}
-	avx512Impl = &impl{name: "avx512", dot: dotAVX512Go, multi: multiAVX512}
+	avx2Impl   = &impl{name: "avx2", dot: dotAVX2Go, multi: multiAVX2, stream: streamAVX2}
+	avx512Impl = &impl{name: "avx512", dot: dotAVX512Go, multi: multiAVX512, stream: streamAVX512}
 
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
@@ -41,6 +41,24 @@ func dotAVX512Go(a, b []float32) float32 {
 	var s float32
 	blockAVX512x1(&a[0], len(a), &b[0], len(a), 1, &s, 1, 1, 0)
 	return s
+}
+
+// streamAVX2 and streamAVX512 run the generated loop over whole 256-byte
+// blocks and streamGo over the rest.
+func streamAVX2(b []byte) uint64 {
+	n := len(b) / 256
+	if n == 0 {
+		return streamGo(b)
+	}
+	return xorAVX2(&b[0], n) ^ streamGo(b[n*256:])
+}
+
+func streamAVX512(b []byte) uint64 {
+	n := len(b) / 256
+	if n == 0 {
+		return streamGo(b)
+	}
+	return xorAVX512(&b[0], n) ^ streamGo(b[n*256:])
 }
 
 // Prefetch distances of the block kernels, in 4-row tiles: while scoring

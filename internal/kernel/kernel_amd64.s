@@ -1322,3 +1322,85 @@ rreduce:
 done:
 	VZEROUPPER
 	RET
+
+// func xorAVX2(p *byte, n int) uint64
+// Requires: AVX, AVX2, MMX+
+TEXT ·xorAVX2(SB), NOSPLIT, $0-24
+	MOVQ   p+0(FP), AX
+	MOVQ   n+8(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  CX, CX
+	JZ     reduce
+
+loop:
+	PREFETCHT0 16384(AX)
+	PREFETCHT0 16448(AX)
+	PREFETCHT0 16512(AX)
+	PREFETCHT0 16576(AX)
+	VPXOR      (AX), Y0, Y0
+	VPXOR      32(AX), Y1, Y1
+	VPXOR      64(AX), Y2, Y2
+	VPXOR      96(AX), Y3, Y3
+	VPXOR      128(AX), Y0, Y0
+	VPXOR      160(AX), Y1, Y1
+	VPXOR      192(AX), Y2, Y2
+	VPXOR      224(AX), Y3, Y3
+	ADDQ       $0x00000100, AX
+	DECQ       CX
+	JNZ        loop
+
+reduce:
+	VPXOR        Y1, Y0, Y0
+	VPXOR        Y3, Y2, Y2
+	VPXOR        Y2, Y0, Y0
+	VEXTRACTI128 $0x01, Y0, X1
+	VPXOR        X1, X0, X1
+	VMOVQ        X1, AX
+	VPEXTRQ      $0x01, X1, CX
+	XORQ         CX, AX
+	MOVQ         AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func xorAVX512(p *byte, n int) uint64
+// Requires: AVX, AVX2, AVX512F, MMX+
+TEXT ·xorAVX512(SB), NOSPLIT, $0-24
+	MOVQ   p+0(FP), AX
+	MOVQ   n+8(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	TESTQ  CX, CX
+	JZ     reduce
+
+loop:
+	PREFETCHT0 16384(AX)
+	PREFETCHT0 16448(AX)
+	PREFETCHT0 16512(AX)
+	PREFETCHT0 16576(AX)
+	VPXORQ     (AX), Z0, Z0
+	VPXORQ     64(AX), Z1, Z1
+	VPXORQ     128(AX), Z2, Z2
+	VPXORQ     192(AX), Z3, Z3
+	ADDQ       $0x00000100, AX
+	DECQ       CX
+	JNZ        loop
+
+reduce:
+	VPXORQ        Z1, Z0, Z0
+	VPXORQ        Z3, Z2, Z2
+	VPXORQ        Z2, Z0, Z0
+	VEXTRACTI64X4 $0x01, Z0, Y1
+	VPXOR         Y1, Y0, Y1
+	VEXTRACTI128  $0x01, Y1, X0
+	VPXOR         X0, X1, X0
+	VMOVQ         X0, AX
+	VPEXTRQ       $0x01, X0, CX
+	XORQ          CX, AX
+	MOVQ          AX, ret+16(FP)
+	VZEROUPPER
+	RET

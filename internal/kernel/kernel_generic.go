@@ -1,10 +1,12 @@
 package kernel
 
+import "encoding/binary"
+
 // The portable implementation. It is the only one on GOARCHes other than
 // amd64 and under the purego build tag, the fallback on amd64 CPUs without
 // AVX2+FMA, and the reference the assembly is tested against.
 
-var goImpl = &impl{name: "go", dot: dotGo, multi: multiGo}
+var goImpl = &impl{name: "go", dot: dotGo, multi: multiGo, stream: streamGo}
 
 // dotGo returns the dot product of a and b, which must have the same
 // length. Four independent accumulators let the CPU overlap the additions.
@@ -33,4 +35,23 @@ func multiGo(qs []float32, nq, d int, rows []float32, stride, n int, out []float
 			out[i*outStride+r] = dotGo(qs[i*d:(i+1)*d], row)
 		}
 	}
+}
+
+// streamGo is Stream in portable Go: four independent accumulators of
+// 64-bit words, then the bytes left over.
+func streamGo(b []byte) uint64 {
+	var x0, x1, x2, x3 uint64
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		x0 ^= binary.LittleEndian.Uint64(b[i:])
+		x1 ^= binary.LittleEndian.Uint64(b[i+8:])
+		x2 ^= binary.LittleEndian.Uint64(b[i+16:])
+		x3 ^= binary.LittleEndian.Uint64(b[i+24:])
+	}
+	for ; i+8 <= len(b); i += 8 {
+		x0 ^= binary.LittleEndian.Uint64(b[i:])
+	}
+	var last [8]byte
+	copy(last[:], b[i:])
+	return x0 ^ x1 ^ x2 ^ x3 ^ binary.LittleEndian.Uint64(last[:])
 }

@@ -512,3 +512,46 @@ func BenchmarkDot(b *testing.B) {
 func reportGB(b *testing.B, bytesPerOp int) {
 	b.ReportMetric(float64(bytesPerOp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }
+
+// TestStream checks Stream against a byte-at-a-time reference for every
+// length 0..1100 (all tails around the 256-byte blocks) at every start
+// offset within a word, so no byte is skipped or read twice.
+func TestStream(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, k *impl) {
+		rng := rand.New(rand.NewSource(5))
+		buf := make([]byte, 1100+8)
+		rng.Read(buf)
+		for off := 0; off < 8; off++ {
+			for n := 0; n+off <= len(buf) && n <= 1100; n++ {
+				b := buf[off : off+n]
+				var want uint64
+				for i, c := range b {
+					want ^= uint64(c) << (8 * (i % 8))
+				}
+				if got := k.stream(b); got != want {
+					t.Fatalf("off %d len %d: got %#x, want %#x", off, n, got, want)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkStream is the floor DotBlock is compared with: the same bytes,
+// one XOR per load.
+func BenchmarkStream(b *testing.B) {
+	benchImpls(b, func(b *testing.B, k *impl) {
+		for _, c := range benchCases {
+			b.Run(fmt.Sprintf("d=%d/%s", benchD, c.name), func(b *testing.B) {
+				buf := alignedFloats(c.total + c.off)[c.off:]
+				bytes := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), len(buf)*4)
+				block := benchRows * benchD * 4
+				blocks := len(bytes) / block
+				b.SetBytes(int64(block))
+				for i := 0; b.Loop(); i++ {
+					k.stream(bytes[(i%blocks)*block : (i%blocks+1)*block])
+				}
+				reportGB(b, block)
+			})
+		}
+	})
+}
