@@ -218,17 +218,30 @@ func BenchmarkSearchBatch(b *testing.B) {
 }
 
 // BenchmarkSearchIn scores 1,000 random IDs of a store.
+// BenchmarkSearchIn scores 1,000 IDs drawn at random (one row per kernel
+// call, bound by memory latency) and 1,000 consecutive IDs (gathered into
+// block-kernel runs).
 func BenchmarkSearchIn(b *testing.B) {
 	for _, c := range []struct {
-		name   string
-		n, dim int
-	}{{"100k/512/ids=1000", 100_000, 512}, {"1M/512/ids=1000", 1_000_000, 512}} {
+		name       string
+		n, dim     int
+		contiguous bool
+	}{
+		{"100k/512/ids=1000", 100_000, 512, false},
+		{"100k/512/ids=1000/range", 100_000, 512, true},
+		{"1M/512/ids=1000", 1_000_000, 512, false},
+		{"1M/512/ids=1000/range", 1_000_000, 512, true},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			db := openBenchStore(b, c.n, c.dim)
 			rng := rand.New(rand.NewSource(8))
 			ids := make([]uint64, 1000)
+			start := uint64(rng.Intn(c.n - len(ids)))
 			for i := range ids {
 				ids[i] = uint64(rng.Intn(c.n))
+				if c.contiguous {
+					ids[i] = start + uint64(i)
+				}
 			}
 			q := randVec(rng, c.dim)
 			ctx := context.Background()

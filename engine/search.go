@@ -131,10 +131,34 @@ func (e *Engine) SearchIn(ctx context.Context, q []float32, ids []uint64, k int,
 const searchInMinPerWorker = 256
 
 // scoreIDs scores the live rows among ids (sorted, distinct) and returns
-// their top k.
+// their top k. Sorted IDs visit each segment's rows in ascending order, so
+// IDs of consecutive live rows of one segment are gathered into one run
+// and scored by one block-kernel call (up to blockRows rows); a scattered
+// ID is a run of one.
 func scoreIDs(ctx context.Context, v *version, qn []float32, ids []uint64, k int, minScore float32) ([]Hit, error) {
 	top := newTopK(k, uint64(len(ids)))
-	dot := make([]float32, 1)
+	scores := make([]float32, min(len(ids), blockRows))
+	var (
+		runSeg   *segView
+		runFirst uint64 // first row of the pending run
+		runLen   int
+		runID    uint64 // ID of its first row
+	)
+	flush := func() {
+		if runLen == 0 {
+			return
+		}
+		seg := runSeg.ref.seg
+		out := scores[:runLen]
+		kernel.DotBlock(qn, seg.Vectors(runFirst, runFirst+uint64(runLen)), seg.Dim(), out)
+		inv := seg.InvNorms(runFirst, runFirst+uint64(runLen))
+		for j, d := range out {
+			if sc := score(d, inv[j]); sc >= minScore {
+				top.offer(Hit{ID: runID + uint64(j), Score: sc})
+			}
+		}
+		runLen = 0
+	}
 	for i, id := range ids {
 		if i%chunkRows == chunkRows-1 {
 			if err := ctx.Err(); err != nil {
@@ -149,14 +173,15 @@ func scoreIDs(ctx context.Context, v *version, qn []float32, ids []uint64, k int
 		if s.tomb.Has(row) {
 			continue
 		}
-		if err := s.ref.verify(); err != nil {
-			return nil, err
+		if s != runSeg || row != runFirst+uint64(runLen) || id != runID+uint64(runLen) || runLen == len(scores) {
+			flush()
+			if err := s.ref.verify(); err != nil {
+				return nil, err
+			}
+			runSeg, runFirst, runID = s, row, id
 		}
-		seg := s.ref.seg
-		kernel.DotBlock(qn, seg.Vectors(row, row+1), seg.Dim(), dot)
-		if sc := score(dot[0], seg.InvNorms(row, row+1)[0]); sc >= minScore {
-			top.offer(Hit{ID: id, Score: sc})
-		}
+		runLen++
 	}
+	flush()
 	return top.hits, nil
 }
