@@ -78,3 +78,163 @@ func ExampleDB_Delete() {
 	// deleted 1
 	// true 1
 }
+
+func ExampleOpen() {
+	dir, _ := os.MkdirTemp("", "memvec-example-")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "store")
+
+	// Creating a store needs its dimension.
+	db, err := memvec.Open(path, memvec.Options{Dimension: 4})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ids, _ := db.Add([][]float32{{1, 2, 3, 4}, {4, 3, 2, 1}})
+	if err := db.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	// Reopening (after a clean Close or a crash): Dimension 0 means "the
+	// stored one"; every acknowledged write is there.
+	db, err = memvec.Open(path, memvec.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	v, _ := db.Get(ids[1])
+	st := db.Stats()
+	fmt.Println("dimension", db.Dimension(), "live", st.Live, "vector", v)
+	// Output:
+	// dimension 4 live 2 vector [4 3 2 1]
+}
+
+func ExampleDB_Compact() {
+	dir, _ := os.MkdirTemp("", "memvec-example-")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	db, err := memvec.Open(filepath.Join(dir, "store"), memvec.Options{
+		Dimension:             2,
+		DisableAutoCompaction: true, // IDs move only when we call Compact
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	ids, _ := db.Add([][]float32{{1, 0}, {0, 1}, {1, 1}, {1, 2}})
+	// The application keeps its own data under the store's IDs.
+	names := map[uint64]string{ids[0]: "a", ids[1]: "b", ids[2]: "c", ids[3]: "d"}
+
+	db.Delete([]uint64{ids[1]})
+	fmt.Println("reclaimable bytes:", db.Stats().ReclaimableBytes)
+
+	m, err := db.Compact(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Live vectors moved to fresh IDs; apply the map to the application's
+	// data, then tell the store the map may be dropped.
+	moved := map[uint64]string{}
+	for old, name := range names {
+		if newID, ok := m.Lookup(old); ok {
+			moved[newID] = name
+		}
+	}
+	fmt.Println("epoch", m.Epoch, "runs", m.Runs)
+	fmt.Println(moved)
+	if err := db.ReleaseIDMaps(m.Epoch); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("deleted after compaction:", db.Stats().Deleted)
+	// Output:
+	// reclaimable bytes: 12
+	// epoch 1 runs [{0 4 1} {2 5 2}]
+	// map[4:a 5:c 6:d]
+	// deleted after compaction: 0
+}
+
+func ExampleDB_IDMapsSince() {
+	dir, _ := os.MkdirTemp("", "memvec-example-")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "store")
+	db, _ := memvec.Open(path, memvec.Options{Dimension: 2, DisableAutoCompaction: true})
+	db.Add([][]float32{{1, 0}, {0, 1}, {1, 1}})
+	db.Delete([]uint64{0})
+	db.Compact(context.Background())
+	db.Close() // say the application stopped before applying the map
+
+	// On restart it catches up with every map newer than the last epoch
+	// it applied (here none: 0), oldest first.
+	db, _ = memvec.Open(path, memvec.Options{})
+	defer db.Close()
+	maps, err := db.IDMapsSince(0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range maps {
+		newID, _ := m.Lookup(2)
+		fmt.Println("epoch", m.Epoch, "moves ID 2 to", newID)
+	}
+	db.ReleaseIDMaps(maps[len(maps)-1].Epoch)
+	maps, _ = db.IDMapsSince(0)
+	fmt.Println(len(maps), "maps left")
+	// Output:
+	// epoch 1 moves ID 2 to 4
+	// 0 maps left
+}
+
+func ExampleDB_SearchBatch() {
+	dir, _ := os.MkdirTemp("", "memvec-example-")
+	defer os.RemoveAll(dir)
+	db, _ := memvec.Open(filepath.Join(dir, "store"), memvec.Options{Dimension: 2})
+	defer db.Close()
+	db.Add([][]float32{{1, 0}, {0, 1}, {1, 1}})
+	// One pass over the data for both queries; results[i] is exactly
+	// Search(queries[i]).
+	results, _ := db.SearchBatch(context.Background(), [][]float32{{1, 0.1}, {0.1, 1}}, memvec.SearchOptions{TopK: 1})
+	for i, res := range results {
+		fmt.Printf("query %d: id %d score %.3f\n", i, res[0].ID, res[0].Score)
+	}
+	// Output:
+	// query 0: id 0 score 0.995
+	// query 1: id 1 score 0.995
+}
+
+func ExampleDB_Range() {
+	dir, _ := os.MkdirTemp("", "memvec-example-")
+	defer os.RemoveAll(dir)
+	db, _ := memvec.Open(filepath.Join(dir, "store"), memvec.Options{Dimension: 2})
+	defer db.Close()
+	db.Add([][]float32{{1, 0}, {0, 1}, {1, 1}})
+	db.Delete([]uint64{1})
+	// Every live vector, by ascending ID, from one snapshot. vec is only
+	// valid during the call: copy it to keep it.
+	err := db.Range(context.Background(), func(id uint64, vec []float32) error {
+		fmt.Println(id, vec)
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// 0 [1 0]
+	// 2 [1 1]
+}
+
+func ExampleDB_SegmentInfo() {
+	dir, _ := os.MkdirTemp("", "memvec-example-")
+	defer os.RemoveAll(dir)
+	db, _ := memvec.Open(filepath.Join(dir, "store"), memvec.Options{Dimension: 2})
+	defer db.Close()
+	db.Add([][]float32{{1, 0}, {0, 1}, {1, 1}})
+	db.Delete([]uint64{1})
+	segs, err := db.SegmentInfo()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range segs {
+		fmt.Printf("segment %d: IDs %d-%d, %d rows, %d deleted, sealed %v\n",
+			s.Number, s.FirstID, s.LastID, s.Rows, s.Deleted, s.Sealed)
+	}
+	// Output:
+	// segment 0: IDs 0-2, 3 rows, 1 deleted, sealed false
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+)
+
+func init() {
+	register(&command{
+		name:  "maps",
+		args:  "STORE [--since E] [--release E] [-v] [--json]",
+		short: "list the stored ID maps of past compactions, or release them",
+		long: `Maps lists the old-to-new ID maps the store keeps, of the compactions with
+an epoch greater than --since (default 0: all), oldest first: an
+application that keeps IDs elsewhere applies each in order. -v prints
+every run of each map (old IDs [old, old+len) moved to [new, new+len)).
+
+--release E drops the maps of every epoch up to E, once they are applied;
+given alone it only releases, given with --since it lists, then releases.`,
+		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+			since := fs.Uint64("since", 0, "list the maps of epochs after this one")
+			release := fs.Uint64("release", 0, "drop the maps of every epoch up to this one")
+			verbose := fs.Bool("v", false, "print every run")
+			jsonOut := fs.Bool("json", false, "print the maps as JSON")
+			return func(ctx context.Context, c *cli, args []string) (err error) {
+				if err := wantArgs(args, 1, 1); err != nil {
+					return err
+				}
+				set := map[string]bool{}
+				fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+				if set["release"] && *release == 0 {
+					return usagef("--release needs an epoch of 1 or more")
+				}
+				list := !set["release"] || set["since"]
+				db, err := openStore(args[0], false)
+				if err != nil {
+					return err
+				}
+				defer closeStore(db, &err)
+				out := struct {
+					Maps     []jsonMap `json:"maps"`
+					Released *uint64   `json:"released_through,omitempty"`
+				}{Maps: []jsonMap{}}
+				if list {
+					maps, err := db.IDMapsSince(*since)
+					if err != nil {
+						return err
+					}
+					for _, m := range maps {
+						out.Maps = append(out.Maps, toJSONMap(m))
+						if !*jsonOut {
+							fmt.Fprintf(c.stdout, "epoch %d: %s\n", m.Epoch, mapSummary(m))
+							if *verbose {
+								for _, r := range m.Runs {
+									fmt.Fprintf(c.stdout, "  %s -> %s\n", runRange(r.Old, r.Len), runRange(r.New, r.Len))
+								}
+							}
+						}
+					}
+					if len(maps) == 0 && !*jsonOut {
+						fmt.Fprintf(c.stdout, "no ID maps after epoch %d\n", *since)
+					}
+				}
+				if set["release"] {
+					if err := db.ReleaseIDMaps(*release); err != nil {
+						return err
+					}
+					out.Released = release
+					if !*jsonOut {
+						fmt.Fprintf(c.stdout, "released the ID maps through epoch %d\n", *release)
+					}
+				}
+				if *jsonOut {
+					return writeJSON(c.stdout, out)
+				}
+				return nil
+			}
+		},
+	})
+}
+
+func runRange(first, n uint64) string {
+	if n == 1 {
+		return strconv.FormatUint(first, 10)
+	}
+	return fmt.Sprintf("%d-%d", first, first+n-1)
+}

@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"context"
+	"sort"
+
+	"github.com/memvec/memvec/internal/errs"
+)
+
+// SegmentDetail describes one segment as a snapshot shows it, for
+// inspection (the compaction policy uses the leaner compactor.SegmentInfo).
+type SegmentDetail struct {
+	Number          uint64 // file number: the file is segment.FileName(Number)
+	FirstID, LastID uint64 // smallest and largest ID held; both 0 when Rows is 0
+	Runs            int    // ID runs: 1 unless a compaction merged segments
+	Rows, Deleted   uint64 // visible rows, and how many of them are tombstoned
+	Capacity        uint64 // rows the file can hold
+	Sealed          bool   // false for the active segment, which takes new rows
+	Bytes           int64  // file size
+}
+
+// SegmentDetails describes every segment of the current version, by
+// ascending number.
+func (e *Engine) SegmentDetails() ([]SegmentDetail, error) {
+	if err := e.begin(); err != nil {
+		return nil, err
+	}
+	defer e.opMu.RUnlock()
+	v := e.acquire()
+	defer v.release()
+	out := make([]SegmentDetail, len(v.segs))
+	for i, s := range v.segs {
+		out[i] = SegmentDetail{
+			Number:   s.ref.seg.Number(),
+			Rows:     s.rows,
+			Deleted:  s.deleted,
+			Capacity: s.ref.seg.Capacity(),
+			Sealed:   s.seal != nil,
+			Bytes:    s.ref.seg.Size(),
+		}
+	}
+	// The index holds the visible part of every run, sorted by ID: the
+	// first entry of a segment has its smallest ID, the last its largest.
+	for _, x := range v.index {
+		si := &out[x.Seg]
+		if si.Runs == 0 {
+			si.FirstID = x.FirstID
+		}
+		si.Runs++
+		si.LastID = x.FirstID + x.Count - 1
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Number < out[b].Number })
+	return out, nil
+}
+
+// Range calls fn for every live vector of one snapshot, by ascending ID,
+// and stops at the first error fn returns, which it returns as is. vec
+// points into the mapping: it is valid only during the call and must not
+// be modified.
+//
+// Range holds no lock while fn runs, only its snapshot, so fn may call any
+// method of the engine. Writes made meanwhile are not seen. Close does not
+// wait for a Range: after Close has begun, Range returns ErrClosed instead
+// of calling fn again (the snapshot keeps the files mapped until then).
+// Once ctx is done, Range returns ctx.Err() instead of calling fn again
+// (a ctx done before Range starts fails it even on an empty store).
+func (e *Engine) Range(ctx context.Context, fn func(id uint64, vec []float32) error) error {
+	if err := e.begin(); err != nil {
+		return err
+	}
+	v := e.acquire()
+	e.opMu.RUnlock()
+	defer v.release()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	done := ctx.Done()
+	for _, x := range v.index {
+		s := &v.segs[x.Seg]
+		if s.deleted == s.rows {
+			continue
+		}
+		if err := s.ref.verify(); err != nil {
+			return err
+		}
+		seg := s.ref.seg
+		dim := uint64(seg.Dim())
+		vecs := seg.Vectors(x.FirstRow, x.FirstRow+x.Count)
+		for j := uint64(0); j < x.Count; j++ {
+			if s.tomb.Has(x.FirstRow + j) {
+				continue
+			}
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
+			if e.closed.Load() {
+				return errs.ErrClosed
+			}
+			if err := fn(x.FirstID+j, vecs[j*dim:(j+1)*dim:(j+1)*dim]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
