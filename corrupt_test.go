@@ -734,8 +734,8 @@ func buildCompactedCorruptStore(t *testing.T) *corruptStore {
 	cs.total, cs.maps = st.Total, []IDMap{m}
 
 	man := cs.man
-	tombs, terr := manifest.ReadTombs(dir, man.Tombs)
-	runs, merr := manifest.ReadIDMap(dir, 1)
+	tombs, terr := manifest.ReadTombs(nil, dir, man.Tombs)
+	runs, merr := manifest.ReadIDMap(nil, dir, 1)
 	var sealed, outputs int
 	var active manifest.Segment
 	for _, s := range man.Segments {

@@ -1083,7 +1083,7 @@ func checkComposition(t *testing.T, db *DB, w *ccWorld, kept []IDMap) {
 // outside the manifest, every file it names exists, and the manifest
 // agrees with the store.
 func checkCCFiles(dir string, epoch uint64, kept []IDMap) error {
-	man, err := manifest.Load(dir)
+	man, err := manifest.Load(nil, dir)
 	if err != nil {
 		return err
 	}
@@ -1497,7 +1497,7 @@ type ctxCancelOnSeal struct {
 }
 
 func (c ctxCancelOnSeal) Err() error {
-	man, err := manifest.Load(c.dir)
+	man, err := manifest.Load(nil, c.dir)
 	if err != nil { // rewritten, and unreadable: see the test below
 		return context.Canceled
 	}
@@ -1534,7 +1534,7 @@ func TestCrashCompactAbandonedAfterSealBug(t *testing.T) {
 	if _, err := db.Compact(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Compact: %v; want it cancelled after the seal", err)
 	}
-	if _, err := manifest.Load(dir); err != nil {
+	if _, err := manifest.Load(nil, dir); err != nil {
 		t.Errorf("after a cancelled Compact the manifest on disk does not load (a kill -9 now bricks the store): %v", err)
 	}
 	db = reopen(t, db, dir)
@@ -1567,7 +1567,7 @@ func TestCrashCompactOrphansRemoved(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	man, err := manifest.Load(dir)
+	man, err := manifest.Load(nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

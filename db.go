@@ -48,6 +48,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		Dimension:    opts.Dimension,
 		NoSync:       opts.NoSync,
 		SegmentBytes: opts.SegmentBytes,
+		FS:           opts.fs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("memvec: open %s: %w", dir, err)

@@ -1,5 +1,7 @@
 package memvec
 
+import "github.com/memvec/memvec/internal/vfs"
+
 // Options configure Open. The zero value is valid for reopening a store;
 // creating one needs Dimension.
 type Options struct {
@@ -14,8 +16,9 @@ type Options struct {
 	// return before their data is fsynced, and writes become durable at
 	// Sync or Close. A crash (of the machine; a killed process loses
 	// nothing) may lose writes acknowledged since the last Sync, but never
-	// leaves a partial batch. Default false: every Add and Delete is
-	// durable when it returns.
+	// leaves a partial batch; the IDs of Adds it lost may be handed out
+	// again. Default false: every Add and Delete is durable when it
+	// returns.
 	NoSync bool
 
 	// SegmentBytes is the target size of one segment file. Any value that
@@ -42,4 +45,10 @@ type Options struct {
 	// (see IDMapsSince), so a crash before the application has applied it
 	// loses nothing. Default nil.
 	OnCompact func(IDMap)
+
+	// fs, when set, is the file system every file operation on the store
+	// directory goes through (the WAL's excepted; see package
+	// internal/vfs). Only this package's tests set it, to inject faults
+	// and cut the power; nil is the real one.
+	fs vfs.FS
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/memvec/memvec/internal/bitset"
+	"github.com/memvec/memvec/internal/vfs"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
 )
@@ -33,6 +34,7 @@ type Source struct {
 // Release is called.
 type Job struct {
 	Ctx      context.Context // cancelled when the store closes
+	FS       vfs.FS          // the store directory's file system; nil: vfs.OS
 	Dir      string
 	Dim      int
 	SegCap   uint64   // rows per output segment at most

@@ -4,14 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"os"
 	"path/filepath"
 	"sort"
 
 	"github.com/memvec/memvec/compactor"
 	"github.com/memvec/memvec/internal/bitset"
 	"github.com/memvec/memvec/internal/errs"
-	"github.com/memvec/memvec/internal/fsutil"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
 )
@@ -66,7 +64,7 @@ func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
 		}
 	}
 	v := e.acquire()
-	job := &compactor.Job{Ctx: e.closeCtx, Dir: e.dir, Dim: e.dim, SegCap: e.segCap}
+	job := &compactor.Job{Ctx: e.closeCtx, FS: e.fs, Dir: e.dir, Dim: e.dim, SegCap: e.segCap}
 	for _, s := range v.segs {
 		if !want[s.ref.seg.Number()] || s.seal == nil || s.rows == 0 {
 			continue
@@ -163,6 +161,9 @@ func (e *Engine) Commit(job *compactor.Job, out *compactor.Output) (uint64, erro
 	man.Epoch++
 	oldTombs := man.Tombs
 	if err := e.writeCommitFiles(man, keep, out); err != nil {
+		// Nothing names the outputs yet: the compaction is abandoned and
+		// the old segments keep serving (ENOSPC here is no reason to stop
+		// writing). writeCommitFiles removed its own partial files.
 		out.Remove()
 		return 0, err
 	}
@@ -183,6 +184,12 @@ func (e *Engine) Commit(job *compactor.Job, out *compactor.Output) (uint64, erro
 		man.WALDurable = e.wal.LastSeq()
 	}
 	if err := e.storeManifest(man); err != nil {
+		// The engine is read-only now. The new manifest may have been
+		// renamed into place, naming the outputs and the commit files, so
+		// they are closed but kept on disk: the next Open sorts it out.
+		for _, seg := range out.Segments {
+			seg.Close()
+		}
 		return 0, err
 	}
 	for _, s := range cur.segs {
@@ -197,7 +204,7 @@ func (e *Engine) Commit(job *compactor.Job, out *compactor.Output) (uint64, erro
 		return man.Epoch, e.fail(err)
 	}
 	if oldTombs != 0 {
-		os.Remove(filepath.Join(e.dir, manifest.TombsFileName(oldTombs)))
+		e.fs.Remove(filepath.Join(e.dir, manifest.TombsFileName(oldTombs)))
 	}
 	return man.Epoch, nil
 }
@@ -213,8 +220,17 @@ func isRetired(number uint64, job *compactor.Job) bool {
 
 // writeCommitFiles writes the ID map of man.Epoch and the tombstone
 // checkpoint of generation man.Generation, fsyncs them and the directory,
-// and records the checkpoint in man.
-func (e *Engine) writeCommitFiles(man *manifest.Manifest, segs []segView, out *compactor.Output) error {
+// and records the checkpoint in man. On error it removes both files (no
+// manifest names them, and their names are above every one in use), so
+// that a failed compaction leaves nothing behind; a file it cannot remove
+// is an orphan for the next Open.
+func (e *Engine) writeCommitFiles(man *manifest.Manifest, segs []segView, out *compactor.Output) (err error) {
+	defer func() {
+		if err != nil {
+			e.fs.Remove(filepath.Join(e.dir, manifest.TombsFileName(man.Generation)))
+			e.fs.Remove(filepath.Join(e.dir, manifest.IDMapFileName(man.Epoch)))
+		}
+	}()
 	var tombs []manifest.SegmentTombs
 	for _, s := range segs {
 		if s.deleted > 0 {
@@ -222,14 +238,14 @@ func (e *Engine) writeCommitFiles(man *manifest.Manifest, segs []segView, out *c
 		}
 	}
 	sort.Slice(tombs, func(i, j int) bool { return tombs[i].Number < tombs[j].Number })
-	if err := manifest.WriteTombs(e.dir, man.Generation, tombs); err != nil {
+	if err := manifest.WriteTombs(e.fs, e.dir, man.Generation, tombs); err != nil {
 		return err
 	}
 	man.Tombs = man.Generation
-	if err := manifest.WriteIDMap(e.dir, man.Epoch, out.Runs); err != nil {
+	if err := manifest.WriteIDMap(e.fs, e.dir, man.Epoch, out.Runs); err != nil {
 		return err
 	}
-	return fsutil.SyncDir(e.dir)
+	return e.fs.SyncDir(e.dir)
 }
 
 // lateTombstones builds the versions' views of the output segments, with
@@ -323,7 +339,7 @@ func (e *Engine) IDMapsSince(epoch uint64) ([]IDMap, error) {
 		if ep <= epoch {
 			continue
 		}
-		runs, err := manifest.ReadIDMap(e.dir, ep)
+		runs, err := manifest.ReadIDMap(e.fs, e.dir, ep)
 		if err != nil {
 			return nil, err
 		}
@@ -361,7 +377,7 @@ func (e *Engine) ReleaseIDMaps(throughEpoch uint64) error {
 		return err
 	}
 	for _, ep := range drop {
-		os.Remove(filepath.Join(e.dir, manifest.IDMapFileName(ep)))
+		e.fs.Remove(filepath.Join(e.dir, manifest.IDMapFileName(ep)))
 	}
 	return nil
 }

@@ -31,5 +31,11 @@
 //     one, so a crash leaves a batch wholly present or wholly absent.
 //   - After a failed write or sync the engine refuses every later write
 //     with the same error (reads go on): the state on disk is unknown, and
-//     a failed fsync must never be retried as if it had succeeded.
+//     a failed fsync must never be retried as if it had succeeded. The
+//     exceptions are failures confined to files nothing names yet (the
+//     fresh segments of an Add, a compaction's output and commit files):
+//     those files are removed and the store stays writable, so a full
+//     disk (ENOSPC) during a compaction only abandons it.
+//   - Every file operation on the store directory goes through Config.FS
+//     (package internal/vfs), the WAL's excepted.
 package engine

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/vfs"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/recovery"
 	"github.com/memvec/memvec/segment"
@@ -19,14 +20,16 @@ const DefaultSegmentBytes = 64 << 20
 
 // Config holds the engine's settings, already validated by the caller.
 type Config struct {
-	Dimension    int   // 0: the stored one
-	NoSync       bool  // durability at Sync/Close only
-	SegmentBytes int64 // 0: DefaultSegmentBytes
+	Dimension    int    // 0: the stored one
+	NoSync       bool   // durability at Sync/Close only
+	SegmentBytes int64  // 0: DefaultSegmentBytes
+	FS           vfs.FS // every file operation on the store directory; nil: vfs.OS
 }
 
 // Engine is an open store.
 type Engine struct {
 	dir    string
+	fs     vfs.FS
 	dim    int
 	noSync bool
 	segCap uint64 // rows per new segment
@@ -64,12 +67,13 @@ func Open(dir string, cfg Config) (*Engine, error) {
 	if cfg.SegmentBytes == 0 {
 		cfg.SegmentBytes = DefaultSegmentBytes
 	}
-	st, err := recovery.Recover(dir, recovery.Config{Dimension: cfg.Dimension, NoSync: cfg.NoSync})
+	st, err := recovery.Recover(dir, recovery.Config{Dimension: cfg.Dimension, NoSync: cfg.NoSync, FS: cfg.FS})
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{
 		dir:    dir,
+		fs:     st.FS,
 		dim:    st.Manifest.Dimension,
 		noSync: cfg.NoSync,
 		segCap: segment.Capacity(st.Manifest.Dimension, cfg.SegmentBytes),
@@ -226,7 +230,7 @@ func (e *Engine) Dir() string { return e.dir }
 func (e *Engine) storeManifest(man *manifest.Manifest) error {
 	man.Generation = e.man.Generation + 1
 	man.NextID = max(man.NextID, e.nextID)
-	if err := manifest.Store(e.dir, man); err != nil {
+	if err := manifest.Store(e.fs, e.dir, man); err != nil {
 		return e.fail(err)
 	}
 	e.man = man

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/memvec/memvec/internal/errs"
@@ -61,7 +60,7 @@ func (e *Engine) Stats() (Stats, error) {
 	for _, s := range v.segs {
 		st.DiskBytes += s.ref.seg.Size()
 	}
-	if fi, err := os.Stat(filepath.Join(e.dir, manifest.FileName)); err == nil {
+	if fi, err := e.fs.Stat(filepath.Join(e.dir, manifest.FileName)); err == nil {
 		st.DiskBytes += fi.Size()
 	}
 	return st, nil
@@ -75,7 +74,7 @@ func (e *Engine) Verify(ctx context.Context) error {
 		return err
 	}
 	defer e.opMu.RUnlock()
-	if _, err := manifest.Load(e.dir); err != nil {
+	if _, err := manifest.Load(e.fs, e.dir); err != nil {
 		return err
 	}
 	v := e.acquire()
@@ -96,12 +95,12 @@ func (e *Engine) Verify(ctx context.Context) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	if gen := e.man.Tombs; gen != 0 {
-		if _, err := manifest.ReadTombs(e.dir, gen); err != nil {
+		if _, err := manifest.ReadTombs(e.fs, e.dir, gen); err != nil {
 			return err
 		}
 	}
 	for _, ep := range e.man.IDMaps {
-		if _, err := manifest.ReadIDMap(e.dir, ep); err != nil {
+		if _, err := manifest.ReadIDMap(e.fs, e.dir, ep); err != nil {
 			return err
 		}
 	}

@@ -112,9 +112,14 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 	man := e.man.Clone()
 	for off := 0; off < len(vecs); {
 		n := min(len(vecs)-off, int(e.segCap))
-		num := man.NextSegment
-		man.NextSegment++
-		seg, err := segment.Create(e.dir, num, e.dim, e.segCap)
+		// The number is reserved in memory even if this attempt fails (as
+		// Prepare reserves its numbers): a file that a failed cleanup
+		// could not remove must not make every later attempt fail on
+		// O_EXCL. Recovery removes such a file.
+		num := e.man.NextSegment
+		e.man.NextSegment++
+		man.NextSegment = e.man.NextSegment
+		seg, err := segment.Create(e.fs, e.dir, num, e.dim, e.segCap)
 		if err != nil {
 			return cleanup(err)
 		}
@@ -165,6 +170,12 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 		man.WALDurable = e.wal.LastSeq()
 	}
 	if err := e.storeManifest(man); err != nil {
+		// The engine is read-only now. The new manifest may have been
+		// renamed into place, naming the new segments, so they are
+		// closed but kept on disk: the next Open sorts it out.
+		for _, s := range created {
+			s.Close()
+		}
 		return err
 	}
 

@@ -5,12 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/vfs"
 )
 
 // IDMapVersion is the ID-map file format version this package writes and
@@ -135,28 +135,30 @@ func checkIDRuns(runs []IDRun) error {
 	return nil
 }
 
-// WriteIDMap creates dir/IDMapFileName(epoch), truncating any file of that
-// name, writes the encoded map to it, fsyncs and closes it. It does not
+// WriteIDMap creates dir/IDMapFileName(epoch) through fsys (nil: vfs.OS),
+// truncating any file of that name, writes the encoded map to it, fsyncs and
+// closes it. It does not
 // fsync dir: the caller does that once for all the files of a commit, before
 // storing the manifest that names them. Runs that DecodeIDMap would reject
 // return an error wrapping errs.ErrInvalidArgument and touch no file. After
 // any other error the file may be left partly written; no manifest names it
 // yet, so it is garbage for recovery to remove.
-func WriteIDMap(dir string, epoch uint64, runs []IDRun) error {
+func WriteIDMap(fsys vfs.FS, dir string, epoch uint64, runs []IDRun) error {
 	runs = sortedIDRuns(runs)
 	if err := checkIDRuns(runs); err != nil {
 		return fmt.Errorf("manifest: write id map of epoch %d: %v: %w", epoch, err, errs.ErrInvalidArgument)
 	}
-	return writeFramed(filepath.Join(dir, IDMapFileName(epoch)), encodeIDMap(epoch, runs))
+	return writeFramed(fsys, filepath.Join(dir, IDMapFileName(epoch)), encodeIDMap(epoch, runs))
 }
 
-// ReadIDMap reads and decodes dir/IDMapFileName(epoch). A missing file
+// ReadIDMap reads and decodes dir/IDMapFileName(epoch) through fsys (nil:
+// vfs.OS). A missing file
 // returns an error satisfying errors.Is(err, os.ErrNotExist); a damaged one,
 // or one holding another epoch, an error wrapping errs.ErrCorrupt. Errors
 // name the file.
-func ReadIDMap(dir string, epoch uint64) ([]IDRun, error) {
+func ReadIDMap(fsys vfs.FS, dir string, epoch uint64) ([]IDRun, error) {
 	path := filepath.Join(dir, IDMapFileName(epoch))
-	b, err := os.ReadFile(path)
+	b, err := vfs.Or(fsys).ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -216,25 +218,13 @@ func unframe(b []byte, magic string, version uint32, what string) ([]byte, error
 	return b[16 : len(b)-8], nil
 }
 
-// writeFramed creates or truncates path, writes b, fsyncs and closes the
-// file. It does not fsync the directory.
-func writeFramed(path string, b []byte) error {
+// writeFramed creates or truncates path through fsys (nil: vfs.OS), writes
+// b, fsyncs and closes the file. It does not fsync the directory.
+func writeFramed(fsys vfs.FS, path string, b []byte) error {
 	if uint64(len(b)-24) > math.MaxUint32 {
 		return fmt.Errorf("manifest: write %s: body of %d bytes exceeds the format's limit: %w", path, len(b)-24, errs.ErrInvalidArgument)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("manifest: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("manifest: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("manifest: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := vfs.WriteFile(vfs.Or(fsys), path, b); err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
 	return nil

@@ -259,7 +259,7 @@ func TestWriteIDMapRejectsInvalidRuns(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range badIDRuns {
 		t.Run(tc.name, func(t *testing.T) {
-			err := WriteIDMap(dir, 1, tc.runs)
+			err := WriteIDMap(nil, dir, 1, tc.runs)
 			path := filepath.Join(dir, IDMapFileName(1))
 			if tc.sortable {
 				if err != nil {
@@ -307,7 +307,7 @@ func TestWriteReadIDMap(t *testing.T) {
 		epoch uint64
 		runs  []IDRun
 	}{{1, sampleIDRuns()}, {2, nil}, {1234567, []IDRun{{5, 6, 1}}}} {
-		if err := WriteIDMap(dir, tc.epoch, tc.runs); err != nil {
+		if err := WriteIDMap(nil, dir, tc.epoch, tc.runs); err != nil {
 			t.Fatalf("WriteIDMap(%d): %v", tc.epoch, err)
 		}
 		b, err := os.ReadFile(filepath.Join(dir, IDMapFileName(tc.epoch)))
@@ -317,7 +317,7 @@ func TestWriteReadIDMap(t *testing.T) {
 		if !bytes.Equal(b, EncodeIDMap(tc.epoch, tc.runs)) {
 			t.Fatalf("file of epoch %d differs from EncodeIDMap", tc.epoch)
 		}
-		runs, err := ReadIDMap(dir, tc.epoch)
+		runs, err := ReadIDMap(nil, dir, tc.epoch)
 		if err != nil {
 			t.Fatalf("ReadIDMap(%d): %v", tc.epoch, err)
 		}
@@ -326,17 +326,17 @@ func TestWriteReadIDMap(t *testing.T) {
 		}
 	}
 	// Writing again truncates: a shorter map replaces a longer one whole.
-	if err := WriteIDMap(dir, 1, []IDRun{{Old: 3, New: 4, Len: 5}}); err != nil {
+	if err := WriteIDMap(nil, dir, 1, []IDRun{{Old: 3, New: 4, Len: 5}}); err != nil {
 		t.Fatal(err)
 	}
-	if runs, err := ReadIDMap(dir, 1); err != nil || !reflect.DeepEqual(runs, []IDRun{{3, 4, 5}}) {
+	if runs, err := ReadIDMap(nil, dir, 1); err != nil || !reflect.DeepEqual(runs, []IDRun{{3, 4, 5}}) {
 		t.Fatalf("ReadIDMap after rewrite: %v, %v", runs, err)
 	}
 }
 
 func TestReadIDMapErrors(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := ReadIDMap(dir, 4); !errors.Is(err, os.ErrNotExist) || !IsNotExist(err) {
+	if _, err := ReadIDMap(nil, dir, 4); !errors.Is(err, os.ErrNotExist) || !IsNotExist(err) {
 		t.Fatalf("ReadIDMap of a missing file: %v, want os.ErrNotExist", err)
 	}
 	path := filepath.Join(dir, IDMapFileName(4))
@@ -344,7 +344,7 @@ func TestReadIDMapErrors(t *testing.T) {
 	if err := os.WriteFile(path, EncodeIDMap(3, sampleIDRuns()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := ReadIDMap(dir, 4)
+	_, err := ReadIDMap(nil, dir, 4)
 	wantOnlyCorrupt(t, "wrong epoch", err)
 	if !strings.Contains(err.Error(), path) {
 		t.Fatalf("error %q does not name %s", err, path)
@@ -355,7 +355,7 @@ func TestReadIDMapErrors(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = ReadIDMap(dir, 4)
+	_, err = ReadIDMap(nil, dir, 4)
 	wantOnlyCorrupt(t, "damaged file", err)
 	if !strings.Contains(err.Error(), path) {
 		t.Fatalf("error %q does not name %s", err, path)
@@ -366,11 +366,11 @@ func TestReadIDMapErrors(t *testing.T) {
 	if err := os.WriteFile(path, resealFramed(v2), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadIDMap(dir, 4); !errors.Is(err, errs.ErrVersion) {
+	if _, err := ReadIDMap(nil, dir, 4); !errors.Is(err, errs.ErrVersion) {
 		t.Fatalf("newer format: %v, want ErrVersion", err)
 	}
 	// Writing into a directory that does not exist fails.
-	if err := WriteIDMap(filepath.Join(dir, "missing"), 1, nil); !errors.Is(err, os.ErrNotExist) {
+	if err := WriteIDMap(nil, filepath.Join(dir, "missing"), 1, nil); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("WriteIDMap into a missing directory: %v", err)
 	}
 }

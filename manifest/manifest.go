@@ -39,9 +39,11 @@
 //
 // # Invariants
 //
-//   - The file is replaced atomically (fsutil.WriteFileAtomic: write
+//   - The file is replaced atomically (vfs.WriteFileAtomic: write
 //     MANIFEST.tmp, fsync, rename, fsync the directory), so a crash leaves
 //     the old or the new manifest, never a mix.
+//   - Every file of this package is read and written through the vfs.FS
+//     its caller passes (nil: vfs.OS).
 //   - Every file a manifest names was fsynced, and its directory entry too,
 //     before the manifest naming it was written.
 //   - A manifest that fails its checksum or structure is ErrCorrupt; nothing
@@ -56,7 +58,7 @@ import (
 	"path/filepath"
 
 	"github.com/memvec/memvec/internal/errs"
-	"github.com/memvec/memvec/internal/fsutil"
+	"github.com/memvec/memvec/internal/vfs"
 	"github.com/memvec/memvec/segment"
 )
 
@@ -242,10 +244,10 @@ func (m *Manifest) check() error {
 	return nil
 }
 
-// Load reads and decodes dir/MANIFEST. A missing file returns an error
-// satisfying errors.Is(err, os.ErrNotExist).
-func Load(dir string) (*Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, FileName))
+// Load reads and decodes dir/MANIFEST through fsys (nil: vfs.OS). A missing
+// file returns an error satisfying errors.Is(err, os.ErrNotExist).
+func Load(fsys vfs.FS, dir string) (*Manifest, error) {
+	b, err := vfs.Or(fsys).ReadFile(filepath.Join(dir, FileName))
 	if err != nil {
 		return nil, err
 	}
@@ -256,9 +258,11 @@ func Load(dir string) (*Manifest, error) {
 	return m, nil
 }
 
-// Store atomically replaces dir/MANIFEST with m.
-func Store(dir string, m *Manifest) error {
-	if err := fsutil.WriteFileAtomic(dir, FileName, Encode(m)); err != nil {
+// Store atomically replaces dir/MANIFEST with m through fsys (nil: vfs.OS).
+// After an error the old manifest may or may not have been replaced (the
+// rename or the directory sync may have failed after the rename).
+func Store(fsys vfs.FS, dir string, m *Manifest) error {
+	if err := vfs.WriteFileAtomic(vfs.Or(fsys), dir, FileName, Encode(m)); err != nil {
 		return fmt.Errorf("manifest: store generation %d: %w", m.Generation, err)
 	}
 	return nil

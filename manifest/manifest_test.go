@@ -160,10 +160,10 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 func TestStoreLoad(t *testing.T) {
 	dir := t.TempDir()
 	m := sample()
-	if err := Store(dir, m); err != nil {
+	if err := Store(nil, dir, m); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Load(dir)
+	got, err := Load(nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,10 +183,10 @@ func TestStoreLoad(t *testing.T) {
 	next.Generation++
 	next.Segments = next.Segments[:1]
 	next.IDMaps = nil
-	if err := Store(dir, next); err != nil {
+	if err := Store(nil, dir, next); err != nil {
 		t.Fatal(err)
 	}
-	got, err = Load(dir)
+	got, err = Load(nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestStoreLoad(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
-	_, err := Load(dir)
+	_, err := Load(nil, dir)
 	if !IsNotExist(err) || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Load of a missing manifest: %v, want IsNotExist", err)
 	}
@@ -221,7 +221,7 @@ func TestLoadErrors(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(dir)
+	m, err := Load(nil, dir)
 	if m != nil || !errors.Is(err, errs.ErrCorrupt) || IsNotExist(err) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Load of a damaged manifest: %v, %v; want ErrCorrupt naming %s", m, err, path)
 	}
@@ -231,7 +231,7 @@ func TestLoadErrors(t *testing.T) {
 	if err := os.WriteFile(path, reseal(v2), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(dir); !errors.Is(err, errs.ErrVersion) || errors.Is(err, errs.ErrCorrupt) {
+	if _, err := Load(nil, dir); !errors.Is(err, errs.ErrVersion) || errors.Is(err, errs.ErrCorrupt) {
 		t.Fatalf("Load of a version %d manifest: %v, want ErrVersion", Version+1, err)
 	}
 }

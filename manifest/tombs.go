@@ -4,11 +4,11 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/vfs"
 )
 
 // TombsVersion is the tombstone checkpoint file format version this package
@@ -155,28 +155,29 @@ func checkTombs(segs []SegmentTombs) error {
 	return nil
 }
 
-// WriteTombs creates dir/TombsFileName(gen), truncating any file of that
-// name, writes the encoded checkpoint to it, fsyncs and closes it. It does
+// WriteTombs creates dir/TombsFileName(gen) through fsys (nil: vfs.OS),
+// truncating any file of that name, writes the encoded checkpoint to it, fsyncs and closes it. It does
 // not fsync dir: the caller does that once for all the files of a commit,
 // before storing the manifest that names them. A repeated segment number
 // returns an error wrapping errs.ErrInvalidArgument and touches no file.
 // After any other error the file may be left partly written; no manifest
 // names it yet, so it is garbage for recovery to remove.
-func WriteTombs(dir string, gen uint64, segs []SegmentTombs) error {
+func WriteTombs(fsys vfs.FS, dir string, gen uint64, segs []SegmentTombs) error {
 	segs = sortedTombs(segs)
 	if err := checkTombs(segs); err != nil {
 		return fmt.Errorf("manifest: write tombs of generation %d: %v: %w", gen, err, errs.ErrInvalidArgument)
 	}
-	return writeFramed(filepath.Join(dir, TombsFileName(gen)), encodeTombs(gen, segs))
+	return writeFramed(fsys, filepath.Join(dir, TombsFileName(gen)), encodeTombs(gen, segs))
 }
 
-// ReadTombs reads and decodes dir/TombsFileName(gen). A missing file returns
+// ReadTombs reads and decodes dir/TombsFileName(gen) through fsys (nil:
+// vfs.OS). A missing file returns
 // an error satisfying errors.Is(err, os.ErrNotExist); a damaged one, or one
 // holding another generation, an error wrapping errs.ErrCorrupt. Errors name
 // the file.
-func ReadTombs(dir string, gen uint64) ([]SegmentTombs, error) {
+func ReadTombs(fsys vfs.FS, dir string, gen uint64) ([]SegmentTombs, error) {
 	path := filepath.Join(dir, TombsFileName(gen))
-	b, err := os.ReadFile(path)
+	b, err := vfs.Or(fsys).ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -242,7 +242,7 @@ func TestWriteReadTombs(t *testing.T) {
 		{2, nil, nil},
 		{3, []SegmentTombs{{Number: 8, Bits: []uint64{3, 0}}, {Number: 4}}, []SegmentTombs{{Number: 4}, {Number: 8, Bits: []uint64{3}}}},
 	} {
-		if err := WriteTombs(dir, tc.gen, tc.segs); err != nil {
+		if err := WriteTombs(nil, dir, tc.gen, tc.segs); err != nil {
 			t.Fatalf("WriteTombs(%d): %v", tc.gen, err)
 		}
 		b, err := os.ReadFile(filepath.Join(dir, TombsFileName(tc.gen)))
@@ -252,7 +252,7 @@ func TestWriteReadTombs(t *testing.T) {
 		if !bytes.Equal(b, EncodeTombs(tc.gen, tc.segs)) {
 			t.Fatalf("file of generation %d differs from EncodeTombs", tc.gen)
 		}
-		segs, err := ReadTombs(dir, tc.gen)
+		segs, err := ReadTombs(nil, dir, tc.gen)
 		if err != nil {
 			t.Fatalf("ReadTombs(%d): %v", tc.gen, err)
 		}
@@ -261,14 +261,14 @@ func TestWriteReadTombs(t *testing.T) {
 		}
 	}
 	// Writing again truncates.
-	if err := WriteTombs(dir, 1, []SegmentTombs{{Number: 1, Bits: []uint64{1}}}); err != nil {
+	if err := WriteTombs(nil, dir, 1, []SegmentTombs{{Number: 1, Bits: []uint64{1}}}); err != nil {
 		t.Fatal(err)
 	}
-	if segs, err := ReadTombs(dir, 1); err != nil || !reflect.DeepEqual(segs, []SegmentTombs{{Number: 1, Bits: []uint64{1}}}) {
+	if segs, err := ReadTombs(nil, dir, 1); err != nil || !reflect.DeepEqual(segs, []SegmentTombs{{Number: 1, Bits: []uint64{1}}}) {
 		t.Fatalf("ReadTombs after rewrite: %v, %v", segs, err)
 	}
 	// A repeated segment number is the caller's error, and writes nothing.
-	err := WriteTombs(dir, 9, []SegmentTombs{{Number: 3}, {Number: 1}, {Number: 3, Bits: []uint64{1}}})
+	err := WriteTombs(nil, dir, 9, []SegmentTombs{{Number: 3}, {Number: 1}, {Number: 3, Bits: []uint64{1}}})
 	if !errors.Is(err, errs.ErrInvalidArgument) {
 		t.Fatalf("WriteTombs with a repeated segment: %v, want ErrInvalidArgument", err)
 	}
@@ -279,14 +279,14 @@ func TestWriteReadTombs(t *testing.T) {
 
 func TestReadTombsErrors(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := ReadTombs(dir, 4); !errors.Is(err, os.ErrNotExist) || !IsNotExist(err) {
+	if _, err := ReadTombs(nil, dir, 4); !errors.Is(err, os.ErrNotExist) || !IsNotExist(err) {
 		t.Fatalf("ReadTombs of a missing file: %v, want os.ErrNotExist", err)
 	}
 	path := filepath.Join(dir, TombsFileName(4))
 	if err := os.WriteFile(path, EncodeTombs(5, sampleTombs()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := ReadTombs(dir, 4)
+	_, err := ReadTombs(nil, dir, 4)
 	wantOnlyCorrupt(t, "wrong generation", err)
 	if !strings.Contains(err.Error(), path) {
 		t.Fatalf("error %q does not name %s", err, path)
@@ -296,12 +296,12 @@ func TestReadTombsErrors(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = ReadTombs(dir, 4)
+	_, err = ReadTombs(nil, dir, 4)
 	wantOnlyCorrupt(t, "damaged file", err)
 	if !strings.Contains(err.Error(), path) {
 		t.Fatalf("error %q does not name %s", err, path)
 	}
-	if err := WriteTombs(filepath.Join(dir, "missing"), 1, nil); !errors.Is(err, os.ErrNotExist) {
+	if err := WriteTombs(nil, filepath.Join(dir, "missing"), 1, nil); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("WriteTombs into a missing directory: %v", err)
 	}
 }

@@ -13,6 +13,9 @@
 //   - The cost is proportional to the manifest, the WAL and the active
 //     segment (the only one with a tail), never to the sealed data: sealed
 //     segments are opened by reading their header page only.
+//   - Every file operation on the store directory goes through
+//     Config.FS; the WAL directory is package wal's (see package vfs for
+//     what that leaves outside the seam).
 package recovery
 
 import (
@@ -25,8 +28,8 @@ import (
 
 	"github.com/memvec/memvec/internal/bitset"
 	"github.com/memvec/memvec/internal/errs"
-	"github.com/memvec/memvec/internal/fsutil"
 	"github.com/memvec/memvec/internal/idindex"
+	"github.com/memvec/memvec/internal/vfs"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
 	"github.com/memvec/memvec/wal"
@@ -40,15 +43,17 @@ const (
 
 // Config is what recovery needs from the caller's options.
 type Config struct {
-	Dimension int  // 0: use the stored one; required to create a store
-	NoSync    bool // passed to the WAL
+	Dimension int    // 0: use the stored one; required to create a store
+	NoSync    bool   // passed to the WAL
+	FS        vfs.FS // the store directory's file system; nil: vfs.OS
 }
 
 // State is a recovered store, ready for the engine. Segments[i] is the
 // segment of Manifest.Segments[i], Tombstones[i] its tombstone bitset.
 type State struct {
 	Dir        string
-	Lock       *fsutil.Lock
+	FS         vfs.FS // the file system everything above was opened through
+	Lock       vfs.Lock
 	Manifest   *manifest.Manifest
 	Segments   []*segment.Segment
 	Tombstones []bitset.Set
@@ -67,7 +72,10 @@ func (s *State) Close() error {
 	if s.WAL != nil {
 		err = errors.Join(err, s.WAL.Close())
 	}
-	return errors.Join(err, s.Lock.Unlock())
+	if s.Lock != nil {
+		err = errors.Join(err, s.Lock.Unlock())
+	}
+	return err
 }
 
 // Recover opens or creates the store in dir.
@@ -75,24 +83,25 @@ func Recover(dir string, cfg Config) (st *State, err error) {
 	if cfg.Dimension < 0 {
 		return nil, fmt.Errorf("dimension %d: %w (%w)", cfg.Dimension, errs.ErrInvalidArgument, errs.ErrDimension)
 	}
-	exists, err := inspect(dir)
+	fsys := vfs.Or(cfg.FS)
+	exists, err := inspect(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
 	if !exists && cfg.Dimension == 0 {
 		return nil, fmt.Errorf("%s holds no store and Options.Dimension is 0: %w (%w)", dir, errs.ErrInvalidArgument, errs.ErrDimension)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	lock, err := fsutil.TryLock(filepath.Join(dir, LockFile))
-	if errors.Is(err, fsutil.ErrWouldBlock) {
+	lock, err := fsys.Lock(filepath.Join(dir, LockFile))
+	if errors.Is(err, vfs.ErrWouldBlock) {
 		return nil, fmt.Errorf("%s: %w", dir, errs.ErrLocked)
 	}
 	if err != nil {
 		return nil, err
 	}
-	st = &State{Dir: dir, Lock: lock}
+	st = &State{Dir: dir, FS: fsys, Lock: lock}
 	defer func() {
 		if err != nil {
 			st.Close()
@@ -102,7 +111,7 @@ func Recover(dir string, cfg Config) (st *State, err error) {
 	if st.Manifest, err = loadOrCreate(dir, cfg, st); err != nil {
 		return st, err
 	}
-	if err = removeOrphans(dir, st.Manifest); err != nil {
+	if err = removeOrphans(fsys, dir, st.Manifest); err != nil {
 		return st, err
 	}
 	if err = openSegments(st); err != nil {
@@ -119,8 +128,8 @@ func Recover(dir string, cfg Config) (st *State, err error) {
 // holds something else. A directory with only a lock file or a stale
 // manifest temp file is what a crash during creation leaves: it counts as
 // empty.
-func inspect(dir string) (bool, error) {
-	entries, err := os.ReadDir(dir)
+func inspect(fsys vfs.FS, dir string) (bool, error) {
+	entries, err := fsys.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -144,13 +153,13 @@ func inspect(dir string) (bool, error) {
 }
 
 func loadOrCreate(dir string, cfg Config, st *State) (*manifest.Manifest, error) {
-	m, err := manifest.Load(dir)
+	m, err := manifest.Load(st.FS, dir)
 	if manifest.IsNotExist(err) {
 		m = &manifest.Manifest{Generation: 1, Dimension: cfg.Dimension}
-		if err := manifest.Store(dir, m); err != nil {
+		if err := manifest.Store(st.FS, dir, m); err != nil {
 			return nil, err
 		}
-		if err := fsutil.SyncDir(filepath.Dir(dir)); err != nil {
+		if err := st.FS.SyncDir(filepath.Dir(dir)); err != nil {
 			return nil, err
 		}
 		st.Created = true
@@ -167,12 +176,12 @@ func loadOrCreate(dir string, cfg Config, st *State) (*manifest.Manifest, error)
 
 // removeOrphans deletes the leftovers of an interrupted operation: segment
 // files the manifest does not list and a stale manifest temp file.
-func removeOrphans(dir string, m *manifest.Manifest) error {
+func removeOrphans(fsys vfs.FS, dir string, m *manifest.Manifest) error {
 	listed := make(map[string]bool, len(m.Segments))
 	for _, s := range m.Segments {
 		listed[segment.FileName(s.Number)] = true
 	}
-	entries, err := os.ReadDir(dir)
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return err
 	}
@@ -187,13 +196,13 @@ func removeOrphans(dir string, m *manifest.Manifest) error {
 		if !orphan {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+		if err := fsys.Remove(filepath.Join(dir, name)); err != nil {
 			return fmt.Errorf("remove orphan %s: %w", name, err)
 		}
 		removed = true
 	}
 	if removed {
-		return fsutil.SyncDir(dir)
+		return fsys.SyncDir(dir)
 	}
 	return nil
 }
@@ -216,9 +225,9 @@ func openSegments(st *State) error {
 		var seg *segment.Segment
 		var err error
 		if ms.Sealed {
-			seg, err = segment.Open(st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Seal())
+			seg, err = segment.Open(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Seal())
 		} else {
-			seg, err = segment.OpenActive(st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
+			seg, err = segment.OpenActive(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
 		}
 		if err != nil {
 			return missingIsCorrupt(err)
@@ -234,7 +243,7 @@ func openSegments(st *State) error {
 // longer exist (retired by a compaction) are skipped: their rows are gone.
 func replay(st *State) error {
 	if gen := st.Manifest.Tombs; gen != 0 {
-		tombs, err := manifest.ReadTombs(st.Dir, gen)
+		tombs, err := manifest.ReadTombs(st.FS, st.Dir, gen)
 		if err != nil {
 			return missingIsCorrupt(err)
 		}

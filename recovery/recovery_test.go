@@ -25,7 +25,7 @@ func mustRecover(t *testing.T, dir string, cfg Config) *State {
 func buildStore(t *testing.T, dir string, rows int, dead [][]uint64) {
 	t.Helper()
 	st := mustRecover(t, dir, Config{Dimension: 2})
-	seg, err := segment.Create(dir, 0, 2, 64)
+	seg, err := segment.Create(nil, dir, 0, 2, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func buildStore(t *testing.T, dir string, rows int, dead [][]uint64) {
 	m.NextSegment = 1
 	m.NextID = uint64(rows)
 	m.Segments = []manifest.Segment{{Number: 0, Capacity: 64}}
-	if err := manifest.Store(dir, m); err != nil {
+	if err := manifest.Store(nil, dir, m); err != nil {
 		t.Fatal(err)
 	}
 	for _, ids := range dead {
@@ -132,7 +132,7 @@ func TestLocked(t *testing.T) {
 func TestOrphansRemovedUnknownKept(t *testing.T) {
 	dir := t.TempDir()
 	buildStore(t, dir, 5, nil)
-	orphan, err := segment.Create(dir, 7, 2, 8)
+	orphan, err := segment.Create(nil, dir, 7, 2, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,13 +168,13 @@ func TestReplayTombstones(t *testing.T) {
 func TestWALShorterThanRecordedIsCorrupt(t *testing.T) {
 	dir := t.TempDir()
 	buildStore(t, dir, 4, [][]uint64{{1}})
-	m, err := manifest.Load(dir)
+	m, err := manifest.Load(nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.WALDurable = 5
 	m.Generation++
-	if err := manifest.Store(dir, m); err != nil {
+	if err := manifest.Store(nil, dir, m); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Recover(dir, Config{}); !errors.Is(err, errs.ErrCorrupt) {

@@ -50,4 +50,9 @@
 //   - A sealed segment is never written again; its row count, ID runs and a
 //     checksum of its rows live in the manifest, so opening it reads only the
 //     header.
+//   - Every file operation (open, pwrite, fdatasync, fallocate, mmap,
+//     remove) goes through the vfs.FS given to Create or Open, so tests can
+//     fail each one or cut the power between any two. A failed write or
+//     sync poisons the segment (Append, Sync and Seal return that error
+//     from then on), and a failed fdatasync is never retried.
 package segment

@@ -150,7 +150,7 @@ func FuzzRecoverTail(f *testing.F) {
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, err := OpenActive(dir, 1, dim, capacity, lower)
+		s, err := OpenActive(nil, dir, 1, dim, capacity, lower)
 		if err != nil {
 			if !errors.Is(err, errs.ErrCorrupt) && !errors.Is(err, errs.ErrVersion) {
 				t.Fatalf("Open: %v, want ErrCorrupt", err)
@@ -184,7 +184,7 @@ func FuzzRecoverTail(f *testing.F) {
 			t.Fatalf("Append: %v", err)
 		}
 		s.Close()
-		s, err = OpenActive(dir, 1, dim, capacity, lower)
+		s, err = OpenActive(nil, dir, 1, dim, capacity, lower)
 		if err != nil {
 			t.Fatalf("reopen: %v", err)
 		}

@@ -163,7 +163,7 @@ func runsEqual(a, b []Run) bool {
 
 func mustCreate(t testing.TB, dir string, n uint64, dim int, capacity uint64) *Segment {
 	t.Helper()
-	s, err := Create(dir, n, dim, capacity)
+	s, err := Create(nil, dir, n, dim, capacity)
 	if err != nil {
 		t.Fatalf("Create(%d, dim %d, capacity %d): %v", n, dim, capacity, err)
 	}
@@ -172,7 +172,7 @@ func mustCreate(t testing.TB, dir string, n uint64, dim int, capacity uint64) *S
 
 func mustOpen(t testing.TB, dir string, n uint64, dim int, capacity uint64, seal *Seal) *Segment {
 	t.Helper()
-	s, err := Open(dir, n, dim, capacity, seal)
+	s, err := Open(nil, dir, n, dim, capacity, seal)
 	if err != nil {
 		t.Fatalf("Open(%d): %v", n, err)
 	}

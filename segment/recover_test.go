@@ -26,7 +26,7 @@ func openExpectCorrupt(t *testing.T, dir string, n uint64, dim int, capacity uin
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(dir, n, dim, capacity, nil)
+	s, err := Open(nil, dir, n, dim, capacity, nil)
 	if err == nil {
 		s.Close()
 		t.Fatalf("Open succeeded (%d rows), want ErrCorrupt", s.Rows())
@@ -289,7 +289,7 @@ func TestOpenActiveDurableBound(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err = OpenActive(dir, 1, dim, capacity, tc.durable)
+			s, err = OpenActive(nil, dir, 1, dim, capacity, tc.durable)
 			if tc.corrupt {
 				if err == nil {
 					s.Close()
@@ -354,7 +354,7 @@ func TestSealDoesNotBlessUncheckedDamage(t *testing.T) {
 
 			xorByte(t, path, tc.off(lay, m), 0x01) // bit rot while closed
 
-			s, err := OpenActive(dir, 1, dim, capacity, durable)
+			s, err := OpenActive(nil, dir, 1, dim, capacity, durable)
 			if err != nil {
 				// Also acceptable: Open reports the damage.
 				if errors.Is(err, errs.ErrCorrupt) {
@@ -515,7 +515,7 @@ func TestSingleByteFlipSweep(t *testing.T) {
 				if _, err := f.WriteAt(b, 0); err != nil {
 					t.Fatal(err)
 				}
-				s, err := OpenActive(dir, 1, dim, capacity, durable)
+				s, err := OpenActive(nil, dir, 1, dim, capacity, durable)
 				if e.corrupt {
 					counts["corrupt"]++
 					if err == nil {
@@ -569,7 +569,7 @@ func TestSingleByteFlipSweep(t *testing.T) {
 						t.Fatalf("offset %d: Append after recovery: %v", o, err)
 					}
 				}()
-				s, err = OpenActive(dir, 1, dim, capacity, durable)
+				s, err = OpenActive(nil, dir, 1, dim, capacity, durable)
 				if err != nil {
 					t.Fatalf("offset %d: reopen after append: %v", o, err)
 				}
@@ -624,7 +624,7 @@ func TestDamagedRecordIsNotItsOwnDurabilityEvidence(t *testing.T) {
 			if tc.alsoOff != 0 {
 				xorByte(t, path, recordOffset(lay, uint64(tc.k+1))+tc.alsoOff, 0xff)
 			}
-			s, err := Open(dir, 1, dim, capacity, nil)
+			s, err := Open(nil, dir, 1, dim, capacity, nil)
 			if err != nil {
 				t.Fatalf("Open: %v; want a torn tail cut before batch %d", err, tc.k)
 			}
@@ -854,7 +854,7 @@ func TestOpenRejects(t *testing.T) {
 				if sealed {
 					seal = &e.seal
 				}
-				s, err := Open(e.dir, num, d, c, seal)
+				s, err := Open(nil, e.dir, num, d, c, seal)
 				if err == nil {
 					s.Close()
 					t.Fatal("Open succeeded")
@@ -876,7 +876,7 @@ func TestOpenRejects(t *testing.T) {
 		e := setup(t)
 		seal := e.seal
 		seal.Rows = capacity + 1
-		if s, err := Open(e.dir, n, dim, capacity, &seal); !errors.Is(err, errs.ErrCorrupt) {
+		if s, err := Open(nil, e.dir, n, dim, capacity, &seal); !errors.Is(err, errs.ErrCorrupt) {
 			if err == nil {
 				s.Close()
 			}
@@ -914,7 +914,7 @@ func TestOpenRejectsImpossibleShape(t *testing.T) {
 						t.Fatalf("Open panicked: %v", r)
 					}
 				}()
-				s, err := Open(dir, 1, tc.dim, tc.capacity, nil)
+				s, err := Open(nil, dir, 1, tc.dim, tc.capacity, nil)
 				if err == nil {
 					s.Close()
 					t.Fatal("Open succeeded")

@@ -12,9 +12,8 @@ import (
 	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/edsrzf/mmap-go"
 	"github.com/memvec/memvec/internal/errs"
-	"github.com/memvec/memvec/internal/fsutil"
+	"github.com/memvec/memvec/internal/vfs"
 )
 
 // Run says that rows [FirstRow, FirstRow+Count) hold IDs [FirstID, FirstID+Count).
@@ -37,9 +36,10 @@ func FileName(n uint64) string { return fmt.Sprintf("%06d.seg", n) }
 // a single writer; the read accessors may be called from any goroutine for
 // rows below a row count the caller obtained from Rows.
 type Segment struct {
+	fs     vfs.FS
 	path   string
-	f      *os.File
-	m      mmap.MMap
+	f      vfs.File
+	m      []byte // read-only mapping of the whole file
 	lay    layout
 	hdr    Header
 	sealed bool
@@ -55,9 +55,12 @@ type Segment struct {
 	err       error // sticky write error: the file's state is unknown
 }
 
-// Create makes segment number n in dir: it preallocates the file, writes the
-// header, fsyncs file and directory, and maps it.
-func Create(dir string, n uint64, dim int, capacity uint64) (*Segment, error) {
+// Create makes segment number n in dir through fsys (nil: vfs.OS): it
+// preallocates the file, writes the header, fsyncs file and directory, and
+// maps it. On error it removes the file (best effort: a file left behind is
+// an orphan no manifest names, which recovery removes).
+func Create(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64) (*Segment, error) {
+	fsys = vfs.Or(fsys)
 	if dim <= 0 || capacity == 0 || capacity > maxCapacity(dim) {
 		return nil, fmt.Errorf("segment %d: dimension %d capacity %d: %w", n, dim, capacity, errs.ErrInvalidArgument)
 	}
@@ -68,16 +71,16 @@ func Create(dir string, n uint64, dim int, capacity uint64) (*Segment, error) {
 		return nil, err
 	}
 	hdr := Header{Version: Version, Dim: uint32(dim), Capacity: capacity, Number: n, Salt: binary.LittleEndian.Uint64(salt[:])}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	f, err := fsys.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: %w", n, err)
 	}
+	s := &Segment{fs: fsys, path: path, f: f, lay: lay, hdr: hdr}
 	fail := func(err error) (*Segment, error) {
-		f.Close()
-		os.Remove(path)
+		s.Remove()
 		return nil, fmt.Errorf("segment %d: create: %w", n, err)
 	}
-	if err := fsutil.Preallocate(f, lay.size); err != nil {
+	if err := f.Preallocate(lay.size); err != nil {
 		return fail(err)
 	}
 	if _, err := f.WriteAt(EncodeHeader(hdr), 0); err != nil {
@@ -86,22 +89,21 @@ func Create(dir string, n uint64, dim int, capacity uint64) (*Segment, error) {
 	if err := f.Sync(); err != nil {
 		return fail(err)
 	}
-	if err := fsutil.SyncDir(dir); err != nil {
+	if err := fsys.SyncDir(dir); err != nil {
 		return fail(err)
 	}
-	s := &Segment{path: path, f: f, lay: lay, hdr: hdr}
 	if err := s.mapFile(); err != nil {
 		return fail(err)
 	}
 	return s, nil
 }
 
-// Open opens segment number n of the given shape. With seal != nil the
-// segment is sealed and trusted to hold seal.Rows rows (Verify checks it);
-// otherwise it is the active segment, opened as by OpenActive with no rows
-// known durable.
-func Open(dir string, n uint64, dim int, capacity uint64, seal *Seal) (*Segment, error) {
-	return open(dir, n, dim, capacity, seal, 0)
+// Open opens segment number n of the given shape in dir through fsys (nil:
+// vfs.OS). With seal != nil the segment is sealed and trusted to hold
+// seal.Rows rows (Verify checks it); otherwise it is the active segment,
+// opened as by OpenActive with no rows known durable.
+func Open(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, seal *Seal) (*Segment, error) {
+	return open(fsys, dir, n, dim, capacity, seal, 0)
 }
 
 // OpenActive opens the active segment number n: its batch records are
@@ -109,21 +111,22 @@ func Open(dir string, n uint64, dim int, capacity uint64, seal *Seal) (*Segment,
 // row count known to have been synced (recorded at the last clean close);
 // if the records end before it, the damage is corruption, not a tear, and
 // the file is left untouched.
-func OpenActive(dir string, n uint64, dim int, capacity uint64, durable uint64) (*Segment, error) {
-	return open(dir, n, dim, capacity, nil, durable)
+func OpenActive(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, durable uint64) (*Segment, error) {
+	return open(fsys, dir, n, dim, capacity, nil, durable)
 }
 
-func open(dir string, n uint64, dim int, capacity uint64, seal *Seal, durable uint64) (*Segment, error) {
+func open(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, seal *Seal, durable uint64) (*Segment, error) {
+	fsys = vfs.Or(fsys)
 	path := filepath.Join(dir, FileName(n))
 	flag := os.O_RDWR
 	if seal != nil {
 		flag = os.O_RDONLY
 	}
-	f, err := os.OpenFile(path, flag, 0)
+	f, err := fsys.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, fmt.Errorf("segment %s: %w", path, err)
 	}
-	s := &Segment{path: path, f: f, lay: newLayout(dim, capacity), sealed: seal != nil}
+	s := &Segment{fs: fsys, path: path, f: f, lay: newLayout(dim, capacity), sealed: seal != nil}
 	if err := s.open(n, seal, durable); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("segment %s: %w", path, err)
@@ -169,7 +172,7 @@ func (s *Segment) open(n uint64, seal *Seal, durable uint64) error {
 }
 
 func (s *Segment) mapFile() error {
-	m, err := mmap.MapRegion(s.f, int(s.lay.size), mmap.RDONLY, 0, 0)
+	m, err := s.fs.Map(s.f, int(s.lay.size))
 	if err != nil {
 		return fmt.Errorf("mmap: %w", err)
 	}
@@ -309,7 +312,7 @@ func (s *Segment) Sync() error {
 	if s.sealed {
 		return nil
 	}
-	if err := fsutil.Fdatasync(s.f); err != nil {
+	if err := s.f.Datasync(); err != nil {
 		s.err = fmt.Errorf("segment %s: fdatasync: %w", s.path, err)
 		return s.err
 	}
@@ -362,7 +365,7 @@ func (s *Segment) DataSum(rows uint64) uint64 {
 func (s *Segment) Close() error {
 	var err error
 	if s.m != nil {
-		err = s.m.Unmap()
+		err = s.fs.Unmap(s.m)
 		s.m = nil
 	}
 	if s.f != nil {
@@ -378,7 +381,7 @@ func (s *Segment) Close() error {
 // directory.
 func (s *Segment) Remove() error {
 	err := s.Close()
-	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+	if rerr := s.fs.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 		err = rerr
 	}
 	return err

@@ -67,6 +67,15 @@
 // mode every record's Synced is Seq-1, so only the last record can be torn
 // and damage anywhere before it is reported.
 //
+// # Outside the file-system seam
+//
+// The rest of the store does its file operations through an
+// internal/vfs.FS, so that tests can fail them or cut the power. This
+// package cannot: tidwall opens, writes, fsyncs, renames and removes the log
+// files itself. So the package does all of its I/O directly (the os package
+// and vfs.OS for directory syncs), and its failures and crashes are tested
+// with real files (kill -9, torn tails written by the tests).
+//
 // # Concurrency
 //
 // One goroutine at a time may write (Append, Sync, TruncateFront, Close);

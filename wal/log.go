@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/memvec/memvec/internal/errs"
-	"github.com/memvec/memvec/internal/fsutil"
+	"github.com/memvec/memvec/internal/vfs"
 	tidwall "github.com/tidwall/wal"
 )
 
@@ -112,7 +112,7 @@ func (l *Log) load() error {
 	if err := l.tw.Sync(); err != nil {
 		return fmt.Errorf("wal %s: sync: %w", l.dir, fromTidwall(err))
 	}
-	if err := fsutil.SyncDir(l.dir); err != nil {
+	if err := vfs.OS.SyncDir(l.dir); err != nil {
 		return fmt.Errorf("wal %s: %w", l.dir, err)
 	}
 	l.synced = l.last
@@ -166,11 +166,11 @@ func makeDir(dir string) error {
 		return err
 	}
 	for _, p := range created {
-		if err := fsutil.SyncDir(p); err != nil {
+		if err := vfs.OS.SyncDir(p); err != nil {
 			return err
 		}
 	}
-	return fsutil.SyncDir(filepath.Dir(created[len(created)-1]))
+	return vfs.OS.SyncDir(filepath.Dir(created[len(created)-1]))
 }
 
 // Append writes one record holding ids and returns its Seq. Unless
@@ -228,7 +228,7 @@ func (l *Log) noteCycle(first uint64) error {
 	} else if err != nil {
 		return l.fail(fmt.Errorf("wal %s: %w", name, err))
 	}
-	if err := fsutil.SyncDir(l.dir); err != nil {
+	if err := vfs.OS.SyncDir(l.dir); err != nil {
 		return l.fail(fmt.Errorf("wal %s: new segment %s: %w", l.dir, name, err))
 	}
 	if n := len(l.segs); n == 0 || l.segs[n-1] < first {
@@ -302,7 +302,7 @@ func (l *Log) TruncateFront(seq uint64) error {
 	}
 	l.first = seq
 	// tidwall renamed and removed files without syncing the directory.
-	if err := fsutil.SyncDir(l.dir); err != nil {
+	if err := vfs.OS.SyncDir(l.dir); err != nil {
 		return l.fail(fmt.Errorf("wal %s: %w", l.dir, err))
 	}
 	if err := l.rescan(); err != nil {

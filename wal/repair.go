@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/memvec/memvec/internal/errs"
-	"github.com/memvec/memvec/internal/fsutil"
+	"github.com/memvec/memvec/internal/vfs"
 	tidwall "github.com/tidwall/wal"
 )
 
@@ -37,7 +37,7 @@ func prepare(dir string, topts tidwall.Options, durable uint64) error {
 			return err
 		}
 	}
-	return fsutil.SyncDir(dir)
+	return vfs.OS.SyncDir(dir)
 }
 
 // finishTruncation lets tidwall complete a TruncateFront or TruncateBack that
