@@ -46,6 +46,10 @@ func formatOf(path string, raw bool) (string, error) {
 	return "", usagef("cannot tell the format of %s: use a .npy or .fvecs file, or --raw --dim N for raw float32 rows", path)
 }
 
+// maxFileDim bounds the dimension a vector file may declare, so that a
+// damaged or hostile header cannot make the reader allocate without bound.
+const maxFileDim = 1 << 20
+
 // npyMagic opens every .npy file.
 const npyMagic = "\x93NUMPY"
 
@@ -220,7 +224,7 @@ func (vr *vecReader) init(dim int) error {
 			return errors.New("truncated .fvecs file")
 		}
 		d := int32(binary.LittleEndian.Uint32(b))
-		if d <= 0 || d > 1<<20 {
+		if d <= 0 || d > maxFileDim {
 			return fmt.Errorf("not an .fvecs file: first vector has dimension %d", d)
 		}
 		row := 4 + int64(d)*4
@@ -244,12 +248,14 @@ func (vr *vecReader) init(dim int) error {
 		default:
 			return fmt.Errorf(".npy array of %d dimensions: want 2 (rows, dim)", len(h.shape))
 		}
-		if vr.dim <= 0 {
-			return errors.New(".npy array of dimension 0")
+		if vr.dim <= 0 || vr.dim > maxFileDim || vr.rows < 0 {
+			return fmt.Errorf(".npy array of shape (%d, %d): want rows >= 0 and 1 <= dim <= %d", vr.rows, vr.dim, maxFileDim)
 		}
 		vr.elem, vr.big = h.size, h.bigEndian
-		if want := h.dataOff + vr.rows*int64(vr.dim)*int64(vr.elem); vr.size < want {
-			return fmt.Errorf("truncated: the header says %d x %d, the file has %d of its %d bytes", vr.rows, vr.dim, vr.size, want)
+		// Compared by division: rows x dim x elem can overflow for a
+		// hostile header.
+		if rowBytes := int64(vr.dim) * int64(vr.elem); (vr.size-h.dataOff)/rowBytes < vr.rows {
+			return fmt.Errorf("truncated: the header says %d x %d, the file holds %d bytes of data", vr.rows, vr.dim, vr.size-h.dataOff)
 		}
 	}
 	if dim > 0 && dim != vr.dim && vr.format != fmtRaw {
@@ -438,8 +444,19 @@ func readNpyIDs(path string) ([]uint64, error) {
 	if (h.kind != 'i' && h.kind != 'u') || (h.size != 1 && h.size != 2 && h.size != 4 && h.size != 8) {
 		return nil, fmt.Errorf("%s: .npy dtype %c%d: want integers", path, h.kind, h.size)
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	// The element count is checked against the bytes the file holds, by
+	// division, before anything is allocated: a hostile shape can
+	// overflow a product or ask for more memory than the machine has.
+	avail := (fi.Size() - h.dataOff) / int64(h.size)
 	n := int64(1)
 	for _, d := range h.shape {
+		if d < 0 || (d > 0 && n > avail/d) {
+			return nil, fmt.Errorf("%s: .npy shape %v needs more elements than the file's %d", path, h.shape, avail)
+		}
 		n *= d
 	}
 	var order binary.ByteOrder = binary.LittleEndian
