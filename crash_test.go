@@ -106,8 +106,7 @@ func crashChild(dir string, seed int64, noSync bool) int {
 	if err != nil {
 		return fail("open", err)
 	}
-	// Without compaction IDs are dense from 0, so Total is the next ID.
-	next := db.Stats().Total
+	next := db.Stats().NextID
 	say("ready %d", next)
 	deadline := time.Now().Add(crashChildLimit)
 	for time.Now().Before(deadline) {
@@ -263,9 +262,14 @@ func applyCrashLines(t *testing.T, o *oracle, lines []string) *crashOp {
 			if err != nil {
 				bad(err)
 			}
-			if n != o.next {
+			// A NoSync child reserves IDs in the manifest ahead of use
+			// (so that power loss cannot make them be handed out again);
+			// killed, it leaves the counter at its reservation.
+			if n != o.next && !(o.gapOK && n > o.next && n-o.next <= 1<<16+crashMaxAdd) {
 				t.Fatalf("child opened a store whose next ID is %d, model says %d", n, o.next)
 			}
+			o.skipped += n - o.next
+			o.next, o.gapOK = n, false
 		case f[0] == "add-begin" && len(f) == 3:
 			seed, err1 := strconv.ParseInt(f[1], 10, 64)
 			n, err2 := strconv.Atoi(f[2])
@@ -401,7 +405,7 @@ func bitsEqual(a, b []float32) bool {
 func checkCrashModel(t *testing.T, db *DB, o *oracle, rng *rand.Rand) {
 	t.Helper()
 	s := db.Stats()
-	if s.Live != uint64(len(o.vecs)) || s.Total != o.next || s.Total != s.Live+s.Deleted {
+	if s.Live != uint64(len(o.vecs)) || s.Total != o.next-o.skipped || s.Total != s.Live+s.Deleted {
 		t.Fatalf("stats %+v; the model holds %d live of %d IDs", s, len(o.vecs), o.next)
 	}
 	for id := uint64(0); id < o.next+2*crashMaxAdd; id++ {
@@ -473,6 +477,7 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatalf("round %d: child (seed %d) did not die by our SIGKILL: %v\nstderr:\n%s", round, childSeed, r.waitErr, r.stderr)
 		}
 		pending := applyCrashLines(t, o, r.lines)
+		o.gapOK = o.gapOK || noSync // the next open may find its reservation
 		for _, l := range r.lines {
 			if !strings.HasSuffix(strings.Fields(l)[0], "-begin") && !strings.HasPrefix(l, "ready") {
 				acked++

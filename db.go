@@ -262,6 +262,10 @@ type Stats struct {
 	DiskBytes, ReclaimableBytes, WALBytes int64
 	// Epoch counts the compactions committed so far.
 	Epoch uint64
+	// NextID is the ID the next added vector will get: above every ID
+	// handed out so far (after a crash of a NoSync store, by up to the
+	// 65,536 IDs it had reserved; see Options.NoSync).
+	NextID uint64
 }
 
 // Stats returns the store's statistics at one instant; on a closed DB it

@@ -16,9 +16,10 @@ type Options struct {
 	// return before their data is fsynced, and writes become durable at
 	// Sync or Close. A crash (of the machine; a killed process loses
 	// nothing) may lose writes acknowledged since the last Sync, but never
-	// leaves a partial batch; the IDs of Adds it lost may be handed out
-	// again. Default false: every Add and Delete is durable when it
-	// returns.
+	// leaves a partial batch, and never hands the IDs of a lost Add out
+	// again: IDs are reserved durably 65,536 at a time, so after a crash
+	// (a killed process too) the ID counter may skip up to that many.
+	// Default false: every Add and Delete is durable when it returns.
 	NoSync bool
 
 	// SegmentBytes is the target size of one segment file. Any value that

@@ -13,6 +13,11 @@ type oracle struct {
 	dim  int
 	vecs map[uint64][]float32
 	next uint64
+	// skipped counts IDs below next that no vector ever had (a NoSync
+	// store's reservation left behind by a crash); gapOK says such a jump
+	// is expected at the next open.
+	skipped uint64
+	gapOK   bool
 }
 
 func newOracle(dim int) *oracle { return &oracle{dim: dim, vecs: map[uint64][]float32{}} }

@@ -133,7 +133,6 @@ type plResult struct {
 	bad    []string // invariant violations
 	cut    bool     // the cut happened (the run reached its point)
 	second bool     // a second cut hit the recovery after it
-	reused bool     // NoSync: IDs of a lost, unsynced Add were handed out again
 }
 
 // runPowerCut runs the workload of cut.seed with the power cut as cut says
@@ -176,9 +175,8 @@ func runPowerCut(t *testing.T, cut plCut) (res plResult) {
 		}
 		res.second = f2.Crashed()
 	}
-	bad, reused := checkFaultModel(dir, m, rand.New(rand.NewSource(cut.seed)))
+	bad := checkFaultModel(dir, m, rand.New(rand.NewSource(cut.seed)))
 	res.bad = append(res.bad, bad...)
-	res.reused = reused
 	return res
 }
 
@@ -189,7 +187,7 @@ func TestPowerLoss(t *testing.T) {
 		seeds = s
 	}
 	start := time.Now()
-	var cuts, torn, second, reused, violations, syncPoints int
+	var cuts, torn, second, violations, syncPoints int
 	for seed := int64(1); seed <= int64(seeds); seed++ {
 		// The run without a cut: it must succeed, and tells where the
 		// sync points are and how many writes precede each.
@@ -211,7 +209,7 @@ func TestPowerLoss(t *testing.T) {
 		if err := plWorkload(seed, f, dir, m); err != nil {
 			t.Fatalf("seed %d: the workload fails without a cut: %v", seed, err)
 		}
-		if bad, _ := checkFaultModel(dir, m, rand.New(rand.NewSource(seed))); len(bad) > 0 {
+		if bad := checkFaultModel(dir, m, rand.New(rand.NewSource(seed))); len(bad) > 0 {
 			t.Fatalf("seed %d: the workload without a cut:\n  %s", seed, strings.Join(bad, "\n  "))
 		}
 		n := len(writesBefore)
@@ -238,9 +236,6 @@ func TestPowerLoss(t *testing.T) {
 				if res.second {
 					second++
 				}
-				if res.reused {
-					reused++
-				}
 				if !res.cut {
 					t.Logf("%v: the run took another path and never got there", cut)
 				} else {
@@ -258,5 +253,4 @@ func TestPowerLoss(t *testing.T) {
 	}
 	t.Logf("%d seeds, %d sync points, %d power cuts simulated (%d torn) plus %d during the recovery after one, %d invariant violations, in %v",
 		seeds, syncPoints, cuts, torn, second, violations, time.Since(start).Round(time.Millisecond))
-	t.Logf("NoSync: after %d cuts the IDs of an acknowledged but unsynced Add that the cut lost were handed out again (documented on Options.NoSync)", reused)
 }

@@ -76,8 +76,8 @@ func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
 		v.release()
 		return nil, nil
 	}
-	job.FirstID = e.nextID
-	e.nextID += job.Live
+	job.FirstID = e.nextID.Load()
+	e.nextID.Add(job.Live)
 	for n := uint64(0); n*e.segCap < job.Live; n++ {
 		job.Segments = append(job.Segments, e.man.NextSegment)
 		e.man.NextSegment++

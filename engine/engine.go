@@ -51,10 +51,13 @@ type Engine struct {
 	writeMu sync.Mutex
 	man     *manifest.Manifest
 	active  *segRef // nil when a new batch needs a new segment
-	nextID  uint64
-	wal     *wal.Log
-	lock    interface{ Unlock() error }
-	failed  error // sticky: set by a failed write or sync
+	// nextID is the first ID never handed out. Only writers (under
+	// writeMu) change it; it is atomic so that Stats reads it without
+	// waiting for a writer's fsync.
+	nextID atomic.Uint64
+	wal    *wal.Log
+	lock   interface{ Unlock() error }
+	failed error // sticky: set by a failed write or sync
 
 	cur atomic.Pointer[version]
 }
@@ -78,10 +81,10 @@ func Open(dir string, cfg Config) (*Engine, error) {
 		noSync: cfg.NoSync,
 		segCap: segment.Capacity(st.Manifest.Dimension, cfg.SegmentBytes),
 		man:    st.Manifest,
-		nextID: st.NextID,
 		wal:    st.WAL,
 		lock:   st.Lock,
 	}
+	e.nextID.Store(st.NextID)
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())
 	segs := make([]segView, len(st.Segments))
 	for i, seg := range st.Segments {
@@ -203,6 +206,12 @@ func (e *Engine) checkpointLocked() error {
 			}
 		}
 	}
+	// Every ID handed out is durable now: a NoSync reservation (see
+	// reserveIDs) is given back, so a clean close leaves no gap.
+	if next := e.nextID.Load(); man.NextID > next {
+		man.NextID = next
+		changed = true
+	}
 	if last := e.wal.LastSeq(); last != man.WALDurable {
 		man.WALDurable = last
 		changed = true
@@ -229,7 +238,7 @@ func (e *Engine) Dir() string { return e.dir }
 // NextID).
 func (e *Engine) storeManifest(man *manifest.Manifest) error {
 	man.Generation = e.man.Generation + 1
-	man.NextID = max(man.NextID, e.nextID)
+	man.NextID = max(man.NextID, e.nextID.Load())
 	if err := manifest.Store(e.fs, e.dir, man); err != nil {
 		return e.fail(err)
 	}

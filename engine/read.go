@@ -34,6 +34,7 @@ type Stats struct {
 	Segments                              int
 	DiskBytes, ReclaimableBytes, WALBytes int64
 	Epoch                                 uint64
+	NextID                                uint64
 }
 
 // Stats returns the store's statistics; on a closed store it returns the
@@ -55,6 +56,7 @@ func (e *Engine) Stats() (Stats, error) {
 		ReclaimableBytes: int64(deleted) * int64(e.dim*4+4),
 		WALBytes:         e.wal.Size(),
 		Epoch:            v.epoch,
+		NextID:           e.nextID.Load(),
 	}
 	st.DiskBytes = st.WALBytes
 	for _, s := range v.segs {

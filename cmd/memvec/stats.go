@@ -69,6 +69,7 @@ type jsonStats struct {
 	ReclaimableBytes int64         `json:"reclaimable_bytes"`
 	WALBytes         int64         `json:"wal_bytes"`
 	Epoch            uint64        `json:"epoch"`
+	NextID           uint64        `json:"next_id"`
 	SegmentFiles     []jsonSegment `json:"segment_files"`
 }
 
@@ -76,7 +77,7 @@ func statsJSON(store string, st memvec.Stats, segs []memvec.SegmentInfo) jsonSta
 	j := jsonStats{
 		Store: store, Dimension: st.Dimension, Total: st.Total, Live: st.Live, Deleted: st.Deleted,
 		Segments: st.Segments, DiskBytes: st.DiskBytes, ReclaimableBytes: st.ReclaimableBytes,
-		WALBytes: st.WALBytes, Epoch: st.Epoch, SegmentFiles: make([]jsonSegment, len(segs)),
+		WALBytes: st.WALBytes, Epoch: st.Epoch, NextID: st.NextID, SegmentFiles: make([]jsonSegment, len(segs)),
 	}
 	for i, s := range segs {
 		j.SegmentFiles[i] = jsonSegment(s)
@@ -97,6 +98,7 @@ func printStats(c *cli, store string, st memvec.Stats, segs []memvec.SegmentInfo
 	fmt.Fprintf(tw, "reclaimable\t%s\t(%d bytes: what memvec compact would free)\n", fmtBytes(st.ReclaimableBytes), st.ReclaimableBytes)
 	fmt.Fprintf(tw, "wal\t%s\t(%d bytes of tombstone log)\n", fmtBytes(st.WALBytes), st.WALBytes)
 	fmt.Fprintf(tw, "epoch\t%d\t(compactions committed)\n", st.Epoch)
+	fmt.Fprintf(tw, "next ID\t%d\t(the ID the next added vector gets)\n", st.NextID)
 	tw.Flush()
 	for _, line := range strings.SplitAfter(buf.String(), "\n") {
 		if line != "" {
