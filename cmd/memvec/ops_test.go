@@ -40,6 +40,7 @@ type statsOut struct {
 	ReclaimableBytes int64  `json:"reclaimable_bytes"`
 	WALBytes         int64  `json:"wal_bytes"`
 	Epoch            uint64 `json:"epoch"`
+	NextID           uint64 `json:"next_id"`
 	SegmentFiles     []struct {
 		Number   uint64 `json:"number"`
 		FirstID  uint64 `json:"first_id"`
@@ -292,7 +293,7 @@ func TestStats(t *testing.T) {
 	ok(t, dir, "delete", "store", "0", "1", "499")
 	var st statsOut
 	okJSON(t, dir, &st, "stats", "store")
-	if st.Dimension != 8 || st.Total != 500 || st.Live != 497 || st.Deleted != 3 || st.Segments < 3 ||
+	if st.Dimension != 8 || st.Total != 500 || st.NextID != 500 || st.Live != 497 || st.Deleted != 3 || st.Segments < 3 ||
 		len(st.SegmentFiles) != st.Segments || st.DiskBytes <= 0 || st.ReclaimableBytes != 3*36 || st.WALBytes <= 0 {
 		t.Fatalf("stats: %+v", st)
 	}
@@ -310,7 +311,7 @@ func TestStats(t *testing.T) {
 		t.Fatalf("segments hold %d rows, %d deleted", rows, deleted)
 	}
 	out := ok(t, dir, "stats", "store")
-	for _, want := range []string{"dimension", "total", "live", "deleted", "segments", "disk", "reclaimable", "wal", "epoch",
+	for _, want := range []string{"dimension", "total", "live", "deleted", "segments", "disk", "reclaimable", "wal", "epoch", "next ID",
 		"000000", "0-", "active", "sealed", "deleted %"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats output lacks %q:\n%s", want, out)
