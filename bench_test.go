@@ -11,14 +11,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	mmap "github.com/edsrzf/mmap-go"
 
 	"github.com/memvec/memvec/engine"
-	"github.com/memvec/memvec/internal/kernel"
+	"github.com/memvec/memvec/internal/floor"
 	"github.com/memvec/memvec/segment"
 )
 
@@ -289,7 +288,7 @@ func BenchmarkBandwidthFloor(b *testing.B) {
 				for i := range buf {
 					buf[i] = 2
 				}
-				benchRead(b, split(buf, 16<<20))
+				benchRead(b, floor.Split(buf, floor.PartBytes))
 			})
 			b.Run("mapped", func(b *testing.B) {
 				parts, unmap := mapStoreRows(b, cachedStore(b, c.n, c.dim), c.n, c.dim)
@@ -300,27 +299,18 @@ func BenchmarkBandwidthFloor(b *testing.B) {
 	}
 }
 
-// benchRead times readParallel over parts.
+// benchRead times floor.Read over parts.
 func benchRead(b *testing.B, parts [][]byte) {
 	var total int64
 	for _, p := range parts {
 		total += int64(len(p))
 	}
 	b.SetBytes(total)
-	readParallel(parts) // fault the pages in
+	floor.Read(parts) // fault the pages in
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		readParallel(parts) // an assembly call: never optimized away
+		floor.Read(parts) // an assembly call: never optimized away
 	}
-}
-
-// split cuts buf into parts of at most size bytes.
-func split(buf []byte, size int) [][]byte {
-	var parts [][]byte
-	for off := 0; off < len(buf); off += size {
-		parts = append(parts, buf[off:min(off+size, len(buf))])
-	}
-	return parts
 }
 
 // mapStoreRows maps the segment files of the n x dim store in dir (built
@@ -352,7 +342,7 @@ func mapStoreRows(b *testing.B, dir string, n, dim int) ([][]byte, func()) {
 		maps = append(maps, m)
 		rows := min(left, capacity)
 		left -= rows
-		parts = append(parts, split(m[segment.HeaderSize:segment.HeaderSize+rows*(dim*4+4)], 16<<20)...)
+		parts = append(parts, floor.Split(m[segment.HeaderSize:segment.HeaderSize+rows*(dim*4+4)], floor.PartBytes)...)
 	}
 	if left != 0 {
 		b.Fatalf("segments hold %d rows fewer than %d", left, n)
@@ -362,32 +352,6 @@ func mapStoreRows(b *testing.B, dir string, n, dim int) ([][]byte, func()) {
 			m.Unmap()
 		}
 	}
-}
-
-// readParallel reads every byte of parts once with kernel.Stream, one
-// goroutine per core taking the next part in turn (as the search's workers
-// take chunks, so a core slowed by a neighbour does not hold back the
-// other), and returns the XOR of their words.
-func readParallel(parts [][]byte) uint64 {
-	workers := runtime.GOMAXPROCS(0)
-	sums := make([]uint64, workers)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(parts); i = int(next.Add(1) - 1) {
-				sums[w] ^= kernel.Stream(parts[i])
-			}
-		}(w)
-	}
-	wg.Wait()
-	var x uint64
-	for _, s := range sums {
-		x ^= s
-	}
-	return x
 }
 
 // BenchmarkSearchVsFloor alternates, iteration by iteration, one Search
@@ -408,7 +372,7 @@ func BenchmarkSearchVsFloor(b *testing.B) {
 			for i := range heap {
 				heap[i] = 2
 			}
-			heapParts := split(heap, 16<<20)
+			heapParts := floor.Split(heap, floor.PartBytes)
 			mapped, unmap := mapStoreRows(b, cachedStore(b, c.n, c.dim), c.n, c.dim)
 			defer unmap()
 			q := randVec(rand.New(rand.NewSource(7)), c.dim)
@@ -419,8 +383,8 @@ func BenchmarkSearchVsFloor(b *testing.B) {
 				}
 			}
 			search()
-			readParallel(heapParts)
-			readParallel(mapped)
+			floor.Read(heapParts)
+			floor.Read(mapped)
 			var ts, th, tm []float64
 			timed := func(f func()) float64 {
 				start := time.Now()
@@ -430,8 +394,8 @@ func BenchmarkSearchVsFloor(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				ts = append(ts, timed(search))
-				th = append(th, timed(func() { readParallel(heapParts) }))
-				tm = append(tm, timed(func() { readParallel(mapped) }))
+				th = append(th, timed(func() { floor.Read(heapParts) }))
+				tm = append(tm, timed(func() { floor.Read(mapped) }))
 			}
 			ms, mh, mm := median(ts), median(th), median(tm)
 			floor := min(mh, mm)

@@ -9,12 +9,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/memvec/memvec"
+	"github.com/memvec/memvec/internal/floor"
 	"github.com/memvec/memvec/internal/kernel"
 )
 
@@ -30,7 +29,7 @@ random IDs. Beside them it measures, in the same run, the floor: one
 parallel read, with every core, of as many bytes as a Search scans (the
 vectors and their norms), from a buffer in RAM, by the widest vector loads
 the CPU has with one XOR per load and no other work (the kernel package's
-Stream, the floor memvec's own benchmarks use). It prints the medians as a table;
+Stream, read as internal/floor reads it for memvec's own benchmarks). It prints the medians as a table;
 "vs floor" is how many times the floor a call takes.
 
 The store needs n x (4 x dim + 4) bytes on disk (2 GB for the defaults) and
@@ -141,14 +140,11 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 	for i := range buf {
 		buf[i] = 2
 	}
-	var parts [][]byte // 16 MiB each, taken in turn like the search's chunks
-	for off := 0; off < len(buf); off += 16 << 20 {
-		parts = append(parts, buf[off:min(off+16<<20, len(buf))])
-	}
+	parts := floor.Split(buf, floor.PartBytes)
 	prog := c.newProgress("bench", int64(2*b.queries+(b.queries+b.batch-1)/b.batch), "calls", b.json)
 	defer prog.Done()
 	// Search and the floor take turns, so that both see the same machine.
-	var search, floor []time.Duration
+	var search, floorTimes []time.Duration
 	floorReps := min(max(b.queries, 5), 30)
 	for i := 0; i < max(b.queries, floorReps); i++ {
 		if err := ctx.Err(); err != nil {
@@ -164,8 +160,8 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 		}
 		if i < floorReps {
 			t := time.Now()
-			readParallel(parts)
-			floor = append(floor, time.Since(t))
+			floor.Read(parts)
+			floorTimes = append(floorTimes, time.Since(t))
 		}
 	}
 	buf, parts = nil, nil
@@ -197,11 +193,11 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 	}
 	prog.Done()
 
-	fl := median(floor)
+	fl := median(floorTimes)
 	vs := func(d time.Duration) float64 { return round(float64(d) / float64(fl)) }
 	s, bt, si := median(search), median(batch), median(searchIn)
 	res.Rows = []benchRow{
-		{Name: "floor", Op: fmt.Sprintf("floor: parallel read of %s", fmtBytes(res.ScanBytes)), Calls: len(floor), MedianMs: ms(fl), VsFloor: 1},
+		{Name: "floor", Op: fmt.Sprintf("floor: parallel read of %s", fmtBytes(res.ScanBytes)), Calls: len(floorTimes), MedianMs: ms(fl), VsFloor: 1},
 		{Name: "search", Op: fmt.Sprintf("Search, top %d", b.k), Calls: len(search), MedianMs: ms(s), PerQueryMs: ms(s), QueriesPerS: round(rate(1, s)), VsFloor: vs(s)},
 		{Name: "search_batch", Op: fmt.Sprintf("SearchBatch of %d, top %d", b.batch, b.k), Calls: len(batch), MedianMs: ms(bt),
 			PerQueryMs: ms(bt / time.Duration(b.batch)), QueriesPerS: round(rate(float64(b.batch), bt)), VsFloor: vs(bt)},
@@ -292,29 +288,4 @@ func randomQuery(rng *rand.Rand, dim int) []float32 {
 			return v
 		}
 	}
-}
-
-// readParallel reads every byte of parts once with kernel.Stream, one
-// goroutine per core taking the next part in turn, and returns the XOR of
-// their words (bench_test.go's floor).
-func readParallel(parts [][]byte) uint64 {
-	workers := runtime.GOMAXPROCS(0)
-	sums := make([]uint64, workers)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(parts); i = int(next.Add(1) - 1) {
-				sums[w] ^= kernel.Stream(parts[i])
-			}
-		}(w)
-	}
-	wg.Wait()
-	var x uint64
-	for _, s := range sums {
-		x ^= s
-	}
-	return x
 }
