@@ -310,6 +310,36 @@ func (f *Fault) lockOp(ev Event) error {
 	return nil
 }
 
+// readOnly runs a read-only operation under the hook's decision: it fails
+// before it runs if the decision says so, and an injected crash comes after
+// it (a read changes nothing a crash could undo).
+func readOnly[T any](f *Fault, ev Event, op func() (T, error)) (T, error) {
+	var zero T
+	ev, d, err := f.enter(ev)
+	if err != nil {
+		return zero, err
+	}
+	defer f.mu.Unlock()
+	if d.fails() {
+		return zero, f.finishLocked(ev, d)
+	}
+	v, err := op()
+	if err != nil {
+		return zero, err
+	}
+	return v, f.finishLocked(ev, d)
+}
+
+// enter is begin then lockOp: on success f.mu is held and the caller
+// unlocks it.
+func (f *Fault) enter(ev Event) (Event, Decision, error) {
+	ev, d, err := f.begin(ev)
+	if err != nil {
+		return ev, d, err
+	}
+	return ev, d, f.lockOp(ev)
+}
+
 // finishLocked applies the end of decision d to an operation that has taken
 // the effect d allowed: the crash, or the injected error.
 func (f *Fault) finishLocked(ev Event, d Decision) error {
@@ -408,11 +438,8 @@ func (f *Fault) unlinkLocked(n *node) error {
 
 // OpenFile opens name on the base FS, tracking the file.
 func (f *Fault) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
-	ev, d, err := f.begin(Event{Kind: OpOpen, Path: name})
+	ev, d, err := f.enter(Event{Kind: OpOpen, Path: name})
 	if err != nil {
-		return nil, err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return nil, err
 	}
 	defer f.mu.Unlock()
@@ -456,75 +483,24 @@ func (f *Fault) OpenFile(name string, flag int, perm fs.FileMode) (File, error) 
 
 // ReadFile reads name from the base FS.
 func (f *Fault) ReadFile(name string) ([]byte, error) {
-	ev, d, err := f.begin(Event{Kind: OpRead, Path: name})
-	if err != nil {
-		return nil, err
-	}
-	if err := f.lockOp(ev); err != nil {
-		return nil, err
-	}
-	defer f.mu.Unlock()
-	if d.fails() {
-		return nil, f.finishLocked(ev, d)
-	}
-	b, err := f.base.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.finishLocked(ev, d); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return readOnly(f, Event{Kind: OpRead, Path: name}, func() ([]byte, error) { return f.base.ReadFile(name) })
 }
 
 // Stat describes name on the base FS.
 func (f *Fault) Stat(name string) (fs.FileInfo, error) {
-	ev, d, err := f.begin(Event{Kind: OpStat, Path: name})
-	if err != nil {
-		return nil, err
-	}
-	if err := f.lockOp(ev); err != nil {
-		return nil, err
-	}
-	defer f.mu.Unlock()
-	if d.fails() {
-		return nil, f.finishLocked(ev, d)
-	}
-	info, err := f.base.Stat(name)
-	if err != nil {
-		return nil, err
-	}
-	return info, f.finishLocked(ev, d)
+	return readOnly(f, Event{Kind: OpStat, Path: name}, func() (fs.FileInfo, error) { return f.base.Stat(name) })
 }
 
 // ReadDir lists name on the base FS.
 func (f *Fault) ReadDir(name string) ([]fs.DirEntry, error) {
-	ev, d, err := f.begin(Event{Kind: OpReadDir, Path: name})
-	if err != nil {
-		return nil, err
-	}
-	if err := f.lockOp(ev); err != nil {
-		return nil, err
-	}
-	defer f.mu.Unlock()
-	if d.fails() {
-		return nil, f.finishLocked(ev, d)
-	}
-	entries, err := f.base.ReadDir(name)
-	if err != nil {
-		return nil, err
-	}
-	return entries, f.finishLocked(ev, d)
+	return readOnly(f, Event{Kind: OpReadDir, Path: name}, func() ([]fs.DirEntry, error) { return f.base.ReadDir(name) })
 }
 
 // MkdirAll creates name and its missing parents; until their parents are
 // synced, a Crash removes them again with everything in them.
 func (f *Fault) MkdirAll(name string, perm fs.FileMode) error {
-	ev, d, err := f.begin(Event{Kind: OpMkdir, Path: name})
+	ev, d, err := f.enter(Event{Kind: OpMkdir, Path: name})
 	if err != nil {
-		return err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return err
 	}
 	defer f.mu.Unlock()
@@ -555,11 +531,8 @@ func (f *Fault) MkdirAll(name string, perm fs.FileMode) error {
 // Rename renames oldpath to newpath on the base FS; until the directories
 // are synced, a Crash undoes it.
 func (f *Fault) Rename(oldpath, newpath string) error {
-	ev, d, err := f.begin(Event{Kind: OpRename, Path: oldpath, To: newpath})
+	ev, d, err := f.enter(Event{Kind: OpRename, Path: oldpath, To: newpath})
 	if err != nil {
-		return err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return err
 	}
 	defer f.mu.Unlock()
@@ -590,11 +563,8 @@ func (f *Fault) Rename(oldpath, newpath string) error {
 // Remove removes name on the base FS; until its directory is synced, a
 // Crash brings it back with its durable contents.
 func (f *Fault) Remove(name string) error {
-	ev, d, err := f.begin(Event{Kind: OpRemove, Path: name})
+	ev, d, err := f.enter(Event{Kind: OpRemove, Path: name})
 	if err != nil {
-		return err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return err
 	}
 	defer f.mu.Unlock()
@@ -623,11 +593,8 @@ func (f *Fault) Remove(name string) error {
 
 // SyncDir makes the current entries of name durable.
 func (f *Fault) SyncDir(name string) error {
-	ev, d, err := f.begin(Event{Kind: OpSyncDir, Path: name})
+	ev, d, err := f.enter(Event{Kind: OpSyncDir, Path: name})
 	if err != nil {
-		return err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return err
 	}
 	defer f.mu.Unlock()
@@ -654,11 +621,8 @@ func (f *Fault) SyncDir(name string) error {
 
 // Lock takes the lock on the base FS. A Crash releases it.
 func (f *Fault) Lock(name string) (Lock, error) {
-	ev, d, err := f.begin(Event{Kind: OpLock, Path: name})
+	ev, d, err := f.enter(Event{Kind: OpLock, Path: name})
 	if err != nil {
-		return nil, err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return nil, err
 	}
 	defer f.mu.Unlock()
@@ -692,11 +656,8 @@ func (f *Fault) Map(file File, size int) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("vfs: map %s: not a file of this vfs.Fault", file.Name())
 	}
-	ev, d, err := f.begin(Event{Kind: OpMap, Path: h.name, Len: size})
+	ev, d, err := f.enter(Event{Kind: OpMap, Path: h.name, Len: size})
 	if err != nil {
-		return nil, err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return nil, err
 	}
 	defer f.mu.Unlock()

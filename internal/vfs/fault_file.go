@@ -41,11 +41,8 @@ func (h *faultFile) Name() string { return h.name }
 // ReadAt reads from the base file.
 func (h *faultFile) ReadAt(p []byte, off int64) (int, error) {
 	f := h.fs
-	ev, d, err := f.begin(Event{Kind: OpRead, Path: h.name, Off: off, Len: len(p)})
+	ev, d, err := f.enter(Event{Kind: OpRead, Path: h.name, Off: off, Len: len(p)})
 	if err != nil {
-		return 0, err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return 0, err
 	}
 	defer f.mu.Unlock()
@@ -79,11 +76,8 @@ func (h *faultFile) write(p []byte, off int64, advance bool) (int, error) {
 		off = h.off
 	}
 	f.mu.Unlock()
-	ev, d, err := f.begin(Event{Kind: OpWrite, Path: h.name, Off: off, Len: len(p)})
+	ev, d, err := f.enter(Event{Kind: OpWrite, Path: h.name, Off: off, Len: len(p)})
 	if err != nil {
-		return 0, err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return 0, err
 	}
 	defer f.mu.Unlock()
@@ -176,11 +170,8 @@ func readFull(r io.ReaderAt, p []byte, off int64) error {
 // Stat describes the base file.
 func (h *faultFile) Stat() (fs.FileInfo, error) {
 	f := h.fs
-	ev, d, err := f.begin(Event{Kind: OpStat, Path: h.name})
+	ev, d, err := f.enter(Event{Kind: OpStat, Path: h.name})
 	if err != nil {
-		return nil, err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return nil, err
 	}
 	defer f.mu.Unlock()
@@ -206,11 +197,8 @@ func (h *faultFile) Datasync() error { return h.sync(OpDatasync) }
 
 func (h *faultFile) sync(kind Kind) error {
 	f := h.fs
-	ev, d, err := f.begin(Event{Kind: kind, Path: h.name})
+	ev, d, err := f.enter(Event{Kind: kind, Path: h.name})
 	if err != nil {
-		return err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return err
 	}
 	defer f.mu.Unlock()
@@ -247,11 +235,8 @@ func (h *faultFile) Preallocate(size int64) error {
 
 func (h *faultFile) resize(kind Kind, size int64) error {
 	f := h.fs
-	ev, d, err := f.begin(Event{Kind: kind, Path: h.name, Off: size})
+	ev, d, err := f.enter(Event{Kind: kind, Path: h.name, Off: size})
 	if err != nil {
-		return err
-	}
-	if err := f.lockOp(ev); err != nil {
 		return err
 	}
 	defer f.mu.Unlock()
