@@ -264,9 +264,9 @@ func checkFaultModel(dir string, m *faultModel, rng *rand.Rand) (bad []string) {
 			fail("ID %d reads back %v, acknowledged %v", id, got, want)
 		}
 	}
-	// NoSync: an acknowledged but unsynced batch may be lost, wholly.
-	for _, ids := range m.unsynced {
-		gone, live := 0, 0
+	// goneOf counts the IDs of ids the model holds live and, of those, the
+	// ones the store no longer has.
+	goneOf := func(ids []uint64) (gone, live int) {
 		for _, id := range ids {
 			if _, ok := m.live[id]; !ok {
 				continue
@@ -276,6 +276,11 @@ func checkFaultModel(dir string, m *faultModel, rng *rand.Rand) (bad []string) {
 				gone++
 			}
 		}
+		return gone, live
+	}
+	// NoSync: an acknowledged but unsynced batch may be lost, wholly.
+	for _, ids := range m.unsynced {
+		gone, live := goneOf(ids)
 		if gone != 0 && gone != live {
 			fail("unsynced batch %v lost %d of its %d live IDs", ids, gone, live)
 		}
@@ -286,16 +291,7 @@ func checkFaultModel(dir string, m *faultModel, rng *rand.Rand) (bad []string) {
 		}
 	}
 	for _, ids := range m.pendDels {
-		gone, live := 0, 0
-		for _, id := range ids {
-			if _, ok := m.live[id]; !ok {
-				continue
-			}
-			live++
-			if _, ok := found[id]; !ok {
-				gone++
-			}
-		}
+		gone, live := goneOf(ids)
 		if gone != 0 && gone != live {
 			fail("pending delete %v applied to %d of its %d live IDs", ids, gone, live)
 		}
