@@ -13,6 +13,7 @@ package memvec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -37,10 +38,11 @@ type DB struct {
 // than a memvec store fails with ErrNotStore and is left untouched; a store
 // another DB holds open fails with ErrLocked.
 func Open(dir string, opts Options) (*DB, error) {
-	if opts.Dimension < 0 {
-		return nil, fmt.Errorf("memvec: open %s: Dimension %d: %w (%w)", dir, opts.Dimension, errs.ErrInvalidArgument, errs.ErrDimension)
+	if opts.Dimension < 0 || opts.Dimension > MaxDimension {
+		return nil, fmt.Errorf("memvec: open %s: Dimension %d outside [0, %d]: %w (%w)", dir, opts.Dimension, MaxDimension, errs.ErrInvalidArgument, errs.ErrDimension)
 	}
-	if opts.SegmentBytes < 0 || opts.CompactionGarbageRatio < 0 || opts.CompactionGarbageRatio > 1 {
+	// Written so that NaN fails too.
+	if opts.SegmentBytes < 0 || !(opts.CompactionGarbageRatio >= 0 && opts.CompactionGarbageRatio <= 1) {
 		return nil, fmt.Errorf("memvec: open %s: SegmentBytes %d or CompactionGarbageRatio %g out of range: %w",
 			dir, opts.SegmentBytes, opts.CompactionGarbageRatio, errs.ErrInvalidArgument)
 	}
@@ -206,6 +208,12 @@ func (db *DB) Verify(ctx context.Context) error { return db.e.Verify(ctx) }
 func (db *DB) Compact(ctx context.Context) (IDMap, error) {
 	res, err := db.c.Compact(ctx)
 	if err != nil {
+		// A compaction that Close abandoned fails with the cancellation
+		// of the DB's own context; to the caller, whose ctx is fine, that
+		// is ErrClosed.
+		if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			err = fmt.Errorf("%w (%w)", err, errs.ErrClosed)
+		}
 		return IDMap{}, fmt.Errorf("memvec: compact: %w", err)
 	}
 	if res == nil {

@@ -2,6 +2,11 @@ package memvec
 
 import "github.com/memvec/memvec/internal/vfs"
 
+// MaxDimension is the largest dimension a store can be created with: a
+// vector of 4 MiB. Open refuses more with ErrInvalidArgument and
+// ErrDimension.
+const MaxDimension = 1 << 20
+
 // Options configure Open. The zero value is valid for reopening a store;
 // creating one needs Dimension.
 type Options struct {

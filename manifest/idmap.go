@@ -3,7 +3,9 @@ package manifest
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"path/filepath"
 	"slices"
@@ -158,7 +160,7 @@ func WriteIDMap(fsys vfs.FS, dir string, epoch uint64, runs []IDRun) error {
 // name the file.
 func ReadIDMap(fsys vfs.FS, dir string, epoch uint64) ([]IDRun, error) {
 	path := filepath.Join(dir, IDMapFileName(epoch))
-	b, err := vfs.Or(fsys).ReadFile(path)
+	b, err := readNamed(fsys, path)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +172,16 @@ func ReadIDMap(fsys vfs.FS, dir string, epoch uint64) ([]IDRun, error) {
 		return nil, fmt.Errorf("%s: manifest: id map holds epoch %d, not %d: %w", path, got, epoch, errs.ErrCorrupt)
 	}
 	return runs, nil
+}
+
+// readNamed reads a file the manifest names: its absence is corruption,
+// not a missing optional file.
+func readNamed(fsys vfs.FS, path string) ([]byte, error) {
+	b, err := vfs.Or(fsys).ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: named by the manifest but missing: %w (%w)", path, err, errs.ErrCorrupt)
+	}
+	return b, err
 }
 
 // The helpers below implement the framing shared by the manifest, ID-map and

@@ -177,7 +177,7 @@ func WriteTombs(fsys vfs.FS, dir string, gen uint64, segs []SegmentTombs) error 
 // the file.
 func ReadTombs(fsys vfs.FS, dir string, gen uint64) ([]SegmentTombs, error) {
 	path := filepath.Join(dir, TombsFileName(gen))
-	b, err := vfs.Or(fsys).ReadFile(path)
+	b, err := readNamed(fsys, path)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/memvec/memvec"
 )
 
 const (
@@ -47,8 +49,9 @@ func formatOf(path string, raw bool) (string, error) {
 }
 
 // maxFileDim bounds the dimension a vector file may declare, so that a
-// damaged or hostile header cannot make the reader allocate without bound.
-const maxFileDim = 1 << 20
+// damaged or hostile header cannot make the reader allocate without bound:
+// no store can hold more.
+const maxFileDim = memvec.MaxDimension
 
 // npyMagic opens every .npy file.
 const npyMagic = "\x93NUMPY"
