@@ -70,6 +70,11 @@ const Version = 1
 
 const magic = "memvecMF"
 
+// LooksLikeManifest reports whether b starts as a memvec manifest does
+// (its magic), so that a file that merely shares the name MANIFEST is not
+// mistaken for a damaged store.
+func LooksLikeManifest(b []byte) bool { return len(b) >= len(magic) && string(b[:len(magic)]) == magic }
+
 // Manifest is the decoded content of a MANIFEST file.
 type Manifest struct {
 	Generation    uint64

@@ -136,18 +136,35 @@ func inspect(fsys vfs.FS, dir string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("open %s: %w", dir, err)
 	}
-	var foreign []string
+	var others []string // everything but MANIFEST, LOCK and MANIFEST.tmp
+	hasManifest, hasData := false, false
 	for _, e := range entries {
-		switch e.Name() {
+		switch name := e.Name(); name {
 		case manifest.FileName:
-			return true, nil
+			hasManifest = true
 		case LockFile, manifest.FileName + ".tmp":
 		default:
-			foreign = append(foreign, e.Name())
+			others = append(others, name)
+			hasData = hasData || isStoreFile(name) || name == WALDir
 		}
 	}
-	if len(foreign) > 0 {
-		return false, fmt.Errorf("%s holds %q and no %s: %w (%w)", dir, foreign[0], manifest.FileName, errs.ErrNotStore, errs.ErrCorrupt)
+	if hasManifest {
+		// A MANIFEST that is not memvec's, beside nothing of a store's,
+		// belongs to something else (a Perl distribution has one): it is
+		// refused before anything is created. With segments or a WAL
+		// beside it, it is a damaged store, and Load says so.
+		b, err := fsys.ReadFile(filepath.Join(dir, manifest.FileName))
+		if err != nil {
+			return false, fmt.Errorf("open %s: %w", dir, err)
+		}
+		if manifest.LooksLikeManifest(b) || hasData {
+			return true, nil
+		}
+		return false, fmt.Errorf("%s: %s is not a memvec manifest and nothing else of a store is there: %w (%w)",
+			dir, manifest.FileName, errs.ErrNotStore, errs.ErrCorrupt)
+	}
+	if len(others) > 0 {
+		return false, fmt.Errorf("%s holds %q and no %s: %w (%w)", dir, others[0], manifest.FileName, errs.ErrNotStore, errs.ErrCorrupt)
 	}
 	return false, nil
 }
