@@ -46,10 +46,12 @@ type Options struct {
 
 	// OnCompact, when set, is called after every committed compaction with
 	// its old-to-new ID map: from the background compactor's goroutine, or
-	// from Compact before it returns. It runs with no lock held and may use
-	// the DB, but must not call Compact. The map is durable before the call
-	// (see IDMapsSince), so a crash before the application has applied it
-	// loses nothing. Default nil.
+	// from Compact before it returns, one call at a time in epoch order.
+	// It runs with no lock held and may use the DB, even Close it, but
+	// must not call Compact. The map is durable before the call (see
+	// IDMapsSince), so a crash before the application has applied it loses
+	// nothing; for the same reason the background compactor skips the call
+	// while the DB is closing. Default nil.
 	OnCompact func(IDMap)
 
 	// fs, when set, is the file system every file operation on the store

@@ -3,6 +3,7 @@ package compactor
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/memvec/memvec/manifest"
 )
@@ -16,8 +17,11 @@ type Options struct {
 	// merge).
 	SegCap uint64
 	// OnCompact is called after every committed compaction, from the
-	// goroutine that ran it, with no lock of the store held. It must not
-	// call Compact (one compaction runs at a time).
+	// goroutine that ran it, with no lock of the store held, one call at a
+	// time in epoch order. It may use the store and even close it (see
+	// Stop); it must not call Compact, which would wait for it. While the
+	// store closes, the background goroutine skips the call (the map stays
+	// readable from disk).
 	OnCompact func(epoch uint64, runs []manifest.IDRun)
 }
 
@@ -26,6 +30,10 @@ type Compactor struct {
 	store Store
 	opts  Options
 	mu    sync.Mutex // one compaction at a time
+	// cb is held (a one-slot semaphore) while OnCompact runs; inCallback
+	// says the background goroutine is in OnCompact.
+	cb         chan struct{}
+	inCallback atomic.Bool
 
 	wake   chan struct{}
 	cancel context.CancelFunc
@@ -37,7 +45,7 @@ func New(store Store, opts Options) *Compactor {
 	if opts.GarbageRatio <= 0 {
 		opts.GarbageRatio = DefaultGarbageRatio
 	}
-	return &Compactor{store: store, opts: opts, wake: make(chan struct{}, 1)}
+	return &Compactor{store: store, opts: opts, wake: make(chan struct{}, 1), cb: make(chan struct{}, 1)}
 }
 
 // Start launches the background goroutine, which runs a compaction pass
@@ -60,13 +68,18 @@ func (c *Compactor) Notify() {
 }
 
 // Stop stops the background goroutine and waits for it; a compaction in
-// progress is abandoned and its files removed.
+// progress is abandoned and its files removed. Called while the goroutine
+// runs OnCompact (from the callback itself, typically), it does not wait:
+// the goroutine returns as soon as the callback does, touching nothing of
+// the store after it.
 func (c *Compactor) Stop() {
 	if c.cancel == nil {
 		return
 	}
 	c.cancel()
-	<-c.done
+	if !c.inCallback.Load() {
+		<-c.done
+	}
 	c.cancel = nil
 }
 
@@ -107,7 +120,40 @@ func (c *Compactor) Compact(ctx context.Context) (*Result, error) {
 
 func (c *Compactor) run(ctx context.Context, manual bool) (*Result, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	res, err := c.runLocked(ctx, manual)
+	if err != nil || res == nil || c.opts.OnCompact == nil {
+		c.mu.Unlock()
+		return res, err
+	}
+	// Callbacks run one at a time, in epoch order (cb is taken before mu
+	// is let go), and without mu, so that a callback may Close the store.
+	// The background goroutine gives up its callback when the store is
+	// closing rather than wait behind a manual one that is closing it:
+	// the map is durable, and IDMapsSince returns it after a reopen.
+	if manual {
+		c.cb <- struct{}{}
+	} else {
+		select {
+		case c.cb <- struct{}{}:
+		case <-ctx.Done():
+			c.mu.Unlock()
+			return res, nil
+		}
+	}
+	c.mu.Unlock()
+	defer func() { <-c.cb }()
+	if !manual {
+		// Stop must not wait for this goroutine while it runs the
+		// callback: the callback may be what called Stop.
+		c.inCallback.Store(true)
+		defer c.inCallback.Store(false)
+	}
+	c.opts.OnCompact(res.Epoch, res.Runs)
+	return res, nil
+}
+
+// runLocked picks, copies and commits one compaction; c.mu is held.
+func (c *Compactor) runLocked(ctx context.Context, manual bool) (*Result, error) {
 	segs, err := c.store.Segments()
 	if err != nil {
 		return nil, err
@@ -128,15 +174,7 @@ func (c *Compactor) run(ctx context.Context, manual bool) (*Result, error) {
 	if err != nil || job == nil {
 		return nil, err
 	}
-	res, err := c.copyAndCommit(ctx, job)
-	if err != nil {
-		return nil, err
-	}
-	// The job is released first: OnCompact may use the store, even close it.
-	if c.opts.OnCompact != nil {
-		c.opts.OnCompact(res.Epoch, res.Runs)
-	}
-	return res, nil
+	return c.copyAndCommit(ctx, job)
 }
 
 func (c *Compactor) copyAndCommit(ctx context.Context, job *Job) (*Result, error) {
