@@ -22,7 +22,15 @@ func fdatasync(f *os.File) error {
 // preallocate reserves size bytes of disk for f so that later writes cannot
 // fail for lack of space and reads through a mapping never hit a hole past
 // EOF. File systems without fallocate fall back to a sparse truncate.
+//
+// A size beyond the space left fails at once with ENOSPC: fallocate would
+// first take every free block of the file system, failing the writes of
+// every other process on it, before giving them back.
 func preallocate(f *os.File, size int64) error {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err == nil && st.Bsize > 0 && uint64(size)/uint64(st.Bsize) > st.Bavail {
+		return &fs.PathError{Op: "fallocate", Path: f.Name(), Err: unix.ENOSPC}
+	}
 	err := unix.Fallocate(int(f.Fd()), 0, 0, size)
 	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
 		return f.Truncate(size)
