@@ -1,6 +1,7 @@
 // Package engine ties segments, the tombstone WAL and the manifest into a
 // store: it owns the write path (Add, Delete, Sync), the read path (Get,
-// Search, SearchIn, SearchBatch, Range, Verify, Stats, SegmentDetails) and the life cycle of segment mappings.
+// Search, SearchIn, SearchBatch, Range, Verify, Stats, SegmentDetails) and
+// the life cycle of segment mappings.
 //
 // # Snapshots
 //
