@@ -11,9 +11,9 @@ const MaxDimension = 1 << 20
 // creating one needs Dimension.
 type Options struct {
 	// Dimension is the number of components of every vector. It is
-	// required to create a store (0 or negative there fails with an error
-	// satisfying both ErrInvalidArgument and ErrDimension, and creates
-	// nothing). On reopen 0 means "use the stored one"; a different
+	// required to create a store (0, negative or above MaxDimension there
+	// fails with an error satisfying both ErrInvalidArgument and
+	// ErrDimension, and creates nothing). On reopen 0 means "use the stored one"; a different
 	// non-zero value fails with ErrDimension.
 	Dimension int
 
