@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -152,14 +151,10 @@ func compact(ctx context.Context, c *cli, store, mapOut string, jsonOut bool) (e
 
 // writeMapFile writes an ID map as CSV or JSON, by extension.
 func writeMapFile(path string, m jsonMap) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	if strings.EqualFold(filepath.Ext(path), ".json") {
-		err = writeJSON(w, m)
-	} else {
+	return writeOutput(path, func(w *bufio.Writer) error {
+		if strings.EqualFold(filepath.Ext(path), ".json") {
+			return writeJSON(w, m)
+		}
 		w.WriteString("old,new,len\n")
 		var b []byte
 		for _, r := range m.Runs {
@@ -169,18 +164,10 @@ func writeMapFile(path string, m jsonMap) error {
 			b = append(b, ',')
 			b = strconv.AppendUint(b, r.Len, 10)
 			b = append(b, '\n')
-			w.Write(b)
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
 		}
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+		return nil
+	})
 }

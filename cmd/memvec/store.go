@@ -159,23 +159,32 @@ func readIDs(path string) ([]uint64, error) {
 // writeIDs writes ids to path: a .npy array of uint64, or text, one per
 // line.
 func writeIDs(path string, ids []uint64) error {
+	return writeOutput(path, func(w *bufio.Writer) error {
+		if strings.EqualFold(filepath.Ext(path), ".npy") {
+			return writeNpyIDs(w, ids)
+		}
+		b := make([]byte, 0, 24)
+		for _, id := range ids {
+			b = strconv.AppendUint(b[:0], id, 10)
+			b = append(b, '\n')
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writeOutput creates path, lets fill write it through a buffer, and
+// flushes and closes it; on any error it removes the file, so a failed
+// command never leaves half an output behind.
+func writeOutput(path string, fill func(w *bufio.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	if strings.EqualFold(filepath.Ext(path), ".npy") {
-		err = writeNpyIDs(w, ids)
-	} else {
-		b := make([]byte, 0, 24)
-		for _, id := range ids {
-			b = strconv.AppendUint(b[:0], id, 10)
-			b = append(b, '\n')
-			if _, err = w.Write(b); err != nil {
-				break
-			}
-		}
-	}
+	err = fill(w)
 	if err == nil {
 		err = w.Flush()
 	}

@@ -169,23 +169,12 @@ func readFull(r io.ReaderAt, p []byte, off int64) error {
 
 // Stat describes the base file.
 func (h *faultFile) Stat() (fs.FileInfo, error) {
-	f := h.fs
-	ev, d, err := f.enter(Event{Kind: OpStat, Path: h.name})
-	if err != nil {
-		return nil, err
-	}
-	defer f.mu.Unlock()
-	if d.fails() {
-		return nil, f.finishLocked(ev, d)
-	}
-	if h.closed {
-		return nil, &fs.PathError{Op: "stat", Path: h.name, Err: os.ErrClosed}
-	}
-	info, err := h.base.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return info, f.finishLocked(ev, d)
+	return readOnly(h.fs, Event{Kind: OpStat, Path: h.name}, func() (fs.FileInfo, error) {
+		if h.closed {
+			return nil, &fs.PathError{Op: "stat", Path: h.name, Err: os.ErrClosed}
+		}
+		return h.base.Stat()
+	})
 }
 
 // Sync makes the file's contents durable.
