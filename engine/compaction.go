@@ -29,8 +29,8 @@ func (e *Engine) Segments() ([]compactor.SegmentInfo, error) {
 	defer e.opMu.RUnlock()
 	v := e.acquire()
 	defer v.release()
-	out := make([]compactor.SegmentInfo, len(v.segs))
-	for i, s := range v.segs {
+	out := make([]compactor.SegmentInfo, v.segs.len())
+	for i, s := range v.segs.all() {
 		out[i] = compactor.SegmentInfo{
 			Number: s.ref.seg.Number(), Rows: s.rows, Deleted: s.deleted,
 			Capacity: s.ref.seg.Capacity(), Sealed: s.seal != nil,
@@ -65,7 +65,7 @@ func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
 	}
 	v := e.acquire()
 	job := &compactor.Job{Ctx: e.closeCtx, FS: e.fs, Dir: e.dir, Dim: e.dim, SegCap: e.segCap}
-	for _, s := range v.segs {
+	for _, s := range v.segs.all() {
 		if !want[s.ref.seg.Number()] || s.seal == nil || s.rows == 0 {
 			continue
 		}
@@ -149,7 +149,7 @@ func (e *Engine) Commit(job *compactor.Job, out *compactor.Output) (uint64, erro
 		return 0, err
 	}
 	var keep []segView
-	for _, s := range cur.segs {
+	for _, s := range cur.segs.all() {
 		if !retired[s.ref.seg] {
 			keep = append(keep, s)
 		}
@@ -192,7 +192,7 @@ func (e *Engine) Commit(job *compactor.Job, out *compactor.Output) (uint64, erro
 		}
 		return 0, err
 	}
-	for _, s := range cur.segs {
+	for _, s := range cur.segs.all() {
 		if retired[s.ref.seg] {
 			s.ref.retire.Store(true)
 		}
@@ -269,7 +269,7 @@ func lateTombstones(cur *version, job *compactor.Job, out *compactor.Output) ([]
 	m := idMap(out.Runs)
 	for _, src := range job.Sources {
 		var now bitset.Set
-		for _, s := range cur.segs {
+		for _, s := range cur.segs.all() {
 			if s.ref.seg == src.Seg {
 				now = s.tomb
 			}

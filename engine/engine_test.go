@@ -32,7 +32,7 @@ func TestSnapshotIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	si, row, ok := old.index.Find(0)
-	if !ok || old.segs[si].tomb.Has(row) {
+	if !ok || old.segs.at(si).tomb.Has(row) {
 		t.Fatal("a snapshot taken before a delete sees it")
 	}
 	if _, _, ok := old.index.Find(2); ok {
@@ -42,7 +42,7 @@ func TestSnapshotIsolation(t *testing.T) {
 	cur := e.acquire()
 	defer cur.release()
 	si, row, _ = cur.index.Find(0)
-	if !cur.segs[si].tomb.Has(row) {
+	if !cur.segs.at(si).tomb.Has(row) {
 		t.Fatal("the current version misses the delete")
 	}
 }
@@ -53,16 +53,34 @@ func TestSegmentsReleasedWithLastVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := e.acquire()
-	ref := v.segs[0].ref
+	ref := v.segs.at(0).ref
 	if n := ref.refs.Load(); n != 1 {
-		t.Fatalf("segment refs %d with one version", n)
+		t.Fatalf("segment refs %d with one segment set", n)
 	}
+	// An Add into the active segment and a Delete publish versions that
+	// share the segment set: no reference per segment.
 	if _, err := e.Add([][]float32{{0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	// The old version is still held, the new one lists the segment too.
+	if _, err := e.Delete([]uint64{0}); err != nil {
+		t.Fatal(err)
+	}
+	if n := ref.refs.Load(); n != 1 {
+		t.Fatalf("segment refs %d after writes that keep the segments", n)
+	}
+	if cur := e.cur.Load(); cur.set != v.set || v.set.refs.Load() != 2 {
+		t.Fatalf("set shared: %v, set refs %d; want true, 2 (the old and the current version)", cur.set == v.set, v.set.refs.Load())
+	}
+	// Sealing publishes a new set, which takes its own reference; the old
+	// set keeps its own while the old version is held.
+	e.writeMu.Lock()
+	err := e.sealActiveLocked()
+	e.writeMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if n := ref.refs.Load(); n != 2 {
-		t.Fatalf("segment refs %d with two versions", n)
+		t.Fatalf("segment refs %d with two segment sets", n)
 	}
 	v.release()
 	if n := ref.refs.Load(); n != 1 {

@@ -28,8 +28,8 @@ func (e *Engine) SegmentDetails() ([]SegmentDetail, error) {
 	defer e.opMu.RUnlock()
 	v := e.acquire()
 	defer v.release()
-	out := make([]SegmentDetail, len(v.segs))
-	for i, s := range v.segs {
+	out := make([]SegmentDetail, v.segs.len())
+	for i, s := range v.segs.all() {
 		out[i] = SegmentDetail{
 			Number:   s.ref.seg.Number(),
 			Rows:     s.rows,
@@ -41,7 +41,7 @@ func (e *Engine) SegmentDetails() ([]SegmentDetail, error) {
 	}
 	// The index holds the visible part of every run, sorted by ID: the
 	// first entry of a segment has its smallest ID, the last its largest.
-	for _, x := range v.index {
+	for x := range v.index.All() {
 		si := &out[x.Seg]
 		if si.Runs == 0 {
 			si.FirstID = x.FirstID
@@ -75,8 +75,8 @@ func (e *Engine) Range(ctx context.Context, fn func(id uint64, vec []float32) er
 		return err
 	}
 	done := ctx.Done()
-	for _, x := range v.index {
-		s := &v.segs[x.Seg]
+	for x := range v.index.All() {
+		s := v.segs.at(x.Seg)
 		if s.deleted == s.rows {
 			continue
 		}

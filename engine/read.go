@@ -18,13 +18,14 @@ func (e *Engine) Get(id uint64) ([]float32, error) {
 	v := e.acquire()
 	defer v.release()
 	si, row, ok := v.index.Find(id)
-	if !ok || v.segs[si].tomb.Has(row) {
+	if !ok || v.segs.at(si).tomb.Has(row) {
 		return nil, fmt.Errorf("id %d: %w", id, errs.ErrNotFound)
 	}
-	if err := v.segs[si].ref.verify(); err != nil {
+	s := v.segs.at(si)
+	if err := s.ref.verify(); err != nil {
 		return nil, err
 	}
-	return append([]float32(nil), v.segs[si].ref.seg.Vectors(row, row+1)...), nil
+	return append([]float32(nil), s.ref.seg.Vectors(row, row+1)...), nil
 }
 
 // Stats describes the store at one instant.
@@ -52,14 +53,14 @@ func (e *Engine) Stats() (Stats, error) {
 		Total:            total,
 		Live:             total - deleted,
 		Deleted:          deleted,
-		Segments:         len(v.segs),
+		Segments:         v.segs.len(),
 		ReclaimableBytes: int64(deleted) * int64(e.dim*4+4),
 		WALBytes:         e.wal.Size(),
 		Epoch:            v.epoch,
 		NextID:           e.nextID.Load(),
 	}
 	st.DiskBytes = st.WALBytes
-	for _, s := range v.segs {
+	for _, s := range v.segs.all() {
 		st.DiskBytes += s.ref.seg.Size()
 	}
 	if fi, err := e.fs.Stat(filepath.Join(e.dir, manifest.FileName)); err == nil {
@@ -81,7 +82,7 @@ func (e *Engine) Verify(ctx context.Context) error {
 	}
 	v := e.acquire()
 	defer v.release()
-	for _, s := range v.segs {
+	for _, s := range v.segs.all() {
 		if err := s.ref.seg.Verify(ctx, s.seal); err != nil {
 			return err
 		}

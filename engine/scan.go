@@ -55,7 +55,7 @@ func scan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScor
 					return err
 				}
 				c := chunks[i]
-				s := &v.segs[c.seg]
+				s := v.segs.at(c.seg)
 				if err := s.ref.verify(); err != nil {
 					return err
 				}
@@ -139,7 +139,7 @@ func rowID(runs []segment.Run, row uint64) uint64 {
 // that a search allocates nothing in proportion to the store.
 func (v *version) chunks() []chunk {
 	v.planOnce.Do(func() {
-		for i, s := range v.segs {
+		for i, s := range v.segs.all() {
 			if s.rows == s.deleted {
 				continue
 			}

@@ -170,7 +170,7 @@ func scoreIDs(ctx context.Context, v *version, qn []float32, ids []uint64, k int
 		if !ok {
 			continue
 		}
-		s := &v.segs[si]
+		s := v.segs.at(si)
 		if s.tomb.Has(row) {
 			continue
 		}

@@ -10,10 +10,11 @@ import (
 	"github.com/memvec/memvec/segment"
 )
 
-// segRef is a segment shared by the versions that list it.
+// segRef is a segment shared by the versions that list it, through their
+// segSets.
 type segRef struct {
 	seg    *segment.Segment
-	refs   atomic.Int64
+	refs   atomic.Int64 // segSets listing it
 	retire atomic.Bool // remove the file when the last reference goes
 
 	// A segment opened from disk is checksummed in full before its first
@@ -58,36 +59,73 @@ type segView struct {
 	deleted uint64
 }
 
+// segSet is the set of segments a run of versions lists. Versions that
+// differ only in rows, runs and tombstones (every Delete and every Add into
+// the active segment) share one segSet, so publishing one costs O(1) in
+// references, not one per segment. The set holds one reference on each of
+// its segments and drops them when its last version is released, so a
+// segment's file is unmapped only after the last version listing it.
+type segSet struct {
+	refs atomic.Int64
+	segs []*segRef
+}
+
+func (s *segSet) release() {
+	if s.refs.Add(-1) != 0 {
+		return
+	}
+	for _, r := range s.segs {
+		r.unref()
+	}
+}
+
 // version is an immutable snapshot of the store.
 type version struct {
-	refs  atomic.Int64
-	segs  []segView
-	index idindex.Index
-	epoch uint64 // compactions committed
+	refs   atomic.Int64
+	segs   segList
+	set    *segSet
+	index  idindex.Index
+	active int    // position of the active segment in segs, -1 if none
+	epoch  uint64 // compactions committed
 
 	planOnce sync.Once
 	plan     []chunk // see chunks
 }
 
-func newVersion(segs []segView, epoch uint64) *version {
+// newVersion builds a version listing segs, with a new segSet: O(len(segs)).
+func newVersion(segs []segView, epoch uint64, active *segRef) *version {
 	runs := make([][]segment.Run, len(segs))
 	rows := make([]uint64, len(segs))
+	set := &segSet{segs: make([]*segRef, len(segs))}
+	set.refs.Store(1)
+	v := &version{segs: newSegList(segs), set: set, active: -1, epoch: epoch}
 	for i, s := range segs {
 		runs[i], rows[i] = s.runs, s.rows
 		s.ref.refs.Add(1)
+		set.segs[i] = s.ref
+		if active != nil && s.ref == active {
+			v.active = i
+		}
 	}
-	v := &version{segs: segs, index: idindex.Build(runs, rows), epoch: epoch}
+	v.index = idindex.Build(runs, rows)
 	v.refs.Store(1)
 	return v
+}
+
+// derive returns a version of the same segments as v, with the given views
+// and index: O(1).
+func (v *version) derive(segs segList, index idindex.Index, epoch uint64) *version {
+	v.set.refs.Add(1)
+	n := &version{segs: segs, set: v.set, index: index, active: v.active, epoch: epoch}
+	n.refs.Store(1)
+	return n
 }
 
 func (v *version) release() {
 	if v.refs.Add(-1) != 0 {
 		return
 	}
-	for _, s := range v.segs {
-		s.ref.unref()
-	}
+	v.set.release()
 }
 
 // acquire returns the current version with a reference the caller must
@@ -104,21 +142,60 @@ func (e *Engine) acquire() *version {
 }
 
 // publish makes segs the current version and drops the engine's reference
-// on the previous one. Callers hold writeMu.
+// on the previous one. Callers hold writeMu and have set e.active to the
+// active segment's ref (or nil) before the call. It costs O(len(segs)):
+// it is for the writes that change which segments the store holds or seal
+// one (appendNew, sealActiveLocked, Commit, Open), which write a manifest
+// listing every segment anyway. Delete and appendActive use the O(1)
+// paths, publishDerived and publishActive.
 func (e *Engine) publish(segs []segView) {
-	old := e.cur.Swap(newVersion(segs, e.man.Epoch))
-	if old != nil {
+	e.swap(newVersion(segs, e.man.Epoch, e.active))
+}
+
+// publishDerived publishes the current version's segments with the given
+// views (the same segments, in the same positions) and index.
+func (e *Engine) publishDerived(segs segList, index idindex.Index) {
+	e.swap(e.cur.Load().derive(segs, index, e.man.Epoch))
+}
+
+// publishActive publishes the rows [from, rows) just appended to the
+// active segment, whose IDs start at firstID, above every ID the store
+// holds. Callers hold writeMu.
+func (e *Engine) publishActive(firstID uint64) {
+	v := e.cur.Load()
+	seg := e.active.seg
+	if v.active < 0 || v.segs.at(v.active).ref != e.active {
+		// Not reached: every change of e.active publishes a full
+		// version. Kept as the safe fallback.
+		segs := e.cloneSegs()
+		for i := range segs {
+			if segs[i].ref == e.active {
+				segs[i].rows, segs[i].runs = seg.Rows(), seg.Runs()
+			}
+		}
+		e.publish(segs)
+		return
+	}
+	s := *v.segs.at(v.active)
+	from := s.rows
+	s.rows, s.runs = seg.Rows(), seg.Runs()
+	e.publishDerived(v.segs.with(v.active, s), v.index.Append(v.active, firstID, from, s.rows-from))
+}
+
+func (e *Engine) swap(v *version) {
+	if old := e.cur.Swap(v); old != nil {
 		old.release()
 	}
 }
 
-// cloneSegs copies the current version's segment list for editing.
+// cloneSegs copies the current version's segment list for editing:
+// O(number of segments), for the writes publish is for.
 func (e *Engine) cloneSegs() []segView {
-	return append([]segView(nil), e.cur.Load().segs...)
+	return e.cur.Load().segs.appendTo(nil)
 }
 
 func (v *version) totals() (total, deleted uint64) {
-	for _, s := range v.segs {
+	for _, s := range v.segs.all() {
 		total += s.rows
 		deleted += s.deleted
 	}

@@ -109,13 +109,7 @@ func (e *Engine) appendActive(first uint64, vecs [][]float32, inv []float32) err
 	if err := seg.Append(first, vecs, inv, !e.noSync); err != nil {
 		return e.fail(err)
 	}
-	segs := e.cloneSegs()
-	for i := range segs {
-		if segs[i].ref == e.active {
-			segs[i].rows, segs[i].runs = seg.Rows(), seg.Runs()
-		}
-	}
-	e.publish(segs)
+	e.publishActive(first)
 	return nil
 }
 
@@ -259,21 +253,30 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 	if e.failed != nil {
 		return 0, e.failed
 	}
+	// Only the views of the segments touched are copied (with their
+	// bitsets): the cost follows len(ids), not the number of segments.
 	v := e.cur.Load()
-	segs := append([]segView(nil), v.segs...)
-	cloned := make([]bool, len(segs))
+	segs := v.segs
+	var cloned map[int]bool
 	var dead []uint64
 	for _, id := range ids {
 		si, row, ok := v.index.Find(id)
-		if !ok || segs[si].tomb.Has(row) {
+		if !ok || segs.at(si).tomb.Has(row) {
 			continue
 		}
 		if !cloned[si] {
-			segs[si].tomb = segs[si].tomb.Clone()
+			s := *segs.at(si)
+			s.tomb = s.tomb.Clone()
+			segs = segs.with(si, s)
+			if cloned == nil {
+				cloned = make(map[int]bool)
+			}
 			cloned[si] = true
 		}
-		segs[si].tomb.Add(row)
-		segs[si].deleted++
+		// The view is this Delete's own copy until it is published.
+		s := segs.at(si)
+		s.tomb.Add(row)
+		s.deleted++
 		dead = append(dead, id)
 	}
 	if len(dead) == 0 {
@@ -282,7 +285,7 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 	if _, err := e.wal.Append(dead); err != nil {
 		return 0, e.fail(err)
 	}
-	e.publish(segs)
+	e.publishDerived(segs, v.index)
 	e.signal()
 	return len(dead), nil
 }
