@@ -15,7 +15,7 @@ import (
 type segRef struct {
 	seg    *segment.Segment
 	refs   atomic.Int64 // segSets listing it
-	retire atomic.Bool // remove the file when the last reference goes
+	retire atomic.Bool  // remove the file when the last reference goes
 
 	// A segment opened from disk is checksummed in full before its first
 	// row is served (Open reads only headers and the active tail, so that
