@@ -111,6 +111,11 @@ func (e *Engine) Dimension() int { return e.dim }
 // begin enters an operation: it fails with ErrClosed once Close has begun.
 // The caller must call e.opMu.RUnlock when it is done.
 func (e *Engine) begin() error {
+	// Checked before the lock too: once Close waits for opMu, RLock
+	// would block until Close is done.
+	if e.closed.Load() {
+		return errs.ErrClosed
+	}
 	e.opMu.RLock()
 	if e.closed.Load() {
 		e.opMu.RUnlock()

@@ -82,12 +82,21 @@ func (e *Engine) Verify(ctx context.Context) error {
 	}
 	v := e.acquire()
 	defer v.release()
+	// Close cancels a Verify in progress, which then returns ErrClosed.
+	cctx, stop := e.closable(ctx)
+	defer stop()
 	for _, s := range v.segs.all() {
-		if err := s.ref.seg.Verify(ctx, s.seal); err != nil {
+		if err := e.stopped(ctx); err != nil {
+			return err
+		}
+		if err := s.ref.seg.Verify(cctx, s.seal); err != nil {
+			if serr := e.stopped(ctx); serr != nil {
+				return serr
+			}
 			return err
 		}
 	}
-	if err := ctx.Err(); err != nil {
+	if err := e.stopped(ctx); err != nil {
 		return err
 	}
 	if err := e.wal.Verify(); err != nil {

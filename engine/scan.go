@@ -32,7 +32,7 @@ type chunk struct {
 
 // scan scores every live row of v against the nq unit queries packed in qs
 // and returns each query's top k, best first.
-func scan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
+func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
 	chunks := v.chunks()
 	workers := min(runtime.GOMAXPROCS(0), len(chunks))
 	parts := make([][]*topK, workers)
@@ -51,7 +51,7 @@ func scan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScor
 				if i >= len(chunks) {
 					return nil
 				}
-				if err := gctx.Err(); err != nil {
+				if err := e.stopped(gctx); err != nil {
 					return err
 				}
 				c := chunks[i]
@@ -67,7 +67,7 @@ func scan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScor
 		return nil, err
 	}
 	// Cancellation between the last chunk and here still counts.
-	if err := ctx.Err(); err != nil {
+	if err := e.stopped(ctx); err != nil {
 		return nil, err
 	}
 	out := make([][]Hit, nq)

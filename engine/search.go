@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"slices"
 
 	"golang.org/x/sync/errgroup"
 
@@ -80,7 +79,41 @@ func (e *Engine) SearchBatch(ctx context.Context, queries [][]float32, k int, mi
 	}
 	v := e.acquire()
 	defer v.release()
-	return scan(ctx, v, qs, len(queries), e.dim, k, minScore)
+	return e.scan(ctx, v, qs, len(queries), e.dim, k, minScore)
+}
+
+// stopped returns the error that ends a search under ctx: ctx's own error
+// once it is done, ErrClosed once Close has begun (Close cancels searches
+// rather than wait for them), nil otherwise. Searches check it between
+// units of work of bounded size (a chunk of rows, a block of IDs).
+func (e *Engine) stopped(ctx context.Context) error {
+	if testHookStopped != nil {
+		testHookStopped()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if e.closeCtx.Err() != nil {
+		return errs.ErrClosed
+	}
+	return nil
+}
+
+// testHookStopped, when a test sets it, runs at the start of every stopped
+// call: at every point where a search checks for cancellation.
+var testHookStopped func()
+
+// closable returns a context derived from ctx that Close also cancels, for
+// the callees that take a context (segment.Verify), and its release.
+// After such a callee fails, stopped(ctx) tells ErrClosed from ctx's own
+// cancellation.
+func (e *Engine) closable(ctx context.Context) (context.Context, func()) {
+	c, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(e.closeCtx, cancel)
+	return c, func() {
+		stop()
+		cancel()
+	}
 }
 
 // SearchIn is Search restricted to ids; unknown, deleted and repeated IDs
@@ -94,18 +127,24 @@ func (e *Engine) SearchIn(ctx context.Context, q []float32, ids []uint64, k int,
 	if err != nil {
 		return nil, err
 	}
-	sorted := slices.Clone(ids)
-	slices.Sort(sorted)
-	sorted = slices.Compact(sorted)
-
 	v := e.acquire()
 	defer v.release()
+	// IDs at or above every ID the snapshot holds are dropped before the
+	// sort, which checks ctx (and Close) as it goes: sorting millions of
+	// IDs takes a while.
+	sorted, err := sortIDs(ids, v.index.MaxID(), func() error { return e.stopped(ctx) })
+	if err != nil {
+		return nil, err
+	}
 	// Random rows cost memory latency, not bandwidth: the IDs are split
 	// over the cores so that several rows are in flight at once. Small
 	// sets stay on the calling goroutine.
 	workers := min(runtime.GOMAXPROCS(0), (len(sorted)+searchInMinPerWorker-1)/searchInMinPerWorker)
 	if workers <= 1 {
-		hits, err := scoreIDs(ctx, v, qn, sorted, k, minScore)
+		hits, err := e.scoreIDs(ctx, v, qn, sorted, k, minScore)
+		if err == nil {
+			err = e.stopped(ctx)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -118,11 +157,15 @@ func (e *Engine) SearchIn(ctx context.Context, q []float32, ids []uint64, k int,
 		part := sorted[min(w*per, len(sorted)):min((w+1)*per, len(sorted))]
 		g.Go(func() error {
 			var err error
-			parts[w], err = scoreIDs(gctx, v, qn, part, k, minScore)
+			parts[w], err = e.scoreIDs(gctx, v, qn, part, k, minScore)
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// Cancellation after the last check still counts, as in scan.
+	if err := e.stopped(ctx); err != nil {
 		return nil, err
 	}
 	return merge(k, parts...), nil
@@ -136,7 +179,7 @@ const searchInMinPerWorker = 256
 // IDs of consecutive live rows of one segment are gathered into one run
 // and scored by one block-kernel call (up to blockRows rows); a scattered
 // ID is a run of one.
-func scoreIDs(ctx context.Context, v *version, qn []float32, ids []uint64, k int, minScore float32) ([]Hit, error) {
+func (e *Engine) scoreIDs(ctx context.Context, v *version, qn []float32, ids []uint64, k int, minScore float32) ([]Hit, error) {
 	top := newTopK(k, uint64(len(ids)))
 	scores := make([]float32, min(len(ids), blockRows))
 	var (
@@ -162,7 +205,7 @@ func scoreIDs(ctx context.Context, v *version, qn []float32, ids []uint64, k int
 	}
 	for i, id := range ids {
 		if i%chunkRows == chunkRows-1 {
-			if err := ctx.Err(); err != nil {
+			if err := e.stopped(ctx); err != nil {
 				return nil, err
 			}
 		}
