@@ -30,6 +30,17 @@ type Options struct {
 	// SegmentBytes is the target size of one segment file. Any value that
 	// holds one row works; a smaller value gives more, smaller files.
 	// Default (0): 64 MiB.
+	//
+	// Each segment costs, while the store is open, one file descriptor and
+	// one memory mapping (mind RLIMIT_NOFILE, often 1,024, and Linux's
+	// vm.max_map_count, 65,530 by default), about 200 bytes of bookkeeping
+	// plus its tombstone bitset (one bit per row of capacity), a header
+	// read at Open, one entry in every manifest write (sealing a segment,
+	// adding one, committing a compaction: each rewrites the whole list)
+	// and a little work per search. Delete and Add into the active segment
+	// do not depend on the number of segments (O(log n) at most); a Delete
+	// copies the bitsets of the segments it touches, so its cost grows
+	// with the segment size instead.
 	SegmentBytes int64
 
 	// DisableAutoCompaction turns off the background compactor, which
