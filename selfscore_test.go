@@ -132,7 +132,7 @@ func adversarialVecs(rng *rand.Rand, d int) [][]float32 {
 	fill(func(i int) float32 { return 1e-30 / float32(math.Sqrt(float64(d))) * float32(1+i%3) })
 	// All components equal, and equal magnitudes with alternating signs.
 	fill(func(int) float32 { return 0.1 })
-	fill(func(i int) float32 { return float32(1 - 2*(i%2)) * 3.3 })
+	fill(func(i int) float32 { return float32(1-2*(i%2)) * 3.3 })
 	// Random ones, with and without a wide spread of magnitudes.
 	fill(func(int) float32 { return float32(rng.NormFloat64()) })
 	fill(func(int) float32 { return float32(rng.NormFloat64() * math.Exp(rng.Float64()*40-20)) })
