@@ -13,11 +13,20 @@
 // active segment) and publishes it with one atomic store. A reader acquires
 // the current version, reads, and releases it.
 //
+// A Delete or an Add into the active segment costs the same with 10 or
+// 15,000 segments: the list is a persistent tree (segList: one path is
+// copied), the ID index is appended to, not rebuilt (an Add's IDs lie
+// above every ID held), and the new version shares its predecessor's
+// segSet. Writes that change the set of segments or seal one (a new
+// segment, a compaction) rebuild all three, as they rewrite the manifest,
+// which lists every segment, anyway.
+//
 // # Invariants
 //
-//   - A version holds one reference on each segment it lists; a segment's
-//     file is unmapped only when the last version listing it is released,
-//     so no reader ever touches an unmapped page.
+//   - A version holds one reference on its segSet, and a segSet one on
+//     each segment it lists; a segment's file is unmapped only when the
+//     last version listing it is released, so no reader ever touches an
+//     unmapped page.
 //   - A published version only shows rows whose batch record is written and,
 //     unless NoSync, synced; and tombstones whose WAL record is written and,
 //     unless NoSync, synced.
