@@ -231,14 +231,7 @@ func (e *Engine) writeCommitFiles(man *manifest.Manifest, segs []segView, out *c
 			e.fs.Remove(filepath.Join(e.dir, manifest.IDMapFileName(man.Epoch)))
 		}
 	}()
-	var tombs []manifest.SegmentTombs
-	for _, s := range segs {
-		if s.deleted > 0 {
-			tombs = append(tombs, manifest.SegmentTombs{Number: s.ref.seg.Number(), Bits: s.tomb})
-		}
-	}
-	sort.Slice(tombs, func(i, j int) bool { return tombs[i].Number < tombs[j].Number })
-	if err := manifest.WriteTombs(e.fs, e.dir, man.Generation, tombs); err != nil {
+	if err := e.writeTombsLocked(man.Generation, segs); err != nil {
 		return err
 	}
 	man.Tombs = man.Generation

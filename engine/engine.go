@@ -58,6 +58,9 @@ type Engine struct {
 	wal    *wal.Log
 	lock   interface{ Unlock() error }
 	failed error // sticky: set by a failed write or sync
+	// tombsBytes is about the size of the last tombstone checkpoint
+	// written; see maybeCheckpointLocked.
+	tombsBytes int64
 
 	cur atomic.Pointer[version]
 }
@@ -102,6 +105,15 @@ func Open(dir string, cfg Config) (*Engine, error) {
 		}
 	}
 	e.publish(segs)
+	if st.StaleTombs {
+		e.writeMu.Lock()
+		err := e.tombCheckpointLocked()
+		e.writeMu.Unlock()
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
 	return e, nil
 }
 

@@ -283,6 +283,7 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 		return 0, e.fail(err)
 	}
 	e.publish(segs)
+	e.maybeCheckpointLocked()
 	e.signal()
 	return len(dead), nil
 }

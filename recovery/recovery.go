@@ -60,6 +60,11 @@ type State struct {
 	WAL        *wal.Log
 	NextID     uint64 // the first ID never handed out
 	Created    bool   // the store was created by this call
+	// StaleTombs says that the tombstone checkpoint named rows of the
+	// active segment that recovery cut as a torn tail (see tombsPastRows):
+	// the engine must write a fresh checkpoint before any row is appended
+	// at those positions.
+	StaleTombs bool
 }
 
 // Close releases everything a State holds (used when a later step of Open
@@ -274,6 +279,9 @@ func replay(st *State) error {
 						manifest.TombsFileName(gen), t.Number, len(t.Bits), ms.Capacity, errs.ErrCorrupt)
 				}
 				copy(st.Tombstones[i], t.Bits)
+				if err := tombsPastRows(st, i, gen); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -299,6 +307,28 @@ func replay(st *State) error {
 		}
 		return nil
 	})
+}
+
+// tombsPastRows enforces that no tombstone lies at or past its segment's
+// rows. In a sealed segment such a bit is corruption. In the active segment
+// it is what builds before issue 10 could leave: a compaction's checkpoint
+// recorded the tombstones of NoSync rows that were not yet durable, and a
+// power cut then took the rows but not the checkpoint. The bits are
+// dropped (the rows they named are gone) and the checkpoint marked stale,
+// so that rows appended later at those positions are not born deleted.
+func tombsPastRows(st *State, i int, gen uint64) error {
+	seg, tomb := st.Segments[i], st.Tombstones[i]
+	row, ok := tomb.FirstFrom(seg.Rows())
+	if !ok {
+		return nil
+	}
+	if st.Manifest.Segments[i].Sealed {
+		return fmt.Errorf("%s: segment %d: row %d is tombstoned but the segment holds %d rows: %w",
+			manifest.TombsFileName(gen), seg.Number(), row, seg.Rows(), errs.ErrCorrupt)
+	}
+	tomb.ClearFrom(seg.Rows())
+	st.StaleTombs = true
+	return nil
 }
 
 // missingIsCorrupt marks the absence of a file the manifest names as
