@@ -64,7 +64,7 @@ func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
 		}
 	}
 	v := e.acquire()
-	job := &compactor.Job{Ctx: e.closeCtx, FS: e.fs, Dir: e.dir, Dim: e.dim, SegCap: e.segCap}
+	job := &compactor.Job{Ctx: e.closeCtx, FS: e.fs, Dir: e.dir, Dim: e.dim, SegCap: e.segCap, Gen: e.man.Generation}
 	for _, s := range v.segs {
 		if !want[s.ref.seg.Number()] || s.seal == nil || s.rows == 0 {
 			continue
@@ -192,6 +192,7 @@ func (e *Engine) Commit(job *compactor.Job, out *compactor.Output) (uint64, erro
 		}
 		return 0, err
 	}
+	markNamed(out.Segments, man.Generation)
 	for _, s := range cur.segs {
 		if retired[s.ref.seg] {
 			s.ref.retire.Store(true)

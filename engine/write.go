@@ -142,7 +142,7 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 		num := e.man.NextSegment
 		e.man.NextSegment++
 		man.NextSegment = e.man.NextSegment
-		seg, err := segment.Create(e.fs, e.dir, num, e.dim, e.segCap)
+		seg, err := segment.Create(e.fs, e.dir, num, e.dim, e.segCap, e.man.Generation)
 		if err != nil {
 			return cleanup(err)
 		}
@@ -158,7 +158,7 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 	// has room.
 	entries := make([]manifest.Segment, len(created))
 	for i, seg := range created {
-		entries[i] = manifest.Segment{Number: seg.Number(), Capacity: seg.Capacity(), Rows: seg.Rows()}
+		entries[i] = manifest.Segment{Number: seg.Number(), Capacity: seg.Capacity(), Rows: seg.Rows(), Salt: seg.Salt()}
 		if seg.Free() == 0 || i < len(created)-1 {
 			seal, err := seg.Seal()
 			if err != nil {
@@ -202,6 +202,8 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 		return err
 	}
 
+	markNamed(created, man.Generation)
+
 	segs := e.cloneSegs()
 	for i := range segs {
 		if segs[i].ref == e.active {
@@ -236,10 +238,20 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 	return nil
 }
 
+// markNamed records in each new segment that the manifest of generation
+// gen, just committed, names it: evidence recovery uses to tell an orphan
+// from the file of a manifest that was later rolled back (see package
+// recovery). A failure loses only the evidence, so it is ignored.
+func markNamed(segs []*segment.Segment, gen uint64) {
+	for _, s := range segs {
+		s.MarkNamed(gen)
+	}
+}
+
 func sealedEntry(seg *segment.Segment, seal segment.Seal) manifest.Segment {
 	return manifest.Segment{
 		Number: seg.Number(), Capacity: seg.Capacity(), Sealed: true,
-		Rows: seal.Rows, Checksum: seal.Checksum, Runs: seal.Runs,
+		Rows: seal.Rows, Checksum: seal.Checksum, Salt: seg.Salt(), Runs: seal.Runs,
 	}
 }
 

@@ -23,8 +23,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/memvec/memvec/internal/bitset"
 	"github.com/memvec/memvec/internal/errs"
@@ -46,6 +44,11 @@ type Config struct {
 	Dimension int    // 0: use the stored one; required to create a store
 	NoSync    bool   // passed to the WAL
 	FS        vfs.FS // the store directory's file system; nil: vfs.OS
+	// ReadOnly recovers without writing anything: no store is created, the
+	// locks are shared, orphans are found (a rollback is still refused)
+	// but not removed, a torn tail is cut in memory only, and the WAL is
+	// read as it is.
+	ReadOnly bool
 }
 
 // State is a recovered store, ready for the engine. Segments[i] is the
@@ -93,16 +96,18 @@ func Recover(dir string, cfg Config) (st *State, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if !exists && cfg.ReadOnly {
+		return nil, fmt.Errorf("%s holds no store, and a read-only open creates none: %w", dir, errs.ErrNotStore)
+	}
 	if !exists && cfg.Dimension == 0 {
 		return nil, fmt.Errorf("%s holds no store and Options.Dimension is 0: %w (%w)", dir, errs.ErrInvalidArgument, errs.ErrDimension)
 	}
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+	if !exists {
+		if err := fsys.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
 	}
-	lock, err := fsys.Lock(filepath.Join(dir, LockFile))
-	if errors.Is(err, vfs.ErrWouldBlock) {
-		return nil, fmt.Errorf("%s: %w", dir, errs.ErrLocked)
-	}
+	lock, err := lockStore(fsys, dir, cfg.ReadOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -116,17 +121,70 @@ func Recover(dir string, cfg Config) (st *State, err error) {
 	if st.Manifest, err = loadOrCreate(dir, cfg, st); err != nil {
 		return st, err
 	}
-	if err = removeOrphans(fsys, dir, st.Manifest); err != nil {
+	// Orphans are found before anything else is opened, so that a
+	// rolled-back manifest is refused before any step can act on it, and
+	// removed only once every check has passed.
+	orphans, err := findOrphans(fsys, dir, st.Manifest)
+	if err != nil {
 		return st, err
 	}
-	if err = openSegments(st); err != nil {
+	if err = openSegments(st, cfg.ReadOnly); err != nil {
 		return st, err
 	}
 	walOpts := wal.Options{NoSync: cfg.NoSync, Durable: st.Manifest.WALDurable}
 	if st.WAL, err = wal.Open(filepath.Join(dir, WALDir), walOpts); err != nil {
 		return st, err
 	}
-	return st, replay(st)
+	if err = replay(st); err != nil {
+		return st, err
+	}
+	if cfg.ReadOnly {
+		return st, nil
+	}
+	return st, removeOrphans(fsys, dir, orphans)
+}
+
+// lockStore takes the store's locks: an exclusive flock on the directory
+// itself for a writer, shared for a reader. A lock on the directory cannot
+// be defeated by deleting a file (users delete "stale" lock files after a
+// kill -9; flock locks die with their process, so there never is one).
+// The LOCK file is locked too, because builds before issue 10 lock only
+// that: a writer creates it, a reader locks it shared when it exists.
+func lockStore(fsys vfs.FS, dir string, readOnly bool) (vfs.Lock, error) {
+	lockDir, lockFile := fsys.Lock, fsys.Lock
+	if readOnly {
+		lockDir, lockFile = fsys.RLock, fsys.RLock
+	}
+	locked := func(err error) error {
+		if errors.Is(err, vfs.ErrWouldBlock) {
+			return fmt.Errorf("%s: %w", dir, errs.ErrLocked)
+		}
+		return err
+	}
+	dl, err := lockDir(dir)
+	if err != nil {
+		return nil, locked(err)
+	}
+	fl, err := lockFile(filepath.Join(dir, LockFile))
+	if readOnly && errors.Is(err, os.ErrNotExist) {
+		return dl, nil
+	}
+	if err != nil {
+		dl.Unlock()
+		return nil, locked(err)
+	}
+	return locks{dl, fl}, nil
+}
+
+// locks releases several locks as one.
+type locks []vfs.Lock
+
+func (ls locks) Unlock() error {
+	var err error
+	for i := len(ls) - 1; i >= 0; i-- {
+		err = errors.Join(err, ls[i].Unlock())
+	}
+	return err
 }
 
 // inspect reports whether dir holds a store, and refuses a directory that
@@ -150,7 +208,8 @@ func inspect(fsys vfs.FS, dir string) (bool, error) {
 		case LockFile, manifest.FileName + ".tmp":
 		default:
 			others = append(others, name)
-			hasData = hasData || isStoreFile(name) || name == WALDir
+			_, _, numbered := parseName(name)
+			hasData = hasData || numbered || name == WALDir
 		}
 	}
 	if hasManifest {
@@ -196,59 +255,23 @@ func loadOrCreate(dir string, cfg Config, st *State) (*manifest.Manifest, error)
 	return m, nil
 }
 
-// removeOrphans deletes the leftovers of an interrupted operation: segment
-// files the manifest does not list and a stale manifest temp file.
-func removeOrphans(fsys vfs.FS, dir string, m *manifest.Manifest) error {
-	listed := make(map[string]bool, len(m.Segments))
-	for _, s := range m.Segments {
-		listed[segment.FileName(s.Number)] = true
-	}
-	entries, err := fsys.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	removed := false
-	listed[manifest.TombsFileName(m.Tombs)] = m.Tombs != 0
-	for _, ep := range m.IDMaps {
-		listed[manifest.IDMapFileName(ep)] = true
-	}
-	for _, e := range entries {
-		name := e.Name()
-		orphan := name == manifest.FileName+".tmp" || (isStoreFile(name) && !listed[name])
-		if !orphan {
-			continue
-		}
-		if err := fsys.Remove(filepath.Join(dir, name)); err != nil {
-			return fmt.Errorf("remove orphan %s: %w", name, err)
-		}
-		removed = true
-	}
-	if removed {
-		return fsys.SyncDir(dir)
-	}
-	return nil
-}
-
-// isStoreFile reports whether name is one of the numbered files a store
-// creates: a segment, a tombstone checkpoint or an ID map.
-func isStoreFile(name string) bool {
-	for _, ext := range []string{".seg", ".tombs", ".idmap"} {
-		if num, ok := strings.CutSuffix(name, ext); ok {
-			_, err := strconv.ParseUint(num, 10, 64)
-			return err == nil
-		}
-	}
-	return false
-}
-
-func openSegments(st *State) error {
+// openSegments opens every segment the manifest names and checks that
+// each file is the one named: its header's salt must be the one the
+// manifest recorded (a segment file copied from another store, or from
+// another place in this one, is refused). A manifest of format version 1
+// recorded no salts; they are filled in from the headers, and the next
+// manifest written records them.
+func openSegments(st *State, readOnly bool) error {
 	m := st.Manifest
-	for _, ms := range m.Segments {
+	for i, ms := range m.Segments {
 		var seg *segment.Segment
 		var err error
-		if ms.Sealed {
+		switch {
+		case ms.Sealed:
 			seg, err = segment.Open(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Seal())
-		} else {
+		case readOnly:
+			seg, err = segment.OpenActiveReadOnly(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
+		default:
 			seg, err = segment.OpenActive(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
 		}
 		if err != nil {
@@ -256,6 +279,12 @@ func openSegments(st *State) error {
 		}
 		st.Segments = append(st.Segments, seg)
 		st.Tombstones = append(st.Tombstones, bitset.New(ms.Capacity))
+		if ms.Salt == 0 {
+			m.Segments[i].Salt = seg.Salt()
+		} else if seg.Salt() != ms.Salt {
+			return fmt.Errorf("%s: header salt %#x, the manifest names a file with salt %#x: the file is not this store's segment %d (copied from another store?): %w",
+				seg.Path(), seg.Salt(), ms.Salt, ms.Number, errs.ErrCorrupt)
+		}
 	}
 	return nil
 }
