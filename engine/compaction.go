@@ -51,8 +51,8 @@ func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
 	defer e.opMu.RUnlock()
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if e.failed != nil {
-		return nil, e.failed
+	if err := e.writable("compact"); err != nil {
+		return nil, err
 	}
 	want := make(map[uint64]bool, len(numbers))
 	for _, n := range numbers {
@@ -351,8 +351,8 @@ func (e *Engine) ReleaseIDMaps(throughEpoch uint64) error {
 	defer e.opMu.RUnlock()
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if e.failed != nil {
-		return e.failed
+	if err := e.writable("release ID maps"); err != nil {
+		return err
 	}
 	man := e.man.Clone()
 	var keep, drop []uint64

@@ -59,8 +59,8 @@ func (e *Engine) Add(vecs [][]float32) ([]uint64, error) {
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if e.failed != nil {
-		return nil, e.failed
+	if err := e.writable("add"); err != nil {
+		return nil, err
 	}
 	first := e.nextID.Load()
 	if e.noSync && first+uint64(len(vecs)) > e.man.NextID {
@@ -268,8 +268,8 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if e.failed != nil {
-		return 0, e.failed
+	if err := e.writable("delete"); err != nil {
+		return 0, err
 	}
 	v := e.cur.Load()
 	segs := append([]segView(nil), v.segs...)

@@ -131,7 +131,7 @@ func Recover(dir string, cfg Config) (st *State, err error) {
 	if err = openSegments(st, cfg.ReadOnly); err != nil {
 		return st, err
 	}
-	walOpts := wal.Options{NoSync: cfg.NoSync, Durable: st.Manifest.WALDurable}
+	walOpts := wal.Options{NoSync: cfg.NoSync, Durable: st.Manifest.WALDurable, ReadOnly: cfg.ReadOnly}
 	if st.WAL, err = wal.Open(filepath.Join(dir, WALDir), walOpts); err != nil {
 		return st, err
 	}
@@ -325,7 +325,18 @@ func replay(st *State) error {
 		return fmt.Errorf("%s: tombstone log ends at record %d, but record %d was recorded durable: %w",
 			filepath.Join(st.Dir, WALDir), last, st.Manifest.WALDurable, errs.ErrCorrupt)
 	}
+	// The log must hold every record from the checkpoint on: tidwall
+	// starts a log whose first file is gone at the next file's first
+	// record, which would silently undo the deletes of the lost one.
+	if first, ckpt := st.WAL.FirstSeq(), max(st.Manifest.WALCheckpoint, 1); st.WAL.LastSeq() >= ckpt && first > ckpt {
+		return fmt.Errorf("%s: tombstone log starts at record %d, but the manifest needs every record from %d on (a log file is missing): %w",
+			filepath.Join(st.Dir, WALDir), first, ckpt, errs.ErrCorrupt)
+	}
 	return st.WAL.Replay(func(r wal.Record) error {
+		if r.Gen > st.Manifest.Generation {
+			return fmt.Errorf("%s: tombstone record %d was written under manifest generation %d, newer than the manifest's %d: the manifest is older than the store (restored from a copy?): %w",
+				filepath.Join(st.Dir, WALDir), r.Seq, r.Gen, st.Manifest.Generation, errs.ErrCorrupt)
+		}
 		if r.Seq < st.Manifest.WALCheckpoint {
 			return nil
 		}
