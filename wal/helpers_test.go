@@ -66,7 +66,7 @@ func checkReplay(t *testing.T, l *Log, first, last uint64) {
 	}
 	for i, r := range recs {
 		seq := first + uint64(i)
-		if !equalRecord(r, Record{Seq: seq, Synced: r.Synced, IDs: idsFor(seq)}) || r.Synced >= seq {
+		if !equalRecord(r, Record{Seq: seq, Synced: r.Synced, Gen: r.Gen, IDs: idsFor(seq)}) || r.Synced >= seq {
 			t.Fatalf("record %d = %+v, want seq %d IDs %v", i, r, seq, idsFor(seq))
 		}
 	}
@@ -89,9 +89,9 @@ func checkReplay(t *testing.T, l *Log, first, last uint64) {
 	if len(files) != len(l.segs) {
 		t.Fatalf("Log tracks %d segments, directory holds %d", len(l.segs), len(files))
 	}
-	for i, first := range l.segs {
-		if got := l.segmentPath(first); got != files[i] {
-			t.Fatalf("segmentPath(%d) = %s, want %s", first, got, files[i])
+	for i, s := range l.segs {
+		if s.path != files[i] {
+			t.Fatalf("Log's segment %d is %s, want %s", i, s.path, files[i])
 		}
 	}
 }

@@ -29,4 +29,6 @@ var (
 	ErrNotStore = errors.New("memvec: not a memvec store")
 	// ErrVersion means the store was written by a newer, unknown format version.
 	ErrVersion = errors.New("memvec: unsupported format version")
+	// ErrReadOnly means a write to a store opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("memvec: store opened read-only")
 )
