@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"testing"
@@ -173,4 +174,23 @@ func editFile(t *testing.T, path string, edit func([]byte) []byte) {
 	if err := os.WriteFile(path, edit(b), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// hashDir returns the SHA-256 of every file in the flat directory dir, by
+// name.
+func hashDir(t testing.TB, dir string) map[string][32]byte {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := make(map[string][32]byte, len(entries))
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[e.Name()] = sha256.Sum256(b)
+	}
+	return sums
 }
