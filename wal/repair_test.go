@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,12 +162,15 @@ func TestCorruptEarlierSegment(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrCorrupt naming %s", name, err, segs[1])
 		}
 	}
-	// A partial entry in an earlier segment makes tidwall itself fail.
+	// A partial entry in an earlier segment is found by Open, which names
+	// the Seq of the cut entry (not the segment's first) and its offset.
 	editFile(t, segs[1], func(b []byte) []byte { return b[:bounds[1]+10] })
-	l2 := openLog(t, copyDir(t, dir), opts)
-	err := l2.Replay(func(Record) error { return nil })
-	if !errors.Is(err, errs.ErrCorrupt) || !strings.Contains(err.Error(), filepath.Base(segs[1])) {
-		t.Errorf("cut earlier segment: Replay err = %v, want ErrCorrupt naming %s", err, segs[1])
+	first, _ := parseSegmentName(filepath.Base(segs[1]))
+	cp := copyDir(t, dir)
+	_, err := Open(cp, opts)
+	want := fmt.Sprintf("%s: seq %d: offset %d:", filepath.Join(cp, filepath.Base(segs[1])), first+1, bounds[1])
+	if !errors.Is(err, errs.ErrCorrupt) || !strings.Contains(err.Error(), want) {
+		t.Errorf("cut earlier segment: Open err = %v, want ErrCorrupt containing %q", err, want)
 	}
 }
 
@@ -276,8 +280,8 @@ func TestCheckTailNeverCutsProvenDurable(t *testing.T) {
 		buf = append(buf, frame...)
 	}
 	good := bytes.Clone(buf)
-	if n, err := checkTail(good, 1, 0); err != nil || n != len(good) {
-		t.Fatalf("intact tail: cut %d of %d, err %v", n, len(good), err)
+	if n, next, err := checkTail(good, 1, 0); err != nil || n != len(good) || next != 5 {
+		t.Fatalf("intact tail: cut %d of %d, next seq %d, err %v", n, len(good), next, err)
 	}
 	bounds := []int{0}
 	for off := 0; off < len(buf); {
@@ -288,14 +292,14 @@ func TestCheckTailNeverCutsProvenDurable(t *testing.T) {
 	for _, delta := range []byte{1, 0xff, 0x80} {
 		bad := bytes.Clone(buf)
 		bad[bounds[1]] += delta // length prefix of seq 2
-		if _, err := checkTail(bad, 1, 0); !errors.Is(err, errs.ErrCorrupt) {
+		if _, _, err := checkTail(bad, 1, 0); !errors.Is(err, errs.ErrCorrupt) {
 			t.Fatalf("length prefix +%#x: err = %v, want ErrCorrupt", delta, err)
 		}
 	}
 	// The same damage on the last record is a torn tail.
 	bad := bytes.Clone(buf)
 	bad[bounds[3]]++
-	if n, err := checkTail(bad, 1, 0); err != nil || n != bounds[3] {
+	if n, _, err := checkTail(bad, 1, 0); err != nil || n != bounds[3] {
 		t.Fatalf("last length prefix damaged: cut at %d, err %v; want cut at %d", n, err, bounds[3])
 	}
 }
