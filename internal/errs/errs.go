@@ -31,6 +31,4 @@ var (
 	ErrReadOnly = errors.New("memvec: store opened read-only")
 	// ErrVersion means the store was written by a newer, unknown format version.
 	ErrVersion = errors.New("memvec: unsupported format version")
-	// ErrReadOnly means a write to a store opened with Options.ReadOnly.
-	ErrReadOnly = errors.New("memvec: store opened read-only")
 )
