@@ -40,11 +40,19 @@ import (
 //     when they were written (checked in replay).
 //
 // A rolled-back manifest is refused with ErrCorrupt naming the file, and
-// nothing is removed. Only names in exactly the form memvec writes, and
-// only regular files, are considered: anything else is left alone. A
-// segment file whose header was never written (a crash inside
-// segment.Create) is an orphan; one whose header is not a segment header,
-// or names another number, is not memvec's and is left alone.
+// nothing is removed. Only regular files with names in exactly the form
+// memvec writes, and numbers memvec could have given them, are
+// considered: anything else is left alone. A segment file whose header was
+// never written (a crash inside segment.Create) or is damaged is an
+// orphan; a whole segment header naming another number (a copy) is left
+// alone.
+
+// maxSegmentsInFlight bounds how far past the manifest's next segment
+// number an orphan's number can lie: the numbers taken since the last
+// manifest write are those of the operations in flight at a crash (and of
+// failed attempts), never a million. A file numbered further out was not
+// made by memvec and is left alone.
+const maxSegmentsInFlight = 1 << 20
 
 // fileKind is a numbered store file kind.
 type fileKind int
@@ -134,20 +142,21 @@ func isOrphan(fsys vfs.FS, dir string, m *manifest.Manifest, kind fileKind, n ui
 	case kindSegment:
 		h, err := segment.ReadHeader(fsys, filepath.Join(dir, segment.FileName(n)))
 		switch {
-		case errors.Is(err, segment.ErrNoHeader):
-			return true, nil
-		case errors.Is(err, errs.ErrCorrupt) || errors.Is(err, errs.ErrVersion):
-			return false, nil // not a segment this build wrote: left alone
-		case err != nil:
-			return false, err
-		case h.Number != n:
-			return false, nil
-		case h.Named > m.Generation:
+		case err == nil && h.Named > m.Generation:
 			return false, rolledBack(fmt.Sprintf("segment named by manifest generation %d", h.Named))
-		case h.Gen > m.Generation:
+		case err == nil && h.Gen > m.Generation:
 			return false, rolledBack(fmt.Sprintf("segment created under manifest generation %d", h.Gen))
+		case err == nil && h.Number != n:
+			return false, nil // a copy of another segment: not provably a leftover
+		case errors.Is(err, errs.ErrVersion):
+			return false, nil // written by a newer build: not ours to judge
+		case err != nil && !errors.Is(err, segment.ErrNoHeader) && !errors.Is(err, errs.ErrCorrupt):
+			return false, err
 		}
-		return true, nil
+		// A file without a segment header (a crash inside Create) or with
+		// one no later manifest wrote was never named: an orphan, if its
+		// number is one memvec could have taken since the manifest.
+		return n < m.NextSegment+maxSegmentsInFlight, nil
 	case kindTombs:
 		if n <= m.Generation+1 {
 			return true, nil
