@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/memvec/memvec/internal/errs"
+	tidwall "github.com/tidwall/wal"
 )
 
 // outcome is what opening a log and replaying it gives.
@@ -168,7 +170,36 @@ func TestReadOnlyPendingTruncation(t *testing.T) {
 			e(t, dir)
 		}
 		checkReadOnlyAgrees(t, name, dir, opts)
+
+		// The view must be tidwall's own: its load finishes the
+		// truncation on disk the way finishTruncation does.
+		twDir, ourDir := copyDir(t, dir), copyDir(t, dir)
+		tw, twErr := tidwall.Open(twDir, &tidwall.Options{LogFormat: tidwall.Binary, AllowEmpty: true, NoSync: true})
+		ours := openOutcome(ourDir, opts)
+		if twErr != nil {
+			if !errors.Is(ours.err, errs.ErrCorrupt) {
+				t.Fatalf("%s: tidwall's load fails (%v), ours gives %v", name, twErr, ours)
+			}
+			continue
+		}
+		first, _ := tw.FirstIndex()
+		last, _ := tw.LastIndex()
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if ours.err != nil || ours.first != first || ours.last != last {
+			t.Fatalf("%s: tidwall's load gives seqs %d..%d, ours %v", name, first, last, ours)
+		}
+		if a, b := slices.Collect(maps.Keys(hashDir(t, twDir))), slices.Collect(maps.Keys(hashDir(t, ourDir))); !equalSorted(a, b) {
+			t.Fatalf("%s: tidwall leaves files %v, finishTruncation %v", name, a, b)
+		}
 	}
+}
+
+func equalSorted(a, b []string) bool {
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 func TestReadOnlyMissingDir(t *testing.T) {
