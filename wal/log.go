@@ -85,7 +85,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := makeDir(dir); err != nil {
 		return nil, fmt.Errorf("wal %s: create: %w", dir, err)
 	}
-	if err := prepare(dir, l.tidwallOptions(), opts.Durable); err != nil {
+	if err := prepare(dir, opts.Durable); err != nil {
 		return nil, err
 	}
 	topts := l.tidwallOptions() // tidwall.Open writes defaults into its argument
@@ -150,7 +150,7 @@ func (l *Log) tidwallOptions() tidwall.Options {
 		NoSync:           l.opts.NoSync,
 		SegmentSize:      l.opts.SegmentSize,
 		LogFormat:        tidwall.Binary,
-		SegmentCacheSize: 1, // Replay reads forward; one older segment in RAM is enough
+		SegmentCacheSize: 1, // only TruncateFront reads through tidwall (Replay and Verify parse the files)
 		NoCopy:           true,
 		AllowEmpty:       true,
 		DirPerms:         0o755,

@@ -6,24 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/memvec/memvec/internal/errs"
 	"github.com/memvec/memvec/internal/vfs"
-	tidwall "github.com/tidwall/wal"
 )
 
 // prepare brings dir to a state tidwall.Open accepts and whose last segment
-// holds only good records: it lets tidwall finish an interrupted truncation,
+// holds only good records: it finishes an interrupted truncation,
 // removes tidwall's stale temp files, checks that every other segment ends
 // exactly where the next begins (checkChain) and cuts a torn tail off the
 // last segment. It runs before the Log's own tidwall.Open.
-func prepare(dir string, topts tidwall.Options, durable uint64) error {
+func prepare(dir string, durable uint64) error {
 	st, err := scanDir(dir)
 	if err != nil {
 		return err
 	}
 	if st.pending {
-		if st, err = finishTruncation(dir, topts); err != nil {
+		if st, err = finishTruncation(dir, st); err != nil {
 			return err
 		}
 	}
@@ -66,26 +66,41 @@ func checkChain(segs []segInfo) error {
 	return nil
 }
 
-// finishTruncation lets tidwall complete a TruncateFront or TruncateBack that
-// a crash interrupted: its load renames the .START/.END file into place and
-// removes the segments it replaces before it reads the tail, so it does so
-// even when it then fails on a torn tail (which repairTail handles next).
-func finishTruncation(dir string, topts tidwall.Options) (dirState, error) {
-	tw, err := tidwall.Open(dir, &topts)
-	switch {
-	case err == nil:
-		err = tw.Close()
-	case errors.Is(err, tidwall.ErrCorrupt):
-		err = nil
-	}
+// finishTruncation completes a TruncateFront or TruncateBack that a crash
+// interrupted, on disk, exactly as tidwall's load would (dirState.view): it
+// removes the files the .START or .END file replaces, then renames that
+// file into place. Until the rename the marker file stays, so a crash in
+// between leaves a directory with the same view. It does not call tidwall,
+// whose load leaks its open tail file when it then fails on a torn tail.
+func finishTruncation(dir string, st dirState) (dirState, error) {
+	segs, err := st.view(dir)
 	if err != nil {
-		return dirState{}, fmt.Errorf("wal %s: finish interrupted truncation: %w", dir, err)
+		return dirState{}, err
 	}
-	st, err := scanDir(dir)
-	if err == nil && st.pending {
-		err = fmt.Errorf("wal %s: interrupted truncation left both .START and .END files: %w", dir, errs.ErrCorrupt)
+	keep := make(map[string]bool, len(segs))
+	for _, s := range segs {
+		keep[s.path] = true
 	}
-	return st, err
+	for _, s := range append(append([]segInfo(nil), st.segs...), st.marks...) {
+		if keep[s.path] {
+			continue
+		}
+		if err := os.Remove(s.path); err != nil {
+			return dirState{}, fmt.Errorf("wal %s: finish interrupted truncation: %w", s.path, err)
+		}
+	}
+	for _, s := range segs {
+		if s.kind == kindSegment {
+			continue
+		}
+		if err := os.Rename(s.path, filepath.Join(dir, segmentName(s.first))); err != nil {
+			return dirState{}, fmt.Errorf("wal %s: finish interrupted truncation: %w", s.path, err)
+		}
+	}
+	if err := vfs.OS.SyncDir(dir); err != nil {
+		return dirState{}, fmt.Errorf("wal %s: %w", dir, err)
+	}
+	return scanDir(dir)
 }
 
 // repairTail cuts the torn tail (see checkTail) off the segment file at
