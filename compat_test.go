@@ -42,7 +42,7 @@ func openFixture(t *testing.T, name string) (string, fixture) {
 // live vector back bit for bit, adds and deletes, compacts, reopens and
 // reads again.
 func TestCompatStores(t *testing.T) {
-	for _, name := range []string{"store-v1"} {
+	for _, name := range []string{"store-v1", "store-v1-stale-tombs"} {
 		t.Run(name, func(t *testing.T) {
 			dir, fx := openFixture(t, name)
 			db, err := Open(dir, Options{DisableAutoCompaction: true})

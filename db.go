@@ -51,11 +51,12 @@ func Open(dir string, opts Options) (*DB, error) {
 		NoSync:       opts.NoSync,
 		SegmentBytes: opts.SegmentBytes,
 		FS:           opts.fs,
+		ReadOnly:     opts.ReadOnly,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("memvec: open %s: %w", dir, err)
 	}
-	db := &DB{e: e, auto: !opts.DisableAutoCompaction}
+	db := &DB{e: e, auto: !opts.DisableAutoCompaction && !opts.ReadOnly}
 	copts := compactor.Options{GarbageRatio: opts.CompactionGarbageRatio, SegCap: e.SegCap()}
 	if fn := opts.OnCompact; fn != nil {
 		copts.OnCompact = func(epoch uint64, runs []manifest.IDRun) { fn(idMap(epoch, runs)) }

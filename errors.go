@@ -31,6 +31,9 @@ var (
 	// no memvec store; such an error also satisfies errors.Is(err,
 	// ErrCorrupt). Nothing in the directory is touched.
 	ErrNotStore = errs.ErrNotStore
+	// ErrReadOnly is returned by Add, Delete, Compact and ReleaseIDMaps of
+	// a DB opened with Options.ReadOnly.
+	ErrReadOnly = errs.ErrReadOnly
 	// ErrVersion is returned by Open for a store written by a newer,
 	// unknown format version.
 	ErrVersion = errs.ErrVersion

@@ -1476,20 +1476,26 @@ func TestHostileCorruptDirectory(t *testing.T) {
 		}
 	})
 	t.Run("directory named like a segment", func(t *testing.T) {
-		// Recovery removes files with store names that the MANIFEST does
-		// not list; a non-empty directory of such a name makes Open fail
-		// (with no sentinel) rather than touch what is inside.
-		dir, _ := hostileClosedStore(t)
+		// Recovery removes only regular files in exactly the form memvec
+		// writes (issue 10, item 9): a directory of such a name is left
+		// alone, with what is inside, and Open succeeds.
+		dir, o := hostileClosedStore(t)
 		sub := filepath.Join(dir, "000999.seg")
 		os.Mkdir(sub, 0o755)
 		os.WriteFile(filepath.Join(sub, "keep"), []byte("mine"), 0o644)
+		empty := filepath.Join(dir, "000123.seg")
+		os.Mkdir(empty, 0o755)
 		db, err := Open(dir, Options{})
-		if err == nil {
-			db.Close()
-			t.Fatal("Open succeeded")
+		if err != nil {
+			t.Fatalf("Open: %v", err)
 		}
+		defer db.Close()
+		hostileCheckModel(t, db, o)
 		if b, err := os.ReadFile(filepath.Join(sub, "keep")); err != nil || string(b) != "mine" {
 			t.Fatalf("Open touched the directory's content: %q, %v", b, err)
+		}
+		if fi, err := os.Stat(empty); err != nil || !fi.IsDir() {
+			t.Fatalf("Open removed an empty directory named like a segment: %v", err)
 		}
 	})
 	t.Run("unknown file inside a store", func(t *testing.T) {

@@ -65,6 +65,17 @@ type Options struct {
 	// while the DB is closing. Default nil.
 	OnCompact func(IDMap)
 
+	// ReadOnly opens the store without writing a byte, for readers and
+	// for stores on read-only folders or media: Open takes a shared lock
+	// (many read-only DBs may have the store at once, but no writer: like
+	// bbolt's ReadOnly), creates nothing, removes no orphan, repairs no
+	// torn tail on disk (it is ignored in memory) and writes no manifest;
+	// Close writes nothing either. Add, Delete, Compact and ReleaseIDMaps
+	// fail with ErrReadOnly; Sync does nothing; the background compactor
+	// does not run. Opening a directory that holds no store fails with
+	// ErrNotStore. Default false.
+	ReadOnly bool
+
 	// fs, when set, is the file system every file operation on the store
 	// directory goes through (the WAL's excepted; see package
 	// internal/vfs). Only this package's tests set it, to inject faults

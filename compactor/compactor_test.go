@@ -54,7 +54,7 @@ func source(t *testing.T, dir string, n uint64, runs []segment.Run, dead ...uint
 	for _, r := range runs {
 		rows += r.Count
 	}
-	seg, err := segment.Create(nil, dir, n, 2, rows)
+	seg, err := segment.Create(nil, dir, n, 2, rows, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

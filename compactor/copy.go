@@ -146,7 +146,7 @@ func (w *writer) open() error {
 	}
 	written := w.first - w.job.FirstID
 	left := w.job.Live - written
-	seg, err := segment.Create(w.job.FS, w.job.Dir, w.job.Segments[i], w.job.Dim, min(left, w.job.SegCap))
+	seg, err := segment.Create(w.job.FS, w.job.Dir, w.job.Segments[i], w.job.Dim, min(left, w.job.SegCap), w.job.Gen)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ type Job struct {
 	Dir      string
 	Dim      int
 	SegCap   uint64   // rows per output segment at most
+	Gen      uint64   // manifest generation at Prepare: the outputs' segment.Header.Gen
 	Sources  []Source // in no particular order
 	FirstID  uint64   // first of the block of fresh IDs reserved for the job
 	Live     uint64   // rows to copy: the block's size

@@ -51,8 +51,8 @@ func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
 	defer e.opMu.RUnlock()
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if e.failed != nil {
-		return nil, e.failed
+	if err := e.writable("compact"); err != nil {
+		return nil, err
 	}
 	want := make(map[uint64]bool, len(numbers))
 	for _, n := range numbers {
@@ -64,7 +64,7 @@ func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
 		}
 	}
 	v := e.acquire()
-	job := &compactor.Job{Ctx: e.closeCtx, FS: e.fs, Dir: e.dir, Dim: e.dim, SegCap: e.segCap}
+	job := &compactor.Job{Ctx: e.closeCtx, FS: e.fs, Dir: e.dir, Dim: e.dim, SegCap: e.segCap, Gen: e.man.Generation}
 	for _, s := range v.segs.all() {
 		if !want[s.ref.seg.Number()] || s.seal == nil || s.rows == 0 {
 			continue
@@ -192,6 +192,7 @@ func (e *Engine) Commit(job *compactor.Job, out *compactor.Output) (uint64, erro
 		}
 		return 0, err
 	}
+	markNamed(out.Segments, man.Generation)
 	for _, s := range cur.segs.all() {
 		if retired[s.ref.seg] {
 			s.ref.retire.Store(true)
@@ -231,14 +232,7 @@ func (e *Engine) writeCommitFiles(man *manifest.Manifest, segs []segView, out *c
 			e.fs.Remove(filepath.Join(e.dir, manifest.IDMapFileName(man.Epoch)))
 		}
 	}()
-	var tombs []manifest.SegmentTombs
-	for _, s := range segs {
-		if s.deleted > 0 {
-			tombs = append(tombs, manifest.SegmentTombs{Number: s.ref.seg.Number(), Bits: s.tomb})
-		}
-	}
-	sort.Slice(tombs, func(i, j int) bool { return tombs[i].Number < tombs[j].Number })
-	if err := manifest.WriteTombs(e.fs, e.dir, man.Generation, tombs); err != nil {
+	if err := e.writeTombsLocked(man.Generation, segs); err != nil {
 		return err
 	}
 	man.Tombs = man.Generation
@@ -357,8 +351,8 @@ func (e *Engine) ReleaseIDMaps(throughEpoch uint64) error {
 	defer e.opMu.RUnlock()
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if e.failed != nil {
-		return e.failed
+	if err := e.writable("release ID maps"); err != nil {
+		return err
 	}
 	man := e.man.Clone()
 	var keep, drop []uint64

@@ -24,6 +24,7 @@ type Config struct {
 	NoSync       bool   // durability at Sync/Close only
 	SegmentBytes int64  // 0: DefaultSegmentBytes
 	FS           vfs.FS // every file operation on the store directory; nil: vfs.OS
+	ReadOnly     bool   // write nothing; writes fail with errs.ErrReadOnly
 }
 
 // Engine is an open store.
@@ -33,6 +34,9 @@ type Engine struct {
 	dim    int
 	noSync bool
 	segCap uint64 // rows per new segment
+	// readOnly: opened with Config.ReadOnly; every write returns
+	// errs.ErrReadOnly and nothing is ever written.
+	readOnly bool
 
 	// opMu is held shared by every operation and exclusively by Close, so
 	// Close waits for operations in flight and later ones see closed.
@@ -58,6 +62,9 @@ type Engine struct {
 	wal    *wal.Log
 	lock   interface{ Unlock() error }
 	failed error // sticky: set by a failed write or sync
+	// tombsBytes is about the size of the last tombstone checkpoint
+	// written; see maybeCheckpointLocked.
+	tombsBytes int64
 
 	cur atomic.Pointer[version]
 }
@@ -70,19 +77,20 @@ func Open(dir string, cfg Config) (*Engine, error) {
 	if cfg.SegmentBytes == 0 {
 		cfg.SegmentBytes = DefaultSegmentBytes
 	}
-	st, err := recovery.Recover(dir, recovery.Config{Dimension: cfg.Dimension, NoSync: cfg.NoSync, FS: cfg.FS})
+	st, err := recovery.Recover(dir, recovery.Config{Dimension: cfg.Dimension, NoSync: cfg.NoSync, FS: cfg.FS, ReadOnly: cfg.ReadOnly})
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{
-		dir:    dir,
-		fs:     st.FS,
-		dim:    st.Manifest.Dimension,
-		noSync: cfg.NoSync,
-		segCap: segment.Capacity(st.Manifest.Dimension, cfg.SegmentBytes),
-		man:    st.Manifest,
-		wal:    st.WAL,
-		lock:   st.Lock,
+		dir:      dir,
+		fs:       st.FS,
+		dim:      st.Manifest.Dimension,
+		noSync:   cfg.NoSync,
+		readOnly: cfg.ReadOnly,
+		segCap:   segment.Capacity(st.Manifest.Dimension, cfg.SegmentBytes),
+		man:      st.Manifest,
+		wal:      st.WAL,
+		lock:     st.Lock,
 	}
 	e.nextID.Store(st.NextID)
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())
@@ -102,6 +110,18 @@ func Open(dir string, cfg Config) (*Engine, error) {
 		}
 	}
 	e.publish(segs)
+	if !e.readOnly {
+		e.wal.SetGen(e.man.Generation)
+	}
+	if st.StaleTombs && !e.readOnly {
+		e.writeMu.Lock()
+		err := e.tombCheckpointLocked()
+		e.writeMu.Unlock()
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -136,6 +156,9 @@ func (e *Engine) Sync() error {
 }
 
 func (e *Engine) syncLocked() error {
+	if e.readOnly {
+		return nil
+	}
 	if e.failed != nil {
 		return e.failed
 	}
@@ -148,6 +171,15 @@ func (e *Engine) syncLocked() error {
 		return e.fail(err)
 	}
 	return nil
+}
+
+// writable returns the error of a write to a read-only or failed engine.
+// Callers hold writeMu.
+func (e *Engine) writable(op string) error {
+	if e.readOnly {
+		return fmt.Errorf("%s: %w", op, errs.ErrReadOnly)
+	}
+	return e.failed
 }
 
 // fail records a write-path error that leaves the disk state unknown; every
@@ -186,7 +218,7 @@ func (e *Engine) Close() error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	err := e.syncLocked()
-	if err == nil {
+	if err == nil && !e.readOnly {
 		err = e.checkpointLocked()
 	}
 	err = errors.Join(err, e.wal.Close())
@@ -248,5 +280,8 @@ func (e *Engine) storeManifest(man *manifest.Manifest) error {
 		return e.fail(err)
 	}
 	e.man = man
+	// Records written from now on say which manifest they follow, so a
+	// manifest rolled back to an older generation is caught (recovery).
+	e.wal.SetGen(man.Generation)
 	return nil
 }

@@ -82,6 +82,9 @@ func (e *Engine) Verify(ctx context.Context) error {
 	}
 	v := e.acquire()
 	defer v.release()
+	if err := v.check(); err != nil {
+		return err
+	}
 	// Close cancels a Verify in progress, which then returns ErrClosed.
 	cctx, stop := e.closable(ctx)
 	defer stop()
@@ -107,7 +110,13 @@ func (e *Engine) Verify(ctx context.Context) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	if gen := e.man.Tombs; gen != 0 {
-		if _, err := manifest.ReadTombs(e.fs, e.dir, gen); err != nil {
+		tombs, err := manifest.ReadTombs(e.fs, e.dir, gen)
+		if err != nil {
+			return err
+		}
+		// The current version, not v: a checkpoint written since v may
+		// name rows appended since.
+		if err := e.cur.Load().checkTombsFile(tombs, gen); err != nil {
 			return err
 		}
 	}

@@ -59,8 +59,8 @@ func (e *Engine) Add(vecs [][]float32) ([]uint64, error) {
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if e.failed != nil {
-		return nil, e.failed
+	if err := e.writable("add"); err != nil {
+		return nil, err
 	}
 	first := e.nextID.Load()
 	if e.noSync && first+uint64(len(vecs)) > e.man.NextID {
@@ -136,7 +136,7 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 		num := e.man.NextSegment
 		e.man.NextSegment++
 		man.NextSegment = e.man.NextSegment
-		seg, err := segment.Create(e.fs, e.dir, num, e.dim, e.segCap)
+		seg, err := segment.Create(e.fs, e.dir, num, e.dim, e.segCap, e.man.Generation)
 		if err != nil {
 			return cleanup(err)
 		}
@@ -152,7 +152,7 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 	// has room.
 	entries := make([]manifest.Segment, len(created))
 	for i, seg := range created {
-		entries[i] = manifest.Segment{Number: seg.Number(), Capacity: seg.Capacity(), Rows: seg.Rows()}
+		entries[i] = manifest.Segment{Number: seg.Number(), Capacity: seg.Capacity(), Rows: seg.Rows(), Salt: seg.Salt()}
 		if seg.Free() == 0 || i < len(created)-1 {
 			seal, err := seg.Seal()
 			if err != nil {
@@ -196,6 +196,8 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 		return err
 	}
 
+	markNamed(created, man.Generation)
+
 	segs := e.cloneSegs()
 	for i := range segs {
 		if segs[i].ref == e.active {
@@ -230,10 +232,20 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 	return nil
 }
 
+// markNamed records in each new segment that the manifest of generation
+// gen, just committed, names it: evidence recovery uses to tell an orphan
+// from the file of a manifest that was later rolled back (see package
+// recovery). A failure loses only the evidence, so it is ignored.
+func markNamed(segs []*segment.Segment, gen uint64) {
+	for _, s := range segs {
+		s.MarkNamed(gen)
+	}
+}
+
 func sealedEntry(seg *segment.Segment, seal segment.Seal) manifest.Segment {
 	return manifest.Segment{
 		Number: seg.Number(), Capacity: seg.Capacity(), Sealed: true,
-		Rows: seal.Rows, Checksum: seal.Checksum, Runs: seal.Runs,
+		Rows: seal.Rows, Checksum: seal.Checksum, Salt: seg.Salt(), Runs: seal.Runs,
 	}
 }
 
@@ -250,8 +262,8 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if e.failed != nil {
-		return 0, e.failed
+	if err := e.writable("delete"); err != nil {
+		return 0, err
 	}
 	// Only the views of the segments touched are copied (with their
 	// bitsets): the cost follows len(ids), not the number of segments.
@@ -286,6 +298,7 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 		return 0, e.fail(err)
 	}
 	e.publishDerived(segs, v.index)
+	e.maybeCheckpointLocked()
 	e.signal()
 	return len(dead), nil
 }

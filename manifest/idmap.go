@@ -211,23 +211,31 @@ func frameEnd(b []byte) []byte {
 // the version, so a damaged version field is ErrCorrupt and only an intact
 // unknown one is ErrVersion. what names the kind of file in errors.
 func unframe(b []byte, magic string, version uint32, what string) ([]byte, error) {
+	body, _, err := unframeVersions(b, magic, version, version, what)
+	return body, err
+}
+
+// unframeVersions is unframe for a file kind whose readers accept every
+// format version in [oldest, newest]; it also returns the file's version.
+func unframeVersions(b []byte, magic string, oldest, newest uint32, what string) ([]byte, uint32, error) {
 	if len(b) < 24 || string(b[:8]) != magic {
-		return nil, fmt.Errorf("manifest: %s: bad magic: %w", what, errs.ErrCorrupt)
+		return nil, 0, fmt.Errorf("manifest: %s: bad magic: %w", what, errs.ErrCorrupt)
 	}
 	le := binary.LittleEndian
 	if n := le.Uint32(b[12:]); uint64(n) != uint64(len(b)-24) {
-		return nil, fmt.Errorf("manifest: %s: body of %d bytes in a file of %d: %w", what, n, len(b), errs.ErrCorrupt)
+		return nil, 0, fmt.Errorf("manifest: %s: body of %d bytes in a file of %d: %w", what, n, len(b), errs.ErrCorrupt)
 	}
 	if le.Uint64(b[len(b)-8:]) != xxhash.Sum64(b[:len(b)-8]) {
-		return nil, fmt.Errorf("manifest: %s: checksum mismatch: %w", what, errs.ErrCorrupt)
+		return nil, 0, fmt.Errorf("manifest: %s: checksum mismatch: %w", what, errs.ErrCorrupt)
 	}
-	if v := le.Uint32(b[8:]); v != version {
-		if v > version {
-			return nil, fmt.Errorf("manifest: %s: format version %d, this build reads %d: %w", what, v, version, errs.ErrVersion)
-		}
-		return nil, fmt.Errorf("manifest: %s: format version %d: %w", what, v, errs.ErrCorrupt)
+	v := le.Uint32(b[8:])
+	if v > newest {
+		return nil, 0, fmt.Errorf("manifest: %s: format version %d, this build reads %d: %w", what, v, newest, errs.ErrVersion)
 	}
-	return b[16 : len(b)-8], nil
+	if v < oldest {
+		return nil, 0, fmt.Errorf("manifest: %s: format version %d: %w", what, v, errs.ErrCorrupt)
+	}
+	return b[16 : len(b)-8], v, nil
 }
 
 // writeFramed creates or truncates path through fsys (nil: vfs.OS), writes

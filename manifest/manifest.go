@@ -22,8 +22,19 @@
 //	tombstones u64         generation of the tombstone checkpoint file (0: none)
 //	segment count u32, then per segment:
 //	    number u64 | capacity u64 | flags u8 (bit 0: sealed)
-//	    rows u64 | checksum u64 | run count u32 | runs (first ID, first row, count: 3 x u64)
+//	    rows u64 | checksum u64 | salt u64 (version 2 only)
+//	    run count u32 | runs (first ID, first row, count: 3 x u64)
 //	ID-map count u32, then the epoch (u64) of each ID-map file still kept
+//
+// Versions: 2 (written since issue 10) adds each segment's salt, the
+// random number in its file's header (segment.Header.Salt), so that a
+// segment file that is not the one the manifest names (copied from another
+// store, or from another place in this one) is refused at Open, the active
+// segment's included: a sealed segment's checksum would catch it only at
+// its first full read, and the active segment has none. Version 1 is read
+// with every salt 0, which means "not recorded": such an entry's file is
+// not checked, and recovery fills the salt in from the header it opened,
+// so the next manifest written records it.
 //
 // The tombstone checkpoint file (TombsFileName) holds the tombstones of
 // every segment as of the WAL checkpoint; recovery loads it and then replays
@@ -65,8 +76,9 @@ import (
 // FileName is the manifest's name inside a store directory.
 const FileName = "MANIFEST"
 
-// Version is the manifest format version this package writes and reads.
-const Version = 1
+// Version is the manifest format version this package writes; it reads
+// every version from 1 on (see the package doc).
+const Version = 2
 
 const magic = "memvecMF"
 
@@ -96,6 +108,7 @@ type Segment struct {
 	Sealed   bool
 	Rows     uint64
 	Checksum uint64
+	Salt     uint64 // the file header's salt; 0: not recorded (version 1)
 	Runs     []segment.Run
 }
 
@@ -122,7 +135,7 @@ func (m *Manifest) Clone() *Manifest {
 
 // Encode returns the file bytes of m.
 func Encode(m *Manifest) []byte {
-	b := frameStart(magic, Version, 112+len(m.Segments)*64)
+	b := frameStart(magic, Version, 112+len(m.Segments)*72)
 	le := binary.LittleEndian
 	b = le.AppendUint64(b, m.Generation)
 	b = le.AppendUint32(b, uint32(m.Dimension))
@@ -143,6 +156,7 @@ func Encode(m *Manifest) []byte {
 		b = append(b, flags)
 		b = le.AppendUint64(b, s.Rows)
 		b = le.AppendUint64(b, s.Checksum)
+		b = le.AppendUint64(b, s.Salt)
 		b = le.AppendUint32(b, uint32(len(s.Runs)))
 		for _, r := range s.Runs {
 			b = le.AppendUint64(b, r.FirstID)
@@ -164,7 +178,7 @@ func Decode(b []byte) (*Manifest, error) {
 	// The framing is the same in every format version, so unframe checks
 	// the checksum first: a damaged version field is corruption, an intact
 	// unknown one a newer format.
-	body, err := unframe(b, magic, Version, "MANIFEST")
+	body, version, err := unframeVersions(b, magic, 1, Version, "MANIFEST")
 	if err != nil {
 		return nil, err
 	}
@@ -179,12 +193,19 @@ func Decode(b []byte) (*Manifest, error) {
 		WALDurable:    r.u64(),
 		Tombs:         r.u64(),
 	}
-	nseg := r.count(33)
+	entry := 33 // the smallest segment entry
+	if version >= 2 {
+		entry += 8
+	}
+	nseg := r.count(entry)
 	for i := 0; i < nseg && r.err == nil; i++ {
 		s := Segment{Number: r.u64(), Capacity: r.u64()}
 		flags := r.byte()
 		s.Sealed = flags&1 != 0
 		s.Rows, s.Checksum = r.u64(), r.u64()
+		if version >= 2 {
+			s.Salt = r.u64()
+		}
 		nrun := r.count(24)
 		for j := 0; j < nrun && r.err == nil; j++ {
 			s.Runs = append(s.Runs, segment.Run{FirstID: r.u64(), FirstRow: r.u64(), Count: r.u64()})

@@ -74,7 +74,7 @@ var (
 	offSegCount = 16 + scalarLen
 	offSeg0     = offSegCount + 4
 	offSeg0Flag = offSeg0 + 16
-	offSeg0Runs = offSeg0Flag + 1 + 16
+	offSeg0Runs = offSeg0Flag + 1 + 24 // rows, checksum, salt
 )
 
 // normalize makes empty slices nil, so that a manifest built with empty
@@ -136,7 +136,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 			for _, s := range tc.m.Segments {
 				runs += len(s.Runs)
 			}
-			wantLen := 16 + scalarLen + 4 + len(tc.m.Segments)*37 + runs*24 + 4 + 8*len(tc.m.IDMaps) + 8
+			wantLen := 16 + scalarLen + 4 + len(tc.m.Segments)*45 + runs*24 + 4 + 8*len(tc.m.IDMaps) + 8
 			if len(b) != wantLen {
 				t.Fatalf("Encode: %d bytes, want %d", len(b), wantLen)
 			}
@@ -474,5 +474,30 @@ func TestClone(t *testing.T) {
 	c.IDMaps[0] = 42
 	if !reflect.DeepEqual(m, sample()) {
 		t.Fatalf("changing the clone changed the original: %+v", m)
+	}
+}
+
+// TestSaltRoundTrip: version 2 records each segment's salt; a version 1
+// file (the testdata store's) decodes with salt 0, "not recorded".
+func TestSaltRoundTrip(t *testing.T) {
+	m := &Manifest{Dimension: 3, NextSegment: 9, Segments: []Segment{
+		{Number: 1, Capacity: 4, Salt: 0xdeadbeefcafe},
+		{Number: 2, Capacity: 4, Sealed: true, Salt: math.MaxUint64},
+	}}
+	got, err := Decode(Encode(m))
+	if err != nil || got.Segments[0].Salt != 0xdeadbeefcafe || got.Segments[1].Salt != math.MaxUint64 {
+		t.Fatalf("Decode(Encode) = %+v, %v", got, err)
+	}
+	old, err := Load(nil, filepath.Join("..", "testdata", "store-v1", "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(old.Segments) == 0 {
+		t.Fatal("the version 1 store has no segments")
+	}
+	for _, s := range old.Segments {
+		if s.Salt != 0 {
+			t.Fatalf("version 1 segment %d decoded with salt %#x", s.Number, s.Salt)
+		}
 	}
 }

@@ -23,8 +23,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/memvec/memvec/internal/bitset"
 	"github.com/memvec/memvec/internal/errs"
@@ -46,6 +44,11 @@ type Config struct {
 	Dimension int    // 0: use the stored one; required to create a store
 	NoSync    bool   // passed to the WAL
 	FS        vfs.FS // the store directory's file system; nil: vfs.OS
+	// ReadOnly recovers without writing anything: no store is created, the
+	// locks are shared, orphans are found (a rollback is still refused)
+	// but not removed, a torn tail is cut in memory only, and the WAL is
+	// read as it is.
+	ReadOnly bool
 }
 
 // State is a recovered store, ready for the engine. Segments[i] is the
@@ -60,6 +63,11 @@ type State struct {
 	WAL        *wal.Log
 	NextID     uint64 // the first ID never handed out
 	Created    bool   // the store was created by this call
+	// StaleTombs says that the tombstone checkpoint named rows of the
+	// active segment that recovery cut as a torn tail (see tombsPastRows):
+	// the engine must write a fresh checkpoint before any row is appended
+	// at those positions.
+	StaleTombs bool
 }
 
 // Close releases everything a State holds (used when a later step of Open
@@ -88,16 +96,18 @@ func Recover(dir string, cfg Config) (st *State, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if !exists && cfg.ReadOnly {
+		return nil, fmt.Errorf("%s holds no store, and a read-only open creates none: %w", dir, errs.ErrNotStore)
+	}
 	if !exists && cfg.Dimension == 0 {
 		return nil, fmt.Errorf("%s holds no store and Options.Dimension is 0: %w (%w)", dir, errs.ErrInvalidArgument, errs.ErrDimension)
 	}
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+	if !exists {
+		if err := fsys.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
 	}
-	lock, err := fsys.Lock(filepath.Join(dir, LockFile))
-	if errors.Is(err, vfs.ErrWouldBlock) {
-		return nil, fmt.Errorf("%s: %w", dir, errs.ErrLocked)
-	}
+	lock, err := lockStore(fsys, dir, cfg.ReadOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -111,17 +121,70 @@ func Recover(dir string, cfg Config) (st *State, err error) {
 	if st.Manifest, err = loadOrCreate(dir, cfg, st); err != nil {
 		return st, err
 	}
-	if err = removeOrphans(fsys, dir, st.Manifest); err != nil {
+	// Orphans are found before anything else is opened, so that a
+	// rolled-back manifest is refused before any step can act on it, and
+	// removed only once every check has passed.
+	orphans, err := findOrphans(fsys, dir, st.Manifest)
+	if err != nil {
 		return st, err
 	}
-	if err = openSegments(st); err != nil {
+	if err = openSegments(st, cfg.ReadOnly); err != nil {
 		return st, err
 	}
-	walOpts := wal.Options{NoSync: cfg.NoSync, Durable: st.Manifest.WALDurable}
+	walOpts := wal.Options{NoSync: cfg.NoSync, Durable: st.Manifest.WALDurable, ReadOnly: cfg.ReadOnly}
 	if st.WAL, err = wal.Open(filepath.Join(dir, WALDir), walOpts); err != nil {
 		return st, err
 	}
-	return st, replay(st)
+	if err = replay(st); err != nil {
+		return st, err
+	}
+	if cfg.ReadOnly {
+		return st, nil
+	}
+	return st, removeOrphans(fsys, dir, orphans)
+}
+
+// lockStore takes the store's locks: an exclusive flock on the directory
+// itself for a writer, shared for a reader. A lock on the directory cannot
+// be defeated by deleting a file (users delete "stale" lock files after a
+// kill -9; flock locks die with their process, so there never is one).
+// The LOCK file is locked too, because builds before issue 10 lock only
+// that: a writer creates it, a reader locks it shared when it exists.
+func lockStore(fsys vfs.FS, dir string, readOnly bool) (vfs.Lock, error) {
+	lockDir, lockFile := fsys.Lock, fsys.Lock
+	if readOnly {
+		lockDir, lockFile = fsys.RLock, fsys.RLock
+	}
+	locked := func(err error) error {
+		if errors.Is(err, vfs.ErrWouldBlock) {
+			return fmt.Errorf("%s: %w", dir, errs.ErrLocked)
+		}
+		return err
+	}
+	dl, err := lockDir(dir)
+	if err != nil {
+		return nil, locked(err)
+	}
+	fl, err := lockFile(filepath.Join(dir, LockFile))
+	if readOnly && errors.Is(err, os.ErrNotExist) {
+		return dl, nil
+	}
+	if err != nil {
+		dl.Unlock()
+		return nil, locked(err)
+	}
+	return locks{dl, fl}, nil
+}
+
+// locks releases several locks as one.
+type locks []vfs.Lock
+
+func (ls locks) Unlock() error {
+	var err error
+	for i := len(ls) - 1; i >= 0; i-- {
+		err = errors.Join(err, ls[i].Unlock())
+	}
+	return err
 }
 
 // inspect reports whether dir holds a store, and refuses a directory that
@@ -145,7 +208,8 @@ func inspect(fsys vfs.FS, dir string) (bool, error) {
 		case LockFile, manifest.FileName + ".tmp":
 		default:
 			others = append(others, name)
-			hasData = hasData || isStoreFile(name) || name == WALDir
+			_, _, numbered := parseName(name)
+			hasData = hasData || numbered || name == WALDir
 		}
 	}
 	if hasManifest {
@@ -191,59 +255,23 @@ func loadOrCreate(dir string, cfg Config, st *State) (*manifest.Manifest, error)
 	return m, nil
 }
 
-// removeOrphans deletes the leftovers of an interrupted operation: segment
-// files the manifest does not list and a stale manifest temp file.
-func removeOrphans(fsys vfs.FS, dir string, m *manifest.Manifest) error {
-	listed := make(map[string]bool, len(m.Segments))
-	for _, s := range m.Segments {
-		listed[segment.FileName(s.Number)] = true
-	}
-	entries, err := fsys.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	removed := false
-	listed[manifest.TombsFileName(m.Tombs)] = m.Tombs != 0
-	for _, ep := range m.IDMaps {
-		listed[manifest.IDMapFileName(ep)] = true
-	}
-	for _, e := range entries {
-		name := e.Name()
-		orphan := name == manifest.FileName+".tmp" || (isStoreFile(name) && !listed[name])
-		if !orphan {
-			continue
-		}
-		if err := fsys.Remove(filepath.Join(dir, name)); err != nil {
-			return fmt.Errorf("remove orphan %s: %w", name, err)
-		}
-		removed = true
-	}
-	if removed {
-		return fsys.SyncDir(dir)
-	}
-	return nil
-}
-
-// isStoreFile reports whether name is one of the numbered files a store
-// creates: a segment, a tombstone checkpoint or an ID map.
-func isStoreFile(name string) bool {
-	for _, ext := range []string{".seg", ".tombs", ".idmap"} {
-		if num, ok := strings.CutSuffix(name, ext); ok {
-			_, err := strconv.ParseUint(num, 10, 64)
-			return err == nil
-		}
-	}
-	return false
-}
-
-func openSegments(st *State) error {
+// openSegments opens every segment the manifest names and checks that
+// each file is the one named: its header's salt must be the one the
+// manifest recorded (a segment file copied from another store, or from
+// another place in this one, is refused). A manifest of format version 1
+// recorded no salts; they are filled in from the headers, and the next
+// manifest written records them.
+func openSegments(st *State, readOnly bool) error {
 	m := st.Manifest
-	for _, ms := range m.Segments {
+	for i, ms := range m.Segments {
 		var seg *segment.Segment
 		var err error
-		if ms.Sealed {
+		switch {
+		case ms.Sealed:
 			seg, err = segment.Open(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Seal())
-		} else {
+		case readOnly:
+			seg, err = segment.OpenActiveReadOnly(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
+		default:
 			seg, err = segment.OpenActive(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
 		}
 		if err != nil {
@@ -251,6 +279,12 @@ func openSegments(st *State) error {
 		}
 		st.Segments = append(st.Segments, seg)
 		st.Tombstones = append(st.Tombstones, bitset.New(ms.Capacity))
+		if ms.Salt == 0 {
+			m.Segments[i].Salt = seg.Salt()
+		} else if seg.Salt() != ms.Salt {
+			return fmt.Errorf("%s: header salt %#x, the manifest names a file with salt %#x: the file is not this store's segment %d (copied from another store?): %w",
+				seg.Path(), seg.Salt(), ms.Salt, ms.Number, errs.ErrCorrupt)
+		}
 	}
 	return nil
 }
@@ -274,6 +308,9 @@ func replay(st *State) error {
 						manifest.TombsFileName(gen), t.Number, len(t.Bits), ms.Capacity, errs.ErrCorrupt)
 				}
 				copy(st.Tombstones[i], t.Bits)
+				if err := tombsPastRows(st, i, gen); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -288,7 +325,18 @@ func replay(st *State) error {
 		return fmt.Errorf("%s: tombstone log ends at record %d, but record %d was recorded durable: %w",
 			filepath.Join(st.Dir, WALDir), last, st.Manifest.WALDurable, errs.ErrCorrupt)
 	}
+	// The log must hold every record from the checkpoint on: tidwall
+	// starts a log whose first file is gone at the next file's first
+	// record, which would silently undo the deletes of the lost one.
+	if first, ckpt := st.WAL.FirstSeq(), max(st.Manifest.WALCheckpoint, 1); st.WAL.LastSeq() >= ckpt && first > ckpt {
+		return fmt.Errorf("%s: tombstone log starts at record %d, but the manifest needs every record from %d on (a log file is missing): %w",
+			filepath.Join(st.Dir, WALDir), first, ckpt, errs.ErrCorrupt)
+	}
 	return st.WAL.Replay(func(r wal.Record) error {
+		if r.Gen > st.Manifest.Generation {
+			return fmt.Errorf("%s: tombstone record %d was written under manifest generation %d, newer than the manifest's %d: the manifest is older than the store (restored from a copy?): %w",
+				filepath.Join(st.Dir, WALDir), r.Seq, r.Gen, st.Manifest.Generation, errs.ErrCorrupt)
+		}
 		if r.Seq < st.Manifest.WALCheckpoint {
 			return nil
 		}
@@ -299,6 +347,28 @@ func replay(st *State) error {
 		}
 		return nil
 	})
+}
+
+// tombsPastRows enforces that no tombstone lies at or past its segment's
+// rows. In a sealed segment such a bit is corruption. In the active segment
+// it is what builds before issue 10 could leave: a compaction's checkpoint
+// recorded the tombstones of NoSync rows that were not yet durable, and a
+// power cut then took the rows but not the checkpoint. The bits are
+// dropped (the rows they named are gone) and the checkpoint marked stale,
+// so that rows appended later at those positions are not born deleted.
+func tombsPastRows(st *State, i int, gen uint64) error {
+	seg, tomb := st.Segments[i], st.Tombstones[i]
+	row, ok := tomb.FirstFrom(seg.Rows())
+	if !ok {
+		return nil
+	}
+	if st.Manifest.Segments[i].Sealed {
+		return fmt.Errorf("%s: segment %d: row %d is tombstoned but the segment holds %d rows: %w",
+			manifest.TombsFileName(gen), seg.Number(), row, seg.Rows(), errs.ErrCorrupt)
+	}
+	tomb.ClearFrom(seg.Rows())
+	st.StaleTombs = true
+	return nil
 }
 
 // missingIsCorrupt marks the absence of a file the manifest names as

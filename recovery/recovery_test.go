@@ -25,7 +25,7 @@ func mustRecover(t *testing.T, dir string, cfg Config) *State {
 func buildStore(t *testing.T, dir string, rows int, dead [][]uint64) {
 	t.Helper()
 	st := mustRecover(t, dir, Config{Dimension: 2})
-	seg, err := segment.Create(nil, dir, 0, 2, 64)
+	seg, err := segment.Create(nil, dir, 0, 2, 64, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestLocked(t *testing.T) {
 func TestOrphansRemovedUnknownKept(t *testing.T) {
 	dir := t.TempDir()
 	buildStore(t, dir, 5, nil)
-	orphan, err := segment.Create(nil, dir, 7, 2, 8)
+	orphan, err := segment.Create(nil, dir, 7, 2, 8, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,12 +16,23 @@
 // Header:
 //
 //	0   8  magic "memvecSG"
-//	8   4  format version (1)
+//	8   4  format version (2)
 //	12  4  dimension D
 //	16  8  capacity C (rows)
 //	24  8  segment number (the file's name)
-//	32  8  salt: random per file, mixed into every record checksum
-//	40  8  xxhash64 of bytes 0..40
+//	32  8  salt: random per file, mixed into every record checksum; the
+//	       manifest records it, so a file put in another's place is refused
+//	40  8  generation: the manifest generation in force at Create; only a
+//	       later manifest can name the file (see Header.Gen)
+//	48  8  xxhash64 of bytes 0..48
+//	64 24  named record, written after the first manifest naming the file
+//	       was committed (see named.go): evidence against a rolled-back
+//	       manifest, never data
+//
+// Version 1 (before issue 10) had no generation: its checksum, of bytes
+// 0..40, is at offset 40. It is read with generation 0. Everything past
+// the header is the same in both versions, and a file keeps the version
+// it was created with.
 //
 // Batch commit record i (one per Append call, written after its rows):
 //

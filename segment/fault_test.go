@@ -13,7 +13,7 @@ import (
 // wrapping the injected one and leaves no file behind.
 func TestCreateFaults(t *testing.T) {
 	count := vfs.NewFault(nil, 0)
-	s, err := Create(count, t.TempDir(), 1, 4, 8)
+	s, err := Create(count, t.TempDir(), 1, 4, 8, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestCreateFaults(t *testing.T) {
 			dir := t.TempDir()
 			f := vfs.NewFault(nil, 0)
 			f.SetHook(vfs.Nth(k, "", i, vfs.Decision{Err: syscall.ENOSPC, Short: 7}))
-			s, err := Create(f, dir, 1, 4, 8)
+			s, err := Create(f, dir, 1, 4, 8, 0)
 			if !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("%v #%d: Create returned %v, %v", k, i, s, err)
 			}
@@ -53,7 +53,7 @@ func TestAppendFaultsStick(t *testing.T) {
 	} {
 		dir := t.TempDir()
 		f := vfs.NewFault(nil, 0)
-		s, err := Create(f, dir, 1, 2, 8)
+		s, err := Create(f, dir, 1, 2, 8, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,8 @@ func FuzzDecodeHeader(f *testing.F) {
 	f.Add(append(bytes.Clone(h), make([]byte, HeaderSize-headerUsed)...))
 	f.Add(h[:headerUsed-1])
 	f.Add([]byte{})
-	f.Add(EncodeHeader(Header{Version: 2, Dim: 4, Capacity: 8, Number: 1}))
+	f.Add(EncodeHeader(Header{Version: Version + 1, Dim: 4, Capacity: 8, Number: 1}))
+	f.Add(EncodeHeader(Header{Version: 1, Dim: 4, Capacity: 8, Number: 1, Salt: fuzzSalt}))
 	f.Add(EncodeHeader(Header{Version: Version, Dim: 1, Capacity: maxCapacity(1)}))
 	f.Add(EncodeHeader(Header{Version: Version, Dim: 1, Capacity: maxCapacity(1) + 1}))
 	f.Add(EncodeHeader(Header{Version: Version, Dim: ^uint32(0), Capacity: 1}))
@@ -44,10 +45,12 @@ func FuzzDecodeHeader(f *testing.F) {
 		checkDecodeHeader(t, b)
 		// Random bytes almost never pass the checksum, so also decode the
 		// input with its checksum repaired, to reach the field checks.
-		if len(b) >= headerUsed {
-			b = bytes.Clone(b)
-			binary.LittleEndian.PutUint64(b[40:], xxhash.Sum64(b[:40]))
-			checkDecodeHeader(t, b)
+		for _, sumAt := range []int{40, 48} { // versions 1 and 2
+			if len(b) >= sumAt+8 {
+				b := bytes.Clone(b)
+				binary.LittleEndian.PutUint64(b[sumAt:], xxhash.Sum64(b[:sumAt]))
+				checkDecodeHeader(t, b)
+			}
 		}
 	})
 }
@@ -62,13 +65,14 @@ func checkDecodeHeader(t *testing.T, b []byte) {
 		}
 		return
 	}
-	if len(b) < headerUsed {
+	enc := EncodeHeader(h)
+	if len(b) < len(enc) {
 		t.Fatalf("decoded a %d-byte header", len(b))
 	}
-	if enc := EncodeHeader(h); !bytes.Equal(enc, b[:headerUsed]) {
-		t.Fatalf("EncodeHeader(%+v) = %x, want %x", h, enc, b[:headerUsed])
+	if !bytes.Equal(enc, b[:len(enc)]) {
+		t.Fatalf("EncodeHeader(%+v) = %x, want %x", h, enc, b[:len(enc)])
 	}
-	if h.Version != Version || h.Dim == 0 || h.Capacity == 0 || h.Capacity > maxCapacity(int(h.Dim)) {
+	if h.Version != Version && h.Version != 1 || h.Dim == 0 || h.Capacity == 0 || h.Capacity > maxCapacity(int(h.Dim)) {
 		t.Fatalf("accepted out-of-range header %+v", h)
 	}
 	// The shape it accepts has a sane layout: no offset overflows.
@@ -256,7 +260,9 @@ func TestSeedCorpus(t *testing.T) {
 		{"FuzzDecodeHeader", "valid", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
 		{"FuzzDecodeHeader", "valid_page", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
 		{"FuzzDecodeHeader", "truncated", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrCorrupt},
-		{"FuzzDecodeHeader", "version2", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrVersion},
+		{"FuzzDecodeHeader", "version3", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrVersion},
+		{"FuzzDecodeHeader", "v1_valid", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
+		{"FuzzDecodeHeader", "v1_valid_page", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
 		{"FuzzDecodeHeader", "bad_checksum", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrCorrupt},
 		{"FuzzDecodeRecord", "valid", func(b []byte) error { _, err := DecodeRecord(b); return err }, nil},
 		{"FuzzDecodeRecord", "truncated", func(b []byte) error { _, err := DecodeRecord(b); return err }, errs.ErrCorrupt},

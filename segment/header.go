@@ -11,12 +11,13 @@ import (
 // HeaderSize is the size of the header page at the start of every segment.
 const HeaderSize = 4096
 
-// Version is the segment format version this package writes and reads.
-const Version = 1
+// Version is the segment format version this package writes; it reads
+// every version from 1 on (see the package doc).
+const Version = 2
 
 const (
 	headerMagic = "memvecSG"
-	headerUsed  = 48
+	headerUsed  = 56 // version 2; version 1 used 48
 )
 
 // Header describes a segment file; it is written once, at Create.
@@ -26,45 +27,77 @@ type Header struct {
 	Capacity uint64
 	Number   uint64
 	Salt     uint64
+	// Gen is the manifest generation in force when the file was created
+	// (version 2; 0 in version 1): no manifest of a generation up to Gen
+	// can name the file, so a manifest of generation Gen or less that
+	// finds it unnamed knows that it is an orphan, and one of a lower
+	// generation than Gen has been rolled back.
+	Gen uint64
+	// Named is the generation of the first manifest that named the file,
+	// from the named record (see named.go), or 0. Only ReadHeader fills
+	// it in.
+	Named uint64
 }
 
-// EncodeHeader returns the first headerUsed bytes of a segment file.
+// EncodeHeader returns the used bytes of the header of a segment file. A
+// Version of 1 gives the version 1 layout (for tests of old files); any
+// other is written into the current layout.
 func EncodeHeader(h Header) []byte {
-	b := make([]byte, headerUsed)
+	used, sumAt := headerUsed, 48
+	if h.Version == 1 {
+		used, sumAt = 48, 40
+	}
+	b := make([]byte, used)
 	copy(b, headerMagic)
 	binary.LittleEndian.PutUint32(b[8:], h.Version)
 	binary.LittleEndian.PutUint32(b[12:], h.Dim)
 	binary.LittleEndian.PutUint64(b[16:], h.Capacity)
 	binary.LittleEndian.PutUint64(b[24:], h.Number)
 	binary.LittleEndian.PutUint64(b[32:], h.Salt)
-	binary.LittleEndian.PutUint64(b[40:], xxhash.Sum64(b[:40]))
+	if h.Version != 1 {
+		binary.LittleEndian.PutUint64(b[40:], h.Gen)
+	}
+	binary.LittleEndian.PutUint64(b[sumAt:], xxhash.Sum64(b[:sumAt]))
 	return b
 }
 
 // DecodeHeader parses and checks a segment header. Any damage returns an
 // error wrapping errs.ErrCorrupt; a newer format version wraps errs.ErrVersion.
 func DecodeHeader(b []byte) (Header, error) {
-	if len(b) < headerUsed {
+	if len(b) < 48 {
 		return Header{}, fmt.Errorf("header: %d bytes, want %d: %w", len(b), headerUsed, errs.ErrCorrupt)
 	}
 	if string(b[:8]) != headerMagic {
 		return Header{}, fmt.Errorf("header: bad magic %q: %w", b[:8], errs.ErrCorrupt)
 	}
-	if sum := xxhash.Sum64(b[:40]); sum != binary.LittleEndian.Uint64(b[40:]) {
+	// The version decides where the checksum is. A damaged version field
+	// fails the checksum where its version would put it, so damage is
+	// never taken for a newer format.
+	version := binary.LittleEndian.Uint32(b[8:])
+	sumAt := 48
+	if version == 1 {
+		sumAt = 40
+	} else if len(b) < headerUsed {
+		return Header{}, fmt.Errorf("header: %d bytes, want %d: %w", len(b), headerUsed, errs.ErrCorrupt)
+	}
+	if sum := xxhash.Sum64(b[:sumAt]); sum != binary.LittleEndian.Uint64(b[sumAt:]) {
 		return Header{}, fmt.Errorf("header: checksum mismatch: %w", errs.ErrCorrupt)
 	}
+	if version == 0 {
+		return Header{}, fmt.Errorf("header: format version 0: %w", errs.ErrCorrupt)
+	}
+	if version > Version {
+		return Header{}, fmt.Errorf("header: format version %d, this build reads up to %d: %w", version, Version, errs.ErrVersion)
+	}
 	h := Header{
-		Version:  binary.LittleEndian.Uint32(b[8:]),
+		Version:  version,
 		Dim:      binary.LittleEndian.Uint32(b[12:]),
 		Capacity: binary.LittleEndian.Uint64(b[16:]),
 		Number:   binary.LittleEndian.Uint64(b[24:]),
 		Salt:     binary.LittleEndian.Uint64(b[32:]),
 	}
-	if h.Version == 0 {
-		return Header{}, fmt.Errorf("header: format version 0: %w", errs.ErrCorrupt)
-	}
-	if h.Version != Version {
-		return Header{}, fmt.Errorf("header: format version %d, this build reads %d: %w", h.Version, Version, errs.ErrVersion)
+	if version >= 2 {
+		h.Gen = binary.LittleEndian.Uint64(b[40:])
 	}
 	if h.Dim == 0 || h.Capacity == 0 || h.Capacity > maxCapacity(int(h.Dim)) {
 		return Header{}, fmt.Errorf("header: dimension %d capacity %d out of range: %w", h.Dim, h.Capacity, errs.ErrCorrupt)

@@ -163,7 +163,7 @@ func runsEqual(a, b []Run) bool {
 
 func mustCreate(t testing.TB, dir string, n uint64, dim int, capacity uint64) *Segment {
 	t.Helper()
-	s, err := Create(nil, dir, n, dim, capacity)
+	s, err := Create(nil, dir, n, dim, capacity, 0)
 	if err != nil {
 		t.Fatalf("Create(%d, dim %d, capacity %d): %v", n, dim, capacity, err)
 	}

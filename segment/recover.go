@@ -54,7 +54,7 @@ func (s *Segment) recoverTail(durable uint64) error {
 				s.lay.recordOff+int64(cut)*recordSize, cut, j, rec.Synced, errs.ErrCorrupt)
 		}
 	}
-	if last > cut {
+	if last > cut && !s.readOnly {
 		// Zero the stale records so none can validate after new appends
 		// reuse their rows.
 		zero := make([]byte, int(last-cut)*recordSize)
@@ -66,7 +66,7 @@ func (s *Segment) recoverTail(durable uint64) error {
 	s.rows.Store(rows)
 	// After a process crash the rows may sit only in the page cache; they
 	// are made durable now, before any new record can claim them synced.
-	if rows > 0 || last > cut {
+	if (rows > 0 || last > cut) && !s.readOnly {
 		return s.Sync()
 	}
 	return nil

@@ -825,7 +825,7 @@ func TestOpenRejects(t *testing.T) {
 		{name: "header says another number", damage: header(with(func(h *Header) { h.Number = 99 })), want: errs.ErrCorrupt, msg: "header says"},
 		{name: "header says another dim", damage: header(with(func(h *Header) { h.Dim = 2 })), want: errs.ErrCorrupt, msg: "header says"},
 		{name: "header says another capacity", damage: header(with(func(h *Header) { h.Capacity = 8 })), want: errs.ErrCorrupt, msg: "header says"},
-		{name: "version 2", damage: header(with(func(h *Header) { h.Version = 2 })), want: errs.ErrVersion, msg: "offset 0"},
+		{name: "version 3", damage: header(with(func(h *Header) { h.Version = Version + 1 })), want: errs.ErrVersion, msg: "offset 0"},
 		{name: "bad magic", damage: func(t *testing.T, e env) { xorByte(t, e.path, 3, 0x20) }, want: errs.ErrCorrupt, msg: "offset 0"},
 		{name: "bad header checksum", damage: func(t *testing.T, e env) { xorByte(t, e.path, 41, 0x01) }, want: errs.ErrCorrupt, msg: "offset 0"},
 		{name: "damaged version byte", damage: func(t *testing.T, e env) { xorByte(t, e.path, 8, 0x02) }, want: errs.ErrCorrupt, msg: "offset 0"},

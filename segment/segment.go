@@ -53,13 +53,15 @@ type Segment struct {
 	unchecked uint64
 	runs      []Run // writer-owned
 	err       error // sticky write error: the file's state is unknown
+	readOnly  bool  // opened by OpenActiveReadOnly: never written
 }
 
 // Create makes segment number n in dir through fsys (nil: vfs.OS): it
 // preallocates the file, writes the header, fsyncs file and directory, and
-// maps it. On error it removes the file (best effort: a file left behind is
-// an orphan no manifest names, which recovery removes).
-func Create(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64) (*Segment, error) {
+// maps it. gen is the generation of the manifest in force (Header.Gen). On
+// error it removes the file (best effort: a file left behind is an orphan
+// no manifest names, which recovery removes).
+func Create(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64) (*Segment, error) {
 	fsys = vfs.Or(fsys)
 	if dim <= 0 || capacity == 0 || capacity > maxCapacity(dim) {
 		return nil, fmt.Errorf("segment %d: dimension %d capacity %d: %w", n, dim, capacity, errs.ErrInvalidArgument)
@@ -70,7 +72,7 @@ func Create(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64) (*Segme
 	if _, err := rand.Read(salt[:]); err != nil {
 		return nil, err
 	}
-	hdr := Header{Version: Version, Dim: uint32(dim), Capacity: capacity, Number: n, Salt: binary.LittleEndian.Uint64(salt[:])}
+	hdr := Header{Version: Version, Dim: uint32(dim), Capacity: capacity, Number: n, Salt: binary.LittleEndian.Uint64(salt[:]), Gen: gen}
 	f, err := fsys.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: %w", n, err)
@@ -115,21 +117,36 @@ func OpenActive(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, dur
 	return open(fsys, dir, n, dim, capacity, nil, durable)
 }
 
+// OpenActiveReadOnly opens the active segment as OpenActive does, but
+// writes nothing: a torn tail is cut in memory only (its stale records
+// stay on disk, past the rows the segment shows), nothing is synced, and
+// Append, Sync and Seal fail.
+func OpenActiveReadOnly(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, durable uint64) (*Segment, error) {
+	return openMode(fsys, dir, n, dim, capacity, nil, durable, true)
+}
+
 func open(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, seal *Seal, durable uint64) (*Segment, error) {
+	return openMode(fsys, dir, n, dim, capacity, seal, durable, false)
+}
+
+func openMode(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, seal *Seal, durable uint64, readOnly bool) (*Segment, error) {
 	fsys = vfs.Or(fsys)
 	path := filepath.Join(dir, FileName(n))
 	flag := os.O_RDWR
-	if seal != nil {
+	if seal != nil || readOnly {
 		flag = os.O_RDONLY
 	}
 	f, err := fsys.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, fmt.Errorf("segment %s: %w", path, err)
 	}
-	s := &Segment{fs: fsys, path: path, f: f, lay: newLayout(dim, capacity), sealed: seal != nil}
+	s := &Segment{fs: fsys, path: path, f: f, lay: newLayout(dim, capacity), sealed: seal != nil, readOnly: readOnly}
 	if err := s.open(n, seal, durable); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("segment %s: %w", path, err)
+	}
+	if readOnly {
+		s.err = fmt.Errorf("segment %s: opened read-only: %w", path, errs.ErrReadOnly)
 	}
 	return s, nil
 }
@@ -185,6 +202,10 @@ func (s *Segment) Path() string { return s.path }
 
 // Number returns the segment number.
 func (s *Segment) Number() uint64 { return s.hdr.Number }
+
+// Salt returns the random number of the file's header, which the manifest
+// records to bind the file to its place.
+func (s *Segment) Salt() uint64 { return s.hdr.Salt }
 
 // Capacity returns the number of rows the segment can hold.
 func (s *Segment) Capacity() uint64 { return s.lay.capacity }
@@ -442,3 +463,47 @@ func floatBytes(v []float32) []byte {
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*4)
 }
+
+// ReadHeader reads and decodes the header of the segment file at path
+// through fsys (nil: vfs.OS) without mapping it, for recovery to tell an
+// orphan from a file a newer manifest named. An empty file, or one whose
+// header is zeros, returns ErrNoHeader: Create preallocates the whole file
+// and syncs the header before any manifest can name it, so such a file is
+// what a crash inside Create leaves. A file of another size shorter than
+// a header page is ErrCorrupt: not a segment at all.
+func ReadHeader(fsys vfs.FS, path string) (Header, error) {
+	f, err := vfs.Or(fsys).OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return Header{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Header{}, err
+	}
+	switch size := fi.Size(); {
+	case size == 0:
+		return Header{}, ErrNoHeader
+	case size < HeaderSize:
+		return Header{}, fmt.Errorf("segment %s: %d bytes, shorter than a header page: %w", path, size, errs.ErrCorrupt)
+	}
+	b := make([]byte, namedOff+namedSize)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return Header{}, fmt.Errorf("segment %s: %w", path, err)
+	}
+	if isZero(b[:headerUsed]) {
+		return Header{}, ErrNoHeader
+	}
+	h, err := DecodeHeader(b[:headerUsed])
+	if err != nil {
+		return Header{}, fmt.Errorf("segment %s: %w", path, err)
+	}
+	if h.Version >= 2 {
+		h.Named = decodeNamed(b[namedOff:])
+	}
+	return h, nil
+}
+
+// ErrNoHeader is returned by ReadHeader for a file whose header was never
+// written (see ReadHeader).
+var ErrNoHeader = errors.New("segment: no header")

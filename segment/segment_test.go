@@ -109,7 +109,7 @@ func TestCreateInvalid(t *testing.T) {
 		{"huge capacity", 1, math.MaxUint64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Create(nil, dir, 7, tc.dim, tc.capacity)
+			s, err := Create(nil, dir, 7, tc.dim, tc.capacity, 0)
 			if !errors.Is(err, errs.ErrInvalidArgument) {
 				t.Fatalf("Create: got %v, %v; want ErrInvalidArgument", s, err)
 			}
@@ -124,7 +124,7 @@ func TestCreateExisting(t *testing.T) {
 	dir := t.TempDir()
 	s := mustCreate(t, dir, 3, 4, 8)
 	defer s.Close()
-	if _, err := Create(nil, dir, 3, 4, 8); !errors.Is(err, os.ErrExist) {
+	if _, err := Create(nil, dir, 3, 4, 8, 0); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("second Create of the same number: %v, want os.ErrExist", err)
 	}
 	// The first one is untouched.

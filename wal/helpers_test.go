@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,7 +67,7 @@ func checkReplay(t *testing.T, l *Log, first, last uint64) {
 	}
 	for i, r := range recs {
 		seq := first + uint64(i)
-		if !equalRecord(r, Record{Seq: seq, Synced: r.Synced, IDs: idsFor(seq)}) || r.Synced >= seq {
+		if !equalRecord(r, Record{Seq: seq, Synced: r.Synced, Gen: r.Gen, IDs: idsFor(seq)}) || r.Synced >= seq {
 			t.Fatalf("record %d = %+v, want seq %d IDs %v", i, r, seq, idsFor(seq))
 		}
 	}
@@ -89,9 +90,9 @@ func checkReplay(t *testing.T, l *Log, first, last uint64) {
 	if len(files) != len(l.segs) {
 		t.Fatalf("Log tracks %d segments, directory holds %d", len(l.segs), len(files))
 	}
-	for i, first := range l.segs {
-		if got := l.segmentPath(first); got != files[i] {
-			t.Fatalf("segmentPath(%d) = %s, want %s", first, got, files[i])
+	for i, s := range l.segs {
+		if s.path != files[i] {
+			t.Fatalf("Log's segment %d is %s, want %s", i, s.path, files[i])
 		}
 	}
 }
@@ -173,4 +174,23 @@ func editFile(t *testing.T, path string, edit func([]byte) []byte) {
 	if err := os.WriteFile(path, edit(b), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// hashDir returns the SHA-256 of every file in the flat directory dir, by
+// name.
+func hashDir(t testing.TB, dir string) map[string][32]byte {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := make(map[string][32]byte, len(entries))
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[e.Name()] = sha256.Sum256(b)
+	}
+	return sums
 }

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -33,6 +32,14 @@ type Options struct {
 	// it at a clean close). A damaged record at or below it is corruption,
 	// never a torn tail: Open reports it and leaves the file as it is.
 	Durable uint64
+	// ReadOnly opens the log without writing anything: no directory or
+	// file is created, written, truncated, renamed or removed, and nothing
+	// is fsynced, so it works on a read-only mount. A torn tail is ignored
+	// in memory (the records a writable Open would cut are not replayed)
+	// and an interrupted truncation is applied in memory. A missing
+	// directory is an error wrapping os.ErrNotExist. Append, Sync and
+	// TruncateFront return errors wrapping errs.ErrReadOnly.
+	ReadOnly bool
 }
 
 // Log is the tombstone write-ahead log. One goroutine at a time may call
@@ -44,19 +51,23 @@ type Log struct {
 	size atomic.Int64 // bytes of all segment files; read without mu
 
 	mu       sync.Mutex
-	tw       *tidwall.Log
+	tw       *tidwall.Log // nil when read-only
 	closed   bool
-	err      error    // first write-path failure; the Log refuses work after it
-	first    uint64   // tidwall's FirstIndex: the first Seq, last+1 when empty
-	last     uint64   // tidwall's LastIndex: the last Seq ever appended
-	synced   uint64   // highest Seq known durable
-	segs     []uint64 // first Seq of every segment file, ascending
-	tailSize int64    // size of the last segment file (== tidwall's tail buffer)
+	err      error     // first write-path failure; the Log refuses work after it
+	first    uint64    // tidwall's FirstIndex: the first Seq, last+1 when empty
+	last     uint64    // tidwall's LastIndex: the last Seq ever appended
+	synced   uint64    // highest Seq known durable
+	gen      uint64    // stamped on every Append (SetGen)
+	segs     []segInfo // every segment file, ascending (sizes as of Open or the last truncation)
+	tailSize int64     // size of the last segment file (== tidwall's tail buffer)
 	scratch  []byte
 }
 
 // Open opens the log in dir, creating dir and an empty log if needed, and
-// repairs a torn tail left by a crash (see the package documentation).
+// repairs a torn tail left by a crash (see the package documentation). It
+// fails with errs.ErrCorrupt, naming the file and offset, when the segment
+// files do not chain (a file cut short or missing between two others). With
+// Options.ReadOnly it writes nothing (see there).
 func Open(dir string, opts Options) (*Log, error) {
 	if opts.SegmentSize < 0 {
 		return nil, fmt.Errorf("wal %s: segment size %d: %w", dir, opts.SegmentSize, errs.ErrInvalidArgument)
@@ -65,23 +76,73 @@ func Open(dir string, opts Options) (*Log, error) {
 		opts.SegmentSize = DefaultSegmentSize
 	}
 	l := &Log{dir: dir, opts: opts}
+	if opts.ReadOnly {
+		if err := l.loadReadOnly(); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
 	if err := makeDir(dir); err != nil {
 		return nil, fmt.Errorf("wal %s: create: %w", dir, err)
 	}
-	if err := prepare(dir, l.tidwallOptions(), opts.Durable); err != nil {
+	if err := prepare(dir, opts.Durable); err != nil {
 		return nil, err
 	}
 	topts := l.tidwallOptions() // tidwall.Open writes defaults into its argument
-	tw, err := tidwall.Open(dir, &topts)
+	var tw *tidwall.Log
+	err := guard(func() (err error) {
+		tw, err = tidwall.Open(dir, &topts)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("wal %s: open: %w", dir, fromTidwall(err))
 	}
 	l.tw = tw
 	if err := l.load(); err != nil {
-		tw.Close()
+		closeTidwall(tw)
 		return nil, err
 	}
 	return l, nil
+}
+
+// loadReadOnly is Open for Options.ReadOnly: it reads the files tidwall's
+// load would leave (pending truncation applied in memory), checks that they
+// chain, and finds the end of the good prefix of the last one without
+// cutting anything.
+func (l *Log) loadReadOnly() error {
+	st, err := scanDir(l.dir)
+	if err != nil {
+		return err
+	}
+	segs, err := st.view(l.dir)
+	if err != nil {
+		return err
+	}
+	if err := checkChain(segs); err != nil {
+		return err
+	}
+	l.first, l.last = 1, 0 // what tidwall reports for a new, empty log
+	if n := len(segs); n > 0 {
+		tail := segs[n-1]
+		buf, err := os.ReadFile(tail.path)
+		if err != nil {
+			return fmt.Errorf("wal %s: %w", tail.path, err)
+		}
+		_, next, err := checkTail(buf, tail.first, l.opts.Durable)
+		if err != nil {
+			return fmt.Errorf("wal %s: %w", tail.path, err)
+		}
+		l.first, l.last = segs[0].first, next-1
+		l.tailSize = tail.size
+	}
+	l.synced = l.last
+	l.segs = segs
+	var total int64
+	for _, s := range segs {
+		total += s.size
+	}
+	l.size.Store(total)
+	return nil
 }
 
 func (l *Log) tidwallOptions() tidwall.Options {
@@ -89,7 +150,7 @@ func (l *Log) tidwallOptions() tidwall.Options {
 		NoSync:           l.opts.NoSync,
 		SegmentSize:      l.opts.SegmentSize,
 		LogFormat:        tidwall.Binary,
-		SegmentCacheSize: 1, // Replay reads forward; one older segment in RAM is enough
+		SegmentCacheSize: 1, // only TruncateFront reads through tidwall (Replay and Verify parse the files)
 		NoCopy:           true,
 		AllowEmpty:       true,
 		DirPerms:         0o755,
@@ -102,14 +163,17 @@ func (l *Log) tidwallOptions() tidwall.Options {
 // may just have created the first segment) and records that as the Synced
 // watermark.
 func (l *Log) load() error {
-	var err error
-	if l.first, err = l.tw.FirstIndex(); err != nil {
+	err := guard(func() (err error) {
+		if l.first, err = l.tw.FirstIndex(); err != nil {
+			return err
+		}
+		l.last, err = l.tw.LastIndex()
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("wal %s: %w", l.dir, fromTidwall(err))
 	}
-	if l.last, err = l.tw.LastIndex(); err != nil {
-		return fmt.Errorf("wal %s: %w", l.dir, fromTidwall(err))
-	}
-	if err := l.tw.Sync(); err != nil {
+	if err := guard(l.tw.Sync); err != nil {
 		return fmt.Errorf("wal %s: sync: %w", l.dir, fromTidwall(err))
 	}
 	if err := vfs.OS.SyncDir(l.dir); err != nil {
@@ -126,10 +190,9 @@ func (l *Log) rescan() error {
 	if err != nil {
 		return err
 	}
-	l.segs = l.segs[:0]
+	l.segs = st.segs
 	var total int64
 	for _, s := range st.segs {
-		l.segs = append(l.segs, s.first)
 		total += s.size
 	}
 	l.tailSize = 0
@@ -183,17 +246,17 @@ func (l *Log) Append(ids []uint64) (uint64, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.usable(); err != nil {
+	if err := l.writable("append"); err != nil {
 		return 0, err
 	}
 	seq := l.last + 1
-	l.scratch = AppendRecord(l.scratch[:0], Record{Seq: seq, Synced: l.synced, IDs: ids})
+	l.scratch = AppendRecord(l.scratch[:0], Record{Seq: seq, Synced: l.synced, Gen: l.gen, IDs: ids})
 	n := entrySize(len(l.scratch))
 	// tidwall cycles before a write when the tail already exceeds the
 	// target (possible after Open or a truncation) and after a write that
 	// fills it; either way the new file's directory entry needs an fsync.
 	cycleFirst := l.tailSize > int64(l.opts.SegmentSize)
-	err := l.tw.Write(seq, l.scratch)
+	err := guard(func() error { return l.tw.Write(seq, l.scratch) })
 	if cap(l.scratch) > maxScratch {
 		l.scratch = nil
 	}
@@ -231,12 +294,22 @@ func (l *Log) noteCycle(first uint64) error {
 	if err := vfs.OS.SyncDir(l.dir); err != nil {
 		return l.fail(fmt.Errorf("wal %s: new segment %s: %w", l.dir, name, err))
 	}
-	if n := len(l.segs); n == 0 || l.segs[n-1] < first {
-		l.segs = append(l.segs, first)
+	if n := len(l.segs); n == 0 || l.segs[n-1].first < first {
+		l.segs = append(l.segs, segInfo{first: first, path: name})
 	}
 	l.tailSize = 0
 	l.synced = max(l.synced, first-1)
 	return nil
+}
+
+// SetGen sets the generation stamped on every later Append (Record.Gen):
+// the caller passes the manifest generation in force, so that a record
+// carrying a generation newer than the manifest proves the manifest was
+// rolled back. Like Append, it is called by the single writer.
+func (l *Log) SetGen(gen uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gen = gen
 }
 
 // Sync makes every appended record durable. It is needed only with
@@ -244,7 +317,7 @@ func (l *Log) noteCycle(first uint64) error {
 func (l *Log) Sync() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.usable(); err != nil {
+	if err := l.writable("sync"); err != nil {
 		return err
 	}
 	return l.sync()
@@ -254,15 +327,17 @@ func (l *Log) sync() error {
 	if l.synced == l.last {
 		return nil
 	}
-	if err := l.tw.Sync(); err != nil {
+	if err := guard(l.tw.Sync); err != nil {
 		return l.fail(fmt.Errorf("wal %s: sync: %w", l.dir, fromTidwall(err)))
 	}
 	l.synced = l.last
 	return nil
 }
 
-// FirstSeq returns the Seq of the first record in the log, or 0 when the
-// log holds no record.
+// FirstSeq returns the Seq of the first record present in the log (the
+// first index of its first segment file), or 0 when the log holds no
+// record. The log cannot tell that its first file went missing; the caller
+// checks it against its checkpoint (see the package documentation).
 func (l *Log) FirstSeq() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -288,7 +363,7 @@ func (l *Log) LastSeq() uint64 {
 func (l *Log) TruncateFront(seq uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.usable(); err != nil {
+	if err := l.writable("truncate"); err != nil {
 		return err
 	}
 	if seq > l.last+1 {
@@ -297,7 +372,7 @@ func (l *Log) TruncateFront(seq uint64) error {
 	if seq <= l.first {
 		return nil
 	}
-	if err := l.tw.TruncateFront(seq); err != nil {
+	if err := guard(func() error { return l.tw.TruncateFront(seq) }); err != nil {
 		return l.fail(fmt.Errorf("wal %s: truncate front to seq %d: %w", l.dir, seq, fromTidwall(err)))
 	}
 	l.first = seq
@@ -315,9 +390,10 @@ func (l *Log) TruncateFront(seq uint64) error {
 // blocks on a writer.
 func (l *Log) Size() int64 { return l.size.Load() }
 
-// Close syncs the log and releases it. A second Close returns an error
-// wrapping errs.ErrClosed, as do all other methods after Close (FirstSeq,
-// LastSeq and Size keep returning their last values).
+// Close syncs the log and releases it. It releases every descriptor even
+// when the sync fails, and then returns the failure. A second Close returns
+// an error wrapping errs.ErrClosed, as do all other methods after Close
+// (FirstSeq, LastSeq and Size keep returning their last values).
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -325,13 +401,16 @@ func (l *Log) Close() error {
 		return fmt.Errorf("wal %s: %w", l.dir, errs.ErrClosed)
 	}
 	l.closed = true
+	if l.tw == nil { // read-only: no descriptor is held between calls
+		return nil
+	}
 	if l.err != nil {
-		l.tw.Close() // tidwall may refuse after the failure; the fd is all that is left
+		closeTidwall(l.tw) // tidwall may refuse after the failure; the fd is all that is left
 		return fmt.Errorf("wal %s: closed after an earlier failure: %w", l.dir, l.err)
 	}
 	err := l.sync()
-	if cerr := l.tw.Close(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("wal %s: close: %w", l.dir, fromTidwall(cerr)))
+	if cerr := closeTidwall(l.tw); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("wal %s: close: %w", l.dir, cerr))
 	}
 	return err
 }
@@ -347,31 +426,22 @@ func (l *Log) usable() error {
 	return nil
 }
 
+// writable reports why op, a write, cannot run, if it cannot.
+func (l *Log) writable(op string) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if l.tw == nil {
+		return fmt.Errorf("wal %s: %s: %w", l.dir, op, errs.ErrReadOnly)
+	}
+	return nil
+}
+
 // fail records the first write-path failure. After a failed write or fsync
 // neither tidwall's in-memory tail nor the page cache can be trusted.
 func (l *Log) fail(err error) error {
 	if l.err == nil {
 		l.err = err
-	}
-	return err
-}
-
-// segmentPath names the segment file that holds seq.
-func (l *Log) segmentPath(seq uint64) string {
-	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i] > seq }) - 1
-	if i < 0 {
-		return l.dir
-	}
-	return filepath.Join(l.dir, segmentName(l.segs[i]))
-}
-
-// fromTidwall maps tidwall's sentinel errors onto memvec's.
-func fromTidwall(err error) error {
-	switch {
-	case errors.Is(err, tidwall.ErrCorrupt):
-		return fmt.Errorf("%w (tidwall: %w)", errs.ErrCorrupt, err)
-	case errors.Is(err, tidwall.ErrClosed):
-		return fmt.Errorf("%w (tidwall: %w)", errs.ErrClosed, err)
 	}
 	return err
 }

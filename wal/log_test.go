@@ -163,8 +163,8 @@ func TestReopenWithSmallerSegments(t *testing.T) {
 		if len(segs) < 2 || filepath.Base(segs[1]) != segmentName(31) {
 			t.Fatalf("noSync=%v: segments %v, want a new one starting at 31", noSync, segs)
 		}
-		if got := l.segmentPath(31); got != segs[1] {
-			t.Fatalf("segmentPath(31) = %s, want %s", got, segs[1])
+		if got := l.segs[1].path; got != segs[1] {
+			t.Fatalf("Log's second segment is %s, want %s", got, segs[1])
 		}
 		appendRange(t, l, 32, 40)
 		recs := replayAll(t, l)

@@ -2,7 +2,9 @@ package wal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,12 +163,15 @@ func TestCorruptEarlierSegment(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrCorrupt naming %s", name, err, segs[1])
 		}
 	}
-	// A partial entry in an earlier segment makes tidwall itself fail.
+	// A partial entry in an earlier segment is found by Open, which names
+	// the Seq of the cut entry (not the segment's first) and its offset.
 	editFile(t, segs[1], func(b []byte) []byte { return b[:bounds[1]+10] })
-	l2 := openLog(t, copyDir(t, dir), opts)
-	err := l2.Replay(func(Record) error { return nil })
-	if !errors.Is(err, errs.ErrCorrupt) || !strings.Contains(err.Error(), filepath.Base(segs[1])) {
-		t.Errorf("cut earlier segment: Replay err = %v, want ErrCorrupt naming %s", err, segs[1])
+	first, _ := parseSegmentName(filepath.Base(segs[1]))
+	cp := copyDir(t, dir)
+	_, err := Open(cp, opts)
+	want := fmt.Sprintf("%s: seq %d: offset %d:", filepath.Join(cp, filepath.Base(segs[1])), first+1, bounds[1])
+	if !errors.Is(err, errs.ErrCorrupt) || !strings.Contains(err.Error(), want) {
+		t.Errorf("cut earlier segment: Open err = %v, want ErrCorrupt containing %q", err, want)
 	}
 }
 
@@ -269,34 +274,66 @@ func TestFinishesInterruptedTruncation(t *testing.T) {
 // damaged length prefix that misaligns tidwall's framing: the valid frames
 // after it must still be found.
 func TestCheckTailNeverCutsProvenDurable(t *testing.T) {
-	var buf []byte
-	for seq := uint64(1); seq <= 4; seq++ {
-		frame := AppendRecord(nil, Record{Seq: seq, Synced: seq - 1, IDs: idsFor(seq)})
-		buf = append(buf, byte(len(frame)))
-		buf = append(buf, frame...)
+	// Frames of either known version, and a log that switches from
+	// version 1 to 2 (the scan must size each by its own header).
+	layouts := map[string][]byte{
+		"v1":         {version1, version1, version1, version1},
+		"v2":         {version2, version2, version2, version2},
+		"v1 then v2": {version1, version1, version2, version2},
 	}
-	good := bytes.Clone(buf)
-	if n, err := checkTail(good, 1, 0); err != nil || n != len(good) {
-		t.Fatalf("intact tail: cut %d of %d, err %v", n, len(good), err)
-	}
-	bounds := []int{0}
-	for off := 0; off < len(buf); {
-		_, n, _ := nextEntry(buf[off:])
-		off += n
-		bounds = append(bounds, off)
-	}
-	for _, delta := range []byte{1, 0xff, 0x80} {
+	for name, versions := range layouts {
+		var buf []byte
+		for i, v := range versions {
+			seq := uint64(i + 1)
+			frame := appendFrame(nil, Record{Seq: seq, Synced: seq - 1, Gen: 4, IDs: idsFor(seq)}, v)
+			buf = append(buf, byte(len(frame)))
+			buf = append(buf, frame...)
+		}
+		good := bytes.Clone(buf)
+		if n, next, err := checkTail(good, 1, 0); err != nil || n != len(good) || next != 5 {
+			t.Fatalf("%s: intact tail: cut %d of %d, next seq %d, err %v", name, n, len(good), next, err)
+		}
+		bounds := []int{0}
+		for off := 0; off < len(buf); {
+			_, n, _ := nextEntry(buf[off:])
+			off += n
+			bounds = append(bounds, off)
+		}
+		for _, delta := range []byte{1, 0xff, 0x80} {
+			bad := bytes.Clone(buf)
+			bad[bounds[1]] += delta // length prefix of seq 2
+			if _, _, err := checkTail(bad, 1, 0); !errors.Is(err, errs.ErrCorrupt) {
+				t.Fatalf("%s: length prefix +%#x: err = %v, want ErrCorrupt", name, delta, err)
+			}
+		}
+		// The same damage on the last record is a torn tail.
 		bad := bytes.Clone(buf)
-		bad[bounds[1]] += delta // length prefix of seq 2
-		if _, err := checkTail(bad, 1, 0); !errors.Is(err, errs.ErrCorrupt) {
-			t.Fatalf("length prefix +%#x: err = %v, want ErrCorrupt", delta, err)
+		bad[bounds[3]]++
+		if n, _, err := checkTail(bad, 1, 0); err != nil || n != bounds[3] {
+			t.Fatalf("%s: last length prefix damaged: cut at %d, err %v; want cut at %d", name, n, err, bounds[3])
 		}
 	}
-	// The same damage on the last record is a torn tail.
-	bad := bytes.Clone(buf)
-	bad[bounds[3]]++
-	if n, err := checkTail(bad, 1, 0); err != nil || n != bounds[3] {
-		t.Fatalf("last length prefix damaged: cut at %d, err %v; want cut at %d", n, err, bounds[3])
+}
+
+// TestCheckTailFindsUnknownVersion: behind a damaged length prefix, a frame
+// of an unknown version (whose layout the scan cannot know) is found by
+// its own length prefix and stops the cut.
+func TestCheckTailFindsUnknownVersion(t *testing.T) {
+	var buf []byte
+	for seq := uint64(1); seq <= 3; seq++ {
+		frame := AppendRecord(nil, Record{Seq: seq, Synced: seq - 1, IDs: idsFor(seq)})
+		if seq == 3 {
+			frame = append(frame[:20], make([]byte, sumSize)...) // a shorter, unknown layout
+			frame[4] = 9
+			reseal(frame)
+		}
+		buf = binary.AppendUvarint(buf, uint64(len(frame)))
+		buf = append(buf, frame...)
+	}
+	_, n, _ := nextEntry(buf)
+	buf[n] += 3 // length prefix of seq 2: the walk stops there
+	if _, _, err := checkTail(buf, 1, 0); !errors.Is(err, errs.ErrVersion) {
+		t.Fatalf("err = %v, want ErrVersion", err)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/memvec/memvec/internal/errs"
 )
 
 // This file mirrors the parts of tidwall/wal's on-disk layout that the
@@ -25,11 +27,21 @@ const (
 	tempSuffix  = ".TEMP"
 )
 
-// segInfo is one segment file: the index (Seq) of its first entry and its
-// size in bytes.
+// Kinds of the files tidwall's load reads, in the order its name sort puts
+// files of one index: the segment, then its .END, then its .START.
+const (
+	kindSegment = iota
+	kindEnd
+	kindStart
+)
+
+// segInfo is one file tidwall's load reads: a segment or a pending
+// truncation's .START or .END file.
 type segInfo struct {
-	first uint64
+	first uint64 // the index (Seq) of its first entry, from its name
+	path  string
 	size  int64
+	kind  int
 }
 
 func segmentName(first uint64) string { return fmt.Sprintf("%0*d", segNameLen, first) }
@@ -46,13 +58,14 @@ func parseSegmentName(name string) (uint64, bool) {
 
 // dirState is what a directory listing says about the log's files.
 type dirState struct {
-	segs    []segInfo // sorted by first index
+	segs    []segInfo // plain segment files, sorted by first index
+	marks   []segInfo // .START and .END files, sorted like segs
 	pending bool      // a .START or .END file awaits tidwall's next Open
 	temps   []string  // stale tidwall temp files (full paths)
 }
 
-// scanDir lists the log's files in dir. It is the only directory scan the
-// package does, and it runs at Open and after a truncation, never per call.
+// scanDir lists the log's files in dir. It runs at Open, after a
+// truncation and in Verify, never per record.
 func scanDir(dir string) (dirState, error) {
 	var st dirState
 	entries, err := os.ReadDir(dir)
@@ -64,25 +77,108 @@ func scanDir(dir string) (dirState, error) {
 		if len(name) < segNameLen || e.IsDir() {
 			continue
 		}
-		if _, ok := parseSegmentName(name[:segNameLen]); !ok {
+		first, ok := parseSegmentName(name[:segNameLen])
+		if !ok {
 			continue
 		}
+		kind := kindSegment
 		switch rest := name[segNameLen:]; rest {
 		case "":
-			info, err := e.Info()
-			if err != nil {
-				return st, fmt.Errorf("wal %s: %w", filepath.Join(dir, name), err)
-			}
-			first, _ := parseSegmentName(name)
-			st.segs = append(st.segs, segInfo{first: first, size: info.Size()})
-		case startSuffix, endSuffix:
-			st.pending = true
+		case endSuffix:
+			kind = kindEnd
+		case startSuffix:
+			kind = kindStart
 		case startSuffix + tempSuffix, endSuffix + tempSuffix:
 			st.temps = append(st.temps, filepath.Join(dir, name))
+			continue
+		default:
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return st, fmt.Errorf("wal %s: %w", filepath.Join(dir, name), err)
+		}
+		s := segInfo{first: first, path: filepath.Join(dir, name), size: info.Size(), kind: kind}
+		if kind == kindSegment {
+			st.segs = append(st.segs, s)
+		} else {
+			st.marks = append(st.marks, s)
+			st.pending = true
 		}
 	}
-	sort.Slice(st.segs, func(i, j int) bool { return st.segs[i].first < st.segs[j].first })
+	sortSegs(st.segs)
+	sortSegs(st.marks)
 	return st, nil
+}
+
+// sortSegs sorts files as tidwall's load sees them (by name).
+func sortSegs(s []segInfo) {
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].first != s[j].first {
+			return s[i].first < s[j].first
+		}
+		return s[i].kind < s[j].kind
+	})
+}
+
+// view returns the segment files tidwall's load would leave, without
+// touching the disk: it applies a pending truncation in memory the way that
+// load completes it (a .START file replaces every file before it, an .END
+// file every file after it and the segment of its own index).
+func (st dirState) view(dir string) ([]segInfo, error) {
+	all := append(append([]segInfo(nil), st.segs...), st.marks...)
+	sortSegs(all)
+	start, end := -1, -1
+	for i, s := range all {
+		switch {
+		case s.kind == kindStart:
+			start = i
+		case s.kind == kindEnd && end == -1:
+			end = i
+		}
+	}
+	switch {
+	case start != -1 && end != -1:
+		return nil, fmt.Errorf("wal %s: interrupted truncation left both .START and .END files: %w", dir, errs.ErrCorrupt)
+	case start != -1:
+		all = all[start:]
+	case end != -1:
+		all = all[:end+1]
+		if n := len(all); n > 1 && all[n-2].first == all[n-1].first {
+			all = append(all[:n-2], all[n-1])
+		}
+	}
+	return all, nil
+}
+
+// walkEntries calls fn, if not nil, with the Seq, offset and payload of each
+// of the entries first..end-1 at the start of buf, the contents of the
+// segment file at path, and returns the offset after the last of them. It
+// fails with errs.ErrCorrupt naming path, the Seq and the byte offset when
+// an entry is cut short or the file ends before entry end-1, and, when
+// exact, when anything follows entry end-1: a file must end exactly where
+// its successor (or the log) begins. It never panics.
+func walkEntries(path string, buf []byte, first, end uint64, exact bool, fn func(seq uint64, off int, payload []byte) error) (int, error) {
+	off := 0
+	for seq := first; seq < end; seq++ {
+		if off == len(buf) {
+			return 0, fmt.Errorf("wal %s: seq %d: offset %d: file ends, but the next file or the log starts at seq %d: %w", path, seq, off, end, errs.ErrCorrupt)
+		}
+		payload, n, ok := nextEntry(buf[off:])
+		if !ok {
+			return 0, fmt.Errorf("wal %s: seq %d: offset %d: entry cut short: %w", path, seq, off, errs.ErrCorrupt)
+		}
+		if fn != nil {
+			if err := fn(seq, off, payload); err != nil {
+				return 0, err
+			}
+		}
+		off += n
+	}
+	if exact && off != len(buf) {
+		return 0, fmt.Errorf("wal %s: seq %d: offset %d: entry past the file's last seq %d, where the next file or the log starts: %w", path, end, off, end-1, errs.ErrCorrupt)
+	}
+	return off, nil
 }
 
 // nextEntry splits the first tidwall binary entry off buf. ok is false when

@@ -106,7 +106,7 @@ type compactResult struct {
 }
 
 func compact(ctx context.Context, c *cli, store, mapOut string, jsonOut bool) (err error) {
-	db, err := openStore(store, false)
+	db, err := openStore(store, readWrite)
 	if err != nil {
 		return err
 	}
@@ -121,6 +121,9 @@ func compact(ctx context.Context, c *cli, store, mapOut string, jsonOut bool) (e
 	}
 	elapsed := time.Since(start)
 	after := db.Stats()
+	if err := db.Close(); err != nil {
+		return err
+	}
 	res := compactResult{
 		Store: store, Compacted: m.Epoch != 0,
 		ReclaimedBytes: before.DiskBytes - after.DiskBytes, DiskBytesBefore: before.DiskBytes, DiskBytesAfter: after.DiskBytes,

@@ -39,13 +39,16 @@ is durable when the command returns; the space is reclaimed by
 					}
 					ids = append(ids, id)
 				}
-				db, err := openStore(args[0], false)
+				db, err := openStore(args[0], readWrite)
 				if err != nil {
 					return err
 				}
 				defer closeStore(db, &err)
 				n, err := db.Delete(ids)
 				if err != nil {
+					return err
+				}
+				if err := db.Close(); err != nil {
 					return err
 				}
 				if *jsonOut {

@@ -52,7 +52,7 @@ func export(ctx context.Context, c *cli, store, file, idsFile string, raw, jsonO
 		return err
 	}
 	start := time.Now()
-	db, err := openStore(store, false)
+	db, err := openStore(store, readOnly)
 	if err != nil {
 		return err
 	}

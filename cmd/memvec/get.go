@@ -50,7 +50,7 @@ func get(c *cli, store string, ids []uint64, out string, jsonOut bool) (err erro
 			return err
 		}
 	}
-	db, err := openStore(store, false)
+	db, err := openStore(store, readOnly)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,11 @@ given alone it only releases, given with --since it lists, then releases.`,
 					return usagef("--release needs an epoch of 1 or more")
 				}
 				list := !set["release"] || set["since"]
-				db, err := openStore(args[0], false)
+				how := readOnly
+				if set["release"] {
+					how = readWrite
+				}
+				db, err := openStore(args[0], how)
 				if err != nil {
 					return err
 				}
@@ -65,6 +69,9 @@ given alone it only releases, given with --since it lists, then releases.`,
 				}
 				if set["release"] {
 					if err := db.ReleaseIDMaps(*release); err != nil {
+						return err
+					}
+					if err := db.Close(); err != nil {
 						return err
 					}
 					out.Released = release

@@ -108,7 +108,7 @@ func search(ctx context.Context, c *cli, s searchArgs) (err error) {
 			return err
 		}
 	}
-	db, err := openStore(s.store, false)
+	db, err := openStore(s.store, readOnly)
 	if err != nil {
 		return err
 	}

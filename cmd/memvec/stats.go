@@ -26,7 +26,7 @@ file: its ID range, rows, deleted share, size and whether it is sealed.`,
 				if err := wantArgs(args, 1, 1); err != nil {
 					return err
 				}
-				db, err := openStore(args[0], false)
+				db, err := openStore(args[0], readOnly)
 				if err != nil {
 					return err
 				}

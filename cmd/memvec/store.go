@@ -18,10 +18,20 @@ import (
 	"github.com/memvec/memvec"
 )
 
-// openStore opens the existing store at path. A path that does not exist
-// or is an empty directory is an error here, where memvec.Open would
-// create a store.
-func openStore(path string, noSync bool) (*memvec.DB, error) {
+// access says how a command opens a store.
+type access int
+
+const (
+	readOnly access = iota // commands that only read: they never write a byte
+	readWrite
+)
+
+// openStore opens the existing store at path, read-only for commands that
+// only read (so that they work on read-only folders and media, beside a
+// writer's readers, and never write). A path that does not exist or is an
+// empty directory is an error here, where memvec.Open would create a
+// store. Background compaction is always off: IDs move only on `compact`.
+func openStore(path string, how access) (*memvec.DB, error) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -38,12 +48,14 @@ func openStore(path string, noSync bool) (*memvec.DB, error) {
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("%s: not a store (empty directory)", path)
 	}
-	return memvec.Open(path, memvec.Options{NoSync: noSync, DisableAutoCompaction: true})
+	return memvec.Open(path, memvec.Options{ReadOnly: how == readOnly, DisableAutoCompaction: true})
 }
 
-// closeStore closes db and keeps the first error.
+// closeStore closes db and keeps the first error. A command that writes
+// closes the store itself before it reports success (Close makes the
+// writes durable and can fail), so here a DB closed already is fine.
 func closeStore(db *memvec.DB, err *error) {
-	if cerr := db.Close(); cerr != nil && *err == nil {
+	if cerr := db.Close(); cerr != nil && !errors.Is(cerr, memvec.ErrClosed) && *err == nil {
 		*err = cerr
 	}
 }

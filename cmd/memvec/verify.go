@@ -22,7 +22,7 @@ exits with status 1 and a message naming the file and offset.`,
 					return err
 				}
 				start := time.Now()
-				db, err := openStore(args[0], false)
+				db, err := openStore(args[0], readOnly)
 				if err != nil {
 					return err
 				}

@@ -34,3 +34,34 @@ func (s Set) Count() uint64 {
 	}
 	return uint64(n)
 }
+
+// ClearFrom clears every bit at or past n and reports whether any was set.
+func (s Set) ClearFrom(n uint64) bool {
+	cleared := false
+	for w := n / 64; w < uint64(len(s)); w++ {
+		mask := ^uint64(0)
+		if w == n/64 {
+			mask <<= n % 64
+		}
+		if s[w]&mask != 0 {
+			cleared = true
+			s[w] &^= mask
+		}
+	}
+	return cleared
+}
+
+// FirstFrom returns the lowest set bit at or past n, and false when there
+// is none.
+func (s Set) FirstFrom(n uint64) (uint64, bool) {
+	for w := n / 64; w < uint64(len(s)); w++ {
+		word := s[w]
+		if w == n/64 {
+			word &= ^uint64(0) << (n % 64)
+		}
+		if word != 0 {
+			return w*64 + uint64(bits.TrailingZeros64(word)), true
+		}
+	}
+	return 0, false
+}

@@ -18,3 +18,34 @@ func TestSet(t *testing.T) {
 		t.Fatalf("Clone shares storage or Count is wrong: %d %d", s.Count(), c.Count())
 	}
 }
+
+func TestClearFromFirstFrom(t *testing.T) {
+	for _, n := range []uint64{0, 1, 63, 64, 65, 127, 128, 200} {
+		s := New(200)
+		for _, i := range []uint64{0, 5, 63, 64, 100, 127, 128, 199} {
+			s.Add(i)
+		}
+		want := uint64(0)
+		var first uint64
+		found := false
+		for i := uint64(0); i < 200; i++ {
+			if s.Has(i) && i >= n {
+				if !found {
+					first, found = i, true
+				}
+				want++
+			}
+		}
+		got, ok := s.FirstFrom(n)
+		if ok != found || got != first {
+			t.Fatalf("FirstFrom(%d) = %d, %v; want %d, %v", n, got, ok, first, found)
+		}
+		before := s.Count()
+		if s.ClearFrom(n) != (want > 0) || s.Count() != before-want {
+			t.Fatalf("ClearFrom(%d): count %d -> %d, want %d cleared", n, before, s.Count(), want)
+		}
+		if _, ok := s.FirstFrom(n); ok {
+			t.Fatalf("ClearFrom(%d) left a bit", n)
+		}
+	}
+}

@@ -27,6 +27,8 @@ var (
 	ErrLocked = errors.New("memvec: store locked by another process or DB")
 	// ErrNotStore means the directory holds files but no memvec manifest.
 	ErrNotStore = errors.New("memvec: not a memvec store")
+	// ErrReadOnly means a write to a store opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("memvec: store opened read-only")
 	// ErrVersion means the store was written by a newer, unknown format version.
 	ErrVersion = errors.New("memvec: unsupported format version")
 )

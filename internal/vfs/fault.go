@@ -620,7 +620,12 @@ func (f *Fault) SyncDir(name string) error {
 }
 
 // Lock takes the lock on the base FS. A Crash releases it.
-func (f *Fault) Lock(name string) (Lock, error) {
+func (f *Fault) Lock(name string) (Lock, error) { return f.lock(name, false) }
+
+// RLock takes a shared lock on the base FS. A Crash releases it.
+func (f *Fault) RLock(name string) (Lock, error) { return f.lock(name, true) }
+
+func (f *Fault) lock(name string, shared bool) (Lock, error) {
 	ev, d, err := f.enter(Event{Kind: OpLock, Path: name})
 	if err != nil {
 		return nil, err
@@ -631,11 +636,15 @@ func (f *Fault) Lock(name string) (Lock, error) {
 	}
 	p := abs(name)
 	_, exists := f.nodeLocked(p)
-	bl, err := f.base.Lock(name)
+	lockBase := f.base.Lock
+	if shared {
+		lockBase = f.base.RLock
+	}
+	bl, err := lockBase(name)
 	if err != nil {
 		return nil, err
 	}
-	if !exists {
+	if fi, err := f.base.Stat(name); !exists && err == nil && !fi.IsDir() {
 		f.dirLocked(filepath.Dir(p)).cur[filepath.Base(p)] = &node{path: p}
 	}
 	l := &faultLock{fs: f, base: bl}

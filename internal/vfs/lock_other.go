@@ -12,8 +12,12 @@ import (
 type osLock struct{ f *os.File }
 
 // lockFile creates path exclusively; this platform has no flock, so a stale
-// lock file left by a crash must be removed by hand.
-func lockFile(path string) (Lock, error) {
+// lock file left by a crash must be removed by hand. A lock on a directory
+// or a shared lock is not enforced here.
+func lockFile(path string, shared bool) (Lock, error) {
+	if fi, err := os.Stat(path); shared || err == nil && fi.IsDir() {
+		return &osLock{}, nil
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("lock %s: %w", path, ErrWouldBlock)

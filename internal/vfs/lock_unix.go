@@ -13,15 +13,29 @@ import (
 // osLock is an flock held on an open lock file.
 type osLock struct{ f *os.File }
 
-// lockFile opens (creating if needed) path and takes an exclusive flock on
-// it without waiting. flock locks belong to the open file description, so a
-// second lockFile of the same path fails even from the same process.
-func lockFile(path string) (Lock, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+// lockFile takes an flock on path without waiting: exclusive, or shared
+// for a reader. path may be a directory (opened read-only), or a lock file,
+// which an exclusive lock creates when missing; a shared lock never creates
+// anything, so it works on read-only media. flock locks belong to the open
+// file description, so a second lockFile of the same path conflicts even
+// from the same process, and they die with the process: a kill -9 leaves
+// no stale lock.
+func lockFile(path string, shared bool) (Lock, error) {
+	var f *os.File
+	var err error
+	if fi, serr := os.Stat(path); shared || serr == nil && fi.IsDir() {
+		f, err = os.Open(path)
+	} else {
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	how := unix.LOCK_EX
+	if shared {
+		how = unix.LOCK_SH
+	}
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fmt.Errorf("flock %s: %w", path, ErrWouldBlock)

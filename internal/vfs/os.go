@@ -48,7 +48,8 @@ func (osFS) SyncDir(name string) error {
 	return cerr
 }
 
-func (osFS) Lock(name string) (Lock, error) { return lockFile(name) }
+func (osFS) Lock(name string) (Lock, error)  { return lockFile(name, false) }
+func (osFS) RLock(name string) (Lock, error) { return lockFile(name, true) }
 
 // Map maps f, which must be an OS file, read-only and shared, so the
 // mapping sees every later WriteAt to the file.

@@ -34,10 +34,14 @@ type FS interface {
 	// SyncDir fsyncs the directory name, so that entries created, renamed
 	// or removed in it survive power loss.
 	SyncDir(name string) error
-	// Lock opens (creating if needed) the lock file name and takes an
-	// exclusive lock on it without waiting; it returns an error wrapping
+	// Lock takes an exclusive lock on name without waiting: a directory,
+	// or a lock file it creates if needed. It returns an error wrapping
 	// ErrWouldBlock when another holder has it, in this process or another.
 	Lock(name string) (Lock, error)
+	// RLock takes a shared lock on name (a directory or an existing file)
+	// without waiting and without creating or writing anything: many
+	// shared holders, or one exclusive one.
+	RLock(name string) (Lock, error)
 	// Map maps the first size bytes of f read-only. f must have been opened
 	// by the same FS and be at least size bytes long (mapping past the end
 	// of a file turns the first touch of the missing pages into SIGBUS).
