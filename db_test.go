@@ -281,11 +281,11 @@ func TestSearchArguments(t *testing.T) {
 			t.Fatalf("SearchIn(%v) = %v, want %v", b.q, err, b.want)
 		}
 	}
-	// The exact match scores within 1e-6 of 1 (never above), so a MinScore
-	// a hair below 1 finds it (see TestHostileMinScoreOne).
-	r, err := db.Search(ctx, q, SearchOptions{MinScore: 0.99999})
+	// The exact match scores at least DuplicateMinScore (never above 1),
+	// so that MinScore finds it (see TestHostileMinScoreOne).
+	r, err := db.Search(ctx, q, SearchOptions{MinScore: DuplicateMinScore(len(q))})
 	if err != nil || len(r) != 1 || r[0].ID != 2 || r[0].Score > 1 {
-		t.Fatalf("MinScore 0.99999: %+v, %v", r, err)
+		t.Fatalf("MinScore DuplicateMinScore: %+v, %v", r, err)
 	}
 	// Opposite vectors are dropped by the default MinScore 0 and kept by -1.
 	neg := []float32{-1, -2, -0.5}

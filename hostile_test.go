@@ -550,9 +550,10 @@ func TestHostileSearch(t *testing.T) {
 // TestHostileMinScoreOne: scores are float32, so the cosine of a vector
 // with itself can round to just below 1 (0.99999994 for {1,2,3,4}) and
 // MinScore 1 may miss an exact duplicate, as SearchOptions.MinScore says.
-// What the documentation promises instead: the self-score is within 1e-6
-// of 1 and never above it, so a MinScore a hair below 1 finds every exact
-// duplicate, at every dimension.
+// What the documentation promises instead: the self-score is never above
+// 1 and at least DuplicateMinScore(dim), so that MinScore finds every
+// exact duplicate, at every dimension (TestSelfScoreBound tests the bound
+// itself up to 2^20 dimensions).
 func TestHostileMinScoreOne(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewSource(33))
@@ -567,13 +568,14 @@ func TestHostileMinScoreOne(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := db.Search(ctx, v, SearchOptions{MinScore: 0.99999})
-			if err != nil || len(res) == 0 || res[0].ID != ids[0] || res[0].Score > 1 || res[0].Score < 1-1e-6 {
-				t.Errorf("dim %d: Search(v, MinScore 0.99999) over a store holding v = %+v, %v; want ID %d first, score in [1-1e-6, 1]", dim, res, err, ids[0])
+			min := DuplicateMinScore(dim)
+			res, err := db.Search(ctx, v, SearchOptions{MinScore: min})
+			if err != nil || len(res) == 0 || res[0].ID != ids[0] || res[0].Score > 1 || res[0].Score < min {
+				t.Errorf("dim %d: Search(v, MinScore %v) over a store holding v = %+v, %v; want ID %d first, score in [%v, 1]", dim, min, res, err, ids[0], min)
 			}
-			in, err := db.SearchIn(ctx, v, ids, SearchOptions{MinScore: 0.99999})
+			in, err := db.SearchIn(ctx, v, ids, SearchOptions{MinScore: min})
 			if err != nil || len(in) != 1 || in[0] != res[0] {
-				t.Errorf("dim %d: SearchIn(v, [its ID], MinScore 0.99999) = %+v, %v; want %+v", dim, in, err, res[:1])
+				t.Errorf("dim %d: SearchIn(v, [its ID], MinScore %v) = %+v, %v; want %+v", dim, min, in, err, res[:1])
 			}
 		}
 	}

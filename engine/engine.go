@@ -39,7 +39,8 @@ type Engine struct {
 	readOnly bool
 
 	// opMu is held shared by every operation and exclusively by Close, so
-	// Close waits for operations in flight and later ones see closed.
+	// Close waits for operations in flight (searches are cancelled first)
+	// and later ones see closed.
 	opMu   sync.RWMutex
 	closed atomic.Bool
 	// closeCtx is cancelled when Close begins, aborting compaction copies;
@@ -201,10 +202,11 @@ func (e *Engine) signal() {
 	}
 }
 
-// Close waits for operations in flight, makes everything durable, and
-// releases the files and the lock. Later calls return ErrClosed. A
-// compaction in progress is abandoned: its copy is cancelled and its
-// commit refused.
+// Close cancels the searches in flight (they return ErrClosed at their
+// next check), waits for the other operations in flight, makes everything
+// durable, and releases the files and the lock. Later calls return
+// ErrClosed. A compaction in progress is abandoned: its copy is cancelled
+// and its commit refused.
 func (e *Engine) Close() error {
 	if !e.closed.CompareAndSwap(false, true) {
 		return errs.ErrClosed
