@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,12 +231,18 @@ func checkReopened(dir string, opts Options, dim int, rng *rand.Rand) (bad []str
 		fail("Verify: %v", err)
 	}
 
+	// One at a time, so that they land in the active segment's free
+	// rows, where tombstones of rows a crash took would lie in wait.
 	const n = 5
 	vecs := randVecs(rng, n, dim)
-	ids, err := db.Add(vecs)
-	if err != nil {
-		fail("Add of %d vectors: %v", n, err)
-		return bad
+	var ids []uint64
+	for i := range vecs {
+		id, err := db.Add(vecs[i : i+1])
+		if err != nil {
+			fail("Add of new vector %d: %v", i, err)
+			return bad
+		}
+		ids = append(ids, id[0])
 	}
 	if ids[0] < st0.NextID {
 		fail("Add got IDs from %d, below NextID %d", ids[0], st0.NextID)
@@ -255,14 +262,18 @@ func checkReopened(dir string, opts Options, dim int, rng *rand.Rand) (bad []str
 	if len(lost) > 0 {
 		fail("Add returned IDs %v, but Get says not found for %v", ids, lost)
 	}
+	var missed []string
 	for i, id := range ids {
 		res, err := db.SearchIn(ctx, vecs[i], ids, SearchOptions{TopK: n, MinScore: -1})
 		switch {
 		case err != nil:
 			fail("SearchIn over the new IDs: %v", err)
 		case len(res) != n || res[0].ID != id:
-			fail("SearchIn(vector of ID %d, the %d new IDs) = %v; want all %d, ID %d first", id, n, res, n, id)
+			missed = append(missed, fmt.Sprintf("for ID %d: %v", id, res))
 		}
+	}
+	if len(missed) > 0 {
+		fail("SearchIn over the %d new IDs, by each one's vector, must return all %d with that ID first; got %s", n, n, strings.Join(missed, "; "))
 	}
 	if st := stats("after the Add"); st.Live != st0.Live+n {
 		fail("Stats().Live %d after adding %d to %d", st.Live, n, st0.Live)
@@ -296,4 +307,16 @@ func checkReopened(dir string, opts Options, dim int, rng *rand.Rand) (bad []str
 		fail("Verify after Compact: %v", err)
 	}
 	return bad
+}
+
+// parseMatrixCombo is the inverse of matrixCombo.String, for the helper
+// processes of the kill -9 tests, which get their combination in the
+// environment.
+func parseMatrixCombo(s string) (matrixCombo, error) {
+	for _, c := range matrixCombos() {
+		if c.String() == s {
+			return c, nil
+		}
+	}
+	return matrixCombo{}, fmt.Errorf("%q names no combination of the crash matrix", s)
 }
