@@ -1294,6 +1294,8 @@ func TestCrashCompactKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns and kills child processes")
 	}
+	// Mostly waiting for children: it overlaps with TestPowerLoss.
+	t.Parallel()
 	rounds := ccRounds
 	if s := os.Getenv(crashEnvRounds); s != "" {
 		n, err := strconv.Atoi(s)

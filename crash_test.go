@@ -447,6 +447,8 @@ func TestCrashKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns and kills child processes")
 	}
+	// Mostly waiting for children: it overlaps with TestPowerLoss.
+	t.Parallel()
 	rounds := crashRounds
 	if s := os.Getenv(crashEnvRounds); s != "" {
 		n, err := strconv.Atoi(s)

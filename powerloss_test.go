@@ -109,8 +109,9 @@ func plWorkload(r plRun) (err error) {
 	}()
 	// settle applies the maps of the compactions that committed and,
 	// with the background compactor on, waits until it has nothing left
-	// to do and every commit's map has arrived. A compaction it is expected to commit counts as pending
-	// until its map arrives: a cut may leave it applied or not.
+	// to do and every commit's map has arrived. A compaction it is
+	// expected to commit counts as pending until its map arrives: a cut
+	// may leave it applied or not.
 	expecting := false
 	settle := func() error {
 		for {
@@ -182,12 +183,24 @@ func plWorkload(r plRun) (err error) {
 			// so that a background compaction's tombstone checkpoint
 			// records the tombstones of rows not yet durable (issue 10,
 			// item 1).
-			n := 1 + rng.Intn(matrixTinyRows-1)
-			if err = m.add(db, randVecs(rng, n, crashDim)); err != nil {
+			vecs := randVecs(rng, 1+rng.Intn(matrixTinyRows-1), crashDim)
+			if err = m.add(db, vecs); err == nil {
+				err = settle() // a new segment wakes the compactor
+			}
+			if err != nil {
 				break
 			}
-			now := m.liveIDs() // the batch's IDs are the n highest
-			del := append([]uint64(nil), now[len(now)-n:len(now)-n+1+rng.Intn(n)]...)
+			batch := map[*float32]bool{}
+			for _, v := range vecs {
+				batch[&v[0]] = true
+			}
+			var fresh []uint64 // the batch's IDs
+			for _, id := range m.liveIDs() {
+				if batch[&m.live[id][0]] {
+					fresh = append(fresh, id)
+				}
+			}
+			del := fresh[:1+rng.Intn(len(fresh))]
 			for range 1 + rng.Intn(2) {
 				del = append(del, ids[rng.Intn(len(ids))])
 			}
