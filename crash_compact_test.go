@@ -1330,6 +1330,7 @@ func crashCompactKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 		compactions, maxRows             int
 		inCompact, committed, rolledBack int
 		unacked, ambiguous, redone       int
+		maps                             int // printed by OnCompact: background and manual
 		inflightAdds, keptAdds           int
 	)
 	for round := 0; round < rounds; round++ {
@@ -1371,6 +1372,9 @@ func crashCompactKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		for _, ev := range evs {
+			if ev.op == "map" {
+				maps++
+			}
 			if ev.op == "compact" && ev.epoch != 0 {
 				compactions++
 				d := time.Duration(ev.micros) * time.Microsecond
@@ -1444,9 +1448,9 @@ func crashCompactKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 	if bad := checkReopened(dir, Options{DisableAutoCompaction: true}, crashDim, rng); len(bad) > 0 {
 		t.Errorf("after the last round:\n  %s", strings.Join(bad, "\n  "))
 	}
-	t.Logf("%d rounds: %d compactions acked (avg %v); %d kills during a Compact call: %d committed, %d rolled back; "+
+	t.Logf("%d rounds: %d maps printed by OnCompact; %d Compact calls acked (avg %v); %d kills during a Compact call: %d committed, %d rolled back; "+
 		"%d commits found only on disk; %d racing deletes resolved; %d in-flight adds (%d kept); %d parent compactions; largest store %d live",
-		rounds, compactions, compactAvg, inCompact, committed, rolledBack, unacked, ambiguous, inflightAdds, keptAdds, redone, maxRows)
+		rounds, maps, compactions, compactAvg, inCompact, committed, rolledBack, unacked, ambiguous, inflightAdds, keptAdds, redone, maxRows)
 }
 
 func pendingName(ev *ccEvent) string {
