@@ -182,12 +182,12 @@ func compactWithin(db *DB, d time.Duration) (IDMap, error) {
 
 // checkReopened opens the store in dir on the real file system with opts,
 // as an application would after the crash (the matrix turns the background
-// compactor off, so that nothing moves while it looks), and checks that it still works, not only
-// that it still holds what it held: the counters are consistent (Live never
-// wraps past Total), new vectors get IDs at or above NextID and every one
-// reads back with Get, SearchIn over them finds each first, Delete counts
-// them all, and a Compact returns in time and leaves a store that Verify
-// accepts. It returns every violation.
+// compactor off, so that nothing moves while it looks), and checks that it
+// still works, not only that it still holds what it held: the counters are
+// consistent (Live never wraps past Total), new vectors get IDs at or above
+// NextID and every one reads back with Get, SearchIn over them finds each
+// first, Delete counts them all, and a Compact returns in time and leaves a
+// store that Verify accepts. It returns every violation.
 func checkReopened(dir string, opts Options, dim int, rng *rand.Rand) (bad []string) {
 	fail := func(format string, a ...any) { bad = append(bad, fmt.Sprintf("after reopen: "+format, a...)) }
 	db, err := Open(dir, opts)
