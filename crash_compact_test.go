@@ -30,8 +30,13 @@ import (
 // The kill -9 test of compaction. A child process (this test binary re-run
 // with -test.run=^TestCrashCompactHelper$) adds, deletes, compacts and
 // releases ID maps, printing an intent line before each call and an ack
-// line after it; in some rounds the background compactor runs and its
-// OnCompact prints every map. The parent kills the child at a random
+// line after it; OnCompact prints every map, the background compactor's
+// included. It runs in every combination of the crash matrix
+// (matrix_test.go; subtests TestCrashCompactKill9/<combination>), each on
+// its own store: NoSync, the background compactor, tiny or default
+// segments, and Compact calls by the child (and, now and then, by the
+// parent between rounds) or none. MEMVEC_CRASH_ROUNDS sets the rounds per
+// combination. The parent kills the child at a random
 // instant, often while a compaction is in flight, reopens the store and
 // checks it against a model built from the acks alone:
 //
@@ -48,6 +53,9 @@ import (
 //   - IDMapsSince(released) composes, in epoch order, the ID each live
 //     vector had at the released epoch into its current ID.
 //
+// After the last round of a combination the store must still take writes
+// (checkReopened).
+//
 // Deletes race with background compactions, so the child tags each call
 // with Stats().Epoch before and after it; a delete that straddled a commit
 // is tried at every epoch it may have run at, and the delete's count and
@@ -57,17 +65,22 @@ import (
 const (
 	ccEnvDir     = "MEMVEC_CC_DIR"
 	ccEnvSeed    = "MEMVEC_CC_SEED"
-	ccEnvAuto    = "MEMVEC_CC_AUTO"
+	ccEnvCombo   = "MEMVEC_CC_COMBO" // the child's combination of the crash matrix
 	ccEnvState   = "MEMVEC_CC_STATE"
 	ccEnvTest    = "MEMVEC_CRASH_COMPACT_SEED" // parent's seed, to replay a failure
 	ccPrefix     = "memvec-cc "
-	ccRounds     = 20
+	ccRounds     = 5 // per combination, by default
 	ccMaxWorlds  = 512
 	ccDeadSample = 300
 )
 
-func ccOpenOptions() Options {
-	return Options{Dimension: crashDim, SegmentBytes: testSegmentBytes, DisableAutoCompaction: true}
+// ccOpenOptions returns the options the parent reopens the store of
+// combination c with: its segment size, durable writes, and nothing
+// moving IDs behind the model's back.
+func ccOpenOptions(c matrixCombo) Options {
+	o := c.options(crashDim)
+	o.NoSync, o.DisableAutoCompaction = false, true
+	return o
 }
 
 // ---------------------------------------------------------------- child --
@@ -182,10 +195,15 @@ func TestCrashCompactHelper(t *testing.T) {
 		fmt.Fprintf(os.Stderr, "bad %s: %v\n", ccEnvSeed, err)
 		os.Exit(2)
 	}
-	os.Exit(ccChild(dir, seed, os.Getenv(ccEnvAuto) == "1", os.Getenv(ccEnvState)))
+	c, err := parseMatrixCombo(os.Getenv(ccEnvCombo))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	os.Exit(ccChild(dir, seed, c, os.Getenv(ccEnvState)))
 }
 
-func ccChild(dir string, seed int64, auto bool, stateFile string) int {
+func ccChild(dir string, seed int64, c matrixCombo, stateFile string) int {
 	// One write(2) per line; a kill mid-line leaves a fragment the parent
 	// drops.
 	say := func(format string, a ...any) {
@@ -208,9 +226,13 @@ func ccChild(dir string, seed int64, auto bool, stateFile string) int {
 	seen := epoch        // the epoch whose IDs live holds
 
 	// mu orders the lines: an operation holds it from its intent to its
-	// ack, and the background compactor's OnCompact holds it while it
-	// prints a map. So no map line falls between a call's return and its
-	// ack, and the parent knows which maps the call could have seen.
+	// ack, and OnCompact holds it while it prints a map. So no map line
+	// falls between a call's return and its ack, and the parent knows
+	// which maps the call could have seen. Compact is the exception: it
+	// lets mu go while it runs, since it calls OnCompact itself and may
+	// wait for the background compactor's OnCompact to return; a map
+	// line may then fall between its return and its ack, which the
+	// parent allows for (a map printed twice).
 	var mu sync.Mutex
 	applyMap := func(m IDMap) {
 		if m.Epoch <= seen {
@@ -229,15 +251,10 @@ func ccChild(dir string, seed int64, auto bool, stateFile string) int {
 			retired = append(retired[:0], retired[len(retired)-128:]...)
 		}
 	}
-	opts := Options{
-		Dimension: crashDim, SegmentBytes: testSegmentBytes,
-		DisableAutoCompaction: !auto, CompactionGarbageRatio: 0.2,
-	}
+	opts := c.options(crashDim)
 	opts.OnCompact = func(m IDMap) {
-		if auto { // manual rounds call it from Compact, under mu already
-			mu.Lock()
-			defer mu.Unlock()
-		}
+		mu.Lock()
+		defer mu.Unlock()
 		say("map %d %s", m.Epoch, formatRuns(m.Runs))
 		applyMap(m)
 	}
@@ -268,13 +285,15 @@ func ccChild(dir string, seed int64, auto bool, stateFile string) int {
 	}
 	untilCompact := 1 + rng.Intn(6)
 	step := func() int {
-		if !auto {
+		if c.compact {
 			if untilCompact--; untilCompact <= 0 {
 				untilCompact = 2 + rng.Intn(6)
 				e0 := epochNow()
 				say("compact-begin %d", e0)
 				start := time.Now()
+				mu.Unlock()
 				m, err := db.Compact(ctx)
+				mu.Lock()
 				if err != nil {
 					return fail("compact", err)
 				}
@@ -729,14 +748,19 @@ func (m *ccModel) resolve(t *testing.T, db *DB, evs []*ccEvent, pending *ccEvent
 			if ev.epoch <= start || ev.epoch > final {
 				t.Fatalf("%q: acked compaction of epoch %d, but the store is at epoch %d (acked before: %d)", ev.line, ev.epoch, final, start)
 			}
+			mp := IDMap{Epoch: ev.epoch, Runs: ev.runs}
+			if prev, ok := known[ev.epoch]; ok {
+				// Compact's ack of the map its OnCompact printed: maps of
+				// later background compactions may have come between.
+				if !runsEqual(prev.Runs, mp.Runs) {
+					t.Fatalf("epoch %d: OnCompact and Compact gave different maps:\n%s\n%s", ev.epoch, formatRuns(prev.Runs), formatRuns(mp.Runs))
+				}
+				continue
+			}
 			if ev.epoch < last {
 				t.Fatalf("%q: maps printed out of epoch order (after %d)", ev.line, last)
 			}
 			last = ev.epoch
-			mp := IDMap{Epoch: ev.epoch, Runs: ev.runs}
-			if prev, ok := known[ev.epoch]; ok && !runsEqual(prev.Runs, mp.Runs) {
-				t.Fatalf("epoch %d: OnCompact and Compact gave different maps:\n%s\n%s", ev.epoch, formatRuns(prev.Runs), formatRuns(mp.Runs))
-			}
 			known[ev.epoch], printed[ev.epoch] = mp, true
 		}
 	}
@@ -1270,6 +1294,8 @@ func TestCrashCompactKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns and kills child processes")
 	}
+	// Mostly waiting for children: it overlaps with TestPowerLoss.
+	t.Parallel()
 	rounds := ccRounds
 	if s := os.Getenv(crashEnvRounds); s != "" {
 		n, err := strconv.Atoi(s)
@@ -1285,33 +1311,39 @@ func TestCrashCompactKill9(t *testing.T) {
 			t.Fatalf("bad %s=%q", ccEnvTest, s)
 		}
 	}
-	t.Logf("seed %d (replay with %s=%d), %d rounds", seed, ccEnvTest, seed, rounds)
+	t.Logf("seed %d (replay with %s=%d), %d rounds per combination", seed, ccEnvTest, seed, rounds)
+	for i, c := range matrixCombos() {
+		t.Run(c.String(), func(t *testing.T) { crashCompactKill9(t, c, seed+int64(i), rounds) })
+	}
+}
+
+// crashCompactKill9 runs rounds kill -9 rounds of combination c on one
+// store.
+func crashCompactKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 	rng := rand.New(rand.NewSource(seed))
 	root := t.TempDir()
 	dir := filepath.Join(root, "store")
 	state := filepath.Join(root, "state")
 	m := &ccModel{w: newCCWorld()}
 	var (
-		compactAvg                             = 20 * time.Millisecond
-		compactions, maxRows                   int
-		inCompact, committed, rolledBack       int
-		unacked, ambiguous, redone, autoRounds int
-		inflightAdds, keptAdds                 int
+		compactAvg                       = 20 * time.Millisecond
+		compactions, maxRows             int
+		inCompact, committed, rolledBack int
+		unacked, ambiguous, redone       int
+		maps                             int // printed by OnCompact: background and manual
+		inflightAdds, keptAdds           int
 	)
 	for round := 0; round < rounds; round++ {
-		auto := rng.Intn(3) == 0
-		if auto {
-			autoRounds++
-		}
+		auto := c.auto
 		var plan ccPlan
 		switch r := rng.Intn(16); {
 		case r == 0:
 			plan = ccPlan{fromStart: true, delay: time.Duration(rng.Intn(150)) * time.Millisecond}
-		case r < 5 && !auto:
+		case r < 5 && c.compact:
 			plan = ccPlan{trigger: "commit", k: 1 + rng.Intn(2), delay: time.Duration(rng.Intn(6000)) * time.Microsecond}
 		case r < 5 && auto:
 			plan = ccPlan{trigger: "commit", delay: time.Duration(rng.Intn(6000)) * time.Microsecond}
-		case r < 10 && !auto:
+		case r < 10 && c.compact:
 			// Anywhere in a typical compaction, or around its end, where
 			// the commit and the ack are.
 			d := time.Duration(rng.Int63n(int64(compactAvg) + 1))
@@ -1328,33 +1360,30 @@ func TestCrashCompactKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 		childSeed := rng.Int63()
-		flag := func(b bool) string {
-			if b {
-				return "1"
-			}
-			return "0"
-		}
 		r := runCCChild(t, dir, []string{
 			ccEnvDir + "=" + dir, ccEnvSeed + "=" + strconv.FormatInt(childSeed, 10),
-			ccEnvAuto + "=" + flag(auto), ccEnvState + "=" + state,
+			ccEnvCombo + "=" + c.String(), ccEnvState + "=" + state,
 		}, plan)
 		if strings.Contains(r.stderr, "DATA RACE") || !r.signaled {
-			t.Fatalf("round %d: child (seed %d, auto %v) did not die by our SIGKILL: %v\nstderr:\n%s", round, childSeed, auto, r.waitErr, r.stderr)
+			t.Fatalf("round %d: child (seed %d) did not die by our SIGKILL: %v\nstderr:\n%s", round, childSeed, r.waitErr, r.stderr)
 		}
 		evs, pending, err := parseCCLines(r.lines)
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		for _, ev := range evs {
+			if ev.op == "map" {
+				maps++
+			}
 			if ev.op == "compact" && ev.epoch != 0 {
 				compactions++
 				d := time.Duration(ev.micros) * time.Microsecond
 				compactAvg = (compactAvg*3 + d) / 4
 			}
 		}
-		db, err := Open(dir, ccOpenOptions())
+		db, err := Open(dir, ccOpenOptions(c))
 		if err != nil {
-			t.Fatalf("round %d (child seed %d, auto %v, kill %v, in flight %v): Open: %v", round, childSeed, auto, plan, pending, err)
+			t.Fatalf("round %d (child seed %d, kill %v, in flight %v): Open: %v", round, childSeed, plan, pending, err)
 		}
 		info := m.resolve(t, db, evs, pending, auto, rng)
 		st := db.Stats()
@@ -1376,9 +1405,10 @@ func TestCrashCompactKill9(t *testing.T) {
 		checkResults(t, m.w.o, q, nil, 5, -1, got)
 
 		// The next compaction redoes what a rolled-back one did not: the
-		// parent compacts as an application would, sometimes.
+		// parent compacts as an application would, sometimes (in the
+		// combinations whose workload compacts).
 		redo := ""
-		if info.compactKill == "rolled back" || rng.Intn(6) == 0 {
+		if c.compact && (info.compactKill == "rolled back" || rng.Intn(6) == 0) {
 			if res := parentCompact(t, db, m, rng); res != "" {
 				redone++
 				redo = ", parent " + res
@@ -1411,17 +1441,16 @@ func TestCrashCompactKill9(t *testing.T) {
 		unacked += info.unacked
 		ambiguous += info.ambiguous
 		maxRows = max(maxRows, int(st.Live))
-		mode := "manual"
-		if auto {
-			mode = "auto"
-		}
-		t.Logf("round %2d: %-6s kill %-28s %4d lines, in flight: %-22.22s %s%s; %d unacked commits, %d candidates; store: epoch %d, %d live, %d deleted, %d segments",
-			round, mode, plan, len(r.lines), pendingName(pending), info.compactKill+info.pendingAdd, redo,
+		t.Logf("round %2d: kill %-28s %4d lines, in flight: %-22.22s %s%s; %d unacked commits, %d candidates; store: epoch %d, %d live, %d deleted, %d segments",
+			round, plan, len(r.lines), pendingName(pending), info.compactKill+info.pendingAdd, redo,
 			info.unacked, info.worlds, st.Epoch, st.Live, st.Deleted, st.Segments)
 	}
-	t.Logf("%d rounds (%d with background compaction): %d compactions acked (avg %v); %d kills during a Compact call: %d committed, %d rolled back; "+
+	if bad := checkReopened(dir, Options{DisableAutoCompaction: true}, crashDim, rng); len(bad) > 0 {
+		t.Errorf("after the last round:\n  %s", strings.Join(bad, "\n  "))
+	}
+	t.Logf("%d rounds: %d maps printed by OnCompact; %d Compact calls acked (avg %v); %d kills during a Compact call: %d committed, %d rolled back; "+
 		"%d commits found only on disk; %d racing deletes resolved; %d in-flight adds (%d kept); %d parent compactions; largest store %d live",
-		rounds, autoRounds, compactions, compactAvg, inCompact, committed, rolledBack, unacked, ambiguous, inflightAdds, keptAdds, redone, maxRows)
+		rounds, maps, compactions, compactAvg, inCompact, committed, rolledBack, unacked, ambiguous, inflightAdds, keptAdds, redone, maxRows)
 }
 
 func pendingName(ev *ccEvent) string {

@@ -26,27 +26,32 @@ import (
 // store and checks it against a model built from the acks alone: acked
 // writes are all there, the one operation in flight is all-or-nothing, and
 // nothing else exists. The rounds share one store, so every round also
-// recovers from the damage of the previous kill.
+// recovers from the damage of the previous kill; after the last one the
+// store must still take writes (checkReopened).
+//
+// It runs in the combinations of the crash matrix (matrix_test.go) where
+// IDs never move, which its model relies on: NoSync on and off, tiny and
+// default segments, no compaction. TestCrashCompactKill9 runs all 16,
+// compaction included. MEMVEC_CRASH_ROUNDS sets the rounds per
+// combination.
 
 const (
 	crashDim        = 16
 	crashEnvDir     = "MEMVEC_CRASH_DIR"
 	crashEnvSeed    = "MEMVEC_CRASH_SEED"
-	crashEnvNoSync  = "MEMVEC_CRASH_NOSYNC"
+	crashEnvCombo   = "MEMVEC_CRASH_COMBO" // the child's combination of the crash matrix
 	crashEnvRounds  = "MEMVEC_CRASH_ROUNDS"
 	crashEnvTest    = "MEMVEC_CRASH_TEST_SEED" // parent's seed, to replay a failure
 	crashLinePrefix = "memvec-crash "
 	crashMaxAdd     = 60 // > one 8 KiB segment (35 rows of dimension 16)
 	crashChildLimit = 2 * time.Minute
+	crashRounds     = 6 // per combination, by default
 )
 
-func crashOptions(noSync bool) Options {
-	return Options{
-		Dimension:             crashDim,
-		SegmentBytes:          testSegmentBytes,
-		NoSync:                noSync,
-		DisableAutoCompaction: true, // IDs must stay put for the model
-	}
+// crashOptions returns the options of combination c; the plain kill -9
+// test runs only combinations without compaction, where IDs stay put.
+func crashOptions(c matrixCombo) Options {
+	return c.options(crashDim)
 }
 
 // crashBatch derives a batch's vectors from its seed, so that the parent can
@@ -88,10 +93,15 @@ func TestCrashHelper(t *testing.T) {
 		fmt.Fprintf(os.Stderr, "bad %s: %v\n", crashEnvSeed, err)
 		os.Exit(2)
 	}
-	os.Exit(crashChild(dir, seed, os.Getenv(crashEnvNoSync) == "1"))
+	c, err := parseMatrixCombo(os.Getenv(crashEnvCombo))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	os.Exit(crashChild(dir, seed, c))
 }
 
-func crashChild(dir string, seed int64, noSync bool) int {
+func crashChild(dir string, seed int64, c matrixCombo) int {
 	// One write(2) per line, no buffering: what the parent reads is exactly
 	// what had happened when the kill came.
 	say := func(format string, a ...any) {
@@ -102,7 +112,7 @@ func crashChild(dir string, seed int64, noSync bool) int {
 		return 2
 	}
 	rng := rand.New(rand.NewSource(seed))
-	db, err := Open(dir, crashOptions(noSync))
+	db, err := Open(dir, crashOptions(c))
 	if err != nil {
 		return fail("open", err)
 	}
@@ -181,17 +191,13 @@ type crashRound struct {
 	waitErr  error
 }
 
-func runCrashChild(t *testing.T, dir string, seed int64, noSync bool, delay time.Duration, fromStart bool) crashRound {
+func runCrashChild(t *testing.T, dir string, seed int64, c matrixCombo, delay time.Duration, fromStart bool) crashRound {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$")
-	ns := "0"
-	if noSync {
-		ns = "1"
-	}
 	cmd.Env = append(os.Environ(),
 		crashEnvDir+"="+dir,
 		crashEnvSeed+"="+strconv.FormatInt(seed, 10),
-		crashEnvNoSync+"="+ns)
+		crashEnvCombo+"="+c.String())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -441,7 +447,9 @@ func TestCrashKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns and kills child processes")
 	}
-	rounds := 25
+	// Mostly waiting for children: it overlaps with TestPowerLoss.
+	t.Parallel()
+	rounds := crashRounds
 	if s := os.Getenv(crashEnvRounds); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -456,13 +464,25 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatalf("bad %s=%q", crashEnvTest, s)
 		}
 	}
-	t.Logf("seed %d (replay with %s=%d), %d rounds", seed, crashEnvTest, seed, rounds)
+	t.Logf("seed %d (replay with %s=%d), %d rounds per combination", seed, crashEnvTest, seed, rounds)
+	for i, c := range matrixCombos() {
+		if c.auto || c.compact {
+			continue // IDs move: TestCrashCompactKill9's model follows them
+		}
+		t.Run(c.String(), func(t *testing.T) { crashKill9(t, c, seed+int64(i), rounds) })
+	}
+}
+
+// crashKill9 runs rounds kill -9 rounds of combination c on one store.
+func crashKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 	rng := rand.New(rand.NewSource(seed))
 	dir := filepath.Join(t.TempDir(), "store")
 	o := newOracle(crashDim)
+	// The parent reopens with the combination's segment size, durably.
+	parent := crashOptions(c)
+	parent.NoSync = false
 	var acked, inflight, keptInflight int
 	for round := 0; round < rounds; round++ {
-		noSync := rng.Intn(3) == 0
 		childSeed := rng.Int63()
 		// Mostly a few ms to 300 ms after the child reported its store
 		// open; sometimes measured from the start, to kill it during
@@ -472,12 +492,12 @@ func TestCrashKill9(t *testing.T) {
 			delay = time.Duration(rng.Intn(10000)) * time.Microsecond
 		}
 		fromStart := rng.Intn(6) == 0
-		r := runCrashChild(t, dir, childSeed, noSync, delay, fromStart)
+		r := runCrashChild(t, dir, childSeed, c, delay, fromStart)
 		if strings.Contains(r.stderr, "DATA RACE") || !r.signaled {
 			t.Fatalf("round %d: child (seed %d) did not die by our SIGKILL: %v\nstderr:\n%s", round, childSeed, r.waitErr, r.stderr)
 		}
 		pending := applyCrashLines(t, o, r.lines)
-		o.gapOK = o.gapOK || noSync // the next open may find its reservation
+		o.gapOK = o.gapOK || c.noSync // the next open may find its reservation
 		for _, l := range r.lines {
 			if !strings.HasSuffix(strings.Fields(l)[0], "-begin") && !strings.HasPrefix(l, "ready") {
 				acked++
@@ -485,9 +505,9 @@ func TestCrashKill9(t *testing.T) {
 		}
 		// With Dimension set: a child killed before its Open created the
 		// store leaves nothing, or only what counts as nothing.
-		db, err := Open(dir, crashOptions(false))
+		db, err := Open(dir, parent)
 		if err != nil {
-			t.Fatalf("round %d (child seed %d, NoSync %v, killed after %v): Open: %v", round, childSeed, noSync, delay, err)
+			t.Fatalf("round %d (child seed %d, killed after %v): Open: %v", round, childSeed, delay, err)
 		}
 		outcome := resolveCrashOp(t, db, o, pending)
 		if pending != nil {
@@ -501,8 +521,11 @@ func TestCrashKill9(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Fatalf("round %d: Close: %v", round, err)
 		}
-		t.Logf("round %2d: NoSync %-5v kill after %-8v (from start %-5v) %3d lines, %s; store: %d live of %d, %d segments",
-			round, noSync, delay, fromStart, len(r.lines), outcome, st.Live, st.Total, st.Segments)
+		t.Logf("round %2d: kill after %-8v (from start %-5v) %3d lines, %s; store: %d live of %d, %d segments",
+			round, delay, fromStart, len(r.lines), outcome, st.Live, st.Total, st.Segments)
+	}
+	if bad := checkReopened(dir, Options{DisableAutoCompaction: true}, crashDim, rng); len(bad) > 0 {
+		t.Errorf("after the last round:\n  %s", strings.Join(bad, "\n  "))
 	}
 	t.Logf("%d rounds: %d acked operations, %d in flight at the kill (%d kept, %d lost); final store %d live of %d IDs",
 		rounds, acked, inflight, keptInflight, inflight-keptInflight, len(o.vecs), o.next)
