@@ -33,7 +33,7 @@ func Check(fstype string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (loop devices, mount)")
 	}
-	for _, tool := range []string{"losetup", "mount", "umount", "xfs_io", "mkfs." + fstype} {
+	for _, tool := range []string{"losetup", "mount", "umount", "sync", "xfs_io", "mkfs." + fstype} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("needs %s on PATH (xfs_io is in xfsprogs)", tool)
 		}
@@ -136,6 +136,13 @@ func (f *FS) Remount() error {
 // EIO until it is remounted.
 func (f *FS) Shutdown() error {
 	_, err := run("xfs_io", "-x", "-c", "shutdown", f.Dir)
+	return err
+}
+
+// Sync makes everything done on the file system so far durable (syncfs),
+// so that a later Shutdown cannot undo it.
+func (f *FS) Sync() error {
+	_, err := run("sync", "-f", f.Dir)
 	return err
 }
 
