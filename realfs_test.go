@@ -68,13 +68,13 @@ func realfsMount(t *testing.T, fstype string) *realfs.FS {
 
 // rfRun is what one child reported.
 type rfRun struct {
-	lines    []string
-	ready    bool   // the store was open before the cut
+	lines     []string
+	ready     bool   // the store was open before the cut
 	early     string // a failure reported before the cut
 	diedFirst bool   // the child ended before the cut
 	signaled  bool   // ended by our SIGKILL, as it must
-	stderr   string
-	waitErr  error
+	stderr    string
+	waitErr   error
 }
 
 // rfCut says when and how a round cuts the power.
