@@ -200,14 +200,16 @@ func TestRealFSPowerCut(t *testing.T) {
 			t.Fatalf("bad %s=%q", rfEnvSeed0, s)
 		}
 	}
-	for _, fstype := range rfTypes {
+	for fi, fstype := range rfTypes {
 		t.Run(fstype, func(t *testing.T) {
 			fsys := realfsMount(t, fstype)
 			rounds := rfRounds(t)
 			t.Logf("seed %d (replay with %s=%d), %d rounds per combination", seed, rfEnvSeed0, seed, rounds)
-			rng := rand.New(rand.NewSource(seed))
-			for _, c := range rfCombos() {
+			for ci, c := range rfCombos() {
 				t.Run(c.String(), func(t *testing.T) {
+					// A generator per file system and combination, so that
+					// -run naming one of them replays its rounds.
+					rng := rand.New(rand.NewSource(seed ^ int64(fi)<<40 ^ int64(ci)<<48))
 					for round := range rounds {
 						rfRound(t, fsys, c, rng, round)
 					}
