@@ -21,7 +21,10 @@ type rfReplay struct {
 	pending []string         // the fields of the intent that has no ack
 	hi      uint64           // one past the highest ID any line names
 	rows    uint64           // rows of every batch begun
-	bad     []string
+	// afterCut says the lines now folded may have been written after the
+	// cut began (uncertain).
+	afterCut bool
+	bad      []string
 }
 
 func newRFReplay(c rfCombo) *rfReplay {
@@ -189,31 +192,68 @@ func rangeIDs(first, n uint64) []uint64 {
 	return ids
 }
 
+// pend records the call whose intent line is f as pending: wholly done
+// or not at all.
+func (r *rfReplay) pend(f []string) {
+	m := r.m
+	switch f[0] {
+	case "add-begin":
+		seed, _ := strconv.ParseInt(f[1], 10, 64)
+		n, _ := strconv.Atoi(f[2])
+		m.pendAdds = append(m.pendAdds, crashBatch(seed, n))
+	case "del-begin":
+		e, _ := strconv.ParseUint(f[1], 10, 64)
+		ids, _ := parseIDs(f[2])
+		// Maps of epochs the model does not hold are not applied: the
+		// IDs of the delete are then those it was issued with.
+		cur := translateIDs(ids, r.maps, e, r.m.epoch)
+		if !r.auto {
+			m.pendDels = append(m.pendDels, cur)
+			break
+		}
+		// A commit may have come between: each ID on its own.
+		for _, id := range cur {
+			m.pendDels = append(m.pendDels, []uint64{id})
+		}
+	case "compact-begin", "map":
+		m.pendCompacts++
+	}
+}
+
+// uncertain folds a line the child may have written after the cut began:
+// a call that was in flight then can return success although the cut
+// took its data (an fsync racing with the shutdown), so nothing
+// acknowledged from here on is held durable. Every call begun is pending,
+// every map may or may not have committed.
+func (r *rfReplay) uncertain(line string) error {
+	if r.pending != nil {
+		r.pend(r.pending)
+		r.pending = nil
+	}
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return errors.New("empty line")
+	}
+	switch f[0] {
+	case "add-begin", "del-begin", "compact-begin", "map":
+		if len(f) < 2 && f[0] != "compact-begin" {
+			return fmt.Errorf("short line %q", line)
+		}
+		if f[0] == "add-begin" {
+			n, _ := strconv.ParseUint(f[2], 10, 64)
+			r.rows += n
+		}
+		r.pend(f)
+	}
+	return nil
+}
+
 // finish turns the intent left without an ack into the model's pending
 // calls.
 func (r *rfReplay) finish() {
 	m := r.m
-	if p := r.pending; len(p) > 0 {
-		switch p[0] {
-		case "add-begin":
-			seed, _ := strconv.ParseInt(p[1], 10, 64)
-			n, _ := strconv.Atoi(p[2])
-			m.pendAdds = append(m.pendAdds, crashBatch(seed, n))
-		case "del-begin":
-			e, _ := strconv.ParseUint(p[1], 10, 64)
-			ids, _ := parseIDs(p[2])
-			cur := r.now(ids, e)
-			if !r.auto {
-				m.pendDels = append(m.pendDels, cur)
-				break
-			}
-			// A commit may have come between: each ID on its own.
-			for _, id := range cur {
-				m.pendDels = append(m.pendDels, []uint64{id})
-			}
-		case "compact-begin":
-			m.pendCompacts++
-		}
+	if r.pending != nil {
+		r.pend(r.pending)
 	}
 	if r.auto {
 		m.pendCompacts += 1 << 20 // background compactions the child never saw commit

@@ -72,6 +72,7 @@ type rfRun struct {
 	ready     bool   // the store was open before the cut
 	early     string // a failure reported before the cut
 	diedFirst bool   // the child ended before the cut
+	cutAt     int64  // realfs.Now() just before the cut
 	signaled  bool   // ended by our SIGKILL, as it must
 	stderr    string
 	waitErr   error
@@ -138,10 +139,10 @@ func runRFChild(t *testing.T, fsys *realfs.FS, dir string, c rfCombo, seed int64
 			}
 			// The cut starts before the ioctl, so a failure read while
 			// it is unset happened without it.
-			if strings.HasPrefix(rest, "fail ") && !cutting.Load() && r.early == "" {
+			if _, body, _ := strings.Cut(rest, " "); strings.HasPrefix(body, "fail ") && !cutting.Load() && r.early == "" {
 				r.early = rest
 			}
-			if strings.HasPrefix(rest, "ready ") && !r.ready {
+			if _, body, _ := strings.Cut(rest, " "); strings.HasPrefix(body, "ready ") && !r.ready {
 				r.ready = true
 				close(ready)
 			}
@@ -161,14 +162,14 @@ func runRFChild(t *testing.T, fsys *realfs.FS, dir string, c rfCombo, seed int64
 	cutting.Store(true)
 	var shutErr error
 	if !cut.killFirst {
-		shutErr = fsys.Shutdown()
+		r.cutAt, shutErr = fsys.Shutdown()
 	}
 	cmd.Process.Kill()
 	stdin.Close()
 	<-done
 	r.waitErr = cmd.Wait()
 	if cut.killFirst {
-		shutErr = fsys.Shutdown()
+		r.cutAt, shutErr = fsys.Shutdown()
 	}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 		r.signaled = true
@@ -258,8 +259,10 @@ func rfRound(t *testing.T, fsys *realfs.FS, c rfCombo, rng *rand.Rand, round int
 	if r.early != "" {
 		t.Errorf("%s: the child failed before the cut: %s", what, r.early)
 	}
-	if r.ready && r.lines[0] != "ready 0 0" {
-		t.Fatalf("%s: the child did not start from an empty store: %q", what, r.lines[0])
+	if r.ready {
+		if _, first, _ := strings.Cut(r.lines[0], " "); first != "ready 0 0" {
+			t.Fatalf("%s: the child did not start from an empty store: %q", what, r.lines[0])
+		}
 	}
 	if !r.ready {
 		// Cut while the store was being created: nothing was promised,
@@ -277,7 +280,7 @@ func rfRound(t *testing.T, fsys *realfs.FS, c rfCombo, rng *rand.Rand, round int
 	}
 	rp := newRFReplay(c)
 	for _, line := range r.lines {
-		if err := rfFold(rp, line); err != nil {
+		if err := rfFold(rp, line, r.cutAt); err != nil {
 			t.Fatalf("%s: child line %q: %v", what, line, err)
 		}
 	}
@@ -297,14 +300,27 @@ func rfRound(t *testing.T, fsys *realfs.FS, c rfCombo, rng *rand.Rand, round int
 	t.Logf("%s: %d lines, %d live acknowledged, %d after the cut, epoch %d", what, len(r.lines), len(rp.m.live), found-1, rp.m.epoch)
 }
 
-// rfFold folds one line into rp, turning a malformed number into an error.
-func rfFold(rp *rfReplay, line string) (err error) {
+// rfFold folds one line into rp, turning a malformed number into an
+// error. A line stamped at or after cutAt was written after the cut began:
+// the call it acknowledges may have been cut short (rfReplay.uncertain).
+func rfFold(rp *rfReplay, line string, cutAt int64) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%v", p)
 		}
 	}()
-	return rp.line(line)
+	stamp, rest, _ := strings.Cut(line, " ")
+	at, err := strconv.ParseInt(stamp, 10, 64)
+	if err != nil {
+		return err
+	}
+	if at >= cutAt {
+		rp.afterCut = true
+	}
+	if rp.afterCut {
+		return rp.uncertain(rest)
+	}
+	return rp.line(rest)
 }
 
 func lastLines(lines []string, n int) []string {

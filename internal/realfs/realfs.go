@@ -1,14 +1,15 @@
 // Package realfs puts a real file system on a loop device for memvec's
 // power-cut tests, and cuts its power: a sparse image file under
-// os.TempDir, a loop device, mkfs, a mount, and Shutdown, which runs
-// `xfs_io -x -c shutdown` (FS_IOC_SHUTDOWN without flushing the log). After
+// os.TempDir, a loop device, mkfs, a mount, and Shutdown, which issues the
+// ioctl of `xfs_io -x -c shutdown` (FS_IOC_SHUTDOWN without flushing the
+// log) itself, to know to the microsecond when the cut began. After
 // it every operation on the mount fails with EIO, and what was not yet in
 // the file system's log (dirty pages, unsynced metadata) never reaches the
 // device: remounted, the file system holds what a power cut would have
 // left. xfs and ext4 both implement the ioctl.
 //
-// It needs Linux, root, a free loop device, and mkfs.TYPE, xfs_io, mount,
-// umount and losetup on PATH; Check says what is missing. Everything New
+// It needs Linux, root, a free loop device, and mkfs.TYPE, mount, umount,
+// sync and losetup on PATH; Check says what is missing. Everything New
 // sets up is torn down by the test's Cleanup, even after a failure.
 package realfs
 
@@ -33,9 +34,9 @@ func Check(fstype string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (loop devices, mount)")
 	}
-	for _, tool := range []string{"losetup", "mount", "umount", "sync", "xfs_io", "mkfs." + fstype} {
+	for _, tool := range []string{"losetup", "mount", "umount", "sync", "mkfs." + fstype} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("needs %s on PATH (xfs_io is in xfsprogs)", tool)
+			return fmt.Errorf("needs %s on PATH (mkfs.xfs is in xfsprogs, mkfs.ext4 in e2fsprogs)", tool)
 		}
 	}
 	// Finds a free loop device without taking it: fails in containers
@@ -133,10 +134,10 @@ func (f *FS) Remount() error {
 
 // Shutdown cuts the power: the file system stops at once, without writing
 // its log or any dirty page, and every later operation on it fails with
-// EIO until it is remounted.
-func (f *FS) Shutdown() error {
-	_, err := run("xfs_io", "-x", "-c", "shutdown", f.Dir)
-	return err
+// EIO until it is remounted. It returns Now() taken just before the cut:
+// a call that returned before that instant was not cut short.
+func (f *FS) Shutdown() (at int64, err error) {
+	return shutdown(f.Dir)
 }
 
 // Sync makes everything done on the file system so far durable (syncfs),
@@ -160,11 +161,11 @@ func (f *FS) Probe() error {
 	if err := writeFile(lost, "lost", false); err != nil {
 		return err
 	}
-	if err := f.Shutdown(); err != nil {
+	if _, err := f.Shutdown(); err != nil {
 		return err
 	}
 	if _, err := os.ReadFile(kept); err == nil {
-		return errors.New("the file system still reads after xfs_io shutdown")
+		return errors.New("the file system still reads after the shutdown")
 	}
 	if err := f.Remount(); err != nil {
 		return err
