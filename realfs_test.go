@@ -20,9 +20,9 @@ import (
 )
 
 // The real-file-system power-cut test. On a loop-mounted xfs, and ext4,
-// `xfs_io -x -c shutdown` stops the file system without writing its log
-// or any dirty page: remounted, it holds what a power cut would have left
-// (internal/realfs). For every combination of NoSync, auto-compaction,
+// the ioctl of `xfs_io -x -c shutdown` stops the file system without
+// writing its log or any dirty page: remounted, it holds what a power cut
+// would have left (internal/realfs). For every combination of NoSync, auto-compaction,
 // segment size (tiny, default) and manual Compact in the workload, a child
 // process (realfs_child_test.go) runs a random workload on a fresh store
 // and prints every acknowledged call; the parent cuts the power at a
@@ -31,7 +31,11 @@ import (
 // durable Add there bit for bit (with NoSync, everything before the last
 // acknowledged Sync or Close), no acknowledged delete undone, every batch
 // and every call in flight all or nothing, Stats().Live equal to what Get
-// finds, Verify clean, new IDs above every acknowledged one. Then
+// finds, Verify clean, new IDs above every acknowledged one. (A call that
+// returned after the cut began, by the child's timestamps, counts as in
+// flight: an fsync racing the shutdown can return success and lose its
+// data, measured on both file systems. Half the rounds kill the child
+// first, as a real power cut does, and have no such call.) Then
 // rfReopenChecks opens it with default options, adds (the new vectors
 // must read back) and compacts (Compact must return and keep every
 // vector).
