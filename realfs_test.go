@@ -296,7 +296,11 @@ func rfRound(t *testing.T, fsys *realfs.FS, c rfCombo, rng *rand.Rand, round int
 		bad, found = rfReopenChecks(dir, rand.New(rand.NewSource(childSeed)))
 	}
 	if len(bad) > 0 {
-		t.Errorf("%s:\n  %s\nchild's last lines:\n  %s", what, strings.Join(bad, "\n  "), strings.Join(lastLines(r.lines, 12), "\n  "))
+		// Every line, for the post-mortem: the error shows the last few.
+		all := filepath.Join(os.TempDir(), fmt.Sprintf("memvec-realfs-%s-%d.lines", fsys.Type, childSeed))
+		werr := os.WriteFile(all, []byte(fmt.Sprintf("cut at %d\n%s\n", r.cutAt, strings.Join(r.lines, "\n"))), 0o644)
+		t.Errorf("%s:\n  %s\nchild's last lines (all in %s: %v; cut at %d):\n  %s", what, strings.Join(bad, "\n  "),
+			all, werr, r.cutAt, strings.Join(lastLines(r.lines, 12), "\n  "))
 		return
 	}
 	// found counts the vector checkFaultModel adds; with NoSync, fewer
