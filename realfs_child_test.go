@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/memvec/memvec/internal/realfs"
 )
 
 // The child of TestRealFSPowerCut (realfs_test.go): this test binary, re-run
@@ -20,9 +18,8 @@ import (
 // system with one option combination and runs a random workload until the
 // parent cuts the power and kills it. It prints, one write(2) per line, an
 // intent line before each call and an ack line after it returned, and a
-// map line for every committed compaction, in epoch order, each stamped
-// with the time; the parent rebuilds the acknowledged state from these
-// lines alone.
+// map line for every committed compaction, in epoch order; the parent
+// rebuilds the acknowledged state from these lines alone.
 //
 // Deletes race with background compactions: an ID the child picked may
 // have moved by the time Delete runs. So each delete is tagged with the
@@ -120,11 +117,8 @@ type rfChild struct {
 	live    ccLive // IDs the child believes live, for picking deletes
 }
 
-// sayLocked prints a line stamped with realfs.Now(), taken after the call
-// it acknowledges returned: the parent compares it with the instant of
-// the cut.
 func (c *rfChild) sayLocked(format string, a ...any) {
-	os.Stdout.Write([]byte(rfPrefix + strconv.FormatInt(realfs.Now(), 10) + " " + fmt.Sprintf(format, a...) + "\n"))
+	os.Stdout.Write([]byte(rfPrefix + fmt.Sprintf(format, a...) + "\n"))
 }
 
 func (c *rfChild) say(format string, a ...any) {

@@ -42,7 +42,7 @@ func TestRealFSCloseAfterShutdown(t *testing.T) {
 				t.Fatal("the open store holds nothing under the mount: the check below would prove nothing")
 			}
 
-			if _, err := fsys.Shutdown(); err != nil {
+			if err := fsys.Shutdown(); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.Add(randVecs(rng, 3, crashDim)); err == nil {

@@ -21,10 +21,7 @@ type rfReplay struct {
 	pending []string         // the fields of the intent that has no ack
 	hi      uint64           // one past the highest ID any line names
 	rows    uint64           // rows of every batch begun
-	// afterCut says the lines now folded may have been written after the
-	// cut began (uncertain).
-	afterCut bool
-	bad      []string
+	bad     []string
 }
 
 func newRFReplay(c rfCombo) *rfReplay {
@@ -218,34 +215,6 @@ func (r *rfReplay) pend(f []string) {
 	case "compact-begin", "map":
 		m.pendCompacts++
 	}
-}
-
-// uncertain folds a line the child may have written after the cut began:
-// a call that was in flight then can return success although the cut
-// took its data (an fsync racing with the shutdown), so nothing
-// acknowledged from here on is held durable. Every call begun is pending,
-// every map may or may not have committed.
-func (r *rfReplay) uncertain(line string) error {
-	if r.pending != nil {
-		r.pend(r.pending)
-		r.pending = nil
-	}
-	f := strings.Fields(line)
-	if len(f) == 0 {
-		return errors.New("empty line")
-	}
-	switch f[0] {
-	case "add-begin", "del-begin", "compact-begin", "map":
-		if len(f) < 2 && f[0] != "compact-begin" {
-			return fmt.Errorf("short line %q", line)
-		}
-		if f[0] == "add-begin" {
-			n, _ := strconv.ParseUint(f[2], 10, 64)
-			r.rows += n
-		}
-		r.pend(f)
-	}
-	return nil
 }
 
 // finish turns the intent left without an ack into the model's pending

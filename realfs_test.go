@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -31,11 +32,10 @@ import (
 // durable Add there bit for bit (with NoSync, everything before the last
 // acknowledged Sync or Close), no acknowledged delete undone, every batch
 // and every call in flight all or nothing, Stats().Live equal to what Get
-// finds, Verify clean, new IDs above every acknowledged one. (A call that
-// returned after the cut began, by the child's timestamps, counts as in
-// flight: an fsync racing the shutdown can return success and lose its
-// data, measured on both file systems. Half the rounds kill the child
-// first, as a real power cut does, and have no such call.) Then
+// finds, Verify clean, new IDs above every acknowledged one. (The child is
+// never inside a call when the cut comes, killed or stopped: an fsync
+// racing the shutdown can return success and lose its data, measured on
+// both file systems, which would make its ack a lie.) Then
 // rfReopenChecks opens it with default options, adds (the new vectors
 // must read back) and compacts (Compact must return and keep every
 // vector).
@@ -75,6 +75,7 @@ type rfRun struct {
 	lines     []string
 	ready     bool   // the store was open before the cut
 	early     string // a failure reported before the cut
+	failed    string // the call that failed first, if any
 	diedFirst bool   // the child ended before the cut
 	cutAt     int64  // realfs.Now() just before the cut
 	signaled  bool   // ended by our SIGKILL, as it must
@@ -87,19 +88,20 @@ type rfCut struct {
 	delay     time.Duration
 	fromStart bool // delay counts from the child's start, not its "ready"
 	// killFirst kills the child and waits for it to die before the cut,
-	// as a power cut stops the program with its file system; otherwise
-	// the child lives on for a moment after it, every call failing with
-	// EIO (and a page fault on its mappings raising SIGBUS).
+	// as a power cut stops the program with its file system. Otherwise
+	// the child is stopped, the power cut, and the child continued for a
+	// moment, every call failing with EIO (a page fault on its mappings
+	// raising SIGBUS), before the kill.
 	killFirst bool
 }
 
 func (c rfCut) String() string {
-	from, order := "ready", "then kill"
+	from, order := "ready", "stop, cut, continue, kill"
 	if c.fromStart {
 		from = "start"
 	}
 	if c.killFirst {
-		order = "after the kill"
+		order = "kill, then cut"
 	}
 	return fmt.Sprintf("cut %v after %s, %s", c.delay, from, order)
 }
@@ -125,7 +127,8 @@ func runRFChild(t *testing.T, fsys *realfs.FS, dir string, c rfCombo, seed int64
 	}
 	var r rfRun
 	var cutting atomic.Bool
-	ready, done := make(chan struct{}), make(chan struct{})
+	var failOnce, readyOnce sync.Once
+	ready, done, failed := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		br := bufio.NewReader(out)
@@ -143,12 +146,18 @@ func runRFChild(t *testing.T, fsys *realfs.FS, dir string, c rfCombo, seed int64
 			}
 			// The cut starts before the ioctl, so a failure read while
 			// it is unset happened without it.
-			if _, body, _ := strings.Cut(rest, " "); strings.HasPrefix(body, "fail ") && !cutting.Load() && r.early == "" {
-				r.early = rest
+			if strings.HasPrefix(rest, "fail ") {
+				if !cutting.Load() && r.early == "" {
+					r.early = rest
+				}
+				if r.failed == "" {
+					r.failed = strings.Fields(rest)[1]
+				}
+				failOnce.Do(func() { close(failed) })
 			}
-			if _, body, _ := strings.Cut(rest, " "); strings.HasPrefix(body, "ready ") && !r.ready {
+			if strings.HasPrefix(rest, "ready ") {
 				r.ready = true
-				close(ready)
+				readyOnce.Do(func() { close(ready) })
 			}
 			r.lines = append(r.lines, rest)
 		}
@@ -165,15 +174,31 @@ func runRFChild(t *testing.T, fsys *realfs.FS, dir string, c rfCombo, seed int64
 	}
 	cutting.Store(true)
 	var shutErr error
-	if !cut.killFirst {
-		r.cutAt, shutErr = fsys.Shutdown()
-	}
-	cmd.Process.Kill()
-	stdin.Close()
-	<-done
-	r.waitErr = cmd.Wait()
 	if cut.killFirst {
-		r.cutAt, shutErr = fsys.Shutdown()
+		cmd.Process.Kill()
+		stdin.Close()
+		<-done
+		r.waitErr = cmd.Wait()
+		shutErr = fsys.Shutdown()
+	} else {
+		// Stopped, the child has no call in the kernel: an fsync racing
+		// the cut could return success and lose its data, and the ack
+		// would lie. Every call it makes after SIGCONT meets the dead
+		// file system.
+		shutErr = rfStop(cmd)
+		if shutErr == nil {
+			shutErr = fsys.Shutdown()
+		}
+		cmd.Process.Signal(syscall.SIGCONT)
+		select {
+		case <-failed:
+		case <-done:
+		case <-time.After(5 * time.Second): // a backstop: kill it anyway
+		}
+		cmd.Process.Kill()
+		stdin.Close()
+		<-done
+		r.waitErr = cmd.Wait()
 	}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 		r.signaled = true
@@ -183,6 +208,22 @@ func runRFChild(t *testing.T, fsys *realfs.FS, dir string, c rfCombo, seed int64
 		t.Fatal(shutErr)
 	}
 	return r
+}
+
+// rfStop stops the child with SIGSTOP and waits until every thread of it
+// has stopped.
+func rfStop(cmd *exec.Cmd) error {
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(cmd.Process.Pid, &ws, syscall.WUNTRACED, nil); err != nil {
+		return fmt.Errorf("waiting for the child to stop: %w", err)
+	}
+	if !ws.Stopped() {
+		return fmt.Errorf("the child did not stop: wait status %#x", ws)
+	}
+	return nil
 }
 
 func rfRounds(t *testing.T) int {
@@ -263,10 +304,8 @@ func rfRound(t *testing.T, fsys *realfs.FS, c rfCombo, rng *rand.Rand, round int
 	if r.early != "" {
 		t.Errorf("%s: the child failed before the cut: %s", what, r.early)
 	}
-	if r.ready {
-		if _, first, _ := strings.Cut(r.lines[0], " "); first != "ready 0 0" {
-			t.Fatalf("%s: the child did not start from an empty store: %q", what, r.lines[0])
-		}
+	if r.ready && r.lines[0] != "ready 0 0" {
+		t.Fatalf("%s: the child did not start from an empty store: %q", what, r.lines[0])
 	}
 	if !r.ready {
 		// Cut while the store was being created: nothing was promised,
@@ -284,7 +323,7 @@ func rfRound(t *testing.T, fsys *realfs.FS, c rfCombo, rng *rand.Rand, round int
 	}
 	rp := newRFReplay(c)
 	for _, line := range r.lines {
-		if err := rfFold(rp, line, r.cutAt); err != nil {
+		if err := rfFold(rp, line); err != nil {
 			t.Fatalf("%s: child line %q: %v", what, line, err)
 		}
 	}
@@ -298,37 +337,25 @@ func rfRound(t *testing.T, fsys *realfs.FS, c rfCombo, rng *rand.Rand, round int
 	if len(bad) > 0 {
 		// Every line, for the post-mortem: the error shows the last few.
 		all := filepath.Join(os.TempDir(), fmt.Sprintf("memvec-realfs-%s-%d.lines", fsys.Type, childSeed))
-		werr := os.WriteFile(all, []byte(fmt.Sprintf("cut at %d\n%s\n", r.cutAt, strings.Join(r.lines, "\n"))), 0o644)
-		t.Errorf("%s:\n  %s\nchild's last lines (all in %s: %v; cut at %d):\n  %s", what, strings.Join(bad, "\n  "),
-			all, werr, r.cutAt, strings.Join(lastLines(r.lines, 12), "\n  "))
+		werr := os.WriteFile(all, []byte(strings.Join(r.lines, "\n")+"\n"), 0o644)
+		t.Errorf("%s:\n  %s\nchild's last lines (all in %s: %v):\n  %s", what, strings.Join(bad, "\n  "),
+			all, werr, strings.Join(lastLines(r.lines, 12), "\n  "))
 		return
 	}
 	// found counts the vector checkFaultModel adds; with NoSync, fewer
 	// than acknowledged is the cut at work.
-	t.Logf("%s: %d lines, %d live acknowledged, %d after the cut, epoch %d", what, len(r.lines), len(rp.m.live), found-1, rp.m.epoch)
+	t.Logf("%s: %d lines, %d live acknowledged, %d after the cut, epoch %d; failed after the cut: %q",
+		what, len(r.lines), len(rp.m.live), found-1, rp.m.epoch, r.failed)
 }
 
-// rfFold folds one line into rp, turning a malformed number into an
-// error. A line stamped at or after cutAt was written after the cut began:
-// the call it acknowledges may have been cut short (rfReplay.uncertain).
-func rfFold(rp *rfReplay, line string, cutAt int64) (err error) {
+// rfFold folds one line into rp, turning a malformed number into an error.
+func rfFold(rp *rfReplay, line string) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%v", p)
 		}
 	}()
-	stamp, rest, _ := strings.Cut(line, " ")
-	at, err := strconv.ParseInt(stamp, 10, 64)
-	if err != nil {
-		return err
-	}
-	if at >= cutAt {
-		rp.afterCut = true
-	}
-	if rp.afterCut {
-		return rp.uncertain(rest)
-	}
-	return rp.line(rest)
+	return rp.line(line)
 }
 
 func lastLines(lines []string, n int) []string {

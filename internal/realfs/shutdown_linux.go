@@ -18,27 +18,16 @@ const (
 	goingDownNoLogFlush = 2
 )
 
-// shutdown issues the ioctl on dir and returns Now() just before it.
-func shutdown(dir string) (int64, error) {
+// shutdown issues the ioctl on dir.
+func shutdown(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer d.Close()
 	flags := uint32(goingDownNoLogFlush)
-	at := Now()
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, d.Fd(), iocShutdown, uintptr(unsafe.Pointer(&flags))); errno != 0 {
-		return 0, fmt.Errorf("shutdown %s: FS_IOC_SHUTDOWN: %w", dir, errno)
+		return fmt.Errorf("shutdown %s: FS_IOC_SHUTDOWN: %w", dir, errno)
 	}
-	return at, nil
-}
-
-// Now reads CLOCK_MONOTONIC, in nanoseconds: one clock for every process
-// on the machine, so that a child's timestamps compare with a cut's.
-func Now() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		panic(err)
-	}
-	return ts.Nano()
+	return nil
 }
