@@ -77,7 +77,6 @@ type rfRun struct {
 	early     string // a failure reported before the cut
 	failed    string // the call that failed first, if any
 	diedFirst bool   // the child ended before the cut
-	cutAt     int64  // realfs.Now() just before the cut
 	signaled  bool   // ended by our SIGKILL, as it must
 	stderr    string
 	waitErr   error
