@@ -23,26 +23,28 @@ import (
 // The real-file-system power-cut test. On a loop-mounted xfs, and ext4,
 // the ioctl of `xfs_io -x -c shutdown` stops the file system without
 // writing its log or any dirty page: remounted, it holds what a power cut
-// would have left (internal/realfs). For every combination of NoSync, auto-compaction,
-// segment size (tiny, default) and manual Compact in the workload, a child
-// process (realfs_child_test.go) runs a random workload on a fresh store
-// and prints every acknowledged call; the parent cuts the power at a
-// random moment, kills the child, remounts, and holds the reopened store
-// to the acknowledged state (checkFaultModel, fault_test.go): every
-// durable Add there bit for bit (with NoSync, everything before the last
-// acknowledged Sync or Close), no acknowledged delete undone, every batch
-// and every call in flight all or nothing, Stats().Live equal to what Get
-// finds, Verify clean, new IDs above every acknowledged one. (The child is
-// never inside a call when the cut comes, killed or stopped: an fsync
-// racing the shutdown can return success and lose its data, measured on
-// both file systems, which would make its ack a lie.) Then
-// rfReopenChecks opens it with default options, adds (the new vectors
-// must read back) and compacts (Compact must return and keep every
-// vector).
+// would have left (internal/realfs). For every combination of NoSync,
+// auto-compaction, segment size (tiny, default) and manual Compact in the
+// workload, a child process (realfs_child_test.go) runs a random workload
+// on a fresh store and prints every acknowledged call. At a random moment
+// the parent kills the child and cuts the power, or stops the child, cuts
+// the power and lets it meet EIO everywhere before the kill; either way
+// the child is never inside a call when the cut comes (an fsync racing the
+// shutdown can return success and lose its data, measured on both file
+// systems, which would make its ack a lie). Then it remounts and holds the
+// reopened store to the acknowledged state (rfReplay, checkFaultModel in
+// fault_test.go): every durable Add there bit for bit (with NoSync,
+// everything before the last acknowledged Sync or Close), no acknowledged
+// delete undone, every batch and every call in flight all or nothing,
+// Stats().Live equal to what Get finds, Verify clean, new IDs above every
+// acknowledged one. Last, rfReopenChecks opens it with default options,
+// adds (the new vectors must read back) and compacts (Compact must return
+// and keep every vector).
 //
-// Opt-in: MEMVEC_REALFS=1, and root, a loop device and xfsprogs (it
-// skips, saying which is missing, otherwise). MEMVEC_REALFS_ROUNDS sets
-// the rounds per combination, MEMVEC_REALFS_SEED replays a run.
+// Opt-in: MEMVEC_REALFS=1, and root, a loop device, xfsprogs and
+// e2fsprogs (it skips, saying which is missing, otherwise).
+// MEMVEC_REALFS_ROUNDS sets the rounds per combination, MEMVEC_REALFS_SEED
+// replays a run (timing aside).
 
 const (
 	rfEnvOptIn  = "MEMVEC_REALFS"
