@@ -201,9 +201,7 @@ func (r *rfReplay) pend(f []string) {
 	case "del-begin":
 		e, _ := strconv.ParseUint(f[1], 10, 64)
 		ids, _ := parseIDs(f[2])
-		// Maps of epochs the model does not hold are not applied: the
-		// IDs of the delete are then those it was issued with.
-		cur := translateIDs(ids, r.maps, e, r.m.epoch)
+		cur := r.now(ids, e)
 		if !r.auto {
 			m.pendDels = append(m.pendDels, cur)
 			break
@@ -212,7 +210,7 @@ func (r *rfReplay) pend(f []string) {
 		for _, id := range cur {
 			m.pendDels = append(m.pendDels, []uint64{id})
 		}
-	case "compact-begin", "map":
+	case "compact-begin":
 		m.pendCompacts++
 	}
 }
