@@ -222,6 +222,24 @@ func (r *rfReplay) finish() {
 	if r.pending != nil {
 		r.pend(r.pending)
 	}
+	// A row that a pending delete may have taken is no proof that its
+	// unsynced batch was torn: the batch's all-or-nothing check leaves it
+	// out (the pending delete accounts for it).
+	maybe := map[uint64]bool{}
+	for _, ids := range m.pendDels {
+		for _, id := range ids {
+			maybe[id] = true
+		}
+	}
+	for i, ids := range m.unsynced {
+		var keep []uint64
+		for _, id := range ids {
+			if !maybe[id] {
+				keep = append(keep, id)
+			}
+		}
+		m.unsynced[i] = keep
+	}
 	if r.auto {
 		m.pendCompacts += 1 << 20 // background compactions the child never saw commit
 	}
