@@ -295,7 +295,7 @@ func rfRound(t *testing.T, fsys *realfs.FS, c rfCombo, rng *rand.Rand, round int
 		// A page of a mapping faulted in after the cut: the kernel can
 		// only answer with SIGBUS. A real power cut stops the program
 		// first.
-		t.Logf("%s: the child died of SIGBUS after the cut (a mapped page read from the dead file system)", what)
+		t.Logf("%s: the child died of SIGBUS after the cut (a mapped page read from the dead file system) in %s", what, sigbusWhere(r.stderr))
 	default:
 		t.Errorf("%s: child did not die by our SIGKILL: %v\nstderr:\n%s", what, r.waitErr, r.stderr)
 	}
@@ -357,6 +357,17 @@ func rfFold(rp *rfReplay, line string) (err error) {
 		}
 	}()
 	return rp.line(line)
+}
+
+// sigbusWhere names the function of the store that faulted, from the
+// child's traceback.
+func sigbusWhere(stderr string) string {
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "github.com/memvec/memvec/") {
+			return strings.TrimPrefix(l, "github.com/memvec/memvec/")
+		}
+	}
+	return "?"
 }
 
 func lastLines(lines []string, n int) []string {
