@@ -175,7 +175,13 @@ func runRFChild(t *testing.T, fsys *realfs.FS, dir string, c rfCombo, seed int64
 	}
 	cutting.Store(true)
 	var shutErr error
-	if cut.killFirst {
+	gone := false // ended on its own: nothing to stop (and Wait4 would reap it)
+	select {
+	case <-done:
+		gone = true
+	default:
+	}
+	if cut.killFirst || gone {
 		cmd.Process.Kill()
 		stdin.Close()
 		<-done
