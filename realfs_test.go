@@ -236,7 +236,7 @@ func rfStop(cmd *exec.Cmd) error {
 func rfRounds(t *testing.T) int {
 	s := os.Getenv(rfEnvRounds)
 	if s == "" {
-		return 2 // 64 cuts, about 35 s with -race on 2 cores
+		return 2 // 64 cuts, about 30 s with -race on 2 cores
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
