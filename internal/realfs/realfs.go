@@ -2,11 +2,10 @@
 // power-cut tests, and cuts its power: a sparse image file under
 // os.TempDir, a loop device, mkfs, a mount, and Shutdown, which issues the
 // ioctl of `xfs_io -x -c shutdown` (FS_IOC_SHUTDOWN without flushing the
-// log) itself. After
-// it every operation on the mount fails with EIO, and what was not yet in
-// the file system's log (dirty pages, unsynced metadata) never reaches the
-// device: remounted, the file system holds what a power cut would have
-// left. xfs and ext4 both implement the ioctl.
+// log). After it every operation on the mount fails with EIO, and what was
+// not yet in the file system's log (dirty pages, unsynced metadata) never
+// reaches the device: remounted, the file system holds what a power cut
+// would have left. xfs and ext4 both implement the ioctl.
 //
 // It needs Linux, root, a free loop device, and mkfs.TYPE, mount, umount,
 // sync and losetup on PATH; Check says what is missing. Everything New
