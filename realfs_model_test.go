@@ -53,6 +53,17 @@ func (r *rfReplay) deleteLive(ids []uint64) map[uint64][]float32 {
 	return gone
 }
 
+// unsyncedSet returns the IDs of the acknowledged batches not yet synced.
+func (r *rfReplay) unsyncedSet() map[uint64]bool {
+	set := map[uint64]bool{}
+	for _, ids := range r.m.unsynced {
+		for _, id := range ids {
+			set[id] = true
+		}
+	}
+	return set
+}
+
 // unsyncedDel records, under NoSync, a delete a power cut may undo: all of
 // it, except that the rows of a batch not yet synced either may be lost
 // with their batch, so they go on their own.
@@ -60,12 +71,7 @@ func (r *rfReplay) unsyncedDel(gone map[uint64][]float32) {
 	if !r.m.noSync || len(gone) == 0 {
 		return
 	}
-	unsynced := map[uint64]bool{}
-	for _, ids := range r.m.unsynced {
-		for _, id := range ids {
-			unsynced[id] = true
-		}
-	}
+	unsynced := r.unsyncedSet()
 	group := map[uint64][]float32{}
 	for id, v := range gone {
 		if unsynced[id] {
@@ -202,13 +208,20 @@ func (r *rfReplay) pend(f []string) {
 		e, _ := strconv.ParseUint(f[1], 10, 64)
 		ids, _ := parseIDs(f[2])
 		cur := r.now(ids, e)
-		if !r.auto {
-			m.pendDels = append(m.pendDels, cur)
-			break
-		}
-		// A commit may have come between: each ID on its own.
+		// All or nothing, but for two kinds of IDs, each on its own: a
+		// row of an unsynced batch may have been lost with its batch,
+		// and with auto-compaction a commit may have come between.
+		unsynced := r.unsyncedSet()
+		var group []uint64
 		for _, id := range cur {
-			m.pendDels = append(m.pendDels, []uint64{id})
+			if r.auto || unsynced[id] {
+				m.pendDels = append(m.pendDels, []uint64{id})
+			} else {
+				group = append(group, id)
+			}
+		}
+		if len(group) > 0 {
+			m.pendDels = append(m.pendDels, group)
 		}
 	case "compact-begin":
 		m.pendCompacts++
