@@ -536,7 +536,7 @@ func TestPowerLossNoSyncCompactionCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Reopened with default options, it takes new vectors.
-	for _, bad := range checkReopened(dir, Options{}, crashDim, rng) {
+	for _, bad := range checkReopened(dir, Options{DisableAutoCompaction: true}, crashDim, rng) {
 		t.Error(bad)
 	}
 }
