@@ -1845,6 +1845,18 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 		if after := snapshotDir(t, dir); !reflect.DeepEqual(before, after) {
 			t.Fatal("Open changed a read-only store")
 		}
+		// Options.ReadOnly is the way to read it.
+		ro, err := Open(dir, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("Open with ReadOnly: %v", err)
+		}
+		hostileCheckModel(t, ro, o)
+		if err := ro.Close(); err != nil {
+			t.Fatalf("Close of the ReadOnly DB: %v", err)
+		}
+		if after := snapshotDir(t, dir); !reflect.DeepEqual(before, after) {
+			t.Fatal("a ReadOnly Open changed a read-only store")
+		}
 		chmodTree(t, dir, 0o755, 0o644)
 		db, err = Open(dir, Options{})
 		if err != nil {
