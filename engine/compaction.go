@@ -23,12 +23,11 @@ func (e *Engine) SegCap() uint64 { return e.segCap }
 
 // Segments describes the current segments for the compaction policy.
 func (e *Engine) Segments() ([]compactor.SegmentInfo, error) {
-	if err := e.begin(); err != nil {
+	v, done, err := e.reading()
+	if err != nil {
 		return nil, err
 	}
-	defer e.opMu.RUnlock()
-	v := e.acquire()
-	defer v.release()
+	defer done()
 	out := make([]compactor.SegmentInfo, v.segs.len())
 	for i, s := range v.segs.all() {
 		out[i] = compactor.SegmentInfo{
@@ -45,15 +44,11 @@ func (e *Engine) Segments() ([]compactor.SegmentInfo, error) {
 // job never commits, none of its IDs was ever visible, so reusing them
 // after a restart is harmless.
 func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
-	if err := e.begin(); err != nil {
+	done, err := e.writing("compact")
+	if err != nil {
 		return nil, err
 	}
-	defer e.opMu.RUnlock()
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
-	if err := e.writable("compact"); err != nil {
-		return nil, err
-	}
+	defer done()
 	want := make(map[uint64]bool, len(numbers))
 	for _, n := range numbers {
 		want[n] = true
@@ -322,12 +317,11 @@ type IDMap struct {
 // IDMapsSince reads from disk the maps of the compactions after epoch,
 // oldest first.
 func (e *Engine) IDMapsSince(epoch uint64) ([]IDMap, error) {
-	if err := e.begin(); err != nil {
+	done, err := e.writing("") // keeps ReleaseIDMaps from removing a file being read
+	if err != nil {
 		return nil, err
 	}
-	defer e.opMu.RUnlock()
-	e.writeMu.Lock() // keeps ReleaseIDMaps from removing a file being read
-	defer e.writeMu.Unlock()
+	defer done()
 	var out []IDMap
 	for _, ep := range e.man.IDMaps {
 		if ep <= epoch {
@@ -345,15 +339,11 @@ func (e *Engine) IDMapsSince(epoch uint64) ([]IDMap, error) {
 // ReleaseIDMaps drops the maps of epochs up to throughEpoch: first from the
 // manifest, then their files.
 func (e *Engine) ReleaseIDMaps(throughEpoch uint64) error {
-	if err := e.begin(); err != nil {
+	done, err := e.writing("release ID maps")
+	if err != nil {
 		return err
 	}
-	defer e.opMu.RUnlock()
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
-	if err := e.writable("release ID maps"); err != nil {
-		return err
-	}
+	defer done()
 	man := e.man.Clone()
 	var keep, drop []uint64
 	for _, ep := range man.IDMaps {

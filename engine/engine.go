@@ -147,12 +147,11 @@ func (e *Engine) begin() error {
 
 // Sync makes every acknowledged write durable (a no-op without NoSync).
 func (e *Engine) Sync() error {
-	if err := e.begin(); err != nil {
+	done, err := e.writing("")
+	if err != nil {
 		return err
 	}
-	defer e.opMu.RUnlock()
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
+	defer done()
 	return e.syncLocked()
 }
 

@@ -22,12 +22,11 @@ type SegmentDetail struct {
 // SegmentDetails describes every segment of the current version, by
 // ascending number.
 func (e *Engine) SegmentDetails() ([]SegmentDetail, error) {
-	if err := e.begin(); err != nil {
+	v, done, err := e.reading()
+	if err != nil {
 		return nil, err
 	}
-	defer e.opMu.RUnlock()
-	v := e.acquire()
-	defer v.release()
+	defer done()
 	out := make([]SegmentDetail, v.segs.len())
 	for i, s := range v.segs.all() {
 		out[i] = SegmentDetail{

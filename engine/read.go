@@ -11,12 +11,11 @@ import (
 
 // Get returns a copy of the vector stored under id.
 func (e *Engine) Get(id uint64) ([]float32, error) {
-	if err := e.begin(); err != nil {
+	v, done, err := e.reading()
+	if err != nil {
 		return nil, err
 	}
-	defer e.opMu.RUnlock()
-	v := e.acquire()
-	defer v.release()
+	defer done()
 	si, row, ok := v.index.Find(id)
 	if !ok || v.segs.at(si).tomb.Has(row) {
 		return nil, fmt.Errorf("id %d: %w", id, errs.ErrNotFound)
@@ -41,12 +40,11 @@ type Stats struct {
 // Stats returns the store's statistics; on a closed store it returns the
 // zero Stats and ErrClosed.
 func (e *Engine) Stats() (Stats, error) {
-	if err := e.begin(); err != nil {
+	v, done, err := e.reading()
+	if err != nil {
 		return Stats{}, err
 	}
-	defer e.opMu.RUnlock()
-	v := e.acquire()
-	defer v.release()
+	defer done()
 	total, deleted := v.totals()
 	st := Stats{
 		Dimension:        e.dim,
@@ -73,15 +71,14 @@ func (e *Engine) Stats() (Stats, error) {
 // segment, the WAL, the tombstone checkpoint and the ID maps. The first mismatch is returned as an error wrapping
 // ErrCorrupt that names the file and offset.
 func (e *Engine) Verify(ctx context.Context) error {
-	if err := e.begin(); err != nil {
+	v, done, err := e.reading()
+	if err != nil {
 		return err
 	}
-	defer e.opMu.RUnlock()
+	defer done()
 	if _, err := manifest.Load(e.fs, e.dir); err != nil {
 		return err
 	}
-	v := e.acquire()
-	defer v.release()
 	if err := v.check(); err != nil {
 		return err
 	}

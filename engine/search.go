@@ -119,16 +119,15 @@ func (e *Engine) closable(ctx context.Context) (context.Context, func()) {
 // SearchIn is Search restricted to ids; unknown, deleted and repeated IDs
 // are ignored. Its cost follows len(ids), not the size of the store.
 func (e *Engine) SearchIn(ctx context.Context, q []float32, ids []uint64, k int, minScore float32) ([]Hit, error) {
-	if err := e.begin(); err != nil {
+	v, done, err := e.reading()
+	if err != nil {
 		return nil, err
 	}
-	defer e.opMu.RUnlock()
+	defer done()
 	qn, err := e.prepareQuery(ctx, q, k)
 	if err != nil {
 		return nil, err
 	}
-	v := e.acquire()
-	defer v.release()
 	// IDs at or above every ID the snapshot holds are dropped before the
 	// sort, which checks ctx (and Close) as it goes: sorting millions of
 	// IDs takes a while.
