@@ -96,21 +96,21 @@ func Open(dir string, cfg Config) (*Engine, error) {
 	e.nextID.Store(st.NextID)
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())
 	segs := make([]segView, len(st.Segments))
-	for i, seg := range st.Segments {
-		ref := &segRef{seg: seg, openSeal: st.Manifest.Segments[i].Seal()}
+	for i, s := range st.Segments {
+		ref := &segRef{seg: s.Segment, openSeal: s.Entry.Seal()}
 		segs[i] = segView{
 			ref:     ref,
-			seal:    st.Manifest.Segments[i].Seal(),
-			rows:    seg.Rows(),
-			runs:    seg.Runs(),
-			tomb:    st.Tombstones[i],
-			deleted: st.Tombstones[i].Count(),
+			seal:    s.Entry.Seal(),
+			rows:    s.Rows(),
+			runs:    s.Runs(),
+			tomb:    s.Tomb,
+			deleted: s.Tomb.Count(),
 		}
-		if !st.Manifest.Segments[i].Sealed {
+		if !s.Entry.Sealed {
 			e.active = ref
 		}
 	}
-	e.publish(segs)
+	e.swap(newVersionIndexed(segs, e.man.Epoch, e.active, st.Index)) // recovery built the index
 	if !e.readOnly {
 		e.wal.SetGen(e.man.Generation)
 	}

@@ -96,18 +96,25 @@ type version struct {
 func newVersion(segs []segView, epoch uint64, active *segRef) *version {
 	runs := make([][]segment.Run, len(segs))
 	rows := make([]uint64, len(segs))
+	for i, s := range segs {
+		runs[i], rows[i] = s.runs, s.rows
+	}
+	return newVersionIndexed(segs, epoch, active, idindex.Build(runs, rows))
+}
+
+// newVersionIndexed is newVersion with the index of segs already built.
+func newVersionIndexed(segs []segView, epoch uint64, active *segRef, index idindex.Index) *version {
 	set := &segSet{segs: make([]*segRef, len(segs))}
 	set.refs.Store(1)
 	v := &version{segs: newSegList(segs), set: set, active: -1, epoch: epoch}
 	for i, s := range segs {
-		runs[i], rows[i] = s.runs, s.rows
 		s.ref.refs.Add(1)
 		set.segs[i] = s.ref
 		if active != nil && s.ref == active {
 			v.active = i
 		}
 	}
-	v.index = idindex.Build(runs, rows)
+	v.index = index
 	v.refs.Store(1)
 	return v
 }

@@ -41,7 +41,7 @@ func TestRecoverFaults(t *testing.T) {
 			t.Fatalf("operation %d: Recover returned %v", i, err)
 		}
 		st = mustRecover(t, work, Config{})
-		if st.Segments[0].Rows() != 10 || !st.Tombstones[0].Has(5) {
+		if st.Segments[0].Rows() != 10 || !st.Segments[0].Tomb.Has(5) {
 			t.Fatalf("operation %d: %d rows after the failed Recover", i, st.Segments[0].Rows())
 		}
 		st.Close()

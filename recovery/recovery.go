@@ -51,16 +51,24 @@ type Config struct {
 	ReadOnly bool
 }
 
+// Segment is one recovered segment: its open file, its manifest entry and
+// its tombstones.
+type Segment struct {
+	*segment.Segment
+	Entry manifest.Segment
+	Tomb  bitset.Set
+}
+
 // State is a recovered store, ready for the engine. Segments[i] is the
-// segment of Manifest.Segments[i], Tombstones[i] its tombstone bitset.
+// segment of Manifest.Segments[i]; Index finds every ID in them.
 type State struct {
-	Dir        string
-	FS         vfs.FS // the file system everything above was opened through
-	Lock       vfs.Lock
-	Manifest   *manifest.Manifest
-	Segments   []*segment.Segment
-	Tombstones []bitset.Set
-	WAL        *wal.Log
+	Dir      string
+	FS       vfs.FS // the file system everything above was opened through
+	Lock     vfs.Lock
+	Manifest *manifest.Manifest
+	Segments []Segment
+	Index    idindex.Index
+	WAL      *wal.Log
 	NextID     uint64 // the first ID never handed out
 	Created    bool   // the store was created by this call
 	// StaleTombs says that the tombstone checkpoint named rows of the
@@ -277,14 +285,14 @@ func openSegments(st *State, readOnly bool) error {
 		if err != nil {
 			return missingIsCorrupt(err)
 		}
-		st.Segments = append(st.Segments, seg)
-		st.Tombstones = append(st.Tombstones, bitset.New(ms.Capacity))
+		st.Segments = append(st.Segments, Segment{Segment: seg, Tomb: bitset.New(ms.Capacity)})
 		if ms.Salt == 0 {
 			m.Segments[i].Salt = seg.Salt()
 		} else if seg.Salt() != ms.Salt {
 			return fmt.Errorf("%s: header salt %#x, the manifest names a file with salt %#x: the file is not this store's segment %d (copied from another store?): %w",
 				seg.Path(), seg.Salt(), ms.Salt, ms.Number, errs.ErrCorrupt)
 		}
+		st.Segments[i].Entry = m.Segments[i]
 	}
 	return nil
 }
@@ -303,11 +311,11 @@ func replay(st *State) error {
 				if ms.Number != t.Number {
 					continue
 				}
-				if len(t.Bits) > len(st.Tombstones[i]) {
+				if len(t.Bits) > len(st.Segments[i].Tomb) {
 					return fmt.Errorf("%s: segment %d: %d tombstone words for capacity %d: %w",
 						manifest.TombsFileName(gen), t.Number, len(t.Bits), ms.Capacity, errs.ErrCorrupt)
 				}
-				copy(st.Tombstones[i], t.Bits)
+				copy(st.Segments[i].Tomb, t.Bits)
 				if err := tombsPastRows(st, i, gen); err != nil {
 					return err
 				}
@@ -320,6 +328,7 @@ func replay(st *State) error {
 		runs[i], rows[i] = s.Runs(), s.Rows()
 	}
 	idx := idindex.Build(runs, rows)
+	st.Index = idx
 	st.NextID = max(st.Manifest.NextID, idx.MaxID())
 	if last := st.WAL.LastSeq(); last < st.Manifest.WALDurable {
 		return fmt.Errorf("%s: tombstone log ends at record %d, but record %d was recorded durable: %w",
@@ -342,7 +351,7 @@ func replay(st *State) error {
 		}
 		for _, id := range r.IDs {
 			if seg, row, ok := idx.Find(id); ok {
-				st.Tombstones[seg].Add(row)
+				st.Segments[seg].Tomb.Add(row)
 			}
 		}
 		return nil
@@ -357,7 +366,7 @@ func replay(st *State) error {
 // dropped (the rows they named are gone) and the checkpoint marked stale,
 // so that rows appended later at those positions are not born deleted.
 func tombsPastRows(st *State, i int, gen uint64) error {
-	seg, tomb := st.Segments[i], st.Tombstones[i]
+	seg, tomb := st.Segments[i], st.Segments[i].Tomb
 	row, ok := tomb.FirstFrom(seg.Rows())
 	if !ok {
 		return nil

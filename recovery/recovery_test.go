@@ -159,7 +159,7 @@ func TestReplayTombstones(t *testing.T) {
 	}
 	for row := uint64(0); row < 10; row++ {
 		want := row == 1 || row == 3 || row == 9
-		if got := st.Tombstones[0].Has(row); got != want {
+		if got := st.Segments[0].Tomb.Has(row); got != want {
 			t.Errorf("row %d tombstoned = %v, want %v", row, got, want)
 		}
 	}

@@ -42,7 +42,7 @@ func multiFileStore(t *testing.T) (string, []string) {
 func TestLostFirstWALFile(t *testing.T) {
 	dir, files := multiFileStore(t)
 	st := mustRecover(t, dir, Config{})
-	if n := st.Tombstones[0].Count(); n != 30 {
+	if n := st.Segments[0].Tomb.Count(); n != 30 {
 		t.Fatalf("%d tombstones, want 30", n)
 	}
 	st.Close()
