@@ -97,10 +97,10 @@ func Open(dir string, cfg Config) (*Engine, error) {
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())
 	segs := make([]segView, len(st.Segments))
 	for i, s := range st.Segments {
-		ref := &segRef{seg: s.Segment, openSeal: s.Entry.Seal()}
+		ref := &segRef{seg: s.Segment, openSeal: s.Entry.SealInfo()}
 		segs[i] = segView{
 			ref:     ref,
-			seal:    s.Entry.Seal(),
+			seal:    s.Entry.SealInfo(),
 			rows:    s.Rows(),
 			runs:    s.Runs(),
 			tomb:    s.Tomb,

@@ -201,7 +201,7 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 	segs := e.cloneSegs()
 	for i := range segs {
 		if segs[i].ref == e.active {
-			segs[i].seal = man.Segments[oldIdx].Seal()
+			segs[i].seal = man.Segments[oldIdx].SealInfo()
 		}
 	}
 	if dropOld != nil {
@@ -218,7 +218,7 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 		ref := &segRef{seg: seg, trusted: true}
 		segs = append(segs, segView{
 			ref:  ref,
-			seal: entries[i].Seal(),
+			seal: entries[i].SealInfo(),
 			rows: seg.Rows(),
 			runs: seg.Runs(),
 			tomb: bitset.New(seg.Capacity()),

@@ -112,9 +112,9 @@ type Segment struct {
 	Runs     []segment.Run
 }
 
-// Seal returns the seal information of a sealed entry, or nil for the
+// SealInfo returns the seal information of a sealed entry, or nil for the
 // active segment.
-func (s Segment) Seal() *segment.Seal {
+func (s Segment) SealInfo() *segment.Seal {
 	if !s.Sealed {
 		return nil
 	}

@@ -450,14 +450,14 @@ func TestDecodeHugeCountsAllocateLittle(t *testing.T) {
 
 func TestSegmentSeal(t *testing.T) {
 	m := sample()
-	if m.Segments[3].Seal() != nil {
+	if m.Segments[3].SealInfo() != nil {
 		t.Fatal("active segment has a seal")
 	}
 	s := m.Segments[0]
-	got := s.Seal()
+	got := s.SealInfo()
 	want := &segment.Seal{Rows: s.Rows, Checksum: s.Checksum, Runs: s.Runs}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("Seal() = %+v, want %+v", got, want)
+		t.Fatalf("SealInfo() = %+v, want %+v", got, want)
 	}
 }
 

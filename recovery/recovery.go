@@ -276,7 +276,7 @@ func openSegments(st *State, readOnly bool) error {
 		var err error
 		switch {
 		case ms.Sealed:
-			seg, err = segment.Open(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Seal())
+			seg, err = segment.Open(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.SealInfo())
 		case readOnly:
 			seg, err = segment.OpenActiveReadOnly(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
 		default:
