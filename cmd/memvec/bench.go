@@ -17,8 +17,9 @@ import (
 	"github.com/memvec/memvec/internal/kernel"
 )
 
-func init() {
-	register(&command{
+// newBenchCommand returns the bench command.
+func newBenchCommand() *command {
+	return &command{
 		name:  "bench",
 		args:  "[--n 1000000] [--dim 512] [--queries 100] [--json]",
 		short: "time Search, SearchBatch and SearchIn against the memory-bandwidth floor",
@@ -56,7 +57,7 @@ the floor buffer as much RAM; --dir picks where the store is built.`,
 				return bench(ctx, c, b)
 			}
 		},
-	})
+	}
 }
 
 type benchArgs struct {

@@ -8,8 +8,9 @@ import (
 	"strconv"
 )
 
-func init() {
-	register(&command{
+// newGetCommand returns the get command.
+func newGetCommand() *command {
+	return &command{
 		name:  "get",
 		args:  "STORE ID... [--out FILE] [--json]",
 		short: "print stored vectors",
@@ -35,7 +36,7 @@ instead (.npy, .fvecs), in the order of the IDs given.`,
 				return get(c, args[0], ids, *out, *jsonOut)
 			}
 		},
-	})
+	}
 }
 
 type jsonVector struct {

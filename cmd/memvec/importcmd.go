@@ -15,8 +15,9 @@ import (
 	"github.com/memvec/memvec"
 )
 
-func init() {
-	register(&command{
+// newImportCommand returns the import command.
+func newImportCommand() *command {
+	return &command{
 		name:  "import",
 		args:  "STORE FILE [--raw --dim N] [--batch N] [--nosync] [--json]",
 		short: "add the vectors of a .npy, .fvecs or raw float32 file",
@@ -52,7 +53,7 @@ Vectors holding NaN or Inf or all zeros are refused.`,
 				return importFile(ctx, c, args[0], args[1], *raw, *dim, *batch, *noSync, *segBytes, *jsonOut)
 			}
 		},
-	})
+	}
 }
 
 type importResult struct {

@@ -7,8 +7,9 @@ import (
 	"strconv"
 )
 
-func init() {
-	register(&command{
+// newMapsCommand returns the maps command.
+func newMapsCommand() *command {
+	return &command{
 		name:  "maps",
 		args:  "STORE [--since E] [--release E] [-v] [--json]",
 		short: "list the stored ID maps of past compactions, or release them",
@@ -24,68 +25,84 @@ given alone it only releases, given with --since it lists, then releases.`,
 			release := fs.Uint64("release", 0, "drop the maps of every epoch up to this one")
 			verbose := fs.Bool("v", false, "print every run")
 			jsonOut := fs.Bool("json", false, "print the maps as JSON")
-			return func(ctx context.Context, c *cli, args []string) (err error) {
+			return func(ctx context.Context, c *cli, args []string) error {
 				if err := wantArgs(args, 1, 1); err != nil {
 					return err
 				}
 				set := map[string]bool{}
 				fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-				if set["release"] && *release == 0 {
-					return usagef("--release needs an epoch of 1 or more")
-				}
-				list := !set["release"] || set["since"]
-				how := readOnly
+				m := mapsArgs{since: *since, list: !set["release"] || set["since"], verbose: *verbose, json: *jsonOut}
 				if set["release"] {
-					how = readWrite
+					if *release == 0 {
+						return usagef("--release needs an epoch of 1 or more")
+					}
+					m.release = release
 				}
-				db, err := openStore(args[0], how)
-				if err != nil {
-					return err
-				}
-				defer closeStore(db, &err)
-				out := struct {
-					Maps     []jsonMap `json:"maps"`
-					Released *uint64   `json:"released_through,omitempty"`
-				}{Maps: []jsonMap{}}
-				if list {
-					maps, err := db.IDMapsSince(*since)
-					if err != nil {
-						return err
-					}
-					for _, m := range maps {
-						out.Maps = append(out.Maps, toJSONMap(m))
-						if !*jsonOut {
-							fmt.Fprintf(c.stdout, "epoch %d: %s\n", m.Epoch, mapSummary(m))
-							if *verbose {
-								for _, r := range m.Runs {
-									fmt.Fprintf(c.stdout, "  %s -> %s\n", runRange(r.Old, r.Len), runRange(r.New, r.Len))
-								}
-							}
-						}
-					}
-					if len(maps) == 0 && !*jsonOut {
-						fmt.Fprintf(c.stdout, "no ID maps after epoch %d\n", *since)
-					}
-				}
-				if set["release"] {
-					if err := db.ReleaseIDMaps(*release); err != nil {
-						return err
-					}
-					if err := db.Close(); err != nil {
-						return err
-					}
-					out.Released = release
-					if !*jsonOut {
-						fmt.Fprintf(c.stdout, "released the ID maps through epoch %d\n", *release)
-					}
-				}
-				if *jsonOut {
-					return writeJSON(c.stdout, out)
-				}
-				return nil
+				return maps(c, args[0], m)
 			}
 		},
-	})
+	}
+}
+
+type mapsArgs struct {
+	since         uint64
+	release       *uint64 // nil: list only
+	list, verbose bool
+	json          bool
+}
+
+// maps lists the ID maps of store after m.since, then releases those
+// through *m.release.
+func maps(c *cli, store string, m mapsArgs) (err error) {
+	how := readOnly
+	if m.release != nil {
+		how = readWrite
+	}
+	db, err := openStore(store, how)
+	if err != nil {
+		return err
+	}
+	defer closeStore(db, &err)
+	out := struct {
+		Maps     []jsonMap `json:"maps"`
+		Released *uint64   `json:"released_through,omitempty"`
+	}{Maps: []jsonMap{}}
+	if m.list {
+		found, err := db.IDMapsSince(m.since)
+		if err != nil {
+			return err
+		}
+		for _, mp := range found {
+			out.Maps = append(out.Maps, toJSONMap(mp))
+			if !m.json {
+				fmt.Fprintf(c.stdout, "epoch %d: %s\n", mp.Epoch, mapSummary(mp))
+				if m.verbose {
+					for _, r := range mp.Runs {
+						fmt.Fprintf(c.stdout, "  %s -> %s\n", runRange(r.Old, r.Len), runRange(r.New, r.Len))
+					}
+				}
+			}
+		}
+		if len(found) == 0 && !m.json {
+			fmt.Fprintf(c.stdout, "no ID maps after epoch %d\n", m.since)
+		}
+	}
+	if m.release != nil {
+		if err := db.ReleaseIDMaps(*m.release); err != nil {
+			return err
+		}
+		if err := db.Close(); err != nil {
+			return err
+		}
+		out.Released = m.release
+		if !m.json {
+			fmt.Fprintf(c.stdout, "released the ID maps through epoch %d\n", *m.release)
+		}
+	}
+	if m.json {
+		return writeJSON(c.stdout, out)
+	}
+	return nil
 }
 
 func runRange(first, n uint64) string {
