@@ -48,7 +48,7 @@ type exportResult struct {
 }
 
 func export(ctx context.Context, c *cli, store, file, idsFile string, raw, jsonOut bool) (err error) {
-	format, err := formatOf(file, raw)
+	format, err := formatOf(file, raw, "--raw")
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ type jsonVector struct {
 func get(c *cli, store string, ids []uint64, out string, jsonOut bool) (err error) {
 	format := ""
 	if out != "" {
-		if format, err = formatOf(out, false); err != nil {
+		if format, err = formatOf(out, false, ""); err != nil {
 			return err
 		}
 	}

@@ -70,7 +70,7 @@ type importResult struct {
 }
 
 func importFile(ctx context.Context, c *cli, store, file string, raw bool, dim, batch int, noSync bool, segBytes int64, jsonOut bool) (err error) {
-	format, err := formatOf(file, raw)
+	format, err := formatOf(file, raw, "--raw --dim N")
 	if err != nil {
 		return err
 	}

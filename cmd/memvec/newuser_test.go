@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -51,4 +52,29 @@ func TestBenchFloor(t *testing.T) {
 	if !strings.Contains(out, "faster of a read from the heap") {
 		t.Errorf("bench does not say how the floor was taken:\n%s", out)
 	}
+}
+
+// TestFormatHint: a file whose extension names no format gets a hint
+// that names only flags the command takes (export suggested --dim, which
+// it rejects; get and search take no raw files at all).
+func TestFormatHint(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ok(t, dir, "import", "store", writeNpy32(t, filepath.Join(dir, "v.npy"), randRows(1, 4, 3)))
+	for _, c := range []struct {
+		args     []string
+		say, not string
+	}{
+		{[]string{"export", "store", "out.txt"}, "or --raw for raw float32 rows", "--dim"},
+		{[]string{"get", "store", "0", "--out", "out.txt"}, "use a .npy or .fvecs file", "--raw"},
+		{[]string{"search", "store", "--query", "q.txt"}, "use a .npy or .fvecs file", "--raw"},
+		{[]string{"import", "store", "in.txt"}, "or --raw --dim N for raw float32 rows", ""},
+	} {
+		msg, _, _ := strings.Cut(fails(t, dir, 2, []string{c.say}, c.args...), "\n")
+		if c.not != "" && strings.Contains(msg, c.not) {
+			t.Errorf("memvec %s: %q suggests %s", strings.Join(c.args, " "), msg, c.not)
+		}
+	}
+	// The hint works: export takes --raw alone.
+	ok(t, dir, "export", "store", "out.txt", "--raw")
 }

@@ -92,7 +92,7 @@ const searchBatchSize = 64
 func search(ctx context.Context, c *cli, s searchArgs) (err error) {
 	var queries [][]float32
 	if s.query != "" {
-		format, err := formatOf(s.query, false)
+		format, err := formatOf(s.query, false, "")
 		if err != nil {
 			return err
 		}

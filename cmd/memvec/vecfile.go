@@ -23,8 +23,11 @@ const (
 	fmtRaw   = "raw"
 )
 
-// formatOf picks a file's format from --raw or its extension.
-func formatOf(path string, raw bool) (string, error) {
+// formatOf picks a file's format from --raw or its extension. rawFlags
+// is how the command asks for raw rows ("--raw", "--raw --dim N"), or ""
+// if it cannot read or write them, for the message when the extension
+// says nothing: it suggests only what the command accepts.
+func formatOf(path string, raw bool, rawFlags string) (string, error) {
 	if raw {
 		return fmtRaw, nil
 	}
@@ -34,7 +37,10 @@ func formatOf(path string, raw bool) (string, error) {
 	case ".fvecs":
 		return fmtFvecs, nil
 	}
-	return "", usagef("cannot tell the format of %s: use a .npy or .fvecs file, or --raw --dim N for raw float32 rows", path)
+	if rawFlags == "" {
+		return "", usagef("cannot tell the format of %s: use a .npy or .fvecs file", path)
+	}
+	return "", usagef("cannot tell the format of %s: use a .npy or .fvecs file, or %s for raw float32 rows", path, rawFlags)
 }
 
 // maxFileDim bounds the dimension a vector file may declare, so that a
