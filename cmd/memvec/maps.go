@@ -18,8 +18,11 @@ an epoch greater than --since (default 0: all), oldest first: an
 application that keeps IDs elsewhere applies each in order. -v prints
 every run of each map (old IDs [old, old+len) moved to [new, new+len)).
 
---release E drops the maps of every epoch up to E, once they are applied;
-given alone it only releases, given with --since it lists, then releases.`,
+--release E drops the maps of every epoch up to E, once they are applied,
+and says how many there were; given alone it only releases, given with
+--since it lists, then releases. E may not be above the store's epoch
+(the number of compactions so far, which stats prints): no compaction
+has that epoch yet, so its map cannot have been applied.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			since := fs.Uint64("since", 0, "list the maps of epochs after this one")
 			release := fs.Uint64("release", 0, "drop the maps of every epoch up to this one")
@@ -63,9 +66,13 @@ func maps(c *cli, store string, m mapsArgs) (err error) {
 		return err
 	}
 	defer closeStore(db, &err)
+	if epoch := db.Stats().Epoch; m.release != nil && *m.release > epoch {
+		return usagef("--release %d: the store is at epoch %d (no compaction has epoch %d yet)", *m.release, epoch, *m.release)
+	}
 	out := struct {
 		Maps     []jsonMap `json:"maps"`
 		Released *uint64   `json:"released_through,omitempty"`
+		Dropped  *int      `json:"released_maps,omitempty"` // with Released: how many maps were still kept
 	}{Maps: []jsonMap{}}
 	if m.list {
 		found, err := db.IDMapsSince(m.since)
@@ -88,15 +95,25 @@ func maps(c *cli, store string, m mapsArgs) (err error) {
 		}
 	}
 	if m.release != nil {
+		kept, err := db.IDMapsSince(0)
+		if err != nil {
+			return err
+		}
+		dropped := 0
+		for _, mp := range kept {
+			if mp.Epoch <= *m.release {
+				dropped++
+			}
+		}
 		if err := db.ReleaseIDMaps(*m.release); err != nil {
 			return err
 		}
 		if err := db.Close(); err != nil {
 			return err
 		}
-		out.Released = m.release
+		out.Released, out.Dropped = m.release, &dropped
 		if !m.json {
-			fmt.Fprintf(c.stdout, "released the ID maps through epoch %d\n", *m.release)
+			fmt.Fprintf(c.stdout, "released the ID maps through epoch %d (%s)\n", *m.release, plural(dropped, "map"))
 		}
 	}
 	if m.json {

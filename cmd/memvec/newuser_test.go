@@ -78,3 +78,29 @@ func TestFormatHint(t *testing.T) {
 	// The hint works: export takes --raw alone.
 	ok(t, dir, "export", "store", "out.txt", "--raw")
 }
+
+// TestMapsReleaseAboveEpoch: --release of an epoch no compaction has yet
+// is a usage error that changes nothing (it reported "released through
+// epoch 99" on a store at epoch 1); a release says how many maps it
+// dropped.
+func TestMapsReleaseAboveEpoch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ok(t, dir, "import", "store", writeNpy32(t, filepath.Join(dir, "v.npy"), randRows(2, 20, 4)))
+	fails(t, dir, 2, []string{"--release 1: the store is at epoch 0"}, "maps", "store", "--release", "1")
+	ok(t, dir, "delete", "store", "3")
+	ok(t, dir, "compact", "store")
+	stderr := fails(t, dir, 2, []string{"--release 99: the store is at epoch 1"}, "maps", "store", "--release", "99")
+	if strings.Contains(stderr, "released") {
+		t.Fatalf("refused release says released: %q", stderr)
+	}
+	if out := ok(t, dir, "maps", "store"); !strings.Contains(out, "epoch 1: ") {
+		t.Fatalf("the refused release dropped the map: %q", out)
+	}
+	if out := ok(t, dir, "maps", "store", "--release", "1"); !strings.Contains(out, "released the ID maps through epoch 1 (1 map)") {
+		t.Fatalf("maps --release 1: %q", out)
+	}
+	if out := ok(t, dir, "maps", "store", "--release", "1"); !strings.Contains(out, "(0 maps)") {
+		t.Fatalf("maps --release 1 again: %q", out)
+	}
+}
