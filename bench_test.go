@@ -14,11 +14,7 @@ import (
 	"testing"
 	"time"
 
-	mmap "github.com/edsrzf/mmap-go"
-
-	"github.com/memvec/memvec/engine"
 	"github.com/memvec/memvec/internal/floor"
-	"github.com/memvec/memvec/segment"
 )
 
 // Benchmarks. The 1M-row ones build a store of 0.5 to 2 GB and run only
@@ -284,7 +280,7 @@ func BenchmarkBandwidthFloor(b *testing.B) {
 			}
 			size := c.n * (c.dim*4 + 4)
 			b.Run("heap", func(b *testing.B) {
-				benchRead(b, heapParts(size))
+				benchRead(b, floor.Heap(size))
 			})
 			b.Run("mapped", func(b *testing.B) {
 				parts, unmap := mapStoreRows(b, cachedStore(b, c.n, c.dim), c.n, c.dim)
@@ -293,17 +289,6 @@ func BenchmarkBandwidthFloor(b *testing.B) {
 			})
 		})
 	}
-}
-
-// heapParts returns a heap buffer of size bytes cut into floor parts,
-// written first so that its pages are real memory, not the shared zero
-// page.
-func heapParts(size int) [][]byte {
-	buf := make([]byte, size)
-	for i := range buf {
-		buf[i] = 2
-	}
-	return floor.Split(buf, floor.PartBytes)
 }
 
 // benchRead times floor.Read over parts.
@@ -320,45 +305,15 @@ func benchRead(b *testing.B, parts [][]byte) {
 	}
 }
 
-// mapStoreRows maps the segment files of the n x dim store in dir (built
-// with the default SegmentBytes, every segment full but the last) and
-// returns, for each, the bytes of its rows' vectors and norms: one
-// contiguous region from the end of the header page, as the layout in
-// segment/doc.go places the norms right after a full segment's vectors.
+// mapStoreRows maps the rows of the n x dim store in dir (built with the
+// default SegmentBytes) as floor.Mapped does.
 func mapStoreRows(b *testing.B, dir string, n, dim int) ([][]byte, func()) {
 	b.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.seg"))
-	if err != nil || len(files) == 0 {
-		b.Fatalf("no segments in %s: %v", dir, err)
+	parts, unmap, err := floor.Mapped(dir, n, dim, 0)
+	if err != nil {
+		b.Fatal(err)
 	}
-	sort.Strings(files)
-	capacity := int(segment.Capacity(dim, engine.DefaultSegmentBytes))
-	var maps []mmap.MMap
-	var parts [][]byte
-	left := n
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		m, err := mmap.Map(f, mmap.RDONLY, 0)
-		f.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		maps = append(maps, m)
-		rows := min(left, capacity)
-		left -= rows
-		parts = append(parts, floor.Split(m[segment.HeaderSize:segment.HeaderSize+rows*(dim*4+4)], floor.PartBytes)...)
-	}
-	if left != 0 {
-		b.Fatalf("segments hold %d rows fewer than %d", left, n)
-	}
-	return parts, func() {
-		for _, m := range maps {
-			m.Unmap()
-		}
-	}
+	return parts, unmap
 }
 
 // BenchmarkSearchVsFloor alternates, iteration by iteration, one Search
@@ -375,7 +330,7 @@ func BenchmarkSearchVsFloor(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			db := openBenchStore(b, c.n, c.dim)
 			size := c.n * (c.dim*4 + 4)
-			onHeap := heapParts(size)
+			onHeap := floor.Heap(size)
 			mapped, unmap := mapStoreRows(b, cachedStore(b, c.n, c.dim), c.n, c.dim)
 			defer unmap()
 			q := randVec(rand.New(rand.NewSource(7)), c.dim)

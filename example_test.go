@@ -40,6 +40,95 @@ func Example() {
 	// id 1 score 0.994
 }
 
+// Example_quickStart runs the README's quick start: IDs move only when
+// the application compacts, it applies each map to the IDs it keeps and
+// saves the map's epoch with them, and after a restart it catches up
+// with the maps it had not applied.
+func Example_quickStart() {
+	dir, _ := os.MkdirTemp("", "memvec-example-")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "vectors.db")
+	ctx := context.Background()
+
+	// The application's own data under the store's IDs, and the epoch of
+	// the last map applied to it, saved together in one write (here, in
+	// memory).
+	names := map[uint64]string{}
+	var lastEpochApplied uint64
+	applyAndSave := func(m memvec.IDMap) {
+		moved := map[uint64]string{}
+		for old, name := range names {
+			if newID, ok := m.Lookup(old); ok {
+				moved[newID] = name
+			} else {
+				moved[old] = name // not in a compacted segment: unchanged
+			}
+		}
+		names, lastEpochApplied = moved, m.Epoch
+	}
+
+	db, err := memvec.Open(path, memvec.Options{Dimension: 3, DisableAutoCompaction: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ids, _ := db.Add([][]float32{{1, 0, 0}, {0.9, 0.1, 0}, {0, 0, 1}})
+	names[ids[0]], names[ids[1]], names[ids[2]] = "a", "b", "c"
+	res, _ := db.Search(ctx, []float32{1, 0, 0}, memvec.SearchOptions{TopK: 10})
+	fmt.Println("search:", res[0].ID, res[1].ID)
+	res, _ = db.SearchIn(ctx, []float32{1, 0, 0}, []uint64{ids[2]}, memvec.SearchOptions{TopK: 5, MinScore: -1})
+	fmt.Println("search in:", res[0].ID)
+	v, _ := db.Get(ids[0])
+	n, _ := db.Delete([]uint64{ids[0]})
+	delete(names, ids[0])
+	st := db.Stats()
+	fmt.Println("get:", v, "deleted:", n, "live:", st.Live)
+
+	m, err := db.Compact(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	newID, moved := m.Lookup(ids[1])
+	fmt.Println("compaction", m.Epoch, "moved", ids[1], "to", newID, moved)
+	applyAndSave(m)
+	if err := db.ReleaseIDMaps(m.Epoch); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("names:", names, "epoch applied:", lastEpochApplied)
+
+	// A second compaction, and the application stops before applying it.
+	db.Delete([]uint64{newID})
+	delete(names, newID)
+	db.Compact(ctx)
+	db.Close()
+
+	db, err = memvec.Open(path, memvec.Options{DisableAutoCompaction: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	for round := 0; round < 2; round++ { // the second time, no map is pending
+		maps, err := db.IDMapsSince(lastEpochApplied)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, m := range maps {
+			applyAndSave(m)
+		}
+		if err := db.ReleaseIDMaps(lastEpochApplied); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("caught up with", len(maps), "maps:", names, "epoch applied:", lastEpochApplied)
+	}
+	// Output:
+	// search: 0 1
+	// search in: 2
+	// get: [1 0 0] deleted: 1 live: 2
+	// compaction 1 moved 1 to 3 true
+	// names: map[3:b 4:c] epoch applied: 1
+	// caught up with 1 maps: map[5:c] epoch applied: 2
+	// caught up with 0 maps: map[5:c] epoch applied: 2
+}
+
 func ExampleDB_SearchIn() {
 	dir, _ := os.MkdirTemp("", "memvec-example-")
 	defer os.RemoveAll(dir)
@@ -174,7 +263,9 @@ func ExampleDB_IDMapsSince() {
 		newID, _ := m.Lookup(2)
 		fmt.Println("epoch", m.Epoch, "moves ID 2 to", newID)
 	}
-	db.ReleaseIDMaps(maps[len(maps)-1].Epoch)
+	if len(maps) > 0 { // maps[len(maps)-1] panics when no map is pending
+		db.ReleaseIDMaps(maps[len(maps)-1].Epoch)
+	}
 	maps, _ = db.IDMapsSince(0)
 	fmt.Println(len(maps), "maps left")
 	// Output:

@@ -13,8 +13,9 @@ import (
 	"github.com/memvec/memvec"
 )
 
-func init() {
-	register(&command{
+// newCompactCommand returns the compact command.
+func newCompactCommand() *command {
+	return &command{
 		name:  "compact",
 		args:  "STORE [--map-out FILE.csv|FILE.json] [--json]",
 		short: "reclaim deleted space; live vectors move to new IDs",
@@ -41,7 +42,7 @@ With nothing to compact the map is empty (epoch 0).`,
 				return compact(ctx, c, args[0], *mapOut, *jsonOut)
 			}
 		},
-	})
+	}
 }
 
 type jsonRun struct {

@@ -6,8 +6,9 @@ import (
 	"fmt"
 )
 
-func init() {
-	register(&command{
+// newDeleteCommand returns the delete command.
+func newDeleteCommand() *command {
+	return &command{
 		name:  "delete",
 		args:  "STORE (ID... | --from IDS_FILE) [--json]",
 		short: "delete vectors by ID",
@@ -39,24 +40,29 @@ is durable when the command returns; the space is reclaimed by
 					}
 					ids = append(ids, id)
 				}
-				db, err := openStore(args[0], readWrite)
-				if err != nil {
-					return err
-				}
-				defer closeStore(db, &err)
-				n, err := db.Delete(ids)
-				if err != nil {
-					return err
-				}
-				if err := db.Close(); err != nil {
-					return err
-				}
-				if *jsonOut {
-					return writeJSON(c.stdout, map[string]int{"requested": len(ids), "deleted": n})
-				}
-				fmt.Fprintf(c.stdout, "deleted %d of %d IDs\n", n, len(ids))
-				return nil
+				return deleteIDs(c, args[0], ids, *jsonOut)
 			}
 		},
-	})
+	}
+}
+
+// deleteIDs deletes ids from store and reports how many were live.
+func deleteIDs(c *cli, store string, ids []uint64, jsonOut bool) (err error) {
+	db, err := openStore(store, readWrite)
+	if err != nil {
+		return err
+	}
+	defer closeStore(db, &err)
+	n, err := db.Delete(ids)
+	if err != nil {
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	if jsonOut {
+		return writeJSON(c.stdout, map[string]int{"requested": len(ids), "deleted": n})
+	}
+	fmt.Fprintf(c.stdout, "deleted %d of %d IDs\n", n, len(ids))
+	return nil
 }

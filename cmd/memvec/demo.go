@@ -12,8 +12,9 @@ import (
 	"github.com/memvec/memvec"
 )
 
-func init() {
-	register(&command{
+// newDemoCommand returns the demo command.
+func newDemoCommand() *command {
+	return &command{
 		name:  "demo",
 		args:  "[--dir D] [--train N] [--test N] [-k K]",
 		short: "the main job end to end on the MNIST digits",
@@ -47,7 +48,7 @@ The store is temporary unless --dir names a new directory to keep it in.`,
 				return demo(ctx, c, d)
 			}
 		},
-	})
+	}
 }
 
 type demoArgs struct {

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-func init() {
-	register(&command{
+// newExportCommand returns the export command.
+func newExportCommand() *command {
+	return &command{
 		name:  "export",
 		args:  "STORE FILE [--ids IDS_FILE] [--raw] [--json]",
 		short: "write the live vectors to a .npy, .fvecs or raw float32 file",
@@ -31,7 +32,7 @@ FILE, so the IDs file is how a row of FILE maps back to its ID.`,
 				return export(ctx, c, args[0], args[1], *idsFile, *raw, *jsonOut)
 			}
 		},
-	})
+	}
 }
 
 type exportResult struct {
@@ -47,7 +48,7 @@ type exportResult struct {
 }
 
 func export(ctx context.Context, c *cli, store, file, idsFile string, raw, jsonOut bool) (err error) {
-	format, err := formatOf(file, raw)
+	format, err := formatOf(file, raw, "--raw")
 	if err != nil {
 		return err
 	}

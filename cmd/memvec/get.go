@@ -8,8 +8,9 @@ import (
 	"strconv"
 )
 
-func init() {
-	register(&command{
+// newGetCommand returns the get command.
+func newGetCommand() *command {
+	return &command{
 		name:  "get",
 		args:  "STORE ID... [--out FILE] [--json]",
 		short: "print stored vectors",
@@ -35,7 +36,7 @@ instead (.npy, .fvecs), in the order of the IDs given.`,
 				return get(c, args[0], ids, *out, *jsonOut)
 			}
 		},
-	})
+	}
 }
 
 type jsonVector struct {
@@ -46,7 +47,7 @@ type jsonVector struct {
 func get(c *cli, store string, ids []uint64, out string, jsonOut bool) (err error) {
 	format := ""
 	if out != "" {
-		if format, err = formatOf(out, false); err != nil {
+		if format, err = formatOf(out, false, ""); err != nil {
 			return err
 		}
 	}

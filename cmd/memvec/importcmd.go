@@ -15,8 +15,9 @@ import (
 	"github.com/memvec/memvec"
 )
 
-func init() {
-	register(&command{
+// newImportCommand returns the import command.
+func newImportCommand() *command {
+	return &command{
 		name:  "import",
 		args:  "STORE FILE [--raw --dim N] [--batch N] [--nosync] [--json]",
 		short: "add the vectors of a .npy, .fvecs or raw float32 file",
@@ -52,7 +53,7 @@ Vectors holding NaN or Inf or all zeros are refused.`,
 				return importFile(ctx, c, args[0], args[1], *raw, *dim, *batch, *noSync, *segBytes, *jsonOut)
 			}
 		},
-	})
+	}
 }
 
 type importResult struct {
@@ -69,7 +70,7 @@ type importResult struct {
 }
 
 func importFile(ctx context.Context, c *cli, store, file string, raw bool, dim, batch int, noSync bool, segBytes int64, jsonOut bool) (err error) {
-	format, err := formatOf(file, raw)
+	format, err := formatOf(file, raw, "--raw --dim N")
 	if err != nil {
 		return err
 	}

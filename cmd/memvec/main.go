@@ -30,7 +30,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 )
@@ -41,13 +40,28 @@ type command struct {
 	args  string // the synopsis after the name
 	short string // one line for the command list
 	long  string // a paragraph for -h
+	// flags declares the command's flags on fs and returns the function
+	// that checks the arguments and calls the command's run function.
 	flags func(fs *flag.FlagSet) func(ctx context.Context, c *cli, args []string) error
 }
 
-// commands lists the subcommands in the order "memvec -h" shows them.
-var commands []*command
-
-func register(c *command) { commands = append(commands, c) }
+// commands is every subcommand, in the order "memvec -h" lists them: a
+// new command is one constructor in its own file and one line here.
+func commands() []*command {
+	return []*command{
+		newDemoCommand(),
+		newImportCommand(),
+		newExportCommand(),
+		newSearchCommand(),
+		newGetCommand(),
+		newDeleteCommand(),
+		newCompactCommand(),
+		newMapsCommand(),
+		newStatsCommand(),
+		newVerifyCommand(),
+		newBenchCommand(),
+	}
+}
 
 // cli carries what every command writes to.
 type cli struct {
@@ -77,15 +91,10 @@ func main() {
 	os.Exit(code)
 }
 
-// order is the order of the command list in "memvec -h".
-var order = []string{"demo", "import", "export", "search", "get", "delete", "compact", "maps", "stats", "verify", "bench"}
-
+// mainUsage prints the list of commands.
 func mainUsage(w io.Writer) {
-	slices.SortStableFunc(commands, func(a, b *command) int {
-		return slices.Index(order, a.name) - slices.Index(order, b.name)
-	})
 	fmt.Fprintf(w, "memvec is the command-line tool of the memvec vector store.\n\nUsage:\n  memvec <command> [arguments]\n\nCommands:\n")
-	for _, c := range commands {
+	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.short)
 	}
 	fmt.Fprintf(w, "\nRun \"memvec <command> -h\" for a command's flags.\n"+
@@ -107,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	var cmd *command
-	for _, c := range commands {
+	for _, c := range commands() {
 		if c.name == args[0] {
 			cmd = c
 		}

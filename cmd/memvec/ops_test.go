@@ -458,6 +458,7 @@ func TestBench(t *testing.T) {
 		FirstSearchMs float64 `json:"first_search_ms"`
 		DiskBytes     int64   `json:"disk_bytes"`
 		TotalSeconds  float64 `json:"total_seconds"`
+		Floor         any     // checked by TestBenchFloor
 		Rows          []struct {
 			Name, Op    string
 			Calls       int

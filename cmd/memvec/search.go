@@ -10,8 +10,9 @@ import (
 	"github.com/memvec/memvec"
 )
 
-func init() {
-	register(&command{
+// newSearchCommand returns the search command.
+func newSearchCommand() *command {
+	return &command{
 		name:  "search",
 		args:  "STORE (--query FILE | --id N) [-k 10] [--min-score S] [--in IDS_FILE] [--json]",
 		short: "exact cosine top-k for a query file or a stored vector",
@@ -55,7 +56,7 @@ follows their number, not the store's size.`,
 				return search(ctx, c, s)
 			}
 		},
-	})
+	}
 }
 
 type searchArgs struct {
@@ -91,7 +92,7 @@ const searchBatchSize = 64
 func search(ctx context.Context, c *cli, s searchArgs) (err error) {
 	var queries [][]float32
 	if s.query != "" {
-		format, err := formatOf(s.query, false)
+		format, err := formatOf(s.query, false, "")
 		if err != nil {
 			return err
 		}

@@ -11,8 +11,9 @@ import (
 	"github.com/memvec/memvec"
 )
 
-func init() {
-	register(&command{
+// newStatsCommand returns the stats command.
+func newStatsCommand() *command {
+	return &command{
 		name:  "stats",
 		args:  "STORE [--json]",
 		short: "print the store's statistics and its segments",
@@ -22,28 +23,33 @@ the tombstone log's size, the compaction epoch), then one row per segment
 file: its ID range, rows, deleted share, size and whether it is sealed.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			jsonOut := fs.Bool("json", false, "print the statistics as JSON")
-			return func(ctx context.Context, c *cli, args []string) (err error) {
+			return func(ctx context.Context, c *cli, args []string) error {
 				if err := wantArgs(args, 1, 1); err != nil {
 					return err
 				}
-				db, err := openStore(args[0], readOnly)
-				if err != nil {
-					return err
-				}
-				defer closeStore(db, &err)
-				segs, err := db.SegmentInfo()
-				if err != nil {
-					return err
-				}
-				st := db.Stats()
-				if *jsonOut {
-					return writeJSON(c.stdout, statsJSON(args[0], st, segs))
-				}
-				printStats(c, args[0], st, segs)
-				return nil
+				return stats(c, args[0], *jsonOut)
 			}
 		},
-	})
+	}
+}
+
+// stats prints the statistics of store and of each of its segments.
+func stats(c *cli, store string, jsonOut bool) (err error) {
+	db, err := openStore(store, readOnly)
+	if err != nil {
+		return err
+	}
+	defer closeStore(db, &err)
+	segs, err := db.SegmentInfo()
+	if err != nil {
+		return err
+	}
+	st := db.Stats()
+	if jsonOut {
+		return writeJSON(c.stdout, statsJSON(store, st, segs))
+	}
+	printStats(c, store, st, segs)
+	return nil
 }
 
 type jsonSegment struct {

@@ -3,6 +3,10 @@
 // load (kernel.Stream). memvec's benchmarks and `memvec bench` time a
 // search beside it, in the same run, and report the ratio.
 //
+// The floor is the faster of two sources read in the same run, the heap
+// and the store's own mapped segment files (Heap, Mapped; see sources.go
+// for why both).
+//
 // The reading mirrors the search's work plan: the bytes are cut into parts
 // that one goroutine per core takes in turn, so that a core slowed by a
 // neighbour on a shared machine does not hold back the other, as it does
