@@ -1,10 +1,20 @@
 package memvec
 
-import "github.com/memvec/memvec/internal/errs"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/memvec/memvec/internal/errs"
+)
 
 // Sentinel errors. Every error memvec returns that has one of these causes
 // wraps it with context (the file, offset, segment or argument), so test
 // with errors.Is.
+//
+// Every error a method returns reads "memvec: <operation>: <cause>", with
+// "memvec:" said once and a store's path at most once: the sentinels' own
+// texts do not name memvec, and the prefix is added at the API boundary.
+// The one exception is an error of Range's callback, returned as it is.
 var (
 	// ErrNotFound is returned by Get for an ID that is not live: never
 	// assigned, deleted, or retired by a compaction.
@@ -28,8 +38,10 @@ var (
 	// another, has the store open.
 	ErrLocked = errs.ErrLocked
 	// ErrNotStore is returned by Open for a directory that holds files but
-	// no memvec store; such an error also satisfies errors.Is(err,
-	// ErrCorrupt). Nothing in the directory is touched.
+	// no memvec store (and, with Options.ReadOnly, for a missing or empty
+	// one). It never also satisfies errors.Is(err, ErrCorrupt): a folder
+	// that was never a store is not a damaged one, and must not be
+	// restored over from a backup. Nothing in the directory is touched.
 	ErrNotStore = errs.ErrNotStore
 	// ErrReadOnly is returned by Add, Delete, Compact and ReleaseIDMaps of
 	// a DB opened with Options.ReadOnly.
@@ -38,3 +50,23 @@ var (
 	// unknown format version.
 	ErrVersion = errs.ErrVersion
 )
+
+// wrap gives err the form every error memvec returns has: "memvec: op:
+// cause", with "memvec:" said once. It is applied once, at the API
+// boundary: the layers below and the sentinels' texts never name memvec.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("memvec: %s: %w", op, err)
+}
+
+// openError wraps an error of Open: "memvec: open DIR: cause", or, when
+// the cause already names a file inside DIR (a segment, the WAL), "memvec:
+// open: cause", so that the path is said once.
+func openError(dir string, err error) error {
+	if strings.Contains(err.Error(), dir) {
+		return wrap("open", err)
+	}
+	return wrap("open "+dir, err)
+}
