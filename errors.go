@@ -1,7 +1,7 @@
 package memvec
 
 import (
-	"fmt"
+	"errors"
 	"strings"
 
 	"github.com/memvec/memvec/internal/errs"
@@ -58,7 +58,25 @@ func wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("memvec: %s: %w", op, err)
+	return &opError{op: op, err: err}
+}
+
+// opError is an error of one operation of the API.
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string { return "memvec: " + e.op + ": " + e.err.Error() }
+func (e *opError) Unwrap() error { return e.err }
+
+// Is matches another operation's error with the same cause: a store made
+// read-only by a failed write returns one sticky error from every write
+// method, and errors.Is(errFromDelete, errFromAdd) says so although the
+// two name different operations.
+func (e *opError) Is(target error) bool {
+	t, ok := target.(*opError)
+	return ok && errors.Is(e.err, t.err)
 }
 
 // openError wraps an error of Open: "memvec: open DIR: cause", or, when

@@ -43,10 +43,11 @@ const (
 )
 
 // Config is what recovery needs from the caller's options, which the caller
-// has validated (memvec.Options.validate): Recover does not check them
-// again.
+// has validated (memvec.Options.validate). The package is usable on its own,
+// so Recover keeps one defensive check: a negative Dimension, which would
+// otherwise reach a new manifest, is ErrInvalidArgument.
 type Config struct {
-	Dimension int    // 0: use the stored one; required to create a store; never negative
+	Dimension int    // 0: use the stored one; required to create a store
 	NoSync    bool   // passed to the WAL
 	FS        vfs.FS // the store directory's file system; nil: vfs.OS
 	// ReadOnly recovers without writing anything: no store is created, the
@@ -95,6 +96,9 @@ func (s *State) Close() error {
 // which the caller names once ("memvec: open DIR: ..."); they name the
 // files inside it that they are about.
 func Recover(dir string, cfg Config) (st *State, err error) {
+	if cfg.Dimension < 0 {
+		return nil, fmt.Errorf("Dimension %d: %w (%w)", cfg.Dimension, errs.ErrInvalidArgument, errs.ErrDimension)
+	}
 	fsys := vfs.Or(cfg.FS)
 	exists, err := inspect(fsys, dir)
 	if err != nil {
@@ -232,7 +236,7 @@ func inspect(fsys vfs.FS, dir string) (bool, error) {
 			manifest.FileName, errs.ErrNotStore)
 	}
 	if len(others) > 0 {
-		return false, fmt.Errorf("holds %q and no %s: %w", others[0], manifest.FileName, errs.ErrNotStore)
+		return false, fmt.Errorf("found %q and no %s: %w", others[0], manifest.FileName, errs.ErrNotStore)
 	}
 	return false, nil
 }
