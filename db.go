@@ -118,7 +118,7 @@ func (db *DB) Delete(ids []uint64) (int, error) {
 func (db *DB) Get(id uint64) ([]float32, error) {
 	v, err := db.e.Get(id)
 	if err != nil {
-		return nil, wrap(fmt.Sprintf("get %d", id), err)
+		return nil, wrap("get", err)
 	}
 	return v, nil
 }

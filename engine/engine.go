@@ -176,10 +176,12 @@ func (e *Engine) syncLocked() error {
 }
 
 // writable returns the error of a write to a read-only or failed engine.
-// Callers hold writeMu.
-func (e *Engine) writable(op string) error {
+// Callers hold writeMu. The operation is not repeated in the error: the
+// caller's caller (package memvec) names it once; the parameter stays for
+// the callers in the write paths.
+func (e *Engine) writable(_ string) error {
 	if e.readOnly {
-		return fmt.Errorf("%s: %w", op, errs.ErrReadOnly)
+		return errs.ErrReadOnly
 	}
 	return e.failed
 }
