@@ -134,7 +134,8 @@ type Result struct {
 // ties broken by ascending ID. It scans every live vector (exact search)
 // on a consistent snapshot, in parallel across segments. A query of the
 // wrong length, with NaN or Inf, or all zeros is an error; a cancelled ctx
-// returns an error wrapping ctx.Err(), and a search that Close cancels returns ErrClosed.
+// returns an error wrapping ctx.Err(), and a search that Close cancels
+// returns ErrClosed.
 func (db *DB) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Result, error) {
 	opts, err := opts.resolve()
 	if err != nil {

@@ -1339,8 +1339,8 @@ func TestHostileForeignDirectory(t *testing.T) {
 			if err == nil {
 				db.Close()
 			}
-			if !errors.Is(err, ErrNotStore) {
-				t.Errorf("Open of a directory with a foreign MANIFEST %q: %v; want ErrNotStore", content, err)
+			if !errors.Is(err, ErrNotStore) || errors.Is(err, ErrCorrupt) {
+				t.Errorf("Open of a directory with a foreign MANIFEST %q: %v; want ErrNotStore and not ErrCorrupt", content, err)
 			}
 			if after := snapshotDir(t, dir); !reflect.DeepEqual(before, after) {
 				t.Errorf("Open changed a foreign directory:\nbefore %v\nafter  %v", before, after)

@@ -52,8 +52,8 @@ func (db *DB) SegmentInfo() ([]SegmentInfo, error) {
 // and must not be modified (copy it to keep it).
 //
 // Range stops at the first error fn returns and returns that error
-// unwrapped. Once ctx is done it returns an error wrapping ctx.Err() instead of calling fn
-// again. No lock is held while fn runs, so fn may call other methods of
+// unwrapped. Once ctx is done it returns an error wrapping ctx.Err()
+// instead of calling fn again. No lock is held while fn runs, so fn may call other methods of
 // db; if db is closed meanwhile, Range returns ErrClosed instead of
 // calling fn again. Every segment is checksummed before its first vector
 // is passed to fn, as for Search, so a damaged segment fails Range with
