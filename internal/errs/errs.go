@@ -5,6 +5,9 @@
 // satisfies errors.Is(err, memvec.ErrCorrupt). Lower packages wrap these with
 // context (file, offset, segment number) and never return them bare when they
 // know more.
+//
+// Their texts do not name memvec: the root package adds "memvec: <op>: "
+// once, at the API boundary, so a wrapped sentinel never says it twice.
 package errs
 
 import "errors"
