@@ -2,6 +2,8 @@ package memvec
 
 import (
 	"errors"
+	"io/fs"
+	"path/filepath"
 	"strings"
 
 	"github.com/memvec/memvec/internal/errs"
@@ -80,11 +82,24 @@ func (e *opError) Is(target error) bool {
 }
 
 // openError wraps an error of Open: "memvec: open DIR: cause", or, when
-// the cause already names a file inside DIR (a segment, the WAL), "memvec:
-// open: cause", so that the path is said once.
+// the cause already names DIR or a file inside it (a segment, the WAL, an
+// error of the file system about DIR itself), "memvec: open: cause", so
+// that the path is said once.
 func openError(dir string, err error) error {
-	if strings.Contains(err.Error(), dir) {
+	if namesDir(err, dir) {
 		return wrap("open", err)
 	}
 	return wrap("open "+dir, err)
+}
+
+// namesDir reports whether err's message names dir: as the path of a
+// file-system error, or as the directory of a path inside it (looked for
+// with its separator, so that a short relative dir such as "s" is not
+// found in any word that holds an s).
+func namesDir(err error, dir string) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && filepath.Clean(pe.Path) == filepath.Clean(dir) {
+		return true
+	}
+	return strings.Contains(err.Error(), filepath.Clean(dir)+string(filepath.Separator))
 }

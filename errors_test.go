@@ -63,6 +63,9 @@ func TestErrorMessages(t *testing.T) {
 		os.WriteFile(s, []byte("not a segment"), 0o644)
 	}
 
+	underFile := filepath.Join(root, "afile", "s") // its parent is a file
+	os.WriteFile(filepath.Join(root, "afile"), nil, 0o644)
+
 	open := func(dir string, opts Options) func() error {
 		return func() error {
 			db, err := Open(dir, opts)
@@ -87,6 +90,7 @@ func TestErrorMessages(t *testing.T) {
 		{"Open wrong Dimension", closedDir, open(closedDir, Options{Dimension: dim + 1})},
 		{"Open damaged MANIFEST", badManifest, open(badManifest, Options{})},
 		{"Open damaged segment", badSeg, open(badSeg, Options{})},
+		{"Open under a file", underFile, open(underFile, Options{Dimension: dim})},
 		{"Add wrong dimension", "", func() error { _, err := db.Add([][]float32{{1}}); return err }},
 		{"Add NaN", "", func() error { _, err := db.Add([][]float32{nan}); return err }},
 		{"Add read-only", "", func() error { _, err := ro.Add(randVecs(rng, 1, dim)); return err }},
