@@ -38,14 +38,18 @@ type DB struct {
 // than a memvec store fails with ErrNotStore and is left untouched; a store
 // another DB holds open fails with ErrLocked.
 func Open(dir string, opts Options) (*DB, error) {
-	if opts.Dimension < 0 || opts.Dimension > MaxDimension {
-		return nil, fmt.Errorf("memvec: open %s: Dimension %d outside [0, %d]: %w (%w)", dir, opts.Dimension, MaxDimension, errs.ErrInvalidArgument, errs.ErrDimension)
+	db, err := open(dir, opts)
+	if err != nil {
+		return nil, openError(dir, err)
 	}
-	// Written so that NaN fails too.
-	if opts.SegmentBytes < 0 || !(opts.CompactionGarbageRatio >= 0 && opts.CompactionGarbageRatio <= 1) {
-		return nil, fmt.Errorf("memvec: open %s: SegmentBytes %d or CompactionGarbageRatio %g out of range: %w",
-			dir, opts.SegmentBytes, opts.CompactionGarbageRatio, errs.ErrInvalidArgument)
+	return db, nil
+}
+
+func open(dir string, opts Options) (*DB, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
+	opts = opts.withDefaults()
 	e, err := engine.Open(dir, engine.Config{
 		Dimension:    opts.Dimension,
 		NoSync:       opts.NoSync,
@@ -54,9 +58,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		ReadOnly:     opts.ReadOnly,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("memvec: open %s: %w", dir, err)
+		return nil, err
 	}
-	db := &DB{e: e, auto: !opts.DisableAutoCompaction && !opts.ReadOnly}
+	db := &DB{e: e, auto: !opts.DisableAutoCompaction}
 	copts := compactor.Options{GarbageRatio: opts.CompactionGarbageRatio, SegCap: e.SegCap()}
 	if fn := opts.OnCompact; fn != nil {
 		copts.OnCompact = func(epoch uint64, runs []manifest.IDRun) { fn(idMap(epoch, runs)) }
@@ -81,12 +85,12 @@ func (db *DB) Close() error {
 			db.c.Stop()
 		}
 	})
-	return db.e.Close()
+	return wrap("close", db.e.Close())
 }
 
 // Sync makes every acknowledged write durable. It matters only with
 // Options.NoSync; otherwise writes are durable when they return.
-func (db *DB) Sync() error { return db.e.Sync() }
+func (db *DB) Sync() error { return wrap("sync", db.e.Sync()) }
 
 // Dimension returns the number of components of the store's vectors.
 func (db *DB) Dimension() int { return db.e.Dimension() }
@@ -97,29 +101,26 @@ func (db *DB) Dimension() int { return db.e.Dimension() }
 // and nothing is added. Add(nil) adds nothing. Unless Options.NoSync the
 // batch is durable when Add returns; after a crash it is wholly present or
 // wholly absent. The vectors are copied; Get returns them bit for bit.
-func (db *DB) Add(vectors [][]float32) ([]uint64, error) { return db.e.Add(vectors) }
+func (db *DB) Add(vectors [][]float32) ([]uint64, error) {
+	ids, err := db.e.Add(vectors)
+	return ids, wrap("add", err)
+}
 
 // Delete deletes the given IDs and returns how many of them were live and
 // are now deleted; unknown, already deleted and repeated IDs count 0.
 // Unless Options.NoSync the deletes are durable when Delete returns.
-func (db *DB) Delete(ids []uint64) (int, error) { return db.e.Delete(ids) }
+func (db *DB) Delete(ids []uint64) (int, error) {
+	n, err := db.e.Delete(ids)
+	return n, wrap("delete", err)
+}
 
 // Get returns a copy of the vector stored under id, or ErrNotFound.
-func (db *DB) Get(id uint64) ([]float32, error) { return db.e.Get(id) }
-
-// SearchOptions tune Search and SearchIn.
-type SearchOptions struct {
-	// TopK is the number of results wanted. Default (0): 10. Negative is
-	// ErrInvalidArgument; more than the store holds returns every match.
-	TopK int
-	// MinScore drops results whose cosine similarity is below it. The
-	// default 0 keeps only non-negative similarities (as the reference
-	// library does); -1 keeps all. Scores are float32 and never outside
-	// [-1, 1], but the score of a vector with itself can round to below 1,
-	// by more as the dimension grows: to find exact duplicates, use
-	// DuplicateMinScore(dimension) (1 - 1.2e-5 at 768 dimensions, 0.984 at
-	// MaxDimension), not 1.
-	MinScore float32
+func (db *DB) Get(id uint64) ([]float32, error) {
+	v, err := db.e.Get(id)
+	if err != nil {
+		return nil, wrap("get", err)
+	}
+	return v, nil
 }
 
 // Result is one search hit: an ID and its cosine similarity to the query,
@@ -129,40 +130,31 @@ type Result struct {
 	Score float32
 }
 
-func (o SearchOptions) topK() (int, error) {
-	switch {
-	case o.TopK < 0:
-		return 0, fmt.Errorf("memvec: TopK %d: %w", o.TopK, ErrInvalidArgument)
-	case o.TopK == 0:
-		return 10, nil
-	}
-	return o.TopK, nil
-}
-
 // Search returns the live vectors most cosine-similar to query, best first,
 // ties broken by ascending ID. It scans every live vector (exact search)
 // on a consistent snapshot, in parallel across segments. A query of the
 // wrong length, with NaN or Inf, or all zeros is an error; a cancelled ctx
-// returns ctx.Err(), and a search that Close cancels returns ErrClosed.
+// returns an error wrapping ctx.Err(), and a search that Close cancels
+// returns ErrClosed.
 func (db *DB) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Result, error) {
-	k, err := opts.topK()
+	opts, err := opts.resolve()
 	if err != nil {
-		return nil, err
+		return nil, wrap("search", err)
 	}
-	hits, err := db.e.Search(ctx, query, k, opts.MinScore)
-	return results(hits), err
+	hits, err := db.e.Search(ctx, query, opts.TopK, opts.MinScore)
+	return results(hits), wrap("search", err)
 }
 
 // SearchIn is Search restricted to the vectors with the given IDs; unknown,
 // deleted and repeated IDs are ignored. Its cost follows len(ids), not the
 // size of the store.
 func (db *DB) SearchIn(ctx context.Context, query []float32, ids []uint64, opts SearchOptions) ([]Result, error) {
-	k, err := opts.topK()
+	opts, err := opts.resolve()
 	if err != nil {
-		return nil, err
+		return nil, wrap("search in", err)
 	}
-	hits, err := db.e.SearchIn(ctx, query, ids, k, opts.MinScore)
-	return results(hits), err
+	hits, err := db.e.SearchIn(ctx, query, ids, opts.TopK, opts.MinScore)
+	return results(hits), wrap("search in", err)
 }
 
 // SearchBatch runs Search for several queries in one pass over the data:
@@ -171,13 +163,13 @@ func (db *DB) SearchIn(ctx context.Context, query []float32, ids []uint64, opts 
 // batch costs far less than the same searches one by one. An invalid
 // query fails the whole batch with an error naming its index.
 func (db *DB) SearchBatch(ctx context.Context, queries [][]float32, opts SearchOptions) ([][]Result, error) {
-	k, err := opts.topK()
+	opts, err := opts.resolve()
 	if err != nil {
-		return nil, err
+		return nil, wrap("search batch", err)
 	}
-	hits, err := db.e.SearchBatch(ctx, queries, k, opts.MinScore)
+	hits, err := db.e.SearchBatch(ctx, queries, opts.TopK, opts.MinScore)
 	if err != nil {
-		return nil, err
+		return nil, wrap("search batch", err)
 	}
 	out := make([][]Result, len(hits))
 	for i, h := range hits {
@@ -200,7 +192,7 @@ func results(hits []engine.Hit) []Result {
 // Verify reads every checksummed byte of the store (manifest, segments,
 // tombstone log) and returns an error wrapping ErrCorrupt that names the
 // file and offset of the first mismatch.
-func (db *DB) Verify(ctx context.Context) error { return db.e.Verify(ctx) }
+func (db *DB) Verify(ctx context.Context) error { return wrap("verify", db.e.Verify(ctx)) }
 
 // Compact rewrites every segment that holds deleted rows, the active one
 // included: their live vectors move, in ID order, to fresh IDs above every
@@ -221,7 +213,7 @@ func (db *DB) Compact(ctx context.Context) (IDMap, error) {
 		if errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			err = fmt.Errorf("%w (%w)", err, errs.ErrClosed)
 		}
-		return IDMap{}, fmt.Errorf("memvec: compact: %w", err)
+		return IDMap{}, wrap("compact", err)
 	}
 	if res == nil {
 		return IDMap{}, nil
@@ -236,7 +228,7 @@ func (db *DB) Compact(ctx context.Context) (IDMap, error) {
 func (db *DB) IDMapsSince(epoch uint64) ([]IDMap, error) {
 	maps, err := db.e.IDMapsSince(epoch)
 	if err != nil {
-		return nil, fmt.Errorf("memvec: ID maps: %w", err)
+		return nil, wrap(fmt.Sprintf("ID maps since %d", epoch), err)
 	}
 	out := make([]IDMap, len(maps))
 	for i, m := range maps {
@@ -249,7 +241,7 @@ func (db *DB) IDMapsSince(epoch uint64) ([]IDMap, error) {
 // of every epoch up to throughEpoch, so they may be dropped from disk.
 func (db *DB) ReleaseIDMaps(throughEpoch uint64) error {
 	if err := db.e.ReleaseIDMaps(throughEpoch); err != nil {
-		return fmt.Errorf("memvec: release ID maps: %w", err)
+		return wrap(fmt.Sprintf("release ID maps through %d", throughEpoch), err)
 	}
 	return nil
 }

@@ -425,7 +425,7 @@ func TestForeignDirectoryUntouched(t *testing.T) {
 	os.Mkdir(filepath.Join(dir, "wal"), 0o755)
 	before := snapshotDir(t, dir)
 	_, err := Open(dir, Options{Dimension: 4})
-	if !errors.Is(err, ErrNotStore) || !errors.Is(err, ErrCorrupt) {
+	if !errors.Is(err, ErrNotStore) || errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open of a foreign dir: %v", err)
 	}
 	if after := snapshotDir(t, dir); !reflect.DeepEqual(before, after) {

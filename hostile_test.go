@@ -1299,8 +1299,10 @@ func TestHostileForeignDirectory(t *testing.T) {
 				if err == nil {
 					db.Close()
 				}
-				if !errors.Is(err, c.want) || !errors.Is(err, ErrCorrupt) {
-					t.Fatalf("Open(%+v): %v; want %v (and ErrCorrupt)", opts, err, c.want)
+				// Never ErrCorrupt too: an application restoring a backup
+				// on ErrCorrupt must not do so over a foreign folder.
+				if !errors.Is(err, c.want) || errors.Is(err, ErrCorrupt) {
+					t.Fatalf("Open(%+v): %v; want %v (and not ErrCorrupt)", opts, err, c.want)
 				}
 			}
 			if after := snapshotDir(t, dir); !reflect.DeepEqual(before, after) {
@@ -1337,8 +1339,8 @@ func TestHostileForeignDirectory(t *testing.T) {
 			if err == nil {
 				db.Close()
 			}
-			if !errors.Is(err, ErrNotStore) {
-				t.Errorf("Open of a directory with a foreign MANIFEST %q: %v; want ErrNotStore", content, err)
+			if !errors.Is(err, ErrNotStore) || errors.Is(err, ErrCorrupt) {
+				t.Errorf("Open of a directory with a foreign MANIFEST %q: %v; want ErrNotStore and not ErrCorrupt", content, err)
 			}
 			if after := snapshotDir(t, dir); !reflect.DeepEqual(before, after) {
 				t.Errorf("Open changed a foreign directory:\nbefore %v\nafter  %v", before, after)

@@ -2,7 +2,6 @@ package memvec
 
 import (
 	"context"
-	"fmt"
 )
 
 // SegmentInfo describes one segment file of a store, as SegmentInfo
@@ -37,7 +36,7 @@ type SegmentInfo struct {
 func (db *DB) SegmentInfo() ([]SegmentInfo, error) {
 	segs, err := db.e.SegmentDetails()
 	if err != nil {
-		return nil, fmt.Errorf("memvec: segment info: %w", err)
+		return nil, wrap("segment info", err)
 	}
 	out := make([]SegmentInfo, len(segs))
 	for i, s := range segs {
@@ -53,12 +52,23 @@ func (db *DB) SegmentInfo() ([]SegmentInfo, error) {
 // and must not be modified (copy it to keep it).
 //
 // Range stops at the first error fn returns and returns that error
-// unwrapped. Once ctx is done it returns ctx.Err() instead of calling fn
-// again. No lock is held while fn runs, so fn may call other methods of
+// unwrapped. Once ctx is done it returns an error wrapping ctx.Err()
+// instead of calling fn again. No lock is held while fn runs, so fn may call other methods of
 // db; if db is closed meanwhile, Range returns ErrClosed instead of
 // calling fn again. Every segment is checksummed before its first vector
 // is passed to fn, as for Search, so a damaged segment fails Range with
 // ErrCorrupt.
 func (db *DB) Range(ctx context.Context, fn func(id uint64, vec []float32) error) error {
-	return db.e.Range(ctx, fn)
+	// fn's own error is the application's: it comes back as it was,
+	// without memvec's prefix.
+	fromFn := false
+	err := db.e.Range(ctx, func(id uint64, vec []float32) error {
+		err := fn(id, vec)
+		fromFn = err != nil
+		return err
+	})
+	if fromFn {
+		return err
+	}
+	return wrap("range", err)
 }

@@ -1,6 +1,13 @@
 package memvec
 
-import "github.com/memvec/memvec/internal/vfs"
+import (
+	"fmt"
+
+	"github.com/memvec/memvec/compactor"
+	"github.com/memvec/memvec/engine"
+	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/vfs"
+)
 
 // MaxDimension is the largest dimension a store can be created with: a
 // vector of 4 MiB. Open refuses more with ErrInvalidArgument and
@@ -29,7 +36,8 @@ type Options struct {
 
 	// SegmentBytes is the target size of one segment file. Any value that
 	// holds one row works; a smaller value gives more, smaller files.
-	// Default (0): 64 MiB.
+	// Default (0): 64 MiB (engine.DefaultSegmentBytes). Negative fails
+	// with ErrInvalidArgument.
 	//
 	// Each segment costs, while the store is open, one file descriptor and
 	// one memory mapping (mind RLIMIT_NOFILE, often 1,024, and Linux's
@@ -47,12 +55,13 @@ type Options struct {
 	// otherwise wakes after deletes and seals and rewrites sealed segments
 	// whose deleted share reaches CompactionGarbageRatio (and merges small
 	// sealed segments), moving their live vectors to fresh IDs. Compact
-	// still works. Default false.
+	// still works. Default false. ReadOnly implies it.
 	DisableAutoCompaction bool
 
 	// CompactionGarbageRatio is the deleted share of a sealed segment at
 	// which the background compactor rewrites it, in (0, 1]. Default (0):
-	// 0.2.
+	// 0.2 (compactor.DefaultGarbageRatio). Negative, above 1 or NaN fails
+	// with ErrInvalidArgument.
 	CompactionGarbageRatio float64
 
 	// OnCompact, when set, is called after every committed compaction with
@@ -81,4 +90,83 @@ type Options struct {
 	// internal/vfs). Only this package's tests set it, to inject faults
 	// and cut the power; nil is the real one.
 	fs vfs.FS
+}
+
+// validate refuses option values out of their documented range, before
+// anything is created. It runs on the caller's values, before withDefaults,
+// so that 0 ("the default") passes. The checks are written so that NaN
+// fails too.
+func (o *Options) validate() error {
+	if o.Dimension < 0 || o.Dimension > MaxDimension {
+		return fmt.Errorf("Dimension %d outside [0, %d]: %w (%w)", o.Dimension, MaxDimension, errs.ErrInvalidArgument, errs.ErrDimension)
+	}
+	if o.SegmentBytes < 0 {
+		return fmt.Errorf("SegmentBytes %d: %w", o.SegmentBytes, errs.ErrInvalidArgument)
+	}
+	if !(o.CompactionGarbageRatio >= 0 && o.CompactionGarbageRatio <= 1) {
+		return fmt.Errorf("CompactionGarbageRatio %g outside [0, 1]: %w", o.CompactionGarbageRatio, errs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// withDefaults returns o with every field left at its zero value set to
+// the default its doc names: the one place defaults are applied. The
+// layers below (engine, compactor) take the resolved values as they are.
+// Dimension stays 0 when unset: on reopen it means "the stored one".
+func (o Options) withDefaults() Options {
+	if o.SegmentBytes == 0 {
+		o.SegmentBytes = engine.DefaultSegmentBytes
+	}
+	if o.CompactionGarbageRatio == 0 {
+		o.CompactionGarbageRatio = compactor.DefaultGarbageRatio
+	}
+	if o.ReadOnly {
+		o.DisableAutoCompaction = true
+	}
+	return o
+}
+
+// SearchOptions tune Search, SearchIn and SearchBatch.
+type SearchOptions struct {
+	// TopK is the number of results wanted. Default (0): 10. Negative is
+	// ErrInvalidArgument; more than the store holds returns every match.
+	TopK int
+	// MinScore drops results whose cosine similarity is below it. The
+	// default 0 keeps only non-negative similarities (as the reference
+	// library does); -1 keeps all. Scores are float32 and never outside
+	// [-1, 1], but the score of a vector with itself can round to below 1,
+	// by more as the dimension grows: to find exact duplicates, use
+	// DuplicateMinScore(dimension) (1 - 1.2e-5 at 768 dimensions, 0.984 at
+	// MaxDimension), not 1.
+	MinScore float32
+}
+
+// defaultTopK is SearchOptions.TopK's default.
+const defaultTopK = 10
+
+// validate refuses a negative TopK; it runs before the query is looked at,
+// so a bad TopK is reported whatever the query.
+func (o *SearchOptions) validate() error {
+	if o.TopK < 0 {
+		return fmt.Errorf("TopK %d: %w", o.TopK, errs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// withDefaults returns o with TopK 0 set to its default. The engine takes
+// the resolved TopK (at least 1) and does not check it again.
+func (o SearchOptions) withDefaults() SearchOptions {
+	if o.TopK == 0 {
+		o.TopK = defaultTopK
+	}
+	return o
+}
+
+// resolve validates o and applies its defaults: what every search method
+// calls first.
+func (o SearchOptions) resolve() (SearchOptions, error) {
+	if err := o.validate(); err != nil {
+		return o, err
+	}
+	return o.withDefaults(), nil
 }

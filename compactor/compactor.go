@@ -11,7 +11,8 @@ import (
 // Options configure a Compactor.
 type Options struct {
 	// GarbageRatio is the deleted share that makes a sealed segment worth
-	// rewriting in the background. Default (0): DefaultGarbageRatio.
+	// rewriting in the background, in (0, 1]. It is taken as given: the
+	// caller resolves the default (memvec.Options, DefaultGarbageRatio).
 	GarbageRatio float64
 	// SegCap is the capacity, in rows, of a full segment (for the tiered
 	// merge).
@@ -42,9 +43,6 @@ type Compactor struct {
 
 // New returns a compactor for store; call Start for background work.
 func New(store Store, opts Options) *Compactor {
-	if opts.GarbageRatio <= 0 {
-		opts.GarbageRatio = DefaultGarbageRatio
-	}
 	return &Compactor{store: store, opts: opts, wake: make(chan struct{}, 1), cb: make(chan struct{}, 1)}
 }
 

@@ -1,7 +1,8 @@
 package compactor
 
-// DefaultGarbageRatio is the deleted share of a sealed segment at which the
-// background compactor rewrites it.
+// DefaultGarbageRatio is the default of memvec.Options.CompactionGarbageRatio
+// (the deleted share of a sealed segment at which the background compactor
+// rewrites it), which resolves it; New applies no default.
 const DefaultGarbageRatio = 0.2
 
 // Tiered merge: when at least mergeMin sealed segments each hold less than

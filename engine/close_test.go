@@ -49,7 +49,7 @@ func TestCloseCancelsSearches(t *testing.T) {
 	}
 	for name, search := range searches {
 		t.Run(name, func(t *testing.T) {
-			e, err := Open(filepath.Join(t.TempDir(), "s"), Config{Dimension: dim, NoSync: true})
+			e, err := Open(filepath.Join(t.TempDir(), "s"), Config{Dimension: dim, NoSync: true, SegmentBytes: DefaultSegmentBytes})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,14 +15,18 @@ import (
 	"github.com/memvec/memvec/wal"
 )
 
-// DefaultSegmentBytes is the segment size used when Config.SegmentBytes is 0.
+// DefaultSegmentBytes is the default of memvec.Options.SegmentBytes, which
+// resolves it; the engine itself applies no default.
 const DefaultSegmentBytes = 64 << 20
 
-// Config holds the engine's settings, already validated by the caller.
+// Config holds the engine's settings, resolved and validated by the caller
+// (memvec.Options.validate and withDefaults): the engine takes them as they
+// are. The one check it keeps is SegmentBytes > 0, because the package is
+// usable on its own and a zero there would silently give one-row segments.
 type Config struct {
-	Dimension    int    // 0: the stored one
+	Dimension    int    // 0: the stored one; else in [1, memvec.MaxDimension]
 	NoSync       bool   // durability at Sync/Close only
-	SegmentBytes int64  // 0: DefaultSegmentBytes
+	SegmentBytes int64  // target size of a segment file; must be positive
 	FS           vfs.FS // every file operation on the store directory; nil: vfs.OS
 	ReadOnly     bool   // write nothing; writes fail with errs.ErrReadOnly
 }
@@ -72,11 +76,8 @@ type Engine struct {
 
 // Open recovers the store in dir (see package recovery) and returns it.
 func Open(dir string, cfg Config) (*Engine, error) {
-	if cfg.SegmentBytes < 0 {
+	if cfg.SegmentBytes <= 0 {
 		return nil, fmt.Errorf("SegmentBytes %d: %w", cfg.SegmentBytes, errs.ErrInvalidArgument)
-	}
-	if cfg.SegmentBytes == 0 {
-		cfg.SegmentBytes = DefaultSegmentBytes
 	}
 	st, err := recovery.Recover(dir, recovery.Config{Dimension: cfg.Dimension, NoSync: cfg.NoSync, FS: cfg.FS, ReadOnly: cfg.ReadOnly})
 	if err != nil {
@@ -174,10 +175,12 @@ func (e *Engine) syncLocked() error {
 }
 
 // writable returns the error of a write to a read-only or failed engine.
-// Callers hold writeMu.
-func (e *Engine) writable(op string) error {
+// Callers hold writeMu. The operation is not repeated in the error: the
+// caller's caller (package memvec) names it once; the parameter stays for
+// the callers in the write paths.
+func (e *Engine) writable(_ string) error {
 	if e.readOnly {
-		return fmt.Errorf("%s: %w", op, errs.ErrReadOnly)
+		return errs.ErrReadOnly
 	}
 	return e.failed
 }

@@ -17,9 +17,6 @@ func (e *Engine) prepareQuery(ctx context.Context, q []float32, k int) ([]float3
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if k <= 0 {
-		return nil, fmt.Errorf("top-k %d: %w", k, errs.ErrInvalidArgument)
-	}
 	inv, err := e.checkVector(q)
 	if err != nil {
 		return nil, fmt.Errorf("query: %w", err)
@@ -41,7 +38,9 @@ func score(dot, inv float32) float32 {
 }
 
 // Search returns the k live vectors most cosine-similar to q with score at
-// least minScore, best first, ties by ascending ID.
+// least minScore, best first, ties by ascending ID. k must be at least 1:
+// memvec.SearchOptions resolves and validates it, once, so the engine's
+// search methods do not check it again.
 func (e *Engine) Search(ctx context.Context, q []float32, k int, minScore float32) ([]Hit, error) {
 	res, err := e.SearchBatch(ctx, [][]float32{q}, k, minScore)
 	if err != nil {
@@ -60,9 +59,6 @@ func (e *Engine) SearchBatch(ctx context.Context, queries [][]float32, k int, mi
 	if len(queries) == 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
-		}
-		if k <= 0 {
-			return nil, fmt.Errorf("top-k %d: %w", k, errs.ErrInvalidArgument)
 		}
 		return [][]Hit{}, nil
 	}

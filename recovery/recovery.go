@@ -7,7 +7,10 @@
 // # Invariants
 //
 //   - A directory that holds anything but a memvec store is refused with
-//     errs.ErrNotStore before a single byte in it is written.
+//     errs.ErrNotStore before a single byte in it is written. That error
+//     never also matches errs.ErrCorrupt: an application that restores a
+//     backup on ErrCorrupt must never do so over a folder that was never a
+//     store.
 //   - Only files whose names memvec creates are ever removed; unknown files
 //     are left alone.
 //   - The cost is proportional to the manifest, the WAL and the active
@@ -39,7 +42,10 @@ const (
 	WALDir   = "wal"
 )
 
-// Config is what recovery needs from the caller's options.
+// Config is what recovery needs from the caller's options, which the caller
+// has validated (memvec.Options.validate). The package is usable on its own,
+// so Recover keeps one defensive check: a negative Dimension, which would
+// otherwise reach a new manifest, is ErrInvalidArgument.
 type Config struct {
 	Dimension int    // 0: use the stored one; required to create a store
 	NoSync    bool   // passed to the WAL
@@ -94,10 +100,12 @@ func (s *State) Close() error {
 	return err
 }
 
-// Recover opens or creates the store in dir.
+// Recover opens or creates the store in dir. Its errors do not repeat dir,
+// which the caller names once ("memvec: open DIR: ..."); they name the
+// files inside it that they are about.
 func Recover(dir string, cfg Config) (st *State, err error) {
 	if cfg.Dimension < 0 {
-		return nil, fmt.Errorf("dimension %d: %w (%w)", cfg.Dimension, errs.ErrInvalidArgument, errs.ErrDimension)
+		return nil, fmt.Errorf("Dimension %d: %w (%w)", cfg.Dimension, errs.ErrInvalidArgument, errs.ErrDimension)
 	}
 	fsys := vfs.Or(cfg.FS)
 	exists, err := inspect(fsys, dir)
@@ -105,10 +113,10 @@ func Recover(dir string, cfg Config) (st *State, err error) {
 		return nil, err
 	}
 	if !exists && cfg.ReadOnly {
-		return nil, fmt.Errorf("%s holds no store, and a read-only open creates none: %w", dir, errs.ErrNotStore)
+		return nil, fmt.Errorf("no store here, and a read-only open creates none: %w", errs.ErrNotStore)
 	}
 	if !exists && cfg.Dimension == 0 {
-		return nil, fmt.Errorf("%s holds no store and Options.Dimension is 0: %w (%w)", dir, errs.ErrInvalidArgument, errs.ErrDimension)
+		return nil, fmt.Errorf("no store here, and creating one needs Options.Dimension: %w (%w)", errs.ErrInvalidArgument, errs.ErrDimension)
 	}
 	if !exists {
 		if err := fsys.MkdirAll(dir, 0o755); err != nil {
@@ -165,7 +173,7 @@ func lockStore(fsys vfs.FS, dir string, readOnly bool) (vfs.Lock, error) {
 	}
 	locked := func(err error) error {
 		if errors.Is(err, vfs.ErrWouldBlock) {
-			return fmt.Errorf("%s: %w", dir, errs.ErrLocked)
+			return errs.ErrLocked
 		}
 		return err
 	}
@@ -205,7 +213,7 @@ func inspect(fsys vfs.FS, dir string) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("open %s: %w", dir, err)
+		return false, fmt.Errorf("read directory: %w", err)
 	}
 	var others []string // everything but MANIFEST, LOCK and MANIFEST.tmp
 	hasManifest, hasData := false, false
@@ -227,16 +235,16 @@ func inspect(fsys vfs.FS, dir string) (bool, error) {
 		// beside it, it is a damaged store, and Load says so.
 		b, err := fsys.ReadFile(filepath.Join(dir, manifest.FileName))
 		if err != nil {
-			return false, fmt.Errorf("open %s: %w", dir, err)
+			return false, fmt.Errorf("read %s: %w", manifest.FileName, err)
 		}
 		if manifest.LooksLikeManifest(b) || hasData {
 			return true, nil
 		}
-		return false, fmt.Errorf("%s: %s is not a memvec manifest and nothing else of a store is there: %w (%w)",
-			dir, manifest.FileName, errs.ErrNotStore, errs.ErrCorrupt)
+		return false, fmt.Errorf("%s is not a memvec manifest, and nothing else of a store is here: %w",
+			manifest.FileName, errs.ErrNotStore)
 	}
 	if len(others) > 0 {
-		return false, fmt.Errorf("%s holds %q and no %s: %w (%w)", dir, others[0], manifest.FileName, errs.ErrNotStore, errs.ErrCorrupt)
+		return false, fmt.Errorf("found %q and no %s: %w", others[0], manifest.FileName, errs.ErrNotStore)
 	}
 	return false, nil
 }
