@@ -1,17 +1,13 @@
 package memvec
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -19,10 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/memvec/memvec/internal/memvectest"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
 )
@@ -1188,18 +1184,8 @@ func (p ccPlan) String() string {
 
 func runCCChild(t *testing.T, dir string, env []string, plan ccPlan) crashRound {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashCompactHelper$")
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kill := func() { cmd.Process.Kill() }
+	child := memvectest.StartChild(t, "TestCrashCompactHelper", false, env...)
+	kill := child.Kill
 	backstop := time.AfterFunc(time.Minute, kill)
 	defer backstop.Stop()
 	var timers []*time.Timer
@@ -1237,19 +1223,7 @@ func runCCChild(t *testing.T, dir string, env []string, plan ccPlan) crashRound 
 	}
 	hits := 0
 	var r crashRound
-	br := bufio.NewReader(out)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			if err != io.EOF {
-				t.Errorf("reading the child's stdout: %v", err)
-			}
-			break
-		}
-		rest, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), ccPrefix)
-		if !ok {
-			continue
-		}
+	err := memvectest.ReadLines(child.Stdout, ccPrefix, func(rest string) {
 		f := strings.Fields(rest)
 		switch {
 		case plan.fromStart || len(f) < 2:
@@ -1274,8 +1248,11 @@ func runCCChild(t *testing.T, dir string, env []string, plan ccPlan) crashRound 
 			}
 		}
 		r.lines = append(r.lines, rest)
+	})
+	if err != nil {
+		t.Errorf("reading the child's stdout: %v", err)
 	}
-	r.waitErr = cmd.Wait()
+	r.waitErr = child.Wait()
 	close(done)
 	watchers.Wait()
 	mu.Lock()
@@ -1283,10 +1260,8 @@ func runCCChild(t *testing.T, dir string, env []string, plan ccPlan) crashRound 
 		tm.Stop()
 	}
 	mu.Unlock()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-		r.signaled = true
-	}
-	r.stderr = stderr.String()
+	r.signaled = child.Killed()
+	r.stderr = child.Stderr()
 	return r
 }
 

@@ -1,22 +1,19 @@
 package memvec
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
 // The kill -9 test: a child process (this test binary, re-run with
@@ -193,59 +190,34 @@ type crashRound struct {
 
 func runCrashChild(t *testing.T, dir string, seed int64, c matrixCombo, delay time.Duration, fromStart bool) crashRound {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$")
-	cmd.Env = append(os.Environ(),
+	child := memvectest.StartChild(t, "TestCrashHelper", false,
 		crashEnvDir+"="+dir,
 		crashEnvSeed+"="+strconv.FormatInt(seed, 10),
 		crashEnvCombo+"="+c.String())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kill := func() { cmd.Process.Kill() }
 	// A backstop against a hung child; the round then fails because the
 	// child did not die by the kill it was meant to.
-	backstop := time.AfterFunc(time.Minute, kill)
+	backstop := time.AfterFunc(time.Minute, child.Kill)
 	defer backstop.Stop()
 	var timer *time.Timer
 	if fromStart {
-		timer = time.AfterFunc(delay, kill)
+		timer = time.AfterFunc(delay, child.Kill)
 	}
 	var r crashRound
-	br := bufio.NewReader(out)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			// A fragment without its newline was not fully written: it
-			// is dropped, which only widens what the check accepts.
-			if err != io.EOF {
-				t.Errorf("reading the child's stdout: %v", err)
-			}
-			break
-		}
-		line = strings.TrimSuffix(line, "\n")
-		rest, ok := strings.CutPrefix(line, crashLinePrefix)
-		if !ok {
-			continue // the testing package's own output
-		}
+	err := memvectest.ReadLines(child.Stdout, crashLinePrefix, func(rest string) {
 		if timer == nil && strings.HasPrefix(rest, "ready ") {
-			timer = time.AfterFunc(delay, kill)
+			timer = time.AfterFunc(delay, child.Kill)
 		}
 		r.lines = append(r.lines, rest)
+	})
+	if err != nil {
+		t.Errorf("reading the child's stdout: %v", err)
 	}
-	r.waitErr = cmd.Wait()
+	r.waitErr = child.Wait()
 	if timer != nil {
 		timer.Stop()
 	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-		r.signaled = true
-	}
-	r.stderr = stderr.String()
+	r.signaled = child.Killed()
+	r.stderr = child.Stderr()
 	return r
 }
 
@@ -392,18 +364,6 @@ func resolveCrashOp(t *testing.T, db *DB, o *oracle, op *crashOp) string {
 	}
 	t.Fatalf("in-flight delete of %v: %d of its %d live IDs %v are deleted", op.ids, gone, len(live), live)
 	return ""
-}
-
-func bitsEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // checkCrashModel asserts that db holds exactly the model: every live ID

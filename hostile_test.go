@@ -12,7 +12,6 @@ import (
 	"math"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/memvec/memvec/internal/memvectest"
 	"github.com/memvec/memvec/manifest"
 )
 
@@ -1614,34 +1614,19 @@ func TestHostileHelper(t *testing.T) {
 
 // hostileChild is a running TestHostileHelper.
 type hostileChild struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stderr *strings.Builder // read only after cmd.Wait
-	lines  chan string
+	*memvectest.Child
+	lines chan string
 }
 
 func startHostileChild(t *testing.T, dir, mode string) *hostileChild {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileHelper$")
-	cmd.Env = append(os.Environ(), hostileEnvDir+"="+dir, hostileEnvMode+"="+mode)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	c := &hostileChild{cmd: cmd, stderr: &stderr, lines: make(chan string, 4)}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	c := &hostileChild{
+		Child: memvectest.StartChild(t, "TestHostileHelper", true, hostileEnvDir+"="+dir, hostileEnvMode+"="+mode),
+		lines: make(chan string, 4),
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c.stdin = stdin
 	go func() {
 		defer close(c.lines)
-		sc := bufio.NewScanner(out)
+		sc := bufio.NewScanner(c.Stdout)
 		for sc.Scan() {
 			if rest, ok := strings.CutPrefix(sc.Text(), hostileLinePrefix); ok {
 				c.lines <- rest
@@ -1649,8 +1634,8 @@ func startHostileChild(t *testing.T, dir, mode string) *hostileChild {
 		}
 	}()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		c.Kill()
+		c.Wait()
 	})
 	return c
 }
@@ -1690,8 +1675,8 @@ func TestHostileSecondProcess(t *testing.T) {
 		t.Fatalf("Open of a store another process holds: %v; want ErrLocked", err)
 	}
 	// A clean exit of the holder releases the lock...
-	holder.stdin.Close()
-	if err := holder.cmd.Wait(); err != nil {
+	holder.Stdin.Close()
+	if err := holder.Wait(); err != nil {
 		t.Fatalf("holder exit: %v", err)
 	}
 	db, err = Open(dir, Options{})
@@ -1705,8 +1690,8 @@ func TestHostileSecondProcess(t *testing.T) {
 	if got := holder.next(); got != "open" {
 		t.Fatalf("child Open: %q; want open", got)
 	}
-	holder.cmd.Process.Kill()
-	holder.cmd.Wait()
+	holder.Kill()
+	holder.Wait()
 	db, err = Open(dir, Options{})
 	if err != nil {
 		t.Fatalf("Open after the holder was killed: %v", err)
@@ -1729,11 +1714,11 @@ func TestHostileRangeWrite(t *testing.T) {
 	for l := range c.lines {
 		lines = append(lines, l)
 	}
-	err := c.cmd.Wait()
+	err := c.Wait()
 	if len(lines) != 1 || lines[0] != "open" || err == nil {
 		t.Fatalf("child wrote to a Range vector: lines %q, exit %v; want a fault", lines, err)
 	}
-	if msg := c.stderr.String(); !strings.Contains(msg, "unexpected fault address") && !strings.Contains(msg, "SIGSEGV") {
+	if msg := c.Stderr(); !strings.Contains(msg, "unexpected fault address") && !strings.Contains(msg, "SIGSEGV") {
 		t.Fatalf("child died (%v) without a fault:\n%s", err, msg)
 	}
 	db, err := Open(dir, Options{})
