@@ -52,7 +52,7 @@ type corruptStore struct {
 func buildCorruptStore(t *testing.T) *corruptStore {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "src")
-	db, err := Open(dir, Options{Dimension: corruptDim, SegmentBytes: testSegmentBytes, DisableAutoCompaction: true})
+	db, err := openT(t, dir, Options{Dimension: corruptDim, SegmentBytes: testSegmentBytes, DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,7 +553,8 @@ func openLeavesDamageAlone(t *testing.T, cs *corruptStore, cases []damage) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db, err := Open(dir, Options{DisableAutoCompaction: true})
+		leftDamaged(t, dir)
+		db, err := openT(t, dir, Options{DisableAutoCompaction: true})
 		if err == nil {
 			verr := db.Verify(context.Background())
 			db.Close()
@@ -645,7 +646,7 @@ func TestCorruptTruncatedSegmentErrorGivesOffset(t *testing.T) {
 		if _, err := cs.write(dir, d); err != nil {
 			t.Fatal(err)
 		}
-		db, err := Open(dir, Options{})
+		db, err := openT(t, dir, Options{})
 		if err == nil {
 			db.Close()
 			t.Fatalf("%v: Open succeeded", d)
@@ -679,7 +680,7 @@ func buildCompactedCorruptStore(t *testing.T) *corruptStore {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "src")
 	done := make(chan IDMap, 4)
-	db, err := Open(dir, Options{
+	db, err := openT(t, dir, Options{
 		Dimension: corruptDim, SegmentBytes: testSegmentBytes, CompactionGarbageRatio: 0.5,
 		OnCompact: func(m IDMap) { done <- m },
 	})
@@ -846,7 +847,7 @@ func TestCorruptCompactedIDMapDamage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db, err := Open(dir, Options{DisableAutoCompaction: true})
+		db, err := openT(t, dir, Options{DisableAutoCompaction: true})
 		if err != nil {
 			t.Fatalf("%v: Open: %v (Open does not need the ID maps)", d, err)
 		}

@@ -1356,7 +1356,7 @@ func crashCompactKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 				compactAvg = (compactAvg*3 + d) / 4
 			}
 		}
-		db, err := Open(dir, ccOpenOptions(c))
+		db, err := openT(t, dir, ccOpenOptions(c))
 		if err != nil {
 			t.Fatalf("round %d (child seed %d, kill %v, in flight %v): Open: %v", round, childSeed, plan, pending, err)
 		}
@@ -1586,7 +1586,7 @@ func TestCrashCompactOrphansRemoved(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db2, err := Open(dir, Options{DisableAutoCompaction: true})
+	db2, err := openT(t, dir, Options{DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatal(err)
 	}

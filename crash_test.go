@@ -465,7 +465,7 @@ func crashKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 		}
 		// With Dimension set: a child killed before its Open created the
 		// store leaves nothing, or only what counts as nothing.
-		db, err := Open(dir, parent)
+		db, err := openT(t, dir, parent)
 		if err != nil {
 			t.Fatalf("round %d (child seed %d, killed after %v): Open: %v", round, childSeed, delay, err)
 		}

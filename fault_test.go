@@ -221,6 +221,9 @@ func checkFaultModel(dir string, m *faultModel, rng *rand.Rand) (bad []string) {
 		fail("reopen: %v", err)
 		return bad
 	}
+	if err := checkStore(db, dir, nil, true); err != nil {
+		fail("structural check: %v", err)
+	}
 	defer db.Close()
 	ctx := context.Background()
 	if err := db.Verify(ctx); err != nil {
@@ -514,7 +517,7 @@ func faultPhases() []faultPhase {
 func buildFaultBase(t *testing.T) (string, *faultModel) {
 	dir := filepath.Join(t.TempDir(), "base")
 	rng := rand.New(rand.NewSource(1))
-	db, err := Open(dir, faultOptions(nil))
+	db, err := openT(t, dir, faultOptions(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +542,7 @@ func buildFaultBase(t *testing.T) (string, *faultModel) {
 	// short, so Open must cut it off (zeroing it) and sync.
 	f := vfs.NewFault(nil, 1)
 	f.SetHook(vfs.Nth(vfs.OpWrite, ".seg", 3, vfs.Decision{Err: syscall.EIO, Short: 20}))
-	if db, err = Open(dir, faultOptions(f)); err != nil {
+	if db, err = openT(t, dir, faultOptions(f)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Add(randVecs(rng, 2, crashDim)); !errors.Is(err, syscall.EIO) {
@@ -699,7 +702,7 @@ func runFaultPhase(t *testing.T, base string, baseModel *faultModel, ph faultPha
 		}
 	}
 	if !ph.open {
-		db, err := Open(c.dir, faultOptions(c.f))
+		db, err := openT(t, c.dir, faultOptions(c.f))
 		if err != nil {
 			fail("open: %v", err)
 			return counts

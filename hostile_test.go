@@ -791,7 +791,7 @@ func TestHostileOpenOptions(t *testing.T) {
 	for _, c := range refused {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(root, strings.ReplaceAll(c.name, " ", "_"))
-			db, err := Open(dir, c.opts)
+			db, err := openT(t, dir, c.opts)
 			if err == nil {
 				db.Close()
 			}
@@ -807,7 +807,7 @@ func TestHostileOpenOptions(t *testing.T) {
 	}
 	t.Run("CompactionGarbageRatio NaN", func(t *testing.T) {
 		dir := filepath.Join(root, "nan_ratio")
-		db, err := Open(dir, Options{Dimension: 4, CompactionGarbageRatio: math.NaN()})
+		db, err := openT(t, dir, Options{Dimension: 4, CompactionGarbageRatio: math.NaN()})
 		if err == nil {
 			db.Close()
 		}
@@ -817,10 +817,10 @@ func TestHostileOpenOptions(t *testing.T) {
 	})
 	t.Run("Dimension above MaxUint32", func(t *testing.T) {
 		dir := filepath.Join(root, "dim_overflow")
-		db, err := Open(dir, Options{Dimension: 1<<32 + 4})
+		db, err := openT(t, dir, Options{Dimension: 1<<32 + 4})
 		if err == nil {
 			db.Close()
-			db, err2 := Open(dir, Options{})
+			db, err2 := openT(t, dir, Options{})
 			if err2 == nil {
 				t.Logf("reopened with dimension %d", db.Dimension())
 				db.Close()
@@ -833,13 +833,13 @@ func TestHostileOpenOptions(t *testing.T) {
 	t.Run("Dimension mismatch on reopen", func(t *testing.T) {
 		// TestOpenDimension covers 0, the same and another dimension.
 		dir := filepath.Join(root, "mismatch")
-		db, err := Open(dir, Options{Dimension: 4})
+		db, err := openT(t, dir, Options{Dimension: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
 		db.Close()
 		for _, d := range []int{3, 5, math.MaxInt32} {
-			if _, err := Open(dir, Options{Dimension: d}); !errors.Is(err, ErrDimension) {
+			if _, err := openT(t, dir, Options{Dimension: d}); !errors.Is(err, ErrDimension) {
 				t.Fatalf("reopen with Dimension %d: %v; want ErrDimension", d, err)
 			}
 		}
@@ -847,7 +847,7 @@ func TestHostileOpenOptions(t *testing.T) {
 	t.Run("SegmentBytes smaller than a row", func(t *testing.T) {
 		for _, sb := range []int64{1, 4096} {
 			dir := filepath.Join(root, fmt.Sprintf("tiny_%d", sb))
-			db, err := Open(dir, Options{Dimension: 4, SegmentBytes: sb, DisableAutoCompaction: true})
+			db, err := openT(t, dir, Options{Dimension: 4, SegmentBytes: sb, DisableAutoCompaction: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -866,7 +866,7 @@ func TestHostileOpenOptions(t *testing.T) {
 		// fails the Add that needs it (ENOSPC, no sentinel), adds nothing,
 		// and leaves the store usable.
 		dir := filepath.Join(root, "huge_segments")
-		db, err := Open(dir, Options{Dimension: 4, SegmentBytes: math.MaxInt64, DisableAutoCompaction: true})
+		db, err := openT(t, dir, Options{Dimension: 4, SegmentBytes: math.MaxInt64, DisableAutoCompaction: true})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -968,7 +968,7 @@ func hostileCloseConcurrent(t *testing.T, compacting bool) {
 	const dim = 8
 	dir := filepath.Join(t.TempDir(), "store")
 	opts := Options{Dimension: dim, SegmentBytes: testSegmentBytes, DisableAutoCompaction: !compacting, CompactionGarbageRatio: 0.1}
-	db, err := Open(dir, opts)
+	db, err := openT(t, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1156,7 +1156,7 @@ func hostileCloseConcurrent(t *testing.T, compacting bool) {
 		return
 	}
 
-	db, err = Open(dir, Options{DisableAutoCompaction: true})
+	db, err = openT(t, dir, Options{DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -1198,7 +1198,7 @@ func TestHostileCloseInOnCompact(t *testing.T) {
 		// Not openTest: its cleanup checks the store, which is closed.
 		var db *DB
 		closed := make(chan error, 1)
-		db, err := Open(filepath.Join(t.TempDir(), "store"), Options{
+		db, err := openT(t, filepath.Join(t.TempDir(), "store"), Options{
 			Dimension: hostileDim, SegmentBytes: testSegmentBytes,
 			OnCompact: func(IDMap) { closed <- db.Close() },
 		})
@@ -1295,7 +1295,7 @@ func TestHostileForeignDirectory(t *testing.T) {
 			}
 			before := snapshotDir(t, dir)
 			for _, opts := range []Options{{Dimension: 4}, {}} {
-				db, err := Open(dir, opts)
+				db, err := openT(t, dir, opts)
 				if err == nil {
 					db.Close()
 				}
@@ -1313,7 +1313,7 @@ func TestHostileForeignDirectory(t *testing.T) {
 		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Open(f, Options{Dimension: 4}); err == nil {
+		if _, err := openT(t, f, Options{Dimension: 4}); err == nil {
 			t.Fatal("Open of a regular file succeeded")
 		}
 		if b, _ := os.ReadFile(f); string(b) != "x" {
@@ -1321,7 +1321,7 @@ func TestHostileForeignDirectory(t *testing.T) {
 		}
 	})
 	t.Run("empty path", func(t *testing.T) {
-		if db, err := Open("", Options{Dimension: 4}); err == nil {
+		if db, err := openT(t, "", Options{Dimension: 4}); err == nil {
 			db.Close()
 			t.Fatal(`Open("") succeeded`)
 		}
@@ -1333,7 +1333,7 @@ func TestHostileForeignDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := snapshotDir(t, dir)
-			db, err := Open(dir, Options{Dimension: 4})
+			db, err := openT(t, dir, Options{Dimension: 4})
 			if err == nil {
 				db.Close()
 			}
@@ -1414,7 +1414,7 @@ func TestHostileCorruptDirectory(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir, _ := hostileClosedStore(t)
 			file := c.damage(t, dir)
-			db, err := Open(dir, Options{})
+			db, err := openT(t, dir, Options{})
 			if err == nil {
 				db.Close()
 			}
@@ -1430,7 +1430,8 @@ func TestHostileCorruptDirectory(t *testing.T) {
 	t.Run("ID map missing", func(t *testing.T) {
 		dir, _ := hostileClosedStore(t)
 		os.Remove(filepath.Join(dir, manifest.IDMapFileName(1)))
-		db, err := Open(dir, Options{})
+		leftDamaged(t, dir)
+		db, err := openT(t, dir, Options{})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -1455,7 +1456,8 @@ func TestHostileCorruptDirectory(t *testing.T) {
 		}
 		b[4096+1] ^= 0x20
 		os.WriteFile(p, b, 0o644)
-		db, err := Open(dir, Options{})
+		leftDamaged(t, dir)
+		db, err := openT(t, dir, Options{})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -1487,7 +1489,7 @@ func TestHostileCorruptDirectory(t *testing.T) {
 		os.WriteFile(filepath.Join(sub, "keep"), []byte("mine"), 0o644)
 		empty := filepath.Join(dir, "000123.seg")
 		os.Mkdir(empty, 0o755)
-		db, err := Open(dir, Options{})
+		db, err := openT(t, dir, Options{})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -1504,7 +1506,7 @@ func TestHostileCorruptDirectory(t *testing.T) {
 		dir, o := hostileClosedStore(t)
 		p := filepath.Join(dir, "notes.txt")
 		os.WriteFile(p, []byte("mine"), 0o644)
-		db, err := Open(dir, Options{})
+		db, err := openT(t, dir, Options{})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -1553,7 +1555,7 @@ func TestHostileNewerFormatVersion(t *testing.T) {
 			}
 			before := snapshotDir(t, dir)
 			for _, opts := range []Options{{}, {Dimension: hostileDim}, {Dimension: hostileDim + 1}} {
-				db, err := Open(dir, opts)
+				db, err := openT(t, dir, opts)
 				if err == nil {
 					db.Close()
 				}
@@ -1587,7 +1589,7 @@ func TestHostileHelper(t *testing.T) {
 		t.Skip("helper process of TestHostileSecondProcess and TestHostileRangeWrite")
 	}
 	say := func(s string) { os.Stdout.Write([]byte(hostileLinePrefix + s + "\n")) }
-	db, err := Open(dir, Options{})
+	db, err := openT(t, dir, Options{})
 	switch {
 	case errors.Is(err, ErrLocked):
 		say("locked")
@@ -1653,7 +1655,7 @@ func TestHostileSecondProcess(t *testing.T) {
 	}
 	dir, o := hostileClosedStore(t)
 
-	db, err := Open(dir, Options{})
+	db, err := openT(t, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1668,7 +1670,7 @@ func TestHostileSecondProcess(t *testing.T) {
 	if got := holder.next(); got != "open" {
 		t.Fatalf("child Open after this process closed: %q; want open", got)
 	}
-	if db, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
+	if db, err := openT(t, dir, Options{}); !errors.Is(err, ErrLocked) {
 		if err == nil {
 			db.Close()
 		}
@@ -1679,7 +1681,7 @@ func TestHostileSecondProcess(t *testing.T) {
 	if err := holder.Wait(); err != nil {
 		t.Fatalf("holder exit: %v", err)
 	}
-	db, err = Open(dir, Options{})
+	db, err = openT(t, dir, Options{})
 	if err != nil {
 		t.Fatalf("Open after the holder closed: %v", err)
 	}
@@ -1692,7 +1694,7 @@ func TestHostileSecondProcess(t *testing.T) {
 	}
 	holder.Kill()
 	holder.Wait()
-	db, err = Open(dir, Options{})
+	db, err = openT(t, dir, Options{})
 	if err != nil {
 		t.Fatalf("Open after the holder was killed: %v", err)
 	}
@@ -1721,7 +1723,7 @@ func TestHostileRangeWrite(t *testing.T) {
 	if msg := c.Stderr(); !strings.Contains(msg, "unexpected fault address") && !strings.Contains(msg, "SIGSEGV") {
 		t.Fatalf("child died (%v) without a fault:\n%s", err, msg)
 	}
-	db, err := Open(dir, Options{})
+	db, err := openT(t, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1762,7 +1764,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.Chmod(dir, 0o755) })
-		db, err := Open(dir, Options{DisableAutoCompaction: true})
+		db, err := openT(t, dir, Options{DisableAutoCompaction: true})
 		if err != nil {
 			if !errors.Is(err, fs.ErrPermission) {
 				t.Fatalf("Open: %v; want success or fs.ErrPermission", err)
@@ -1804,7 +1806,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 		t.Logf("on a read-only store directory:\n  %s", strings.Join(log, "\n  "))
 
 		os.Chmod(dir, 0o755)
-		db, err = Open(dir, Options{DisableAutoCompaction: true})
+		db, err = openT(t, dir, Options{DisableAutoCompaction: true})
 		if err != nil {
 			t.Fatalf("Open after restoring the permissions: %v", err)
 		}
@@ -1817,7 +1819,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 		chmodTree(t, dir, 0o500, 0o400)
 		t.Cleanup(func() { chmodTree(t, dir, 0o755, 0o644) })
 		before := snapshotDir(t, dir)
-		db, err := Open(dir, Options{})
+		db, err := openT(t, dir, Options{})
 		if err == nil {
 			// A read-only open would be a feature; what it must not do
 			// is lose or change anything.
@@ -1831,7 +1833,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 			t.Fatal("Open changed a read-only store")
 		}
 		// Options.ReadOnly is the way to read it.
-		ro, err := Open(dir, Options{ReadOnly: true})
+		ro, err := openT(t, dir, Options{ReadOnly: true})
 		if err != nil {
 			t.Fatalf("Open with ReadOnly: %v", err)
 		}
@@ -1843,7 +1845,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 			t.Fatal("a ReadOnly Open changed a read-only store")
 		}
 		chmodTree(t, dir, 0o755, 0o644)
-		db, err = Open(dir, Options{})
+		db, err = openT(t, dir, Options{})
 		if err != nil {
 			t.Fatalf("Open after restoring the permissions: %v", err)
 		}
@@ -1855,7 +1857,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 		os.Chmod(parent, 0o500)
 		t.Cleanup(func() { os.Chmod(parent, 0o755) })
 		dir := filepath.Join(parent, "store")
-		db, err := Open(dir, Options{Dimension: 4})
+		db, err := openT(t, dir, Options{Dimension: 4})
 		if err == nil {
 			db.Close()
 			t.Fatal("Open created a store in a read-only directory")

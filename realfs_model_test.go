@@ -275,6 +275,9 @@ func rfReopenChecks(dir string, rng *rand.Rand) (bad []string, found int) {
 	if err != nil {
 		return []string{fmt.Sprintf("reopen: %v", err)}, 0
 	}
+	if err := checkStore(db, dir, nil, true); err != nil {
+		fail("structural check: %v", err)
+	}
 	st := db.Stats()
 	want := map[uint64][]float32{}
 	var top uint64 // one past the highest live ID
