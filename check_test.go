@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 
 	"github.com/memvec/memvec/internal/memvectest"
 	"github.com/memvec/memvec/internal/vfs"
-	"os"
 )
 
 // openT is Open for tests: after the test (its own cleanups first, so

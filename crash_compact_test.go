@@ -1107,16 +1107,7 @@ func checkCCFiles(dir string, epoch uint64, kept []IDMap) error {
 	if err != nil {
 		return err
 	}
-	ref := map[string]bool{}
-	for _, s := range man.Segments {
-		ref[segment.FileName(s.Number)] = true
-	}
-	if man.Tombs != 0 {
-		ref[manifest.TombsFileName(man.Tombs)] = true
-	}
-	for _, ep := range man.IDMaps {
-		ref[manifest.IDMapFileName(ep)] = true
-	}
+	ref := memvectest.Named(man)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -1271,22 +1262,7 @@ func TestCrashCompactKill9(t *testing.T) {
 	}
 	// Mostly waiting for children: it overlaps with TestPowerLoss.
 	t.Parallel()
-	rounds := ccRounds
-	if s := os.Getenv(crashEnvRounds); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("bad %s=%q", crashEnvRounds, s)
-		}
-		rounds = n
-	}
-	seed := time.Now().UnixNano()
-	if s := os.Getenv(ccEnvTest); s != "" {
-		var err error
-		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("bad %s=%q", ccEnvTest, s)
-		}
-	}
-	t.Logf("seed %d (replay with %s=%d), %d rounds per combination", seed, ccEnvTest, seed, rounds)
+	rounds, seed := killRoundsAndSeed(t, ccRounds, ccEnvTest)
 	for i, c := range matrixCombos() {
 		t.Run(c.String(), func(t *testing.T) { crashCompactKill9(t, c, seed+int64(i), rounds) })
 	}

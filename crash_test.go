@@ -374,19 +374,7 @@ func checkCrashModel(t *testing.T, db *DB, o *oracle, rng *rand.Rand) {
 	if s.Live != uint64(len(o.vecs)) || s.Total != o.next-o.skipped || s.Total != s.Live+s.Deleted {
 		t.Fatalf("stats %+v; the model holds %d live of %d IDs", s, len(o.vecs), o.next)
 	}
-	for id := uint64(0); id < o.next+2*crashMaxAdd; id++ {
-		got, err := db.Get(id)
-		want, ok := o.vecs[id]
-		if !ok {
-			if !errors.Is(err, ErrNotFound) {
-				t.Fatalf("Get(%d) of an ID the model does not hold: %v, %v", id, got, err)
-			}
-			continue
-		}
-		if err != nil || !bitsEqual(got, want) {
-			t.Fatalf("Get(%d) = %v, %v; want %v", id, got, err, want)
-		}
-	}
+	checkGets(t, db, o, o.next+2*crashMaxAdd)
 	for _, id := range []uint64{1 << 40, 1<<40 + 999, math.MaxUint64} {
 		if _, err := db.Get(id); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Get(%d) of an unknown ID: %v", id, err)
@@ -403,13 +391,12 @@ func checkCrashModel(t *testing.T, db *DB, o *oracle, rng *rand.Rand) {
 	checkResults(t, o, q, nil, 5, -1, got)
 }
 
-func TestCrashKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns and kills child processes")
-	}
-	// Mostly waiting for children: it overlaps with TestPowerLoss.
-	t.Parallel()
-	rounds := crashRounds
+// killRoundsAndSeed returns the rounds per combination of a kill -9 test
+// (crashEnvRounds, or def) and its seed (seedEnv, to replay a run, or the
+// clock), and logs them.
+func killRoundsAndSeed(t *testing.T, def int, seedEnv string) (rounds int, seed int64) {
+	t.Helper()
+	rounds = def
 	if s := os.Getenv(crashEnvRounds); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -417,14 +404,24 @@ func TestCrashKill9(t *testing.T) {
 		}
 		rounds = n
 	}
-	seed := time.Now().UnixNano()
-	if s := os.Getenv(crashEnvTest); s != "" {
+	seed = time.Now().UnixNano()
+	if s := os.Getenv(seedEnv); s != "" {
 		var err error
 		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("bad %s=%q", crashEnvTest, s)
+			t.Fatalf("bad %s=%q", seedEnv, s)
 		}
 	}
-	t.Logf("seed %d (replay with %s=%d), %d rounds per combination", seed, crashEnvTest, seed, rounds)
+	t.Logf("seed %d (replay with %s=%d), %d rounds per combination", seed, seedEnv, seed, rounds)
+	return rounds, seed
+}
+
+func TestCrashKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns and kills child processes")
+	}
+	// Mostly waiting for children: it overlaps with TestPowerLoss.
+	t.Parallel()
+	rounds, seed := killRoundsAndSeed(t, crashRounds, crashEnvTest)
 	for i, c := range matrixCombos() {
 		if c.auto || c.compact {
 			continue // IDs move: TestCrashCompactKill9's model follows them

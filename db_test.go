@@ -79,19 +79,7 @@ func checkAgainst(t *testing.T, db *DB, o *oracle, rng *rand.Rand) {
 	if s.Live != uint64(len(o.vecs)) {
 		t.Fatalf("Live = %d, oracle has %d", s.Live, len(o.vecs))
 	}
-	for id := uint64(0); id < o.next+3; id++ {
-		got, err := db.Get(id)
-		want, ok := o.vecs[id]
-		if !ok {
-			if !errors.Is(err, ErrNotFound) {
-				t.Fatalf("Get(%d) of a dead ID: %v, %v", id, got, err)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Fatalf("Get(%d) = %v, %v; want %v", id, got, err, want)
-		}
-	}
+	checkGets(t, db, o, o.next+3)
 	for i := 0; i < 5; i++ {
 		q := randVec(rng, o.dim)
 		for _, opt := range []SearchOptions{{}, {TopK: 1}, {TopK: 7, MinScore: -1}, {TopK: 1 << 20, MinScore: 0.1}} {

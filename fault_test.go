@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memvec/memvec/internal/memvectest"
 	"github.com/memvec/memvec/internal/vfs"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
@@ -369,16 +370,8 @@ func checkFaultModel(dir string, m *faultModel, rng *rand.Rand) (bad []string) {
 	}
 	// No file outside the manifest.
 	if man, err := manifest.Load(nil, dir); err == nil {
-		listed := map[string]bool{manifest.FileName: true, "LOCK": true, "wal": true}
-		for _, s := range man.Segments {
-			listed[segment.FileName(s.Number)] = true
-		}
-		if man.Tombs != 0 {
-			listed[manifest.TombsFileName(man.Tombs)] = true
-		}
-		for _, ep := range man.IDMaps {
-			listed[manifest.IDMapFileName(ep)] = true
-		}
+		listed := memvectest.Named(man)
+		listed[manifest.FileName], listed["LOCK"], listed["wal"] = true, true, true
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if !listed[e.Name()] {
@@ -806,16 +799,7 @@ func strayFiles(dir string) []string {
 	if err != nil {
 		return []string{"(manifest: " + err.Error() + ")"}
 	}
-	listed := map[string]bool{}
-	for _, s := range man.Segments {
-		listed[segment.FileName(s.Number)] = true
-	}
-	if man.Tombs != 0 {
-		listed[manifest.TombsFileName(man.Tombs)] = true
-	}
-	for _, ep := range man.IDMaps {
-		listed[manifest.IDMapFileName(ep)] = true
-	}
+	listed := memvectest.Named(man)
 	var out []string
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {

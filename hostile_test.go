@@ -103,19 +103,7 @@ func hostileCheckModel(t *testing.T, db *DB, o *oracle) {
 	if s := db.Stats(); s.Live != uint64(len(o.vecs)) {
 		t.Fatalf("Live = %d, the model has %d", s.Live, len(o.vecs))
 	}
-	for id := uint64(0); id < o.next+3; id++ {
-		got, err := db.Get(id)
-		want, ok := o.vecs[id]
-		if !ok {
-			if !errors.Is(err, ErrNotFound) {
-				t.Fatalf("Get(%d) of an ID that is not live: %v, %v", id, got, err)
-			}
-			continue
-		}
-		if err != nil || !bitsEqual(got, want) {
-			t.Fatalf("Get(%d) = %v, %v; want %v", id, got, err, want)
-		}
-	}
+	checkGets(t, db, o, o.next+3)
 }
 
 // TestHostileAdd: every kind of bad vector, alone or at the end of a batch

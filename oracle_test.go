@@ -1,6 +1,7 @@
 package memvec
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/memvec/memvec/internal/memvectest"
@@ -49,6 +50,25 @@ func (o *oracle) search(q []float32, ids []uint64, minScore float32) []memvectes
 func checkResults(t *testing.T, o *oracle, q []float32, ids []uint64, k int, minScore float32, got []Result) {
 	t.Helper()
 	memvectest.CheckHits(t, o.vecs, q, ids, k, minScore, hits(got))
+}
+
+// checkGets asserts that Get of every ID below end returns the model's
+// vector, bit-exact, or ErrNotFound where the model holds none.
+func checkGets(t *testing.T, db *DB, o *oracle, end uint64) {
+	t.Helper()
+	for id := uint64(0); id < end; id++ {
+		got, err := db.Get(id)
+		want, ok := o.vecs[id]
+		if !ok {
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Get(%d) of an ID the model does not hold: %v, %v", id, got, err)
+			}
+			continue
+		}
+		if err != nil || !bitsEqual(got, want) {
+			t.Fatalf("Get(%d) = %v, %v; want %v", id, got, err, want)
+		}
+	}
 }
 
 // hits converts results for memvectest.

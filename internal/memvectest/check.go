@@ -40,12 +40,12 @@ func CheckDir(fsys vfs.FS, dir string, rows map[uint64]uint64, orphansRemoved bo
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	named := map[string]bool{manifest.FileName: true}
+	named := Named(m)
+	named[manifest.FileName] = true
 
 	var runs []segment.Run
 	for _, s := range m.Segments {
 		name := segment.FileName(s.Number)
-		named[name] = true
 		if h, err := segment.ReadHeader(fsys, filepath.Join(dir, name)); err != nil {
 			bad("segment %d: %v", s.Number, err)
 		} else if h.Number != s.Number {
@@ -87,7 +87,6 @@ func CheckDir(fsys vfs.FS, dir string, rows map[uint64]uint64, orphansRemoved bo
 	}
 
 	if m.Tombs != 0 {
-		named[manifest.TombsFileName(m.Tombs)] = true
 		segs, err := manifest.ReadTombs(fsys, dir, m.Tombs)
 		if err != nil {
 			bad("tombstone checkpoint %d: %v", m.Tombs, err)
@@ -109,7 +108,6 @@ func CheckDir(fsys vfs.FS, dir string, rows map[uint64]uint64, orphansRemoved bo
 		}
 	}
 	for _, ep := range m.IDMaps {
-		named[manifest.IDMapFileName(ep)] = true
 		if _, err := manifest.ReadIDMap(fsys, dir, ep); err != nil {
 			bad("ID map of epoch %d: %v", ep, err)
 		}
@@ -130,6 +128,22 @@ func CheckDir(fsys vfs.FS, dir string, rows map[uint64]uint64, orphansRemoved bo
 		}
 	}
 	return m, errors.Join(errs...)
+}
+
+// Named returns the names of the files m names in its directory: its
+// segments, its tombstone checkpoint and its ID maps (not MANIFEST).
+func Named(m *manifest.Manifest) map[string]bool {
+	named := make(map[string]bool, len(m.Segments)+len(m.IDMaps)+1)
+	for _, s := range m.Segments {
+		named[segment.FileName(s.Number)] = true
+	}
+	if m.Tombs != 0 {
+		named[manifest.TombsFileName(m.Tombs)] = true
+	}
+	for _, ep := range m.IDMaps {
+		named[manifest.IDMapFileName(ep)] = true
+	}
+	return named
 }
 
 // inFlight bounds how far past the manifest's counters a number memvec
