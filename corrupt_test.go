@@ -58,20 +58,7 @@ func buildCorruptStore(t *testing.T) *corruptStore {
 	}
 	rng := rand.New(rand.NewSource(11))
 	o := newOracle(corruptDim)
-	add := func(n int) {
-		vecs := randVecs(rng, n, corruptDim)
-		ids, err := db.Add(vecs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.add(ids, vecs)
-	}
-	del := func(ids ...uint64) {
-		want := o.delete(ids)
-		if n, err := db.Delete(ids); err != nil || n != want {
-			t.Fatalf("Delete(%v) = %d, %v; want %d", ids, n, err, want)
-		}
-	}
+	add, del := modelOps(t, db, o, rng)
 	add(corruptCap)       // a full sealed segment
 	add(2*corruptCap + 4) // two more sealed ones and the start of a fourth
 	add(20)
@@ -689,20 +676,7 @@ func buildCompactedCorruptStore(t *testing.T) *corruptStore {
 	}
 	rng := rand.New(rand.NewSource(13))
 	o := newOracle(corruptDim)
-	add := func(n int) {
-		vecs := randVecs(rng, n, corruptDim)
-		ids, err := db.Add(vecs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.add(ids, vecs)
-	}
-	del := func(ids ...uint64) {
-		want := o.delete(ids)
-		if n, err := db.Delete(ids); err != nil || n != want {
-			t.Fatalf("Delete(%v) = %d, %v; want %d", ids, n, err, want)
-		}
-	}
+	add, del := modelOps(t, db, o, rng)
 	add(corruptCap) // A
 	add(corruptCap) // B
 	add(corruptCap) // C

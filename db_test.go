@@ -704,14 +704,7 @@ func TestSearchInRuns(t *testing.T) {
 	db, _ := openTest(t, dim)
 	rng := rand.New(rand.NewSource(21))
 	o := newOracle(dim)
-	add := func(n int) {
-		vecs := randVecs(rng, n, dim)
-		ids, err := db.Add(vecs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.add(ids, vecs)
-	}
+	add, _ := modelOps(t, db, o, rng)
 	for _, n := range []int{700, 3, 90, 400} {
 		add(n)
 	}

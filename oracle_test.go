@@ -2,6 +2,7 @@ package memvec
 
 import (
 	"errors"
+	"math/rand"
 	"testing"
 
 	"github.com/memvec/memvec/internal/memvectest"
@@ -50,6 +51,27 @@ func (o *oracle) search(q []float32, ids []uint64, minScore float32) []memvectes
 func checkResults(t *testing.T, o *oracle, q []float32, ids []uint64, k int, minScore float32, got []Result) {
 	t.Helper()
 	memvectest.CheckHits(t, o.vecs, q, ids, k, minScore, hits(got))
+}
+
+// modelOps returns functions that add n random vectors to db and delete
+// ids from it, doing the same to the model o and failing t on an error or
+// a delete count the model does not predict.
+func modelOps(t *testing.T, db *DB, o *oracle, rng *rand.Rand) (add func(n int), del func(ids ...uint64)) {
+	add = func(n int) {
+		vecs := randVecs(rng, n, o.dim)
+		ids, err := db.Add(vecs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.add(ids, vecs)
+	}
+	del = func(ids ...uint64) {
+		want := o.delete(ids)
+		if n, err := db.Delete(ids); err != nil || n != want {
+			t.Fatalf("Delete(%v) = %d, %v; want %d", ids, n, err, want)
+		}
+	}
+	return add, del
 }
 
 // checkGets asserts that Get of every ID below end returns the model's
