@@ -93,14 +93,7 @@ func TestCompatStores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			moved := map[uint64][]float32{}
-			for id, v := range want {
-				if nid, ok := m.Lookup(id); ok {
-					id = nid
-				}
-				moved[id] = v
-			}
-			want = moved
+			want = remapped(want, m)
 			check("after compact")
 			if err := db.Close(); err != nil {
 				t.Fatal(err)

@@ -186,16 +186,7 @@ func TestCrashCompactHelper(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process of TestCrashCompactKill9")
 	}
-	seed, err := strconv.ParseInt(os.Getenv(ccEnvSeed), 10, 64)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "bad %s: %v\n", ccEnvSeed, err)
-		os.Exit(2)
-	}
-	c, err := parseMatrixCombo(os.Getenv(ccEnvCombo))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
+	seed, c := childSeedAndCombo(ccEnvSeed, ccEnvCombo)
 	os.Exit(ccChild(dir, seed, c, os.Getenv(ccEnvState)))
 }
 

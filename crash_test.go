@@ -77,6 +77,23 @@ func parseIDs(s string) ([]uint64, error) {
 	return ids, nil
 }
 
+// childSeedAndCombo returns the seed and matrix combination a child
+// process was given in environment variables seedEnv and comboEnv; it
+// exits with status 2 on a bad value.
+func childSeedAndCombo(seedEnv, comboEnv string) (int64, matrixCombo) {
+	seed, err := strconv.ParseInt(os.Getenv(seedEnv), 10, 64)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bad %s: %v\n", seedEnv, err)
+		os.Exit(2)
+	}
+	c, err := parseMatrixCombo(os.Getenv(comboEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	return seed, c
+}
+
 // TestCrashHelper is the child process of TestCrashKill9; it does nothing
 // unless MEMVEC_CRASH_DIR is set. It never returns: it writes until it is
 // killed (or exits non-zero on an error or after crashChildLimit).
@@ -85,16 +102,7 @@ func TestCrashHelper(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process of TestCrashKill9")
 	}
-	seed, err := strconv.ParseInt(os.Getenv(crashEnvSeed), 10, 64)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "bad %s: %v\n", crashEnvSeed, err)
-		os.Exit(2)
-	}
-	c, err := parseMatrixCombo(os.Getenv(crashEnvCombo))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
+	seed, c := childSeedAndCombo(crashEnvSeed, crashEnvCombo)
 	os.Exit(crashChild(dir, seed, c))
 }
 

@@ -93,6 +93,19 @@ func checkGets(t *testing.T, db *DB, o *oracle, end uint64) {
 	}
 }
 
+// remapped returns vecs with every ID the compaction of m moved at its new
+// ID.
+func remapped(vecs map[uint64][]float32, m IDMap) map[uint64][]float32 {
+	moved := make(map[uint64][]float32, len(vecs))
+	for id, v := range vecs {
+		if nid, ok := m.Lookup(id); ok {
+			id = nid
+		}
+		moved[id] = v
+	}
+	return moved
+}
+
 // hits converts results for memvectest.
 func hits(rs []Result) []memvectest.Hit {
 	out := make([]memvectest.Hit, len(rs))
