@@ -193,13 +193,8 @@ func TestCrashCompactHelper(t *testing.T) {
 func ccChild(dir string, seed int64, c matrixCombo, stateFile string) int {
 	// One write(2) per line; a kill mid-line leaves a fragment the parent
 	// drops.
-	say := func(format string, a ...any) {
-		os.Stdout.Write([]byte(ccPrefix + fmt.Sprintf(format, a...) + "\n"))
-	}
-	fail := func(what string, err error) int {
-		fmt.Fprintf(os.Stderr, "crash-compact child: %s: %v\n", what, err)
-		return 2
-	}
+	say := func(format string, a ...any) { memvectest.Say(ccPrefix, format, a...) }
+	fail := func(what string, err error) int { return memvectest.Fail("crash-compact child", what, err) }
 	rng := rand.New(rand.NewSource(seed))
 	epoch, next, ids, err := readCCState(stateFile)
 	if err != nil {

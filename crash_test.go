@@ -109,13 +109,8 @@ func TestCrashHelper(t *testing.T) {
 func crashChild(dir string, seed int64, c matrixCombo) int {
 	// One write(2) per line, no buffering: what the parent reads is exactly
 	// what had happened when the kill came.
-	say := func(format string, a ...any) {
-		os.Stdout.Write([]byte(crashLinePrefix + fmt.Sprintf(format, a...) + "\n"))
-	}
-	fail := func(what string, err error) int {
-		fmt.Fprintf(os.Stderr, "crash child: %s: %v\n", what, err)
-		return 2
-	}
+	say := func(format string, a ...any) { memvectest.Say(crashLinePrefix, format, a...) }
+	fail := func(what string, err error) int { return memvectest.Fail("crash child", what, err) }
 	rng := rand.New(rand.NewSource(seed))
 	db, err := Open(dir, crashOptions(c))
 	if err != nil {

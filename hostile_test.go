@@ -1576,7 +1576,7 @@ func TestHostileHelper(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process of TestHostileSecondProcess and TestHostileRangeWrite")
 	}
-	say := func(s string) { os.Stdout.Write([]byte(hostileLinePrefix + s + "\n")) }
+	say := func(s string) { memvectest.Say(hostileLinePrefix, "%s", s) }
 	db, err := openT(t, dir, Options{})
 	switch {
 	case errors.Is(err, ErrLocked):

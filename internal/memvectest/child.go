@@ -3,6 +3,7 @@ package memvectest
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -81,4 +82,19 @@ func ReadLines(r io.Reader, prefix string, fn func(rest string)) error {
 			fn(rest)
 		}
 	}
+}
+
+// Say is the child's side of ReadLines: it writes one line, prefix first,
+// to stdout in a single write(2), unbuffered, so that what the parent
+// reads is exactly what had happened when a kill came (a line cut short
+// is a fragment ReadLines drops).
+func Say(prefix, format string, a ...any) {
+	os.Stdout.Write([]byte(prefix + fmt.Sprintf(format, a...) + "\n"))
+}
+
+// Fail is the child's report of an error: it writes "who: what: err" to
+// stderr and returns the exit status 2, for os.Exit.
+func Fail(who, what string, err error) int {
+	fmt.Fprintf(os.Stderr, "%s: %s: %v\n", who, what, err)
+	return 2
 }
