@@ -610,13 +610,9 @@ func TestSearchBatchEqualsSearch(t *testing.T) {
 	db, _ := openTest(t, dim)
 	rng := rand.New(rand.NewSource(11))
 	o := newOracle(dim)
+	add, _ := modelOps(t, db, o, rng)
 	for i := 0; i < 5; i++ {
-		vecs := randVecs(rng, 150, dim)
-		ids, err := db.Add(vecs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.add(ids, vecs)
+		add(150)
 	}
 	var del []uint64
 	for id := uint64(0); id < o.next; id += 3 {
