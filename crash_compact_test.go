@@ -1243,12 +1243,7 @@ func runCCChild(t *testing.T, dir string, env []string, plan ccPlan) crashRound 
 }
 
 func TestCrashCompactKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns and kills child processes")
-	}
-	// Mostly waiting for children: it overlaps with TestPowerLoss.
-	t.Parallel()
-	rounds, seed := killRoundsAndSeed(t, ccRounds, ccEnvTest)
+	rounds, seed := startKillTest(t, ccRounds, ccEnvTest)
 	for i, c := range matrixCombos() {
 		t.Run(c.String(), func(t *testing.T) { crashCompactKill9(t, c, seed+int64(i), rounds) })
 	}

@@ -394,11 +394,16 @@ func checkCrashModel(t *testing.T, db *DB, o *oracle, rng *rand.Rand) {
 	checkResults(t, o, q, nil, 5, -1, got)
 }
 
-// killRoundsAndSeed returns the rounds per combination of a kill -9 test
-// (crashEnvRounds, or def) and its seed (seedEnv, to replay a run, or the
-// clock), and logs them.
-func killRoundsAndSeed(t *testing.T, def int, seedEnv string) (rounds int, seed int64) {
+// startKillTest starts a kill -9 test: skipped with -short, in parallel
+// (it mostly waits for children: it overlaps with TestPowerLoss). It
+// returns the rounds per combination (crashEnvRounds, or def) and the seed
+// (seedEnv, to replay a run, or the clock), and logs them.
+func startKillTest(t *testing.T, def int, seedEnv string) (rounds int, seed int64) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("spawns and kills child processes")
+	}
+	t.Parallel()
 	rounds = def
 	if s := os.Getenv(crashEnvRounds); s != "" {
 		n, err := strconv.Atoi(s)
@@ -419,12 +424,7 @@ func killRoundsAndSeed(t *testing.T, def int, seedEnv string) (rounds int, seed 
 }
 
 func TestCrashKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns and kills child processes")
-	}
-	// Mostly waiting for children: it overlaps with TestPowerLoss.
-	t.Parallel()
-	rounds, seed := killRoundsAndSeed(t, crashRounds, crashEnvTest)
+	rounds, seed := startKillTest(t, crashRounds, crashEnvTest)
 	for i, c := range matrixCombos() {
 		if c.auto || c.compact {
 			continue // IDs move: TestCrashCompactKill9's model follows them
