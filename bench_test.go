@@ -34,7 +34,7 @@ func explicit(part string) bool {
 // fillStore adds n random vectors of dimension dim in NoSync batches.
 func fillStore(tb testing.TB, dir string, n, dim int) {
 	tb.Helper()
-	db, err := Open(dir, Options{Dimension: dim, NoSync: true})
+	db, err := openT(tb, dir, Options{Dimension: dim, NoSync: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func openBenchStore(b *testing.B, n, dim int) *DB {
 	if n >= 1_000_000 && !explicit("1M") {
 		b.Skip("1M benchmarks run only when -bench names 1M")
 	}
-	db, err := Open(cachedStore(b, n, dim), Options{})
+	db, err := openT(b, cachedStore(b, n, dim), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func BenchmarkAdd(b *testing.B) {
 	}{{"sync/batch=100", false, 100}, {"sync/batch=1", false, 1}, {"nosync/batch=100", true, 100}} {
 		b.Run(c.name, func(b *testing.B) {
 			const dim = 512
-			db, err := Open(filepath.Join(b.TempDir(), "s"), Options{Dimension: dim, NoSync: c.noSync})
+			db, err := openT(b, filepath.Join(b.TempDir(), "s"), Options{Dimension: dim, NoSync: c.noSync})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -147,7 +147,7 @@ func BenchmarkOpen(b *testing.B) {
 			dir := cachedStore(b, c.n, c.dim)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				db, err := Open(dir, Options{})
+				db, err := openT(b, dir, Options{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -387,7 +387,7 @@ func TestHeapAfterOpen(t *testing.T) {
 	fillStore(t, dir, 1_000_000, 512)
 	runtime.GC()
 	debug.FreeOSMemory()
-	db, err := Open(dir, Options{})
+	db, err := openT(t, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 func TestTombstoneCheckpointWithoutCompaction(t *testing.T) {
 	dir := t.TempDir()
 	const n = 40_000 // ~42 bytes of log each: 1.7 MB without checkpoints
-	db, err := Open(dir, Options{Dimension: 2, NoSync: true, DisableAutoCompaction: true})
+	db, err := openT(t, dir, Options{Dimension: 2, NoSync: true, DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestTombstoneCheckpointWithoutCompaction(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err = Open(dir, Options{})
+	db, err = openT(t, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

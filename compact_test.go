@@ -218,7 +218,7 @@ func TestBackgroundCompaction(t *testing.T) {
 	for m := range done {
 		o.applyMap(t, m)
 	}
-	db2, err := Open(db.e.Dir(), Options{DisableAutoCompaction: true})
+	db2, err := openT(t, db.e.Dir(), Options{DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestCloseStopsBackgroundCompaction(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db2, err := Open(dir, Options{DisableAutoCompaction: true})
+	db2, err := openT(t, dir, Options{DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatal(err)
 	}

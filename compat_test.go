@@ -45,7 +45,7 @@ func TestCompatStores(t *testing.T) {
 	for _, name := range []string{"store-v1", "store-v1-stale-tombs"} {
 		t.Run(name, func(t *testing.T) {
 			dir, fx := openFixture(t, name)
-			db, err := Open(dir, Options{DisableAutoCompaction: true})
+			db, err := openT(t, dir, Options{DisableAutoCompaction: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,19 +93,12 @@ func TestCompatStores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			moved := map[uint64][]float32{}
-			for id, v := range want {
-				if nid, ok := m.Lookup(id); ok {
-					id = nid
-				}
-				moved[id] = v
-			}
-			want = moved
+			want = remapped(want, m)
 			check("after compact")
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if db, err = Open(dir, Options{}); err != nil {
+			if db, err = openT(t, dir, Options{}); err != nil {
 				t.Fatal(err)
 			}
 			check("after reopen")

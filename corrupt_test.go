@@ -52,26 +52,13 @@ type corruptStore struct {
 func buildCorruptStore(t *testing.T) *corruptStore {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "src")
-	db, err := Open(dir, Options{Dimension: corruptDim, SegmentBytes: testSegmentBytes, DisableAutoCompaction: true})
+	db, err := openT(t, dir, Options{Dimension: corruptDim, SegmentBytes: testSegmentBytes, DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewSource(11))
 	o := newOracle(corruptDim)
-	add := func(n int) {
-		vecs := randVecs(rng, n, corruptDim)
-		ids, err := db.Add(vecs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.add(ids, vecs)
-	}
-	del := func(ids ...uint64) {
-		want := o.delete(ids)
-		if n, err := db.Delete(ids); err != nil || n != want {
-			t.Fatalf("Delete(%v) = %d, %v; want %d", ids, n, err, want)
-		}
-	}
+	add, del := modelOps(t, db, o, rng)
 	add(corruptCap)       // a full sealed segment
 	add(2*corruptCap + 4) // two more sealed ones and the start of a fourth
 	add(20)
@@ -553,7 +540,8 @@ func openLeavesDamageAlone(t *testing.T, cs *corruptStore, cases []damage) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db, err := Open(dir, Options{DisableAutoCompaction: true})
+		leftDamaged(t, dir)
+		db, err := openT(t, dir, Options{DisableAutoCompaction: true})
 		if err == nil {
 			verr := db.Verify(context.Background())
 			db.Close()
@@ -645,7 +633,7 @@ func TestCorruptTruncatedSegmentErrorGivesOffset(t *testing.T) {
 		if _, err := cs.write(dir, d); err != nil {
 			t.Fatal(err)
 		}
-		db, err := Open(dir, Options{})
+		db, err := openT(t, dir, Options{})
 		if err == nil {
 			db.Close()
 			t.Fatalf("%v: Open succeeded", d)
@@ -679,7 +667,7 @@ func buildCompactedCorruptStore(t *testing.T) *corruptStore {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "src")
 	done := make(chan IDMap, 4)
-	db, err := Open(dir, Options{
+	db, err := openT(t, dir, Options{
 		Dimension: corruptDim, SegmentBytes: testSegmentBytes, CompactionGarbageRatio: 0.5,
 		OnCompact: func(m IDMap) { done <- m },
 	})
@@ -688,20 +676,7 @@ func buildCompactedCorruptStore(t *testing.T) *corruptStore {
 	}
 	rng := rand.New(rand.NewSource(13))
 	o := newOracle(corruptDim)
-	add := func(n int) {
-		vecs := randVecs(rng, n, corruptDim)
-		ids, err := db.Add(vecs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.add(ids, vecs)
-	}
-	del := func(ids ...uint64) {
-		want := o.delete(ids)
-		if n, err := db.Delete(ids); err != nil || n != want {
-			t.Fatalf("Delete(%v) = %d, %v; want %d", ids, n, err, want)
-		}
-	}
+	add, del := modelOps(t, db, o, rng)
 	add(corruptCap) // A
 	add(corruptCap) // B
 	add(corruptCap) // C
@@ -846,7 +821,7 @@ func TestCorruptCompactedIDMapDamage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db, err := Open(dir, Options{DisableAutoCompaction: true})
+		db, err := openT(t, dir, Options{DisableAutoCompaction: true})
 		if err != nil {
 			t.Fatalf("%v: Open: %v (Open does not need the ID maps)", d, err)
 		}

@@ -1,17 +1,13 @@
 package memvec
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -19,10 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/memvec/memvec/internal/memvectest"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
 )
@@ -190,29 +186,15 @@ func TestCrashCompactHelper(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process of TestCrashCompactKill9")
 	}
-	seed, err := strconv.ParseInt(os.Getenv(ccEnvSeed), 10, 64)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "bad %s: %v\n", ccEnvSeed, err)
-		os.Exit(2)
-	}
-	c, err := parseMatrixCombo(os.Getenv(ccEnvCombo))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
+	seed, c := childSeedAndCombo(ccEnvSeed, ccEnvCombo)
 	os.Exit(ccChild(dir, seed, c, os.Getenv(ccEnvState)))
 }
 
 func ccChild(dir string, seed int64, c matrixCombo, stateFile string) int {
 	// One write(2) per line; a kill mid-line leaves a fragment the parent
 	// drops.
-	say := func(format string, a ...any) {
-		os.Stdout.Write([]byte(ccPrefix + fmt.Sprintf(format, a...) + "\n"))
-	}
-	fail := func(what string, err error) int {
-		fmt.Fprintf(os.Stderr, "crash-compact child: %s: %v\n", what, err)
-		return 2
-	}
+	say := func(format string, a ...any) { memvectest.Say(ccPrefix, format, a...) }
+	fail := func(what string, err error) int { return memvectest.Fail("crash-compact child", what, err) }
 	rng := rand.New(rand.NewSource(seed))
 	epoch, next, ids, err := readCCState(stateFile)
 	if err != nil {
@@ -1111,16 +1093,7 @@ func checkCCFiles(dir string, epoch uint64, kept []IDMap) error {
 	if err != nil {
 		return err
 	}
-	ref := map[string]bool{}
-	for _, s := range man.Segments {
-		ref[segment.FileName(s.Number)] = true
-	}
-	if man.Tombs != 0 {
-		ref[manifest.TombsFileName(man.Tombs)] = true
-	}
-	for _, ep := range man.IDMaps {
-		ref[manifest.IDMapFileName(ep)] = true
-	}
+	ref := memvectest.Named(man)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -1188,18 +1161,8 @@ func (p ccPlan) String() string {
 
 func runCCChild(t *testing.T, dir string, env []string, plan ccPlan) crashRound {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashCompactHelper$")
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kill := func() { cmd.Process.Kill() }
+	child := memvectest.StartChild(t, "TestCrashCompactHelper", false, env...)
+	kill := child.Kill
 	backstop := time.AfterFunc(time.Minute, kill)
 	defer backstop.Stop()
 	var timers []*time.Timer
@@ -1237,19 +1200,7 @@ func runCCChild(t *testing.T, dir string, env []string, plan ccPlan) crashRound 
 	}
 	hits := 0
 	var r crashRound
-	br := bufio.NewReader(out)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			if err != io.EOF {
-				t.Errorf("reading the child's stdout: %v", err)
-			}
-			break
-		}
-		rest, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), ccPrefix)
-		if !ok {
-			continue
-		}
+	err := memvectest.ReadLines(child.Stdout, ccPrefix, func(rest string) {
 		f := strings.Fields(rest)
 		switch {
 		case plan.fromStart || len(f) < 2:
@@ -1274,8 +1225,11 @@ func runCCChild(t *testing.T, dir string, env []string, plan ccPlan) crashRound 
 			}
 		}
 		r.lines = append(r.lines, rest)
+	})
+	if err != nil {
+		t.Errorf("reading the child's stdout: %v", err)
 	}
-	r.waitErr = cmd.Wait()
+	r.waitErr = child.Wait()
 	close(done)
 	watchers.Wait()
 	mu.Lock()
@@ -1283,35 +1237,13 @@ func runCCChild(t *testing.T, dir string, env []string, plan ccPlan) crashRound 
 		tm.Stop()
 	}
 	mu.Unlock()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-		r.signaled = true
-	}
-	r.stderr = stderr.String()
+	r.signaled = child.Killed()
+	r.stderr = child.Stderr()
 	return r
 }
 
 func TestCrashCompactKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns and kills child processes")
-	}
-	// Mostly waiting for children: it overlaps with TestPowerLoss.
-	t.Parallel()
-	rounds := ccRounds
-	if s := os.Getenv(crashEnvRounds); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("bad %s=%q", crashEnvRounds, s)
-		}
-		rounds = n
-	}
-	seed := time.Now().UnixNano()
-	if s := os.Getenv(ccEnvTest); s != "" {
-		var err error
-		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("bad %s=%q", ccEnvTest, s)
-		}
-	}
-	t.Logf("seed %d (replay with %s=%d), %d rounds per combination", seed, ccEnvTest, seed, rounds)
+	rounds, seed := startKillTest(t, ccRounds, ccEnvTest)
 	for i, c := range matrixCombos() {
 		t.Run(c.String(), func(t *testing.T) { crashCompactKill9(t, c, seed+int64(i), rounds) })
 	}
@@ -1381,7 +1313,7 @@ func crashCompactKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 				compactAvg = (compactAvg*3 + d) / 4
 			}
 		}
-		db, err := Open(dir, ccOpenOptions(c))
+		db, err := openT(t, dir, ccOpenOptions(c))
 		if err != nil {
 			t.Fatalf("round %d (child seed %d, kill %v, in flight %v): Open: %v", round, childSeed, plan, pending, err)
 		}
@@ -1611,7 +1543,7 @@ func TestCrashCompactOrphansRemoved(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db2, err := Open(dir, Options{DisableAutoCompaction: true})
+	db2, err := openT(t, dir, Options{DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatal(err)
 	}

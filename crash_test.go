@@ -1,22 +1,19 @@
 package memvec
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
 // The kill -9 test: a child process (this test binary, re-run with
@@ -80,6 +77,23 @@ func parseIDs(s string) ([]uint64, error) {
 	return ids, nil
 }
 
+// childSeedAndCombo returns the seed and matrix combination a child
+// process was given in environment variables seedEnv and comboEnv; it
+// exits with status 2 on a bad value.
+func childSeedAndCombo(seedEnv, comboEnv string) (int64, matrixCombo) {
+	seed, err := strconv.ParseInt(os.Getenv(seedEnv), 10, 64)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bad %s: %v\n", seedEnv, err)
+		os.Exit(2)
+	}
+	c, err := parseMatrixCombo(os.Getenv(comboEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	return seed, c
+}
+
 // TestCrashHelper is the child process of TestCrashKill9; it does nothing
 // unless MEMVEC_CRASH_DIR is set. It never returns: it writes until it is
 // killed (or exits non-zero on an error or after crashChildLimit).
@@ -88,29 +102,15 @@ func TestCrashHelper(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process of TestCrashKill9")
 	}
-	seed, err := strconv.ParseInt(os.Getenv(crashEnvSeed), 10, 64)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "bad %s: %v\n", crashEnvSeed, err)
-		os.Exit(2)
-	}
-	c, err := parseMatrixCombo(os.Getenv(crashEnvCombo))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
+	seed, c := childSeedAndCombo(crashEnvSeed, crashEnvCombo)
 	os.Exit(crashChild(dir, seed, c))
 }
 
 func crashChild(dir string, seed int64, c matrixCombo) int {
 	// One write(2) per line, no buffering: what the parent reads is exactly
 	// what had happened when the kill came.
-	say := func(format string, a ...any) {
-		os.Stdout.Write([]byte(crashLinePrefix + fmt.Sprintf(format, a...) + "\n"))
-	}
-	fail := func(what string, err error) int {
-		fmt.Fprintf(os.Stderr, "crash child: %s: %v\n", what, err)
-		return 2
-	}
+	say := func(format string, a ...any) { memvectest.Say(crashLinePrefix, format, a...) }
+	fail := func(what string, err error) int { return memvectest.Fail("crash child", what, err) }
 	rng := rand.New(rand.NewSource(seed))
 	db, err := Open(dir, crashOptions(c))
 	if err != nil {
@@ -193,59 +193,34 @@ type crashRound struct {
 
 func runCrashChild(t *testing.T, dir string, seed int64, c matrixCombo, delay time.Duration, fromStart bool) crashRound {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$")
-	cmd.Env = append(os.Environ(),
+	child := memvectest.StartChild(t, "TestCrashHelper", false,
 		crashEnvDir+"="+dir,
 		crashEnvSeed+"="+strconv.FormatInt(seed, 10),
 		crashEnvCombo+"="+c.String())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kill := func() { cmd.Process.Kill() }
 	// A backstop against a hung child; the round then fails because the
 	// child did not die by the kill it was meant to.
-	backstop := time.AfterFunc(time.Minute, kill)
+	backstop := time.AfterFunc(time.Minute, child.Kill)
 	defer backstop.Stop()
 	var timer *time.Timer
 	if fromStart {
-		timer = time.AfterFunc(delay, kill)
+		timer = time.AfterFunc(delay, child.Kill)
 	}
 	var r crashRound
-	br := bufio.NewReader(out)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			// A fragment without its newline was not fully written: it
-			// is dropped, which only widens what the check accepts.
-			if err != io.EOF {
-				t.Errorf("reading the child's stdout: %v", err)
-			}
-			break
-		}
-		line = strings.TrimSuffix(line, "\n")
-		rest, ok := strings.CutPrefix(line, crashLinePrefix)
-		if !ok {
-			continue // the testing package's own output
-		}
+	err := memvectest.ReadLines(child.Stdout, crashLinePrefix, func(rest string) {
 		if timer == nil && strings.HasPrefix(rest, "ready ") {
-			timer = time.AfterFunc(delay, kill)
+			timer = time.AfterFunc(delay, child.Kill)
 		}
 		r.lines = append(r.lines, rest)
+	})
+	if err != nil {
+		t.Errorf("reading the child's stdout: %v", err)
 	}
-	r.waitErr = cmd.Wait()
+	r.waitErr = child.Wait()
 	if timer != nil {
 		timer.Stop()
 	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-		r.signaled = true
-	}
-	r.stderr = stderr.String()
+	r.signaled = child.Killed()
+	r.stderr = child.Stderr()
 	return r
 }
 
@@ -394,18 +369,6 @@ func resolveCrashOp(t *testing.T, db *DB, o *oracle, op *crashOp) string {
 	return ""
 }
 
-func bitsEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 // checkCrashModel asserts that db holds exactly the model: every live ID
 // bit-exact, every other ID not found, counters and checksums in order.
 func checkCrashModel(t *testing.T, db *DB, o *oracle, rng *rand.Rand) {
@@ -414,19 +377,7 @@ func checkCrashModel(t *testing.T, db *DB, o *oracle, rng *rand.Rand) {
 	if s.Live != uint64(len(o.vecs)) || s.Total != o.next-o.skipped || s.Total != s.Live+s.Deleted {
 		t.Fatalf("stats %+v; the model holds %d live of %d IDs", s, len(o.vecs), o.next)
 	}
-	for id := uint64(0); id < o.next+2*crashMaxAdd; id++ {
-		got, err := db.Get(id)
-		want, ok := o.vecs[id]
-		if !ok {
-			if !errors.Is(err, ErrNotFound) {
-				t.Fatalf("Get(%d) of an ID the model does not hold: %v, %v", id, got, err)
-			}
-			continue
-		}
-		if err != nil || !bitsEqual(got, want) {
-			t.Fatalf("Get(%d) = %v, %v; want %v", id, got, err, want)
-		}
-	}
+	checkGets(t, db, o, o.next+2*crashMaxAdd)
 	for _, id := range []uint64{1 << 40, 1<<40 + 999, math.MaxUint64} {
 		if _, err := db.Get(id); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Get(%d) of an unknown ID: %v", id, err)
@@ -443,13 +394,17 @@ func checkCrashModel(t *testing.T, db *DB, o *oracle, rng *rand.Rand) {
 	checkResults(t, o, q, nil, 5, -1, got)
 }
 
-func TestCrashKill9(t *testing.T) {
+// startKillTest starts a kill -9 test: skipped with -short, in parallel
+// (it mostly waits for children: it overlaps with TestPowerLoss). It
+// returns the rounds per combination (crashEnvRounds, or def) and the seed
+// (seedEnv, to replay a run, or the clock), and logs them.
+func startKillTest(t *testing.T, def int, seedEnv string) (rounds int, seed int64) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("spawns and kills child processes")
 	}
-	// Mostly waiting for children: it overlaps with TestPowerLoss.
 	t.Parallel()
-	rounds := crashRounds
+	rounds = def
 	if s := os.Getenv(crashEnvRounds); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -457,14 +412,19 @@ func TestCrashKill9(t *testing.T) {
 		}
 		rounds = n
 	}
-	seed := time.Now().UnixNano()
-	if s := os.Getenv(crashEnvTest); s != "" {
+	seed = time.Now().UnixNano()
+	if s := os.Getenv(seedEnv); s != "" {
 		var err error
 		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("bad %s=%q", crashEnvTest, s)
+			t.Fatalf("bad %s=%q", seedEnv, s)
 		}
 	}
-	t.Logf("seed %d (replay with %s=%d), %d rounds per combination", seed, crashEnvTest, seed, rounds)
+	t.Logf("seed %d (replay with %s=%d), %d rounds per combination", seed, seedEnv, seed, rounds)
+	return rounds, seed
+}
+
+func TestCrashKill9(t *testing.T) {
+	rounds, seed := startKillTest(t, crashRounds, crashEnvTest)
 	for i, c := range matrixCombos() {
 		if c.auto || c.compact {
 			continue // IDs move: TestCrashCompactKill9's model follows them
@@ -505,7 +465,7 @@ func crashKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 		}
 		// With Dimension set: a child killed before its Open created the
 		// store leaves nothing, or only what counts as nothing.
-		db, err := Open(dir, parent)
+		db, err := openT(t, dir, parent)
 		if err != nil {
 			t.Fatalf("round %d (child seed %d, killed after %v): Open: %v", round, childSeed, delay, err)
 		}

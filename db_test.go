@@ -25,7 +25,7 @@ func openTest(t *testing.T, dim int, mod ...func(*Options)) (*DB, string) {
 	for _, m := range mod {
 		m(&opts)
 	}
-	db, err := Open(dir, opts)
+	db, err := openT(t, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func reopen(t *testing.T, db *DB, dir string, mod ...func(*Options)) *DB {
 	for _, m := range mod {
 		m(&opts)
 	}
-	db2, err := Open(dir, opts)
+	db2, err := openT(t, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,19 +79,7 @@ func checkAgainst(t *testing.T, db *DB, o *oracle, rng *rand.Rand) {
 	if s.Live != uint64(len(o.vecs)) {
 		t.Fatalf("Live = %d, oracle has %d", s.Live, len(o.vecs))
 	}
-	for id := uint64(0); id < o.next+3; id++ {
-		got, err := db.Get(id)
-		want, ok := o.vecs[id]
-		if !ok {
-			if !errors.Is(err, ErrNotFound) {
-				t.Fatalf("Get(%d) of a dead ID: %v, %v", id, got, err)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Fatalf("Get(%d) = %v, %v; want %v", id, got, err, want)
-		}
-	}
+	checkGets(t, db, o, o.next+3)
 	for i := 0; i < 5; i++ {
 		q := randVec(rng, o.dim)
 		for _, opt := range []SearchOptions{{}, {TopK: 1}, {TopK: 7, MinScore: -1}, {TopK: 1 << 20, MinScore: 0.1}} {
@@ -325,7 +313,7 @@ func TestTiesByID(t *testing.T) {
 
 func TestClosedDB(t *testing.T) {
 	dir := t.TempDir()
-	db, err := Open(dir, Options{Dimension: 2})
+	db, err := openT(t, dir, Options{Dimension: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,13 +347,13 @@ func TestClosedDB(t *testing.T) {
 
 func TestSecondOpenIsLocked(t *testing.T) {
 	db, dir := openTest(t, 2)
-	if _, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
+	if _, err := openT(t, dir, Options{}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open: %v", err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db2, err := Open(dir, Options{})
+	db2, err := openT(t, dir, Options{})
 	if err != nil {
 		t.Fatalf("Open after Close: %v", err)
 	}
@@ -374,26 +362,26 @@ func TestSecondOpenIsLocked(t *testing.T) {
 
 func TestOpenDimension(t *testing.T) {
 	root := t.TempDir()
-	if _, err := Open(filepath.Join(root, "new"), Options{}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := openT(t, filepath.Join(root, "new"), Options{}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("create without Dimension: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "new")); !os.IsNotExist(err) {
 		t.Fatalf("a refused create left a directory: %v", err)
 	}
-	if _, err := Open(filepath.Join(root, "neg"), Options{Dimension: -3}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := openT(t, filepath.Join(root, "neg"), Options{Dimension: -3}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("negative Dimension: %v", err)
 	}
 	dir := filepath.Join(root, "s")
-	db, err := Open(dir, Options{Dimension: 5})
+	db, err := openT(t, dir, Options{Dimension: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
-	if _, err := Open(dir, Options{Dimension: 6}); !errors.Is(err, ErrDimension) {
+	if _, err := openT(t, dir, Options{Dimension: 6}); !errors.Is(err, ErrDimension) {
 		t.Fatalf("reopen with another dimension: %v", err)
 	}
 	for _, d := range []int{0, 5} {
-		db, err := Open(dir, Options{Dimension: d})
+		db, err := openT(t, dir, Options{Dimension: d})
 		if err != nil || db.Dimension() != 5 {
 			t.Fatalf("reopen with Dimension %d: %v", d, err)
 		}
@@ -424,7 +412,7 @@ func TestForeignDirectoryUntouched(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644)
 	os.Mkdir(filepath.Join(dir, "wal"), 0o755)
 	before := snapshotDir(t, dir)
-	_, err := Open(dir, Options{Dimension: 4})
+	_, err := openT(t, dir, Options{Dimension: 4})
 	if !errors.Is(err, ErrNotStore) || errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open of a foreign dir: %v", err)
 	}
@@ -433,7 +421,7 @@ func TestForeignDirectoryUntouched(t *testing.T) {
 	}
 	f := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(f, []byte("x"), 0o644)
-	if _, err := Open(f, Options{Dimension: 4}); err == nil {
+	if _, err := openT(t, f, Options{Dimension: 4}); err == nil {
 		t.Fatal("Open of a regular file succeeded")
 	}
 }
@@ -446,7 +434,7 @@ func TestCorruptManifestRefused(t *testing.T) {
 	b, _ := os.ReadFile(p)
 	b[len(b)/2] ^= 0x40
 	os.WriteFile(p, b, 0o644)
-	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
+	if _, err := openT(t, dir, Options{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open with a damaged manifest: %v", err)
 	}
 }
@@ -591,6 +579,7 @@ func TestDamageNeverServed(t *testing.T) {
 	}
 	b[4096+3] ^= 0x10 // a byte of row 0's first component
 	os.WriteFile(seg, b, 0o644)
+	leftDamaged(t, dir)
 	ctx := context.Background()
 	for name, read := range map[string]func(*DB) error{
 		"Get":    func(db *DB) error { _, err := db.Get(ids[0]); return err },
@@ -605,7 +594,7 @@ func TestDamageNeverServed(t *testing.T) {
 			return err
 		},
 	} {
-		db, err := Open(dir, Options{DisableAutoCompaction: true})
+		db, err := openT(t, dir, Options{DisableAutoCompaction: true})
 		if err != nil {
 			t.Fatalf("%s: Open reads only the header and should succeed: %v", name, err)
 		}
@@ -621,13 +610,9 @@ func TestSearchBatchEqualsSearch(t *testing.T) {
 	db, _ := openTest(t, dim)
 	rng := rand.New(rand.NewSource(11))
 	o := newOracle(dim)
+	add, _ := modelOps(t, db, o, rng)
 	for i := 0; i < 5; i++ {
-		vecs := randVecs(rng, 150, dim)
-		ids, err := db.Add(vecs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.add(ids, vecs)
+		add(150)
 	}
 	var del []uint64
 	for id := uint64(0); id < o.next; id += 3 {
@@ -715,14 +700,7 @@ func TestSearchInRuns(t *testing.T) {
 	db, _ := openTest(t, dim)
 	rng := rand.New(rand.NewSource(21))
 	o := newOracle(dim)
-	add := func(n int) {
-		vecs := randVecs(rng, n, dim)
-		ids, err := db.Add(vecs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.add(ids, vecs)
-	}
+	add, _ := modelOps(t, db, o, rng)
 	for _, n := range []int{700, 3, 90, 400} {
 		add(n)
 	}

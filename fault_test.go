@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memvec/memvec/internal/memvectest"
 	"github.com/memvec/memvec/internal/vfs"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
@@ -221,6 +222,9 @@ func checkFaultModel(dir string, m *faultModel, rng *rand.Rand) (bad []string) {
 		fail("reopen: %v", err)
 		return bad
 	}
+	if err := checkStore(db, dir, nil, true); err != nil {
+		fail("structural check: %v", err)
+	}
 	defer db.Close()
 	ctx := context.Background()
 	if err := db.Verify(ctx); err != nil {
@@ -366,16 +370,8 @@ func checkFaultModel(dir string, m *faultModel, rng *rand.Rand) (bad []string) {
 	}
 	// No file outside the manifest.
 	if man, err := manifest.Load(nil, dir); err == nil {
-		listed := map[string]bool{manifest.FileName: true, "LOCK": true, "wal": true}
-		for _, s := range man.Segments {
-			listed[segment.FileName(s.Number)] = true
-		}
-		if man.Tombs != 0 {
-			listed[manifest.TombsFileName(man.Tombs)] = true
-		}
-		for _, ep := range man.IDMaps {
-			listed[manifest.IDMapFileName(ep)] = true
-		}
+		listed := memvectest.Named(man)
+		listed[manifest.FileName], listed["LOCK"], listed["wal"] = true, true, true
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if !listed[e.Name()] {
@@ -514,7 +510,7 @@ func faultPhases() []faultPhase {
 func buildFaultBase(t *testing.T) (string, *faultModel) {
 	dir := filepath.Join(t.TempDir(), "base")
 	rng := rand.New(rand.NewSource(1))
-	db, err := Open(dir, faultOptions(nil))
+	db, err := openT(t, dir, faultOptions(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +535,7 @@ func buildFaultBase(t *testing.T) (string, *faultModel) {
 	// short, so Open must cut it off (zeroing it) and sync.
 	f := vfs.NewFault(nil, 1)
 	f.SetHook(vfs.Nth(vfs.OpWrite, ".seg", 3, vfs.Decision{Err: syscall.EIO, Short: 20}))
-	if db, err = Open(dir, faultOptions(f)); err != nil {
+	if db, err = openT(t, dir, faultOptions(f)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Add(randVecs(rng, 2, crashDim)); !errors.Is(err, syscall.EIO) {
@@ -699,7 +695,7 @@ func runFaultPhase(t *testing.T, base string, baseModel *faultModel, ph faultPha
 		}
 	}
 	if !ph.open {
-		db, err := Open(c.dir, faultOptions(c.f))
+		db, err := openT(t, c.dir, faultOptions(c.f))
 		if err != nil {
 			fail("open: %v", err)
 			return counts
@@ -803,16 +799,7 @@ func strayFiles(dir string) []string {
 	if err != nil {
 		return []string{"(manifest: " + err.Error() + ")"}
 	}
-	listed := map[string]bool{}
-	for _, s := range man.Segments {
-		listed[segment.FileName(s.Number)] = true
-	}
-	if man.Tombs != 0 {
-		listed[manifest.TombsFileName(man.Tombs)] = true
-	}
-	for _, ep := range man.IDMaps {
-		listed[manifest.IDMapFileName(ep)] = true
-	}
+	listed := memvectest.Named(man)
 	var out []string
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {

@@ -136,7 +136,7 @@ func runFuzzOps(t *testing.T, data []byte) {
 		NoSync:                cfg&1 == 1,
 		DisableAutoCompaction: true,
 	}
-	db, err := Open(s.dir, opts)
+	db, err := openT(t, s.dir, opts)
 	if err != nil {
 		t.Fatalf("Open(%+v): %v", opts, err)
 	}
@@ -685,7 +685,7 @@ func (s *fzState) reopen() {
 	}
 	s.checkClosed(old, r.byte())
 	if cfg&1 != 0 {
-		if db, err := Open(s.dir, Options{Dimension: s.dim + 1, DisableAutoCompaction: true}); !errors.Is(err, ErrDimension) {
+		if db, err := openT(s.t, s.dir, Options{Dimension: s.dim + 1, DisableAutoCompaction: true}); !errors.Is(err, ErrDimension) {
 			if err == nil {
 				db.Close()
 			}
@@ -700,7 +700,7 @@ func (s *fzState) reopen() {
 	if cfg&0x80 != 0 {
 		opts.Dimension = s.dim
 	}
-	db, err := Open(s.dir, opts)
+	db, err := openT(s.t, s.dir, opts)
 	if err != nil {
 		s.fatalf("reopen(%+v): %v", opts, err)
 	}

@@ -12,7 +12,6 @@ import (
 	"math"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/memvec/memvec/internal/memvectest"
 	"github.com/memvec/memvec/manifest"
 )
 
@@ -103,19 +103,7 @@ func hostileCheckModel(t *testing.T, db *DB, o *oracle) {
 	if s := db.Stats(); s.Live != uint64(len(o.vecs)) {
 		t.Fatalf("Live = %d, the model has %d", s.Live, len(o.vecs))
 	}
-	for id := uint64(0); id < o.next+3; id++ {
-		got, err := db.Get(id)
-		want, ok := o.vecs[id]
-		if !ok {
-			if !errors.Is(err, ErrNotFound) {
-				t.Fatalf("Get(%d) of an ID that is not live: %v, %v", id, got, err)
-			}
-			continue
-		}
-		if err != nil || !bitsEqual(got, want) {
-			t.Fatalf("Get(%d) = %v, %v; want %v", id, got, err, want)
-		}
-	}
+	checkGets(t, db, o, o.next+3)
 }
 
 // TestHostileAdd: every kind of bad vector, alone or at the end of a batch
@@ -791,7 +779,7 @@ func TestHostileOpenOptions(t *testing.T) {
 	for _, c := range refused {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(root, strings.ReplaceAll(c.name, " ", "_"))
-			db, err := Open(dir, c.opts)
+			db, err := openT(t, dir, c.opts)
 			if err == nil {
 				db.Close()
 			}
@@ -807,7 +795,7 @@ func TestHostileOpenOptions(t *testing.T) {
 	}
 	t.Run("CompactionGarbageRatio NaN", func(t *testing.T) {
 		dir := filepath.Join(root, "nan_ratio")
-		db, err := Open(dir, Options{Dimension: 4, CompactionGarbageRatio: math.NaN()})
+		db, err := openT(t, dir, Options{Dimension: 4, CompactionGarbageRatio: math.NaN()})
 		if err == nil {
 			db.Close()
 		}
@@ -817,10 +805,10 @@ func TestHostileOpenOptions(t *testing.T) {
 	})
 	t.Run("Dimension above MaxUint32", func(t *testing.T) {
 		dir := filepath.Join(root, "dim_overflow")
-		db, err := Open(dir, Options{Dimension: 1<<32 + 4})
+		db, err := openT(t, dir, Options{Dimension: 1<<32 + 4})
 		if err == nil {
 			db.Close()
-			db, err2 := Open(dir, Options{})
+			db, err2 := openT(t, dir, Options{})
 			if err2 == nil {
 				t.Logf("reopened with dimension %d", db.Dimension())
 				db.Close()
@@ -833,13 +821,13 @@ func TestHostileOpenOptions(t *testing.T) {
 	t.Run("Dimension mismatch on reopen", func(t *testing.T) {
 		// TestOpenDimension covers 0, the same and another dimension.
 		dir := filepath.Join(root, "mismatch")
-		db, err := Open(dir, Options{Dimension: 4})
+		db, err := openT(t, dir, Options{Dimension: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
 		db.Close()
 		for _, d := range []int{3, 5, math.MaxInt32} {
-			if _, err := Open(dir, Options{Dimension: d}); !errors.Is(err, ErrDimension) {
+			if _, err := openT(t, dir, Options{Dimension: d}); !errors.Is(err, ErrDimension) {
 				t.Fatalf("reopen with Dimension %d: %v; want ErrDimension", d, err)
 			}
 		}
@@ -847,7 +835,7 @@ func TestHostileOpenOptions(t *testing.T) {
 	t.Run("SegmentBytes smaller than a row", func(t *testing.T) {
 		for _, sb := range []int64{1, 4096} {
 			dir := filepath.Join(root, fmt.Sprintf("tiny_%d", sb))
-			db, err := Open(dir, Options{Dimension: 4, SegmentBytes: sb, DisableAutoCompaction: true})
+			db, err := openT(t, dir, Options{Dimension: 4, SegmentBytes: sb, DisableAutoCompaction: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -866,7 +854,7 @@ func TestHostileOpenOptions(t *testing.T) {
 		// fails the Add that needs it (ENOSPC, no sentinel), adds nothing,
 		// and leaves the store usable.
 		dir := filepath.Join(root, "huge_segments")
-		db, err := Open(dir, Options{Dimension: 4, SegmentBytes: math.MaxInt64, DisableAutoCompaction: true})
+		db, err := openT(t, dir, Options{Dimension: 4, SegmentBytes: math.MaxInt64, DisableAutoCompaction: true})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -968,7 +956,7 @@ func hostileCloseConcurrent(t *testing.T, compacting bool) {
 	const dim = 8
 	dir := filepath.Join(t.TempDir(), "store")
 	opts := Options{Dimension: dim, SegmentBytes: testSegmentBytes, DisableAutoCompaction: !compacting, CompactionGarbageRatio: 0.1}
-	db, err := Open(dir, opts)
+	db, err := openT(t, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1156,7 +1144,7 @@ func hostileCloseConcurrent(t *testing.T, compacting bool) {
 		return
 	}
 
-	db, err = Open(dir, Options{DisableAutoCompaction: true})
+	db, err = openT(t, dir, Options{DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -1198,7 +1186,7 @@ func TestHostileCloseInOnCompact(t *testing.T) {
 		// Not openTest: its cleanup checks the store, which is closed.
 		var db *DB
 		closed := make(chan error, 1)
-		db, err := Open(filepath.Join(t.TempDir(), "store"), Options{
+		db, err := openT(t, filepath.Join(t.TempDir(), "store"), Options{
 			Dimension: hostileDim, SegmentBytes: testSegmentBytes,
 			OnCompact: func(IDMap) { closed <- db.Close() },
 		})
@@ -1295,7 +1283,7 @@ func TestHostileForeignDirectory(t *testing.T) {
 			}
 			before := snapshotDir(t, dir)
 			for _, opts := range []Options{{Dimension: 4}, {}} {
-				db, err := Open(dir, opts)
+				db, err := openT(t, dir, opts)
 				if err == nil {
 					db.Close()
 				}
@@ -1315,7 +1303,7 @@ func TestHostileForeignDirectory(t *testing.T) {
 		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Open(f, Options{Dimension: 4}); err == nil {
+		if _, err := openT(t, f, Options{Dimension: 4}); err == nil {
 			t.Fatal("Open of a regular file succeeded")
 		}
 		if b, _ := os.ReadFile(f); string(b) != "x" {
@@ -1323,7 +1311,7 @@ func TestHostileForeignDirectory(t *testing.T) {
 		}
 	})
 	t.Run("empty path", func(t *testing.T) {
-		if db, err := Open("", Options{Dimension: 4}); err == nil {
+		if db, err := openT(t, "", Options{Dimension: 4}); err == nil {
 			db.Close()
 			t.Fatal(`Open("") succeeded`)
 		}
@@ -1335,7 +1323,7 @@ func TestHostileForeignDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := snapshotDir(t, dir)
-			db, err := Open(dir, Options{Dimension: 4})
+			db, err := openT(t, dir, Options{Dimension: 4})
 			if err == nil {
 				db.Close()
 			}
@@ -1416,7 +1404,7 @@ func TestHostileCorruptDirectory(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir, _ := hostileClosedStore(t)
 			file := c.damage(t, dir)
-			db, err := Open(dir, Options{})
+			db, err := openT(t, dir, Options{})
 			if err == nil {
 				db.Close()
 			}
@@ -1432,7 +1420,8 @@ func TestHostileCorruptDirectory(t *testing.T) {
 	t.Run("ID map missing", func(t *testing.T) {
 		dir, _ := hostileClosedStore(t)
 		os.Remove(filepath.Join(dir, manifest.IDMapFileName(1)))
-		db, err := Open(dir, Options{})
+		leftDamaged(t, dir)
+		db, err := openT(t, dir, Options{})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -1457,7 +1446,8 @@ func TestHostileCorruptDirectory(t *testing.T) {
 		}
 		b[4096+1] ^= 0x20
 		os.WriteFile(p, b, 0o644)
-		db, err := Open(dir, Options{})
+		leftDamaged(t, dir)
+		db, err := openT(t, dir, Options{})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -1489,7 +1479,7 @@ func TestHostileCorruptDirectory(t *testing.T) {
 		os.WriteFile(filepath.Join(sub, "keep"), []byte("mine"), 0o644)
 		empty := filepath.Join(dir, "000123.seg")
 		os.Mkdir(empty, 0o755)
-		db, err := Open(dir, Options{})
+		db, err := openT(t, dir, Options{})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -1506,7 +1496,7 @@ func TestHostileCorruptDirectory(t *testing.T) {
 		dir, o := hostileClosedStore(t)
 		p := filepath.Join(dir, "notes.txt")
 		os.WriteFile(p, []byte("mine"), 0o644)
-		db, err := Open(dir, Options{})
+		db, err := openT(t, dir, Options{})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -1555,7 +1545,7 @@ func TestHostileNewerFormatVersion(t *testing.T) {
 			}
 			before := snapshotDir(t, dir)
 			for _, opts := range []Options{{}, {Dimension: hostileDim}, {Dimension: hostileDim + 1}} {
-				db, err := Open(dir, opts)
+				db, err := openT(t, dir, opts)
 				if err == nil {
 					db.Close()
 				}
@@ -1588,8 +1578,8 @@ func TestHostileHelper(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process of TestHostileSecondProcess and TestHostileRangeWrite")
 	}
-	say := func(s string) { os.Stdout.Write([]byte(hostileLinePrefix + s + "\n")) }
-	db, err := Open(dir, Options{})
+	say := func(s string) { memvectest.Say(hostileLinePrefix, "%s", s) }
+	db, err := openT(t, dir, Options{})
 	switch {
 	case errors.Is(err, ErrLocked):
 		say("locked")
@@ -1616,34 +1606,19 @@ func TestHostileHelper(t *testing.T) {
 
 // hostileChild is a running TestHostileHelper.
 type hostileChild struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stderr *strings.Builder // read only after cmd.Wait
-	lines  chan string
+	*memvectest.Child
+	lines chan string
 }
 
 func startHostileChild(t *testing.T, dir, mode string) *hostileChild {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileHelper$")
-	cmd.Env = append(os.Environ(), hostileEnvDir+"="+dir, hostileEnvMode+"="+mode)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	c := &hostileChild{cmd: cmd, stderr: &stderr, lines: make(chan string, 4)}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	c := &hostileChild{
+		Child: memvectest.StartChild(t, "TestHostileHelper", true, hostileEnvDir+"="+dir, hostileEnvMode+"="+mode),
+		lines: make(chan string, 4),
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c.stdin = stdin
 	go func() {
 		defer close(c.lines)
-		sc := bufio.NewScanner(out)
+		sc := bufio.NewScanner(c.Stdout)
 		for sc.Scan() {
 			if rest, ok := strings.CutPrefix(sc.Text(), hostileLinePrefix); ok {
 				c.lines <- rest
@@ -1651,8 +1626,8 @@ func startHostileChild(t *testing.T, dir, mode string) *hostileChild {
 		}
 	}()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		c.Kill()
+		c.Wait()
 	})
 	return c
 }
@@ -1670,7 +1645,7 @@ func TestHostileSecondProcess(t *testing.T) {
 	}
 	dir, o := hostileClosedStore(t)
 
-	db, err := Open(dir, Options{})
+	db, err := openT(t, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1685,18 +1660,18 @@ func TestHostileSecondProcess(t *testing.T) {
 	if got := holder.next(); got != "open" {
 		t.Fatalf("child Open after this process closed: %q; want open", got)
 	}
-	if db, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
+	if db, err := openT(t, dir, Options{}); !errors.Is(err, ErrLocked) {
 		if err == nil {
 			db.Close()
 		}
 		t.Fatalf("Open of a store another process holds: %v; want ErrLocked", err)
 	}
 	// A clean exit of the holder releases the lock...
-	holder.stdin.Close()
-	if err := holder.cmd.Wait(); err != nil {
+	holder.Stdin.Close()
+	if err := holder.Wait(); err != nil {
 		t.Fatalf("holder exit: %v", err)
 	}
-	db, err = Open(dir, Options{})
+	db, err = openT(t, dir, Options{})
 	if err != nil {
 		t.Fatalf("Open after the holder closed: %v", err)
 	}
@@ -1707,9 +1682,9 @@ func TestHostileSecondProcess(t *testing.T) {
 	if got := holder.next(); got != "open" {
 		t.Fatalf("child Open: %q; want open", got)
 	}
-	holder.cmd.Process.Kill()
-	holder.cmd.Wait()
-	db, err = Open(dir, Options{})
+	holder.Kill()
+	holder.Wait()
+	db, err = openT(t, dir, Options{})
 	if err != nil {
 		t.Fatalf("Open after the holder was killed: %v", err)
 	}
@@ -1731,14 +1706,14 @@ func TestHostileRangeWrite(t *testing.T) {
 	for l := range c.lines {
 		lines = append(lines, l)
 	}
-	err := c.cmd.Wait()
+	err := c.Wait()
 	if len(lines) != 1 || lines[0] != "open" || err == nil {
 		t.Fatalf("child wrote to a Range vector: lines %q, exit %v; want a fault", lines, err)
 	}
-	if msg := c.stderr.String(); !strings.Contains(msg, "unexpected fault address") && !strings.Contains(msg, "SIGSEGV") {
+	if msg := c.Stderr(); !strings.Contains(msg, "unexpected fault address") && !strings.Contains(msg, "SIGSEGV") {
 		t.Fatalf("child died (%v) without a fault:\n%s", err, msg)
 	}
-	db, err := Open(dir, Options{})
+	db, err := openT(t, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1779,7 +1754,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.Chmod(dir, 0o755) })
-		db, err := Open(dir, Options{DisableAutoCompaction: true})
+		db, err := openT(t, dir, Options{DisableAutoCompaction: true})
 		if err != nil {
 			if !errors.Is(err, fs.ErrPermission) {
 				t.Fatalf("Open: %v; want success or fs.ErrPermission", err)
@@ -1821,7 +1796,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 		t.Logf("on a read-only store directory:\n  %s", strings.Join(log, "\n  "))
 
 		os.Chmod(dir, 0o755)
-		db, err = Open(dir, Options{DisableAutoCompaction: true})
+		db, err = openT(t, dir, Options{DisableAutoCompaction: true})
 		if err != nil {
 			t.Fatalf("Open after restoring the permissions: %v", err)
 		}
@@ -1834,7 +1809,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 		chmodTree(t, dir, 0o500, 0o400)
 		t.Cleanup(func() { chmodTree(t, dir, 0o755, 0o644) })
 		before := snapshotDir(t, dir)
-		db, err := Open(dir, Options{})
+		db, err := openT(t, dir, Options{})
 		if err == nil {
 			// A read-only open would be a feature; what it must not do
 			// is lose or change anything.
@@ -1848,7 +1823,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 			t.Fatal("Open changed a read-only store")
 		}
 		// Options.ReadOnly is the way to read it.
-		ro, err := Open(dir, Options{ReadOnly: true})
+		ro, err := openT(t, dir, Options{ReadOnly: true})
 		if err != nil {
 			t.Fatalf("Open with ReadOnly: %v", err)
 		}
@@ -1860,7 +1835,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 			t.Fatal("a ReadOnly Open changed a read-only store")
 		}
 		chmodTree(t, dir, 0o755, 0o644)
-		db, err = Open(dir, Options{})
+		db, err = openT(t, dir, Options{})
 		if err != nil {
 			t.Fatalf("Open after restoring the permissions: %v", err)
 		}
@@ -1872,7 +1847,7 @@ func TestHostileReadOnlyDirectory(t *testing.T) {
 		os.Chmod(parent, 0o500)
 		t.Cleanup(func() { os.Chmod(parent, 0o755) })
 		dir := filepath.Join(parent, "store")
-		db, err := Open(dir, Options{Dimension: 4})
+		db, err := openT(t, dir, Options{Dimension: 4})
 		if err == nil {
 			db.Close()
 			t.Fatal("Open created a store in a read-only directory")

@@ -14,16 +14,9 @@ func TestRange(t *testing.T) {
 	db, dir := openTest(t, 8)
 	rng := rand.New(rand.NewSource(1))
 	o := newOracle(8)
+	add, _ := modelOps(t, db, o, rng)
 	for b := 0; b < 5; b++ {
-		vecs := make([][]float32, 100+b)
-		for i := range vecs {
-			vecs[i] = randVec(rng, 8)
-		}
-		ids, err := db.Add(vecs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.add(ids, vecs)
+		add(100 + b)
 	}
 	var del []uint64
 	for id := uint64(0); id < o.next; id += 7 {

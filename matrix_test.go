@@ -195,6 +195,9 @@ func checkReopened(dir string, opts Options, dim int, rng *rand.Rand) (bad []str
 		fail("Open: %v", err)
 		return bad
 	}
+	if err := checkStore(db, dir, opts.fs, true); err != nil {
+		fail("structural check: %v", err)
+	}
 	hung := false // a Compact still runs: Close would wait for it
 	defer func() {
 		if hung {

@@ -1,14 +1,15 @@
 package memvec
 
 import (
-	"math"
+	"errors"
 	"math/rand"
-	"sort"
 	"testing"
+
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
 // oracle is a float64 brute-force model of a store: what it holds, what is
-// deleted, and what an exact search must return.
+// deleted, and what an exact search must return (memvectest.Exact).
 type oracle struct {
 	dim  int
 	vecs map[uint64][]float32
@@ -40,119 +41,83 @@ func (o *oracle) delete(ids []uint64) int {
 	return n
 }
 
-func cosine64(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return dot / math.Sqrt(na) / math.Sqrt(nb)
-}
-
 // search returns every candidate with its exact score, best first.
-func (o *oracle) search(q []float32, ids []uint64, minScore float32) []Result {
-	var out []Result
-	consider := func(id uint64) {
-		v, ok := o.vecs[id]
-		if !ok {
-			return
-		}
-		s := cosine64(q, v)
-		if float32(s) >= minScore-1e-5 {
-			out = append(out, Result{ID: id, Score: float32(s)})
-		}
-	}
-	if ids == nil {
-		for id := range o.vecs {
-			consider(id)
-		}
-	} else {
-		seen := map[uint64]bool{}
-		for _, id := range ids {
-			if !seen[id] {
-				seen[id] = true
-				consider(id)
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Score != out[j].Score {
-			return out[i].Score > out[j].Score
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+func (o *oracle) search(q []float32, ids []uint64, minScore float32) []memvectest.Hit {
+	return memvectest.Exact(o.vecs, q, ids, minScore)
 }
 
 // checkResults asserts that got is a correct top-k answer: sorted, scores
 // within tol of the exact ones, and no better candidate left out.
 func checkResults(t *testing.T, o *oracle, q []float32, ids []uint64, k int, minScore float32, got []Result) {
 	t.Helper()
-	const tol = 1e-4
-	want := o.search(q, ids, minScore)
-	for i, r := range got {
-		v, ok := o.vecs[r.ID]
+	memvectest.CheckHits(t, o.vecs, q, ids, k, minScore, hits(got))
+}
+
+// modelOps returns functions that add n random vectors to db and delete
+// ids from it, doing the same to the model o and failing t on an error or
+// a delete count the model does not predict.
+func modelOps(t *testing.T, db *DB, o *oracle, rng *rand.Rand) (add func(n int), del func(ids ...uint64)) {
+	add = func(n int) {
+		vecs := randVecs(rng, n, o.dim)
+		ids, err := db.Add(vecs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.add(ids, vecs)
+	}
+	del = func(ids ...uint64) {
+		want := o.delete(ids)
+		if n, err := db.Delete(ids); err != nil || n != want {
+			t.Fatalf("Delete(%v) = %d, %v; want %d", ids, n, err, want)
+		}
+	}
+	return add, del
+}
+
+// checkGets asserts that Get of every ID below end returns the model's
+// vector, bit-exact, or ErrNotFound where the model holds none.
+func checkGets(t *testing.T, db *DB, o *oracle, end uint64) {
+	t.Helper()
+	for id := uint64(0); id < end; id++ {
+		got, err := db.Get(id)
+		want, ok := o.vecs[id]
 		if !ok {
-			t.Fatalf("result %d: ID %d is not live", i, r.ID)
-		}
-		if exact := cosine64(q, v); math.Abs(exact-float64(r.Score)) > tol {
-			t.Fatalf("result %d: ID %d score %v, exact %v", i, r.ID, r.Score, exact)
-		}
-		if r.Score < minScore {
-			t.Fatalf("result %d: score %v below MinScore %v", i, r.Score, minScore)
-		}
-		if i > 0 {
-			p := got[i-1]
-			if p.Score < r.Score || (p.Score == r.Score && p.ID > r.ID) {
-				t.Fatalf("results %d,%d out of order: %+v %+v", i-1, i, p, r)
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Get(%d) of an ID the model does not hold: %v, %v", id, got, err)
 			}
+			continue
 		}
-	}
-	// Count: the oracle's list trimmed at k, allowing near-ties at the
-	// MinScore and k boundaries.
-	strict := 0
-	for _, w := range want {
-		if w.Score >= minScore+tol {
-			strict++
-		}
-	}
-	if len(got) > k || len(got) < min(k, strict) {
-		t.Fatalf("got %d results, want %d (k=%d, %d candidates)", len(got), min(k, len(want)), k, len(want))
-	}
-	if len(got) == 0 {
-		return
-	}
-	last := got[len(got)-1].Score
-	inGot := map[uint64]bool{}
-	for _, r := range got {
-		inGot[r.ID] = true
-	}
-	for _, w := range want {
-		if w.Score > last+tol && !inGot[w.ID] {
-			t.Fatalf("ID %d (score %v) missing; last returned score %v", w.ID, w.Score, last)
+		if err != nil || !bitsEqual(got, want) {
+			t.Fatalf("Get(%d) = %v, %v; want %v", id, got, err, want)
 		}
 	}
 }
 
-func randVec(rng *rand.Rand, dim int) []float32 {
-	v := make([]float32, dim)
-	for {
-		nonzero := false
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-			nonzero = nonzero || v[i] != 0
+// remapped returns vecs with every ID the compaction of m moved at its new
+// ID.
+func remapped(vecs map[uint64][]float32, m IDMap) map[uint64][]float32 {
+	moved := make(map[uint64][]float32, len(vecs))
+	for id, v := range vecs {
+		if nid, ok := m.Lookup(id); ok {
+			id = nid
 		}
-		if nonzero {
-			return v
-		}
+		moved[id] = v
 	}
+	return moved
 }
 
-func randVecs(rng *rand.Rand, n, dim int) [][]float32 {
-	out := make([][]float32, n)
-	for i := range out {
-		out[i] = randVec(rng, dim)
+// hits converts results for memvectest.
+func hits(rs []Result) []memvectest.Hit {
+	out := make([]memvectest.Hit, len(rs))
+	for i, r := range rs {
+		out[i] = memvectest.Hit(r)
 	}
 	return out
 }
+
+// The shared helpers, under the names this package's tests use.
+var (
+	randVec   = memvectest.RandVec
+	randVecs  = memvectest.RandVecs
+	bitsEqual = memvectest.BitsEqual
+)

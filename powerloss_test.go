@@ -319,7 +319,7 @@ func runPowerCut(t *testing.T, cut plCut) (res plResult) {
 	if cut.sync%2 == 0 {
 		f2 := vfs.NewFault(nil, uint64(cut.seed)^uint64(cut.sync))
 		f2.SetHook(vfs.Nth(vfs.AnySync|vfs.AnyWrite|vfs.OpRemove, "", 1+cut.sync%3, vfs.Decision{Crash: true, Torn: true}))
-		if db, err := Open(dir, faultOptions(f2)); err == nil {
+		if db, err := openT(t, dir, faultOptions(f2)); err == nil {
 			db.Close()
 		} else if !f2.Crashed() {
 			res.bad = append(res.bad, fmt.Sprintf("recovery under a fresh Fault: %v", err))
@@ -457,7 +457,7 @@ func TestPowerLossNoSyncCompactionCheckpoint(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s")
 	f := vfs.NewFault(nil, 1)
 	watch := newCompactWatch()
-	db, err := Open(dir, Options{
+	db, err := openT(t, dir, Options{
 		Dimension: crashDim, SegmentBytes: segmentBytesFor(crashDim, segRows), NoSync: true,
 		CompactionGarbageRatio: matrixGarbageRatio, OnCompact: watch.onCompact, fs: f,
 	})
@@ -520,7 +520,7 @@ func TestPowerLossNoSyncCompactionCheckpoint(t *testing.T) {
 	for i, id := range seg1 {
 		want[id] = vecs1[i]
 	}
-	db2, err := Open(dir, Options{})
+	db2, err := openT(t, dir, Options{})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}

@@ -44,7 +44,7 @@ func dirDigest(t *testing.T, dir string) [32]byte {
 func readOnlyStore(t *testing.T) (dir string, live map[uint64][]float32) {
 	t.Helper()
 	dir = filepath.Join(t.TempDir(), "s")
-	db, err := Open(dir, Options{Dimension: 8, SegmentBytes: 4096 + 64*(8*4+4+48), DisableAutoCompaction: true})
+	db, err := openT(t, dir, Options{Dimension: 8, SegmentBytes: 4096 + 64*(8*4+4+48), DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func readOnlyStore(t *testing.T) (dir string, live map[uint64][]float32) {
 func TestReadOnly(t *testing.T) {
 	dir, live := readOnlyStore(t)
 	before := dirDigest(t, dir)
-	db, err := Open(dir, Options{ReadOnly: true})
+	db, err := openT(t, dir, Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +114,11 @@ func TestReadOnly(t *testing.T) {
 		t.Fatalf("Sync: %v", err)
 	}
 	// Readers share the store; a writer waits for them all to go.
-	db2, err := Open(dir, Options{ReadOnly: true})
+	db2, err := openT(t, dir, Options{ReadOnly: true})
 	if err != nil {
 		t.Fatalf("a second reader: %v", err)
 	}
-	if w, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
+	if w, err := openT(t, dir, Options{}); !errors.Is(err, ErrLocked) {
 		if err == nil {
 			w.Close()
 		}
@@ -133,11 +133,11 @@ func TestReadOnly(t *testing.T) {
 	if after := dirDigest(t, dir); after != before {
 		t.Fatal("a read-only open changed the directory")
 	}
-	w, err := Open(dir, Options{})
+	w, err := openT(t, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := Open(dir, Options{ReadOnly: true}); !errors.Is(err, ErrLocked) {
+	if r, err := openT(t, dir, Options{ReadOnly: true}); !errors.Is(err, ErrLocked) {
 		if err == nil {
 			r.Close()
 		}
@@ -153,14 +153,14 @@ func TestReadOnly(t *testing.T) {
 // directory is ErrNotStore and creates nothing.
 func TestReadOnlyCreatesNothing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "missing")
-	if _, err := Open(dir, Options{Dimension: 4, ReadOnly: true}); !errors.Is(err, ErrNotStore) {
+	if _, err := openT(t, dir, Options{Dimension: 4, ReadOnly: true}); !errors.Is(err, ErrNotStore) {
 		t.Fatalf("Open: %v; want ErrNotStore", err)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a read-only Open created %s", dir)
 	}
 	empty := t.TempDir()
-	if _, err := Open(empty, Options{Dimension: 4, ReadOnly: true}); !errors.Is(err, ErrNotStore) {
+	if _, err := openT(t, empty, Options{Dimension: 4, ReadOnly: true}); !errors.Is(err, ErrNotStore) {
 		t.Fatalf("Open of an empty directory: %v; want ErrNotStore", err)
 	}
 	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
@@ -187,7 +187,7 @@ func TestReadOnlyMount(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(mnt, "probe"), nil, 0o644); err == nil {
 		t.Skip("the bind mount is writable")
 	}
-	db, err := Open(mnt, Options{ReadOnly: true})
+	db, err := openT(t, mnt, Options{ReadOnly: true})
 	if err != nil {
 		t.Fatalf("ReadOnly Open on read-only media: %v", err)
 	}
@@ -200,7 +200,7 @@ func TestReadOnlyMount(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if db, err := Open(mnt, Options{}); err == nil {
+	if db, err := openT(t, mnt, Options{}); err == nil {
 		db.Close()
 		t.Fatal("a writable Open succeeded on read-only media")
 	}

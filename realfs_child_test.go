@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
 // The child of TestRealFSPowerCut (realfs_test.go): this test binary, re-run
@@ -88,7 +90,7 @@ type rfChild struct {
 }
 
 func (c *rfChild) sayLocked(format string, a ...any) {
-	os.Stdout.Write([]byte(rfPrefix + fmt.Sprintf(format, a...) + "\n"))
+	memvectest.Say(rfPrefix, format, a...)
 }
 
 func (c *rfChild) say(format string, a ...any) {

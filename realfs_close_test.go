@@ -23,7 +23,7 @@ func TestRealFSCloseAfterShutdown(t *testing.T) {
 			dir := filepath.Join(fsys.Dir, "store")
 			// Tiny segments: several files, sealed and active, and a WAL
 			// with records in it.
-			db, err := Open(dir, Options{Dimension: crashDim, SegmentBytes: testSegmentBytes})
+			db, err := openT(t, dir, Options{Dimension: crashDim, SegmentBytes: testSegmentBytes})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +66,7 @@ func TestRealFSCloseAfterShutdown(t *testing.T) {
 			if err := fsys.Mount(); err != nil {
 				t.Fatal(err)
 			}
-			db, err = Open(dir, Options{})
+			db, err = openT(t, dir, Options{})
 			if err != nil {
 				t.Fatalf("reopen after the cut: %v", err)
 			}

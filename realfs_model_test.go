@@ -275,6 +275,9 @@ func rfReopenChecks(dir string, rng *rand.Rand) (bad []string, found int) {
 	if err != nil {
 		return []string{fmt.Sprintf("reopen: %v", err)}, 0
 	}
+	if err := checkStore(db, dir, nil, true); err != nil {
+		fail("structural check: %v", err)
+	}
 	st := db.Stats()
 	want := map[uint64][]float32{}
 	var top uint64 // one past the highest live ID
@@ -345,14 +348,7 @@ func rfReopenChecks(dir string, rng *rand.Rand) (bad []string, found int) {
 		return append(bad, fmt.Sprintf("IDMapsSince: %v", err)), found
 	}
 	for _, mp := range maps {
-		moved := map[uint64][]float32{}
-		for id, v := range want {
-			if nid, ok := mp.Lookup(id); ok {
-				id = nid
-			}
-			moved[id] = v
-		}
-		want = moved
+		want = remapped(want, mp)
 	}
 	for id, v := range want {
 		if got, err := db.Get(id); err != nil || !bitsEqual(got, v) {

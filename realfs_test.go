@@ -1,8 +1,6 @@
 package memvec
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -17,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memvec/memvec/internal/memvectest"
 	"github.com/memvec/memvec/internal/realfs"
 )
 
@@ -111,40 +110,18 @@ func (c rfCut) String() string {
 // cut says.
 func runRFChild(t *testing.T, fsys *realfs.FS, dir string, c rfCombo, seed int64, cut rfCut) rfRun {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRealFSHelper$")
-	cmd.Env = append(os.Environ(), rfEnvDir+"="+dir, rfEnvSeed+"="+strconv.FormatInt(seed, 10), rfEnvCombo+"="+c.String())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	child := memvectest.StartChild(t, "TestRealFSHelper", true,
+		rfEnvDir+"="+dir, rfEnvSeed+"="+strconv.FormatInt(seed, 10), rfEnvCombo+"="+c.String())
+	cmd, stdin := child.Cmd, child.Stdin
 	var r rfRun
 	var cutting atomic.Bool
 	var failOnce, readyOnce sync.Once
 	ready, done, failed := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		br := bufio.NewReader(out)
-		for {
-			// A last line without its newline was cut by the kill: it
-			// is dropped, which only widens what the check accepts.
-			line, err := br.ReadString('\n')
-			if err != nil {
-				r.diedFirst = !cutting.Load()
-				return
-			}
-			rest, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), rfPrefix)
-			if !ok {
-				continue
-			}
+		// A last line without its newline was cut by the kill: it is
+		// dropped, which only widens what the check accepts.
+		memvectest.ReadLines(child.Stdout, rfPrefix, func(rest string) {
 			// The cut starts before the ioctl, so a failure read while
 			// it is unset happened without it.
 			if strings.HasPrefix(rest, "fail ") {
@@ -161,7 +138,8 @@ func runRFChild(t *testing.T, fsys *realfs.FS, dir string, c rfCombo, seed int64
 				readyOnce.Do(func() { close(ready) })
 			}
 			r.lines = append(r.lines, rest)
-		}
+		})
+		r.diedFirst = !cutting.Load()
 	}()
 	if !cut.fromStart {
 		select {
@@ -207,10 +185,8 @@ func runRFChild(t *testing.T, fsys *realfs.FS, dir string, c rfCombo, seed int64
 		<-done
 		r.waitErr = cmd.Wait()
 	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-		r.signaled = true
-	}
-	r.stderr = stderr.String()
+	r.signaled = child.Killed()
+	r.stderr = child.Stderr()
 	if shutErr != nil {
 		t.Fatal(shutErr)
 	}
@@ -317,7 +293,7 @@ func rfRound(t *testing.T, fsys *realfs.FS, c rfCombo, rng *rand.Rand, round int
 	if !r.ready {
 		// Cut while the store was being created: nothing was promised,
 		// but what is left must open as an empty store.
-		db, err := Open(dir, Options{Dimension: crashDim})
+		db, err := openT(t, dir, Options{Dimension: crashDim})
 		if err != nil {
 			t.Errorf("%s: cut during creation, Open: %v", what, err)
 			return

@@ -77,7 +77,7 @@ func TestOpenRefusesRolledBackManifest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "s")
 			opts := Options{Dimension: 8, SegmentBytes: 4096 + 64*(8*4+4+48), DisableAutoCompaction: true}
-			db, err := Open(dir, opts)
+			db, err := openT(t, dir, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +98,7 @@ func TestOpenRefusesRolledBackManifest(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := dirFiles(t, dir)
-			db, err = Open(dir, Options{})
+			db, err = openT(t, dir, Options{})
 			if err == nil {
 				db.Close()
 				t.Fatal("Open accepted a rolled-back MANIFEST")
@@ -110,7 +110,7 @@ func TestOpenRefusesRolledBackManifest(t *testing.T) {
 				t.Fatalf("Open changed the directory: %d files before, %d after", len(before), len(after))
 			}
 			os.WriteFile(filepath.Join(dir, "MANIFEST"), newer, 0o644)
-			db, err = Open(dir, Options{DisableAutoCompaction: true}) // a compaction would move NextID
+			db, err = openT(t, dir, Options{DisableAutoCompaction: true}) // a compaction would move NextID
 			if err != nil {
 				t.Fatalf("Open with the newer MANIFEST back: %v", err)
 			}
@@ -132,7 +132,7 @@ func TestOpenRefusesForeignActiveSegment(t *testing.T) {
 		var dirs []string
 		for i := range 2 {
 			dir := filepath.Join(root, string(rune('a'+i)))
-			db, err := Open(dir, opts)
+			db, err := openT(t, dir, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +151,7 @@ func TestOpenRefusesForeignActiveSegment(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.WriteFile(filepath.Join(dirs[0], "000000.seg"), b, 0o644)
-		db, err := Open(dirs[0], Options{})
+		db, err := openT(t, dirs[0], Options{})
 		if err == nil {
 			db.Close()
 			t.Fatalf("sealed=%v: Open accepted another store's segment", sealed)
@@ -167,14 +167,14 @@ func TestOpenRefusesForeignActiveSegment(t *testing.T) {
 // (issue 10, item 6), and after Close the store opens again.
 func TestLockSurvivesRemovedLockFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s")
-	db, err := Open(dir, Options{Dimension: 4})
+	db, err := openT(t, dir, Options{Dimension: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(filepath.Join(dir, "LOCK")); err != nil {
 		t.Fatal(err)
 	}
-	if db2, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
+	if db2, err := openT(t, dir, Options{}); !errors.Is(err, ErrLocked) {
 		if err == nil {
 			db2.Close()
 		}
@@ -183,7 +183,7 @@ func TestLockSurvivesRemovedLockFile(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err = Open(dir, Options{})
+	db, err = openT(t, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestLockSurvivesRemovedLockFile(t *testing.T) {
 // exactly the form memvec writes (issue 10, item 9).
 func TestOrphanRemovalOnlyExactNames(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s")
-	db, err := Open(dir, Options{Dimension: 4})
+	db, err := openT(t, dir, Options{Dimension: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestOrphanRemovalOnlyExactNames(t *testing.T) {
 	os.Mkdir(filepath.Join(dir, "000123.seg"), 0o755)
 	keep = append(keep, "000123.seg")
 	os.WriteFile(filepath.Join(dir, "000055.seg"), nil, 0o644) // empty: a crash inside Create
-	db, err = Open(dir, Options{})
+	db, err = openT(t, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestOrphanRemovalOnlyExactNames(t *testing.T) {
 // records' generation does.
 func TestOpenRefusesRolledBackManifestByLog(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s")
-	db, err := Open(dir, Options{Dimension: 8, DisableAutoCompaction: true})
+	db, err := openT(t, dir, Options{Dimension: 8, DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestOpenRefusesRolledBackManifestByLog(t *testing.T) {
 	if now, _ := os.ReadFile(filepath.Join(dir, "MANIFEST")); string(now) == string(old) {
 		t.Fatal("Close wrote no manifest; the test needs one")
 	}
-	db, err = Open(dir, Options{DisableAutoCompaction: true})
+	db, err = openT(t, dir, Options{DisableAutoCompaction: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestOpenRefusesRolledBackManifestByLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "MANIFEST"), old, 0o644)
-	db, err = Open(dir, Options{})
+	db, err = openT(t, dir, Options{})
 	if err == nil {
 		db.Close()
 		t.Fatal("Open accepted a MANIFEST older than the tombstone log")

@@ -51,7 +51,7 @@ func BenchmarkDeleteManySegments(b *testing.B) {
 // segments, reopened with the default SegmentBytes so that the rows later
 // added go to large segments.
 func manySegments(b *testing.B, dir string, n int) *DB {
-	db, err := Open(dir, Options{Dimension: 8, NoSync: true, SegmentBytes: 1, DisableAutoCompaction: true})
+	db, err := openT(b, dir, Options{Dimension: 8, NoSync: true, SegmentBytes: 1, DisableAutoCompaction: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func manySegments(b *testing.B, dir string, n int) *DB {
 	if err := db.Close(); err != nil {
 		b.Fatal(err)
 	}
-	if db, err = Open(dir, Options{NoSync: true, DisableAutoCompaction: true}); err != nil {
+	if db, err = openT(b, dir, Options{NoSync: true, DisableAutoCompaction: true}); err != nil {
 		b.Fatal(err)
 	}
 	if got := db.Stats().Segments; got != n {

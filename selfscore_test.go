@@ -144,7 +144,7 @@ func checkSelfScores(t *testing.T) {
 	rng := rand.New(rand.NewSource(11))
 	worst := 1.0 // smallest score seen over its bound's margin, as 1 - s / γ
 	for _, d := range selfScoreDims() {
-		db, err := Open(filepath.Join(t.TempDir(), fmt.Sprint(d)), Options{Dimension: d, NoSync: true, DisableAutoCompaction: true})
+		db, err := openT(t, filepath.Join(t.TempDir(), fmt.Sprint(d)), Options{Dimension: d, NoSync: true, DisableAutoCompaction: true})
 		if err != nil {
 			t.Fatal(err)
 		}
