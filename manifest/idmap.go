@@ -12,6 +12,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/filenames"
 	"github.com/memvec/memvec/internal/vfs"
 )
 
@@ -47,7 +48,7 @@ type IDRun struct{ Old, New, Len uint64 }
 
 // IDMapFileName returns the name, inside a store directory, of the ID-map
 // file of compaction epoch epoch.
-func IDMapFileName(epoch uint64) string { return fmt.Sprintf("%06d.idmap", epoch) }
+func IDMapFileName(epoch uint64) string { return filenames.Make(filenames.IDMap, epoch) }
 
 // EncodeIDMap returns the ID-map file bytes of epoch and runs. It encodes a
 // copy of runs sorted by Old, so callers may pass them in any order; it does

@@ -69,12 +69,15 @@ import (
 	"path/filepath"
 
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/filenames"
 	"github.com/memvec/memvec/internal/vfs"
 	"github.com/memvec/memvec/segment"
 )
 
-// FileName is the manifest's name inside a store directory.
-const FileName = "MANIFEST"
+// FileName is the manifest's name inside a store directory
+// (filenames.Manifest). It is a variable only because it is derived from
+// package filenames; it is never assigned.
+var FileName = filenames.Make(filenames.Manifest, 0)
 
 // Version is the manifest format version this package writes; it reads
 // every version from 1 on (see the package doc).
@@ -288,7 +291,7 @@ func Load(fsys vfs.FS, dir string) (*Manifest, error) {
 // After an error the old manifest may or may not have been replaced (the
 // rename or the directory sync may have failed after the rename).
 func Store(fsys vfs.FS, dir string, m *Manifest) error {
-	if err := vfs.WriteFileAtomic(vfs.Or(fsys), dir, FileName, Encode(m)); err != nil {
+	if err := vfs.WriteFileAtomic(vfs.Or(fsys), dir, FileName, filenames.Make(filenames.ManifestTemp, 0), Encode(m)); err != nil {
 		return fmt.Errorf("manifest: store generation %d: %w", m.Generation, err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/filenames"
 	"github.com/memvec/memvec/internal/vfs"
 )
 
@@ -50,7 +51,7 @@ type SegmentTombs struct {
 
 // TombsFileName returns the name, inside a store directory, of the
 // tombstone checkpoint file of generation gen.
-func TombsFileName(gen uint64) string { return fmt.Sprintf("%06d.tombs", gen) }
+func TombsFileName(gen uint64) string { return filenames.Make(filenames.Tombs, gen) }
 
 // EncodeTombs returns the tombstone checkpoint file bytes of gen and segs.
 // It encodes a copy of segs sorted by Number, so callers may pass them in

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/filenames"
 	"github.com/memvec/memvec/internal/vfs"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
@@ -54,41 +53,6 @@ import (
 // made by memvec and is left alone.
 const maxSegmentsInFlight = 1 << 20
 
-// fileKind is a numbered store file kind.
-type fileKind int
-
-const (
-	kindSegment fileKind = iota + 1
-	kindTombs
-	kindIDMap
-)
-
-// parseName returns the kind and number of a numbered store file name, only
-// when name is exactly what memvec writes for them (so "1.seg" and
-// "0000001.seg" are not segment 1).
-func parseName(name string) (fileKind, uint64, bool) {
-	for _, k := range []struct {
-		ext  string
-		kind fileKind
-		make func(uint64) string
-	}{
-		{".seg", kindSegment, segment.FileName},
-		{".tombs", kindTombs, manifest.TombsFileName},
-		{".idmap", kindIDMap, manifest.IDMapFileName},
-	} {
-		num, ok := strings.CutSuffix(name, k.ext)
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseUint(num, 10, 64)
-		if err != nil || k.make(n) != name {
-			return 0, 0, false
-		}
-		return k.kind, n, true
-	}
-	return 0, 0, false
-}
-
 // findOrphans returns the files of dir that provably never became part of
 // the store m describes (and a stale manifest temp file), or ErrCorrupt
 // when a file proves that m was rolled back. It removes nothing.
@@ -113,12 +77,14 @@ func findOrphans(fsys vfs.FS, dir string, m *manifest.Manifest) ([]string, error
 		if !e.Type().IsRegular() || listed[name] {
 			continue
 		}
-		if name == manifest.FileName+".tmp" {
-			orphans = append(orphans, name)
+		// filenames.Parse accepts only names exactly as memvec writes
+		// them (so "1.seg" and "0000001.seg" are not segment 1).
+		kind, n, ok := filenames.Parse(name)
+		if !ok {
 			continue
 		}
-		kind, n, ok := parseName(name)
-		if !ok {
+		if kind == filenames.ManifestTemp {
+			orphans = append(orphans, name)
 			continue
 		}
 		orphan, err := isOrphan(fsys, dir, m, kind, n)
@@ -133,13 +99,15 @@ func findOrphans(fsys vfs.FS, dir string, m *manifest.Manifest) ([]string, error
 }
 
 // isOrphan applies the evidence rules above to one unnamed file.
-func isOrphan(fsys vfs.FS, dir string, m *manifest.Manifest, kind fileKind, n uint64) (bool, error) {
+// A kind with no rule here (the manifest, the lock, a new kind) is never
+// an orphan.
+func isOrphan(fsys vfs.FS, dir string, m *manifest.Manifest, kind filenames.Type, n uint64) (bool, error) {
 	rolledBack := func(what string) error {
 		return fmt.Errorf("%s, newer than the manifest (generation %d, epoch %d) allows: the manifest is older than the store (restored from a copy?), so nothing was removed: %w",
 			what, m.Generation, m.Epoch, errs.ErrCorrupt)
 	}
 	switch kind {
-	case kindSegment:
+	case filenames.Segment:
 		h, err := segment.ReadHeader(fsys, filepath.Join(dir, segment.FileName(n)))
 		switch {
 		case err == nil && h.Named > m.Generation:
@@ -157,7 +125,7 @@ func isOrphan(fsys vfs.FS, dir string, m *manifest.Manifest, kind fileKind, n ui
 		// one no later manifest wrote was never named: an orphan, if its
 		// number is one memvec could have taken since the manifest.
 		return n < m.NextSegment+maxSegmentsInFlight, nil
-	case kindTombs:
+	case filenames.Tombs:
 		if n <= m.Generation+1 {
 			return true, nil
 		}
@@ -165,7 +133,7 @@ func isOrphan(fsys vfs.FS, dir string, m *manifest.Manifest, kind fileKind, n ui
 			return false, nil // not a checkpoint of memvec's: left alone
 		}
 		return false, rolledBack(fmt.Sprintf("tombstone checkpoint of generation %d", n))
-	case kindIDMap:
+	case filenames.IDMap:
 		if n <= m.Epoch+1 {
 			return true, nil
 		}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/memvec/memvec/internal/bitset"
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/filenames"
 	"github.com/memvec/memvec/internal/idindex"
 	"github.com/memvec/memvec/internal/vfs"
 	"github.com/memvec/memvec/manifest"
@@ -36,10 +37,12 @@ import (
 	"github.com/memvec/memvec/wal"
 )
 
-// Names of the store's fixed files.
-const (
-	LockFile = "LOCK"
-	WALDir   = "wal"
+// Names of the store's fixed files (filenames.Lock, filenames.WAL). They
+// are variables only because they are derived from package filenames;
+// they are never assigned.
+var (
+	LockFile = filenames.Make(filenames.Lock, 0)
+	WALDir   = filenames.Make(filenames.WAL, 0)
 )
 
 // Config is what recovery needs from the caller's options, which the caller
@@ -215,17 +218,20 @@ func inspect(fsys vfs.FS, dir string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read directory: %w", err)
 	}
-	var others []string // everything but MANIFEST, LOCK and MANIFEST.tmp
+	var others []string // everything but the manifest, the lock and the manifest's temp file
 	hasManifest, hasData := false, false
 	for _, e := range entries {
-		switch name := e.Name(); name {
-		case manifest.FileName:
+		name := e.Name()
+		kind, _, ok := filenames.Parse(name)
+		switch {
+		case ok && kind == filenames.Manifest:
 			hasManifest = true
-		case LockFile, manifest.FileName + ".tmp":
+		case ok && (kind == filenames.Lock || kind == filenames.ManifestTemp):
 		default:
+			// Any other store file (a segment, the WAL directory...) says
+			// that a store is here.
 			others = append(others, name)
-			_, _, numbered := parseName(name)
-			hasData = hasData || numbered || name == WALDir
+			hasData = hasData || ok
 		}
 	}
 	if hasManifest {

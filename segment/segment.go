@@ -13,6 +13,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/filenames"
 	"github.com/memvec/memvec/internal/vfs"
 )
 
@@ -29,8 +30,8 @@ type Seal struct {
 	Runs     []Run
 }
 
-// FileName returns the file name of segment number n.
-func FileName(n uint64) string { return fmt.Sprintf("%06d.seg", n) }
+// FileName returns the file name of segment number n (filenames.Segment).
+func FileName(n uint64) string { return filenames.Make(filenames.Segment, n) }
 
 // Segment is one open segment file. Append, Sync and Zero-tail repair are for
 // a single writer; the read accessors may be called from any goroutine for

@@ -119,14 +119,14 @@ func WriteFile(fsys FS, path string, data []byte) error {
 	return f.Close()
 }
 
-// WriteFileAtomic replaces dir/name with data: it writes dir/name.tmp,
-// fsyncs it, renames it over dir/name and fsyncs dir. After a crash the file
-// holds either its old or its new contents, never a mix; a stale .tmp may be
+// WriteFileAtomic replaces dir/name with data: it writes dir/tmp, fsyncs
+// it, renames it over dir/name and fsyncs dir. After a crash the file
+// holds either its old or its new contents, never a mix; a stale tmp may be
 // left behind for the caller's recovery to remove. After an error returned
 // by the rename or the directory sync, the new contents may or may not be
 // in place.
-func WriteFileAtomic(fsys FS, dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+".tmp")
+func WriteFileAtomic(fsys FS, dir, name, tmp string, data []byte) error {
+	tmp = filepath.Join(dir, tmp)
 	if err := WriteFile(fsys, tmp, data); err != nil {
 		return err
 	}

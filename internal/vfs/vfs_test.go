@@ -35,7 +35,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	for _, fsys := range []FS{OS, NewFault(OS, 1)} {
 		dir := t.TempDir()
 		for _, content := range []string{"one", "two, longer"} {
-			if err := WriteFileAtomic(fsys, dir, "f", []byte(content)); err != nil {
+			if err := WriteFileAtomic(fsys, dir, "f", "f.tmp", []byte(content)); err != nil {
 				t.Fatal(err)
 			}
 			if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != content {
