@@ -246,11 +246,11 @@ func (db *DB) ReleaseIDMaps(throughEpoch uint64) error {
 	return nil
 }
 
-func idMap(epoch uint64, runs []manifest.IDRun) IDMap {
+// idMap returns an IDMap with its own copy of runs, so that OnCompact and
+// Compact never share a slice the application may change.
+func idMap(epoch uint64, runs []IDRun) IDMap {
 	m := IDMap{Epoch: epoch, Runs: make([]IDRun, len(runs))}
-	for i, r := range runs {
-		m.Runs[i] = IDRun{Old: r.Old, New: r.New, Len: r.Len}
-	}
+	copy(m.Runs, runs)
 	return m
 }
 

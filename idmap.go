@@ -1,11 +1,11 @@
 package memvec
 
-import "sort"
+import "github.com/memvec/memvec/internal/idmap"
 
-// IDRun says that old IDs [Old, Old+Len) now live at [New, New+Len).
-type IDRun struct {
-	Old, New, Len uint64
-}
+// IDRun says that old IDs [Old, Old+Len) now live at [New, New+Len): a
+// struct of three uint64 fields, Old, New and Len. It is the store's one
+// run type, shared with the ID-map files (see package manifest).
+type IDRun = idmap.Run
 
 // IDMap is the old-to-new ID map of one compaction: Epoch is the
 // compaction's number (Stats.Epoch after it committed), Runs are sorted by
@@ -17,11 +17,4 @@ type IDMap struct {
 
 // Lookup returns the new ID of old, with ok false unless this compaction
 // moved old. It is a binary search over the runs.
-func (m IDMap) Lookup(old uint64) (newID uint64, ok bool) {
-	i := sort.Search(len(m.Runs), func(i int) bool { return m.Runs[i].Old+m.Runs[i].Len > old })
-	if i == len(m.Runs) || old < m.Runs[i].Old {
-		return 0, false
-	}
-	r := m.Runs[i]
-	return r.New + (old - r.Old), true
-}
+func (m IDMap) Lookup(old uint64) (newID uint64, ok bool) { return idmap.Lookup(m.Runs, old) }

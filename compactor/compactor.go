@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/memvec/memvec/internal/idmap"
 	"github.com/memvec/memvec/manifest"
 )
 
@@ -101,11 +102,8 @@ func (c *Compactor) loop(ctx context.Context) {
 	}
 }
 
-// Result describes a committed compaction.
-type Result struct {
-	Epoch uint64
-	Runs  []manifest.IDRun
-}
+// Result describes a committed compaction: its epoch and ID map.
+type Result = idmap.Map
 
 // Compact runs one manual compaction, which rewrites every segment holding
 // a deleted row. It returns nil when there was nothing to reclaim.

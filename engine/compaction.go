@@ -10,6 +10,7 @@ import (
 	"github.com/memvec/memvec/compactor"
 	"github.com/memvec/memvec/internal/bitset"
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/idmap"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
 )
@@ -255,7 +256,6 @@ func lateTombstones(cur *version, job *compactor.Job, out *compactor.Output) ([]
 			tomb: bitset.New(seg.Capacity()),
 		}
 	}
-	m := idMap(out.Runs)
 	for _, src := range job.Sources {
 		var now bitset.Set
 		for _, s := range cur.segs.all() {
@@ -269,11 +269,11 @@ func lateTombstones(cur *version, job *compactor.Job, out *compactor.Output) ([]
 		for w := range src.Tomb {
 			for diff := now[w] &^ src.Tomb[w]; diff != 0; diff &= diff - 1 {
 				row := uint64(w)*64 + uint64(bits.TrailingZeros64(diff))
-				old, ok := runID(src.Runs, row)
+				old, ok := segment.RowID(src.Runs, row)
 				if !ok {
 					continue
 				}
-				newID, ok := m.lookup(old)
+				newID, ok := idmap.Lookup(out.Runs, old)
 				if !ok {
 					return nil, fmt.Errorf("late delete of ID %d has no new ID", old)
 				}
@@ -287,42 +287,15 @@ func lateTombstones(cur *version, job *compactor.Job, out *compactor.Output) ([]
 	return views, nil
 }
 
-// runID returns the ID of row in a segment with the given runs, which
-// need not cover it (rows past a snapshot).
-func runID(runs []segment.Run, row uint64) (uint64, bool) {
-	for _, r := range runs {
-		if row >= r.FirstRow && row < r.FirstRow+r.Count {
-			return r.FirstID + (row - r.FirstRow), true
-		}
-	}
-	return 0, false
-}
-
-type idMap []manifest.IDRun
-
-func (m idMap) lookup(old uint64) (uint64, bool) {
-	i := sort.Search(len(m), func(i int) bool { return m[i].Old+m[i].Len > old })
-	if i == len(m) || old < m[i].Old {
-		return 0, false
-	}
-	return m[i].New + (old - m[i].Old), true
-}
-
-// IDMap is one compaction's old-to-new ID map as stored on disk.
-type IDMap struct {
-	Epoch uint64
-	Runs  []manifest.IDRun
-}
-
 // IDMapsSince reads from disk the maps of the compactions after epoch,
 // oldest first.
-func (e *Engine) IDMapsSince(epoch uint64) ([]IDMap, error) {
+func (e *Engine) IDMapsSince(epoch uint64) ([]idmap.Map, error) {
 	done, err := e.writing("") // keeps ReleaseIDMaps from removing a file being read
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	var out []IDMap
+	var out []idmap.Map
 	for _, ep := range e.man.IDMaps {
 		if ep <= epoch {
 			continue
@@ -331,7 +304,7 @@ func (e *Engine) IDMapsSince(epoch uint64) ([]IDMap, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, IDMap{Epoch: ep, Runs: runs})
+		out = append(out, idmap.Map{Epoch: ep, Runs: runs})
 	}
 	return out, nil
 }

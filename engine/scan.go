@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
-	"sort"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -102,7 +101,8 @@ func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore 
 				if !(sc >= thr) { // also skips NaN: deleted rows
 					continue
 				}
-				top.offer(Hit{ID: rowID(s.runs, b+uint64(j)), Score: sc})
+				id, _ := segment.RowID(s.runs, b+uint64(j)) // a visible row: its runs cover it
+				top.offer(Hit{ID: id, Score: sc})
 				thr = top.floor(minScore)
 			}
 		}
@@ -127,12 +127,6 @@ func maskDeleted(tomb bitset.Set, from, to uint64, scores []float32, nq int) {
 			}
 		}
 	}
-}
-
-// rowID returns the ID of a visible row from its segment's runs.
-func rowID(runs []segment.Run, row uint64) uint64 {
-	i := sort.Search(len(runs), func(i int) bool { return runs[i].FirstRow+runs[i].Count > row })
-	return runs[i].FirstID + (row - runs[i].FirstRow)
 }
 
 // chunks returns the version's work plan, computed once per version so

@@ -13,6 +13,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
 	"github.com/memvec/memvec/internal/filenames"
+	"github.com/memvec/memvec/internal/idmap"
 	"github.com/memvec/memvec/internal/vfs"
 )
 
@@ -22,7 +23,8 @@ const IDMapVersion = 1
 
 const idMapMagic = "memvecIM"
 
-// IDRun says old IDs [Old, Old+Len) now live at [New, New+Len).
+// IDRun says old IDs [Old, Old+Len) now live at [New, New+Len); it is
+// idmap.Run, the one run type of every ID map in memvec.
 //
 // # ID-map file format
 //
@@ -44,7 +46,7 @@ const idMapMagic = "memvecIM"
 // their old ranges do not overlap (old+len <= the next run's old); their
 // new ranges do not overlap either; neither old+len nor new+len wraps past
 // 2^64-1. A file breaking any of these is ErrCorrupt.
-type IDRun struct{ Old, New, Len uint64 }
+type IDRun = idmap.Run
 
 // IDMapFileName returns the name, inside a store directory, of the ID-map
 // file of compaction epoch epoch.

@@ -108,7 +108,7 @@ func TestIDMapRoundTrip(t *testing.T) {
 		{name: "empty", epoch: 2, runs: []IDRun{}, want: nil},
 		{name: "one", epoch: 3, runs: []IDRun{{Old: 10, New: 20, Len: 5}}},
 		{name: "several", epoch: 4, runs: sampleIDRuns()},
-		{name: "adjacent", epoch: 5, runs: []IDRun{{0, 100, 10}, {10, 110, 10}, {20, 90, 10}}},
+		{name: "adjacent", epoch: 5, runs: []IDRun{{Old: 0, New: 100, Len: 10}, {Old: 10, New: 110, Len: 10}, {Old: 20, New: 90, Len: 10}}},
 		{name: "unsorted input", epoch: 6,
 			runs: []IDRun{{Old: 50, New: 0, Len: 5}, {Old: 0, New: 10, Len: 5}, {Old: 20, New: 5, Len: 5}},
 			want: []IDRun{{Old: 0, New: 10, Len: 5}, {Old: 20, New: 5, Len: 5}, {Old: 50, New: 0, Len: 5}}},
@@ -226,20 +226,20 @@ var badIDRuns = []struct {
 	sortable bool
 }{
 	{name: "zero len", runs: []IDRun{{Old: 1, New: 100, Len: 0}}},
-	{name: "zero len among others", runs: []IDRun{{0, 100, 1}, {5, 200, 0}, {10, 300, 1}}},
-	{name: "unsorted", runs: []IDRun{{10, 100, 5}, {0, 200, 5}}, sortable: true},
-	{name: "equal old", runs: []IDRun{{10, 100, 5}, {10, 200, 5}}},
-	{name: "overlapping old", runs: []IDRun{{10, 100, 5}, {14, 200, 5}}},
-	{name: "contained old", runs: []IDRun{{10, 100, 50}, {20, 200, 5}}},
-	{name: "overlapping new", runs: []IDRun{{0, 100, 5}, {10, 104, 5}}},
-	{name: "overlapping new out of order", runs: []IDRun{{0, 200, 5}, {10, 100, 5}, {20, 196, 5}}},
-	{name: "equal new", runs: []IDRun{{0, 100, 1}, {10, 100, 1}}},
-	{name: "old overflows", runs: []IDRun{{math.MaxUint64, 0, 1}}},
-	{name: "old ends at 2^64", runs: []IDRun{{math.MaxUint64 - 9, 0, 10}}},
-	{name: "old overflows by far", runs: []IDRun{{1 << 63, 0, 1<<63 + 5}}},
-	{name: "new overflows", runs: []IDRun{{0, math.MaxUint64, 1}}},
-	{name: "new ends at 2^64", runs: []IDRun{{0, 1 << 63, 1 << 63}}},
-	{name: "overflow hides overlap", runs: []IDRun{{0, 0, 10}, {math.MaxUint64 - 1, 5, 3}}},
+	{name: "zero len among others", runs: []IDRun{{Old: 0, New: 100, Len: 1}, {Old: 5, New: 200, Len: 0}, {Old: 10, New: 300, Len: 1}}},
+	{name: "unsorted", runs: []IDRun{{Old: 10, New: 100, Len: 5}, {Old: 0, New: 200, Len: 5}}, sortable: true},
+	{name: "equal old", runs: []IDRun{{Old: 10, New: 100, Len: 5}, {Old: 10, New: 200, Len: 5}}},
+	{name: "overlapping old", runs: []IDRun{{Old: 10, New: 100, Len: 5}, {Old: 14, New: 200, Len: 5}}},
+	{name: "contained old", runs: []IDRun{{Old: 10, New: 100, Len: 50}, {Old: 20, New: 200, Len: 5}}},
+	{name: "overlapping new", runs: []IDRun{{Old: 0, New: 100, Len: 5}, {Old: 10, New: 104, Len: 5}}},
+	{name: "overlapping new out of order", runs: []IDRun{{Old: 0, New: 200, Len: 5}, {Old: 10, New: 100, Len: 5}, {Old: 20, New: 196, Len: 5}}},
+	{name: "equal new", runs: []IDRun{{Old: 0, New: 100, Len: 1}, {Old: 10, New: 100, Len: 1}}},
+	{name: "old overflows", runs: []IDRun{{Old: math.MaxUint64, New: 0, Len: 1}}},
+	{name: "old ends at 2^64", runs: []IDRun{{Old: math.MaxUint64 - 9, New: 0, Len: 10}}},
+	{name: "old overflows by far", runs: []IDRun{{Old: 1 << 63, New: 0, Len: 1<<63 + 5}}},
+	{name: "new overflows", runs: []IDRun{{Old: 0, New: math.MaxUint64, Len: 1}}},
+	{name: "new ends at 2^64", runs: []IDRun{{Old: 0, New: 1 << 63, Len: 1 << 63}}},
+	{name: "overflow hides overlap", runs: []IDRun{{Old: 0, New: 0, Len: 10}, {Old: math.MaxUint64 - 1, New: 5, Len: 3}}},
 }
 
 func TestDecodeIDMapInvalidRuns(t *testing.T) {
@@ -306,7 +306,7 @@ func TestWriteReadIDMap(t *testing.T) {
 	for _, tc := range []struct {
 		epoch uint64
 		runs  []IDRun
-	}{{1, sampleIDRuns()}, {2, nil}, {1234567, []IDRun{{5, 6, 1}}}} {
+	}{{1, sampleIDRuns()}, {2, nil}, {1234567, []IDRun{{Old: 5, New: 6, Len: 1}}}} {
 		if err := WriteIDMap(nil, dir, tc.epoch, tc.runs); err != nil {
 			t.Fatalf("WriteIDMap(%d): %v", tc.epoch, err)
 		}
@@ -329,7 +329,7 @@ func TestWriteReadIDMap(t *testing.T) {
 	if err := WriteIDMap(nil, dir, 1, []IDRun{{Old: 3, New: 4, Len: 5}}); err != nil {
 		t.Fatal(err)
 	}
-	if runs, err := ReadIDMap(nil, dir, 1); err != nil || !reflect.DeepEqual(runs, []IDRun{{3, 4, 5}}) {
+	if runs, err := ReadIDMap(nil, dir, 1); err != nil || !reflect.DeepEqual(runs, []IDRun{{Old: 3, New: 4, Len: 5}}) {
 		t.Fatalf("ReadIDMap after rewrite: %v, %v", runs, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
 	"github.com/memvec/memvec/internal/filenames"
+	"github.com/memvec/memvec/internal/idmap"
 	"github.com/memvec/memvec/internal/vfs"
 )
 
@@ -21,6 +22,20 @@ import (
 type Run struct {
 	FirstID, FirstRow, Count uint64
 }
+
+// RowID returns the ID of row in a segment with the given runs (sorted by
+// FirstRow and disjoint, as Runs returns them), with ok false if no run
+// covers it (a row past a snapshot). It is idmap.Search, the one lookup
+// over runs.
+func RowID(runs []Run, row uint64) (id uint64, ok bool) {
+	i, ok := idmap.Search(runs, row, runRows)
+	if !ok {
+		return 0, false
+	}
+	return runs[i].FirstID + (row - runs[i].FirstRow), true
+}
+
+func runRows(r Run) (first, n uint64) { return r.FirstRow, r.Count }
 
 // Seal is what the manifest records about a sealed segment: with it, Open
 // needs to read nothing but the header.

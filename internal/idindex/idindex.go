@@ -12,6 +12,7 @@ import (
 	"iter"
 	"sort"
 
+	"github.com/memvec/memvec/internal/idmap"
 	"github.com/memvec/memvec/segment"
 )
 
@@ -114,17 +115,19 @@ func (x Index) Find(id uint64) (seg int, row uint64, ok bool) {
 	}
 	e := x.last
 	if id < e.FirstID {
-		h := x.head
-		i := sort.Search(len(h), func(i int) bool { return h[i].FirstID+h[i].Count > id })
-		if i == len(h) || id < h[i].FirstID {
+		i, ok := idmap.Search(x.head, id, entryIDs)
+		if !ok {
 			return 0, 0, false
 		}
-		e = h[i]
+		e = x.head[i]
 	} else if id >= e.FirstID+e.Count {
 		return 0, 0, false
 	}
 	return e.Seg, e.FirstRow + (id - e.FirstID), true
 }
+
+// entryIDs gives an entry's IDs to idmap.Search.
+func entryIDs(e Entry) (first, n uint64) { return e.FirstID, e.Count }
 
 // MaxID returns one past the largest ID in the index, or 0 when empty.
 func (x Index) MaxID() uint64 {
