@@ -78,8 +78,8 @@ type State struct {
 	Segments []Segment
 	Index    idindex.Index
 	WAL      *wal.Log
-	NextID     uint64 // the first ID never handed out
-	Created    bool   // the store was created by this call
+	NextID   uint64 // the first ID never handed out
+	Created  bool   // the store was created by this call
 	// StaleTombs says that the tombstone checkpoint named rows of the
 	// active segment that recovery cut as a torn tail (see tombsPastRows):
 	// the engine must write a fresh checkpoint before any row is appended
