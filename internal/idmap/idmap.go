@@ -6,8 +6,6 @@
 // Run, and memvec.IDMap.Lookup is Lookup.
 package idmap
 
-import "sort"
-
 // Run says that old IDs [Old, Old+Len) now live at [New, New+Len). The
 // manifest package documents how runs are stored (manifest.IDRun is this
 // type).
@@ -41,13 +39,21 @@ func oldIDs(r Run) (first, n uint64) { return r.Old, r.Len }
 // does. runs are sorted by their first key and disjoint; keys gives a run's
 // keys as [first, first+n). It is a binary search.
 func Search[R any](runs []R, key uint64, keys func(R) (first, n uint64)) (i int, ok bool) {
-	i = sort.Search(len(runs), func(i int) bool {
-		first, n := keys(runs[i])
-		return first+n > key
-	})
-	if i == len(runs) {
-		return i, false
+	// sort.Search's loop, written out so that a probe costs one call of
+	// keys rather than a closure calling it: it is on the Get and scan
+	// paths.
+	lo, hi := 0, len(runs)
+	for lo < hi {
+		h := int(uint(lo+hi) >> 1)
+		if first, n := keys(runs[h]); first+n > key {
+			hi = h
+		} else {
+			lo = h + 1
+		}
 	}
-	first, _ := keys(runs[i])
-	return i, key >= first
+	if lo == len(runs) {
+		return lo, false
+	}
+	first, _ := keys(runs[lo])
+	return lo, key >= first
 }
