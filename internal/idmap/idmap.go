@@ -37,23 +37,21 @@ func oldIDs(r Run) (first, n uint64) { return r.Old, r.Len }
 
 // Search returns the index of the run holding key, with ok false if none
 // does. runs are sorted by their first key and disjoint; keys gives a run's
-// keys as [first, first+n). It is a binary search.
+// keys as [first, first+n). It is a binary search, kept small enough to be
+// inlined with keys (it is on the Get and scan paths).
 func Search[R any](runs []R, key uint64, keys func(R) (first, n uint64)) (i int, ok bool) {
-	// sort.Search's loop, written out so that a probe costs one call of
-	// keys rather than a closure calling it: it is on the Get and scan
-	// paths.
 	lo, hi := 0, len(runs)
 	for lo < hi {
 		h := int(uint(lo+hi) >> 1)
-		if first, n := keys(runs[h]); first+n > key {
+		first, n := keys(runs[h])
+		switch {
+		case key < first:
 			hi = h
-		} else {
+		case key-first < n:
+			return h, true
+		default:
 			lo = h + 1
 		}
 	}
-	if lo == len(runs) {
-		return lo, false
-	}
-	first, _ := keys(runs[lo])
-	return lo, key >= first
+	return lo, false
 }
