@@ -6,9 +6,8 @@ import (
 	"math/bits"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 
+	"github.com/memvec/memvec/internal/filenames"
 	"github.com/memvec/memvec/internal/vfs"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
@@ -155,22 +154,18 @@ const inFlight = 1 << 20
 // of the store m describes: MANIFEST.tmp, or exactly the form a make
 // function gives with a number memvec could have given.
 func isStoreFile(m *manifest.Manifest, name string) bool {
-	if name == manifest.FileName+".tmp" {
+	kind, n, ok := filenames.Parse(name)
+	switch {
+	case !ok:
+		return false
+	case kind == filenames.ManifestTemp:
 		return true
-	}
-	for _, k := range []struct {
-		ext  string
-		make func(uint64) string
-		next uint64
-	}{
-		{".seg", segment.FileName, m.NextSegment},
-		{".tombs", manifest.TombsFileName, m.Generation + 1},
-		{".idmap", manifest.IDMapFileName, m.Epoch + 1},
-	} {
-		if num, ok := strings.CutSuffix(name, k.ext); ok {
-			n, err := strconv.ParseUint(num, 10, 64)
-			return err == nil && k.make(n) == name && n < k.next+inFlight
-		}
+	case kind == filenames.Segment:
+		return n < m.NextSegment+inFlight
+	case kind == filenames.Tombs:
+		return n < m.Generation+1+inFlight
+	case kind == filenames.IDMap:
+		return n < m.Epoch+1+inFlight
 	}
 	return false
 }
