@@ -1093,7 +1093,7 @@ func checkCCFiles(dir string, epoch uint64, kept []IDMap) error {
 	if err != nil {
 		return err
 	}
-	ref := memvectest.Named(man)
+	ref := man.Files()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memvec/memvec/internal/memvectest"
 	"github.com/memvec/memvec/internal/vfs"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
@@ -370,7 +369,7 @@ func checkFaultModel(dir string, m *faultModel, rng *rand.Rand) (bad []string) {
 	}
 	// No file outside the manifest.
 	if man, err := manifest.Load(nil, dir); err == nil {
-		listed := memvectest.Named(man)
+		listed := man.Files()
 		listed[manifest.FileName], listed["LOCK"], listed["wal"] = true, true, true
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
@@ -799,7 +798,7 @@ func strayFiles(dir string) []string {
 	if err != nil {
 		return []string{"(manifest: " + err.Error() + ")"}
 	}
-	listed := memvectest.Named(man)
+	listed := man.Files()
 	var out []string
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {

@@ -124,6 +124,22 @@ func (s Segment) SealInfo() *segment.Seal {
 	return &segment.Seal{Rows: s.Rows, Checksum: s.Checksum, Runs: s.Runs}
 }
 
+// Files returns the names of the files m names in its directory: its
+// segments, its tombstone checkpoint and its ID maps (not MANIFEST itself).
+func (m *Manifest) Files() map[string]bool {
+	named := make(map[string]bool, len(m.Segments)+len(m.IDMaps)+1)
+	for _, s := range m.Segments {
+		named[segment.FileName(s.Number)] = true
+	}
+	if m.Tombs != 0 {
+		named[TombsFileName(m.Tombs)] = true
+	}
+	for _, ep := range m.IDMaps {
+		named[IDMapFileName(ep)] = true
+	}
+	return named
+}
+
 // Clone returns a deep copy of m, for building the next generation.
 func (m *Manifest) Clone() *Manifest {
 	c := *m

@@ -57,16 +57,7 @@ const maxSegmentsInFlight = 1 << 20
 // the store m describes (and a stale manifest temp file), or ErrCorrupt
 // when a file proves that m was rolled back. It removes nothing.
 func findOrphans(fsys vfs.FS, dir string, m *manifest.Manifest) ([]string, error) {
-	listed := make(map[string]bool, len(m.Segments)+len(m.IDMaps)+1)
-	for _, s := range m.Segments {
-		listed[segment.FileName(s.Number)] = true
-	}
-	if m.Tombs != 0 {
-		listed[manifest.TombsFileName(m.Tombs)] = true
-	}
-	for _, ep := range m.IDMaps {
-		listed[manifest.IDMapFileName(ep)] = true
-	}
+	listed := m.Files()
 	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, err

@@ -39,7 +39,7 @@ func CheckDir(fsys vfs.FS, dir string, rows map[uint64]uint64, orphansRemoved bo
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	named := Named(m)
+	named := m.Files()
 	named[manifest.FileName] = true
 
 	var runs []segment.Run
@@ -127,22 +127,6 @@ func CheckDir(fsys vfs.FS, dir string, rows map[uint64]uint64, orphansRemoved bo
 		}
 	}
 	return m, errors.Join(errs...)
-}
-
-// Named returns the names of the files m names in its directory: its
-// segments, its tombstone checkpoint and its ID maps (not MANIFEST).
-func Named(m *manifest.Manifest) map[string]bool {
-	named := make(map[string]bool, len(m.Segments)+len(m.IDMaps)+1)
-	for _, s := range m.Segments {
-		named[segment.FileName(s.Number)] = true
-	}
-	if m.Tombs != 0 {
-		named[manifest.TombsFileName(m.Tombs)] = true
-	}
-	for _, ep := range m.IDMaps {
-		named[manifest.IDMapFileName(ep)] = true
-	}
-	return named
 }
 
 // inFlight bounds how far past the manifest's counters a number memvec
