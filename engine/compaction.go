@@ -45,7 +45,7 @@ func (e *Engine) Segments() ([]compactor.SegmentInfo, error) {
 // job never commits, none of its IDs was ever visible, so reusing them
 // after a restart is harmless.
 func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
-	done, err := e.writing("compact")
+	done, err := e.writing(mustWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +290,7 @@ func lateTombstones(cur *version, job *compactor.Job, out *compactor.Output) ([]
 // IDMapsSince reads from disk the maps of the compactions after epoch,
 // oldest first.
 func (e *Engine) IDMapsSince(epoch uint64) ([]idmap.Map, error) {
-	done, err := e.writing("") // keeps ReleaseIDMaps from removing a file being read
+	done, err := e.writing(lockOnly) // keeps ReleaseIDMaps from removing a file being read
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +312,7 @@ func (e *Engine) IDMapsSince(epoch uint64) ([]idmap.Map, error) {
 // ReleaseIDMaps drops the maps of epochs up to throughEpoch: first from the
 // manifest, then their files.
 func (e *Engine) ReleaseIDMaps(throughEpoch uint64) error {
-	done, err := e.writing("release ID maps")
+	done, err := e.writing(mustWrite)
 	if err != nil {
 		return err
 	}

@@ -148,7 +148,7 @@ func (e *Engine) begin() error {
 
 // Sync makes every acknowledged write durable (a no-op without NoSync).
 func (e *Engine) Sync() error {
-	done, err := e.writing("")
+	done, err := e.writing(lockOnly)
 	if err != nil {
 		return err
 	}
@@ -175,10 +175,9 @@ func (e *Engine) syncLocked() error {
 }
 
 // writable returns the error of a write to a read-only or failed engine.
-// Callers hold writeMu. The operation is not repeated in the error: the
-// caller's caller (package memvec) names it once; the parameter stays for
-// the callers in the write paths.
-func (e *Engine) writable(_ string) error {
+// Callers hold writeMu. The error does not name the operation: package
+// memvec names it once.
+func (e *Engine) writable() error {
 	if e.readOnly {
 		return errs.ErrReadOnly
 	}

@@ -18,10 +18,17 @@ func (e *Engine) reading() (v *version, done func(), err error) {
 	}, nil
 }
 
+// Whether writing checks that the engine takes writes: Sync and
+// IDMapsSince only need writeMu.
+const (
+	mustWrite = true
+	lockOnly  = false
+)
+
 // writing enters a write: it holds writeMu until done is called, and fails
-// with ErrClosed after Close has begun, and, when op is not empty, with
-// the error of a write named op to a read-only or failed engine.
-func (e *Engine) writing(op string) (done func(), err error) {
+// with ErrClosed after Close has begun, and, with mustWrite, with the error
+// of a write to a read-only or failed engine.
+func (e *Engine) writing(write bool) (done func(), err error) {
 	if err := e.begin(); err != nil {
 		return nil, err
 	}
@@ -30,8 +37,8 @@ func (e *Engine) writing(op string) (done func(), err error) {
 		e.writeMu.Unlock()
 		e.opMu.RUnlock()
 	}
-	if op != "" {
-		if err := e.writable(op); err != nil {
+	if write {
+		if err := e.writable(); err != nil {
 			done()
 			return nil, err
 		}

@@ -59,7 +59,7 @@ func (e *Engine) Add(vecs [][]float32) ([]uint64, error) {
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if err := e.writable("add"); err != nil {
+	if err := e.writable(); err != nil {
 		return nil, err
 	}
 	first := e.nextID.Load()
@@ -262,7 +262,7 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if err := e.writable("delete"); err != nil {
+	if err := e.writable(); err != nil {
 		return 0, err
 	}
 	// Only the views of the segments touched are copied (with their
