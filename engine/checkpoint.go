@@ -23,9 +23,10 @@ const checkpointWALBytes = 1 << 20
 // A checkpoint must only name durable rows: recovery cuts the active
 // segment back to its last durable batch, and a tombstone of a row it cut
 // would fall on whatever row is later appended at that position (issue
-// 10, item 1). So with NoSync the active segment is synced first.
+// 10, item 1). So with NoSync the active segment is synced first (without
+// it every Add synced its rows already).
 func (e *Engine) writeTombsLocked(gen uint64, segs []segView) error {
-	if e.active != nil {
+	if e.noSync && e.active != nil {
 		if err := e.active.seg.Sync(); err != nil {
 			return e.fail(err)
 		}
