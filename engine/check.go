@@ -14,12 +14,12 @@ import (
 // count is its tombstones'.
 func (v *version) check() error {
 	for _, s := range v.segs.all() {
-		if row, ok := s.tomb.FirstFrom(s.rows); ok {
+		if row, ok := s.tomb.bits.FirstFrom(s.rows); ok {
 			return fmt.Errorf("segment %d: row %d is tombstoned but the segment holds %d rows: %w",
 				s.ref.seg.Number(), row, s.rows, errs.ErrCorrupt)
 		}
-		if n := s.tomb.Count(); n != s.deleted {
-			return fmt.Errorf("segment %d: %d tombstones counted as %d: %w", s.ref.seg.Number(), n, s.deleted, errs.ErrCorrupt)
+		if n := s.tomb.bits.Count(); n != s.tomb.count() {
+			return fmt.Errorf("segment %d: %d tombstones counted as %d: %w", s.ref.seg.Number(), n, s.tomb.count(), errs.ErrCorrupt)
 		}
 	}
 	return nil
@@ -42,6 +42,36 @@ func (v *version) checkTombsFile(tombs []manifest.SegmentTombs, gen uint64) erro
 			return fmt.Errorf("%s: segment %d: row %d is tombstoned but the segment holds %d rows: %w",
 				manifest.TombsFileName(gen), t.Number, row, n, errs.ErrCorrupt)
 		}
+	}
+	return nil
+}
+
+// checkManifest verifies that v and m, the engine's current version and
+// manifest, describe one store: the same segments in the same order, each
+// sealed exactly when m says so, a sealed one with the rows of its seal
+// and the active one with at least the rows m records as durable, and the
+// same epoch. apply produces both from one edit; this is the check that it
+// did.
+func (v *version) checkManifest(m *manifest.Manifest) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("the segments in memory disagree with %s: %s: %w", manifest.FileName, fmt.Sprintf(format, a...), errs.ErrCorrupt)
+	}
+	if v.segs.len() != len(m.Segments) {
+		return bad("%d segments, the manifest names %d", v.segs.len(), len(m.Segments))
+	}
+	for i, s := range v.segs.all() {
+		ms := m.Segments[i]
+		switch {
+		case ms.Number != s.ref.seg.Number():
+			return bad("segment %d at position %d, the manifest names %d", s.ref.seg.Number(), i, ms.Number)
+		case ms.Sealed != s.ref.seg.Sealed():
+			return bad("segment %d sealed %v, the manifest says %v", ms.Number, s.ref.seg.Sealed(), ms.Sealed)
+		case ms.Sealed && ms.Rows != s.rows, ms.Rows > s.rows:
+			return bad("segment %d holds %d rows, the manifest says %d", ms.Number, s.rows, ms.Rows)
+		}
+	}
+	if v.epoch != m.Epoch {
+		return bad("epoch %d, the manifest's %d", v.epoch, m.Epoch)
 	}
 	return nil
 }

@@ -33,8 +33,8 @@ func (e *Engine) writeTombsLocked(gen uint64, segs []segView) error {
 	}
 	var tombs []manifest.SegmentTombs
 	for _, s := range segs {
-		if s.deleted > 0 {
-			tombs = append(tombs, manifest.SegmentTombs{Number: s.ref.seg.Number(), Bits: s.tomb})
+		if s.tomb.count() > 0 {
+			tombs = append(tombs, manifest.SegmentTombs{Number: s.ref.seg.Number(), Bits: s.tomb.bits})
 		}
 	}
 	sort.Slice(tombs, func(i, j int) bool { return tombs[i].Number < tombs[j].Number })
@@ -59,37 +59,25 @@ func (e *Engine) maybeCheckpointLocked() {
 }
 
 // tombCheckpointLocked writes a tombstone checkpoint of the current
-// version, records it in the manifest (the commit point) and drops the
-// log records it covers. Before the manifest names it the new file is an
+// version and commits it (apply records it in the manifest and drops the
+// log records it covers). Before the manifest names it the new file is an
 // orphan, and the old checkpoint plus the whole log still describe the
 // store.
 func (e *Engine) tombCheckpointLocked() error {
-	man := e.man.Clone()
-	gen := e.man.Generation + 1 // storeManifest gives man the same
-	cleanup := func(err error) error {
-		e.fs.Remove(filepath.Join(e.dir, manifest.TombsFileName(gen)))
-		return err
-	}
+	gen := e.man.Generation + 1 // the generation of the manifest naming it
 	if err := e.writeTombsLocked(gen, e.cloneSegs()); err != nil {
-		return cleanup(err)
+		return e.removeTombs(gen, err)
 	}
 	if err := e.fs.SyncDir(e.dir); err != nil {
-		return cleanup(err)
+		return e.removeTombs(gen, err)
 	}
-	old := man.Tombs
-	man.Tombs = gen
-	man.WALCheckpoint = e.wal.LastSeq() + 1
-	if !e.noSync {
-		man.WALDurable = e.wal.LastSeq()
-	}
-	if err := e.storeManifest(man); err != nil {
-		return err
-	}
-	if err := e.wal.TruncateFront(man.WALCheckpoint); err != nil {
-		return e.fail(err)
-	}
-	if old != 0 {
-		e.fs.Remove(filepath.Join(e.dir, manifest.TombsFileName(old)))
-	}
-	return nil
+	_, err := e.apply(&edit{tombs: gen})
+	return err
+}
+
+// removeTombs removes the tombstone checkpoint of generation gen, which
+// no manifest names, after err.
+func (e *Engine) removeTombs(gen uint64, err error) error {
+	e.fs.Remove(filepath.Join(e.dir, manifest.TombsFileName(gen)))
+	return err
 }

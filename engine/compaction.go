@@ -32,8 +32,8 @@ func (e *Engine) Segments() ([]compactor.SegmentInfo, error) {
 	out := make([]compactor.SegmentInfo, v.segs.len())
 	for i, s := range v.segs.all() {
 		out[i] = compactor.SegmentInfo{
-			Number: s.ref.seg.Number(), Rows: s.rows, Deleted: s.deleted,
-			Capacity: s.ref.seg.Capacity(), Sealed: s.seal != nil,
+			Number: s.ref.seg.Number(), Rows: s.rows, Deleted: s.tomb.count(),
+			Capacity: s.ref.seg.Capacity(), Sealed: s.ref.seg.Sealed(),
 		}
 	}
 	return out, nil
@@ -62,11 +62,11 @@ func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
 	v := e.acquire()
 	job := &compactor.Job{Ctx: e.closeCtx, FS: e.fs, Dir: e.dir, Dim: e.dim, SegCap: e.segCap, Gen: e.man.Generation}
 	for _, s := range v.segs.all() {
-		if !want[s.ref.seg.Number()] || s.seal == nil || s.rows == 0 {
+		if !want[s.ref.seg.Number()] || !s.ref.seg.Sealed() || s.rows == 0 {
 			continue
 		}
-		job.Sources = append(job.Sources, compactor.Source{Seg: s.ref.seg, Rows: s.rows, Runs: s.runs, Tomb: s.tomb, Verify: s.ref.verify})
-		job.Live += s.rows - s.deleted
+		job.Sources = append(job.Sources, compactor.Source{Seg: s.ref.seg, Rows: s.rows, Runs: s.runs, Tomb: s.tomb.bits, Verify: s.ref.verify})
+		job.Live += s.rows - s.tomb.count()
 	}
 	if len(job.Sources) == 0 {
 		v.release()
@@ -75,8 +75,8 @@ func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
 	job.FirstID = e.nextID.Load()
 	e.nextID.Add(job.Live)
 	for n := uint64(0); n*e.segCap < job.Live; n++ {
-		job.Segments = append(job.Segments, e.man.NextSegment)
-		e.man.NextSegment++
+		job.Segments = append(job.Segments, e.nextSegment)
+		e.nextSegment++
 	}
 	e.jobs.Add(1)
 	job.Release = func() {
@@ -93,28 +93,11 @@ func (e *Engine) sealActiveLocked() error {
 	if seg.Rows() == 0 {
 		return nil
 	}
-	seal, err := seg.Seal()
-	if err != nil {
+	if _, err := seg.Seal(); err != nil {
 		return e.fail(err)
 	}
-	man := e.man.Clone()
-	for i := range man.Segments {
-		if man.Segments[i].Number == seg.Number() {
-			man.Segments[i] = sealedEntry(seg, seal)
-		}
-	}
-	if err := e.storeManifest(man); err != nil {
-		return err
-	}
-	segs := e.cloneSegs()
-	for i := range segs {
-		if segs[i].ref == e.active {
-			segs[i].seal = &seal
-		}
-	}
-	e.active = nil
-	e.publish(segs)
-	return nil
+	_, err := e.apply(&edit{sealActive: true})
+	return err
 }
 
 // Commit installs a compaction's output. Under writeMu it carries deletes
@@ -135,104 +118,52 @@ func (e *Engine) Commit(job *compactor.Job, out *compactor.Output) (uint64, erro
 		return 0, e.failed
 	}
 	cur := e.cur.Load()
-	retired := make(map[*segment.Segment]bool, len(job.Sources))
-	for _, s := range job.Sources {
-		retired[s.Seg] = true
-	}
-	newViews, err := lateTombstones(cur, job, out)
+	added, err := lateTombstones(cur, job, out)
 	if err != nil {
 		out.Remove()
 		return 0, err
 	}
-	var keep []segView
-	for _, s := range cur.segs.all() {
-		if !retired[s.ref.seg] {
-			keep = append(keep, s)
-		}
+	ed := &edit{added: added, nextID: job.FirstID + job.Live, compacted: true, tombs: e.man.Generation + 1}
+	for _, s := range job.Sources {
+		ed.retired = append(ed.retired, s.Seg.Number())
 	}
-	keep = append(keep, newViews...)
-
-	man := e.man.Clone()
-	man.Generation++ // names the tombstone checkpoint; storeManifest sets the same
-	man.Epoch++
-	oldTombs := man.Tombs
-	if err := e.writeCommitFiles(man, keep, out); err != nil {
+	// The checkpoint holds the next version's tombstones: the retired
+	// segments' go, the outputs' late ones come.
+	segs, _, _ := e.nextSegs(ed)
+	if err := e.writeCommitFiles(ed.tombs, e.man.Epoch+1, segs, out); err != nil {
 		// Nothing names the outputs yet: the compaction is abandoned and
 		// the old segments keep serving (ENOSPC here is no reason to stop
 		// writing). writeCommitFiles removed its own partial files.
 		out.Remove()
 		return 0, err
 	}
-	var entries []manifest.Segment
-	for _, ms := range man.Segments {
-		if !isRetired(ms.Number, job) {
-			entries = append(entries, ms)
-		}
-	}
-	for i, seg := range out.Segments {
-		entries = append(entries, sealedEntry(seg, out.Seals[i]))
-	}
-	man.Segments = entries
-	man.IDMaps = append(man.IDMaps, man.Epoch)
-	man.NextID = max(man.NextID, job.FirstID+job.Live)
-	man.WALCheckpoint = e.wal.LastSeq() + 1
-	if !e.noSync {
-		man.WALDurable = e.wal.LastSeq()
-	}
-	if err := e.storeManifest(man); err != nil {
-		// The engine is read-only now. The new manifest may have been
-		// renamed into place, naming the outputs and the commit files, so
-		// they are closed but kept on disk: the next Open sorts it out.
-		for _, seg := range out.Segments {
-			seg.Close()
-		}
+	// The retired segments' files are removed when the last search using
+	// them ends; everything before the checkpoint is in the tombstone
+	// file now, and apply drops it from the WAL.
+	if committed, err := e.apply(ed); !committed {
 		return 0, err
+	} else if err != nil {
+		return e.man.Epoch, err
 	}
-	markNamed(out.Segments, man.Generation)
-	for _, s := range cur.segs.all() {
-		if retired[s.ref.seg] {
-			s.ref.retire.Store(true)
-		}
-	}
-	e.publish(keep)
-
-	// Everything before the checkpoint is in the tombstone file now.
-	if err := e.wal.TruncateFront(man.WALCheckpoint); err != nil {
-		return man.Epoch, e.fail(err)
-	}
-	if oldTombs != 0 {
-		e.fs.Remove(filepath.Join(e.dir, manifest.TombsFileName(oldTombs)))
-	}
-	return man.Epoch, nil
+	return e.man.Epoch, nil
 }
 
-func isRetired(number uint64, job *compactor.Job) bool {
-	for _, s := range job.Sources {
-		if s.Seg.Number() == number {
-			return true
-		}
-	}
-	return false
-}
-
-// writeCommitFiles writes the ID map of man.Epoch and the tombstone
-// checkpoint of generation man.Generation, fsyncs them and the directory,
-// and records the checkpoint in man. On error it removes both files (no
-// manifest names them, and their names are above every one in use), so
-// that a failed compaction leaves nothing behind; a file it cannot remove
-// is an orphan for the next Open.
-func (e *Engine) writeCommitFiles(man *manifest.Manifest, segs []segView, out *compactor.Output) (err error) {
+// writeCommitFiles writes the ID map of epoch and the tombstone checkpoint
+// of segs as generation gen, and fsyncs them and the directory. On error
+// it removes both files (no manifest names them, and their names are above
+// every one in use), so that a failed compaction leaves nothing behind; a
+// file it cannot remove is an orphan for the next Open.
+func (e *Engine) writeCommitFiles(gen, epoch uint64, segs []segView, out *compactor.Output) (err error) {
 	defer func() {
 		if err != nil {
-			e.fs.Remove(filepath.Join(e.dir, manifest.TombsFileName(man.Generation)))
-			e.fs.Remove(filepath.Join(e.dir, manifest.IDMapFileName(man.Epoch)))
+			e.fs.Remove(filepath.Join(e.dir, manifest.TombsFileName(gen)))
+			e.fs.Remove(filepath.Join(e.dir, manifest.IDMapFileName(epoch)))
 		}
 	}()
-	if err := e.writeTombsLocked(man.Generation, segs); err != nil {
+	if err := e.writeTombsLocked(gen, segs); err != nil {
 		return err
 	}
-	man.Tombs = man.Generation
-	if err := manifest.WriteIDMap(e.fs, e.dir, man.Epoch, out.Runs); err != nil {
+	if err := manifest.WriteIDMap(e.fs, e.dir, epoch, out.Runs); err != nil {
 		return err
 	}
 	return e.fs.SyncDir(e.dir)
@@ -248,19 +179,13 @@ func lateTombstones(cur *version, job *compactor.Job, out *compactor.Output) ([]
 	for i, seg := range out.Segments {
 		starts[i] = next
 		next += seg.Rows()
-		views[i] = segView{
-			ref:  &segRef{seg: seg, trusted: true},
-			seal: &out.Seals[i],
-			rows: seg.Rows(),
-			runs: seg.Runs(),
-			tomb: bitset.New(seg.Capacity()),
-		}
+		views[i] = newView(seg)
 	}
 	for _, src := range job.Sources {
 		var now bitset.Set
 		for _, s := range cur.segs.all() {
 			if s.ref.seg == src.Seg {
-				now = s.tomb
+				now = s.tomb.bits
 			}
 		}
 		if now == nil {
@@ -278,9 +203,7 @@ func lateTombstones(cur *version, job *compactor.Job, out *compactor.Output) ([]
 					return nil, fmt.Errorf("late delete of ID %d has no new ID", old)
 				}
 				i := sort.Search(len(starts), func(i int) bool { return starts[i] > newID }) - 1
-				if views[i].tomb.Add(newID - starts[i]) {
-					views[i].deleted++
-				}
+				views[i].tomb.add(newID - starts[i])
 			}
 		}
 	}
@@ -317,24 +240,12 @@ func (e *Engine) ReleaseIDMaps(throughEpoch uint64) error {
 		return err
 	}
 	defer done()
-	man := e.man.Clone()
-	var keep, drop []uint64
-	for _, ep := range man.IDMaps {
+	var drop []uint64
+	for _, ep := range e.man.IDMaps {
 		if ep <= throughEpoch {
 			drop = append(drop, ep)
-		} else {
-			keep = append(keep, ep)
 		}
 	}
-	if len(drop) == 0 {
-		return nil
-	}
-	man.IDMaps = keep
-	if err := e.storeManifest(man); err != nil {
-		return err
-	}
-	for _, ep := range drop {
-		e.fs.Remove(filepath.Join(e.dir, manifest.IDMapFileName(ep)))
-	}
-	return nil
+	_, err = e.apply(&edit{releaseMaps: drop})
+	return err
 }

@@ -21,6 +21,17 @@
 // segment, a compaction) rebuild all three, as they rewrite the manifest,
 // which lists every segment, anyway.
 //
+// # Edits
+//
+// Every write that replaces the manifest (new segments, a seal, a
+// compaction's commit, a tombstone checkpoint, an ID reservation, released
+// ID maps, a clean close) says what it changes as one edit value, and
+// apply alone turns the current manifest and version into the next ones
+// (edit.go). A segment's sealed state is the segment's own record
+// (segment.Segment.SealInfo); the manifest entry and the version derive
+// theirs from it. Verify checks that the version lists exactly what the
+// manifest names.
+//
 // # Invariants
 //
 //   - A version holds one reference on its segSet, and a segSet one on

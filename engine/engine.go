@@ -60,6 +60,10 @@ type Engine struct {
 	writeMu sync.Mutex
 	man     *manifest.Manifest
 	active  *segRef // nil when a new batch needs a new segment
+	// nextSegment is the number of the next segment file to create.
+	// Numbers are reserved in memory when a file is created or a
+	// compaction prepared (see appendNew); every manifest covers them.
+	nextSegment uint64
 	// nextID is the first ID never handed out. Only writers (under
 	// writeMu) change it; it is atomic so that Stats reads it without
 	// waiting for a writer's fsync.
@@ -95,19 +99,13 @@ func Open(dir string, cfg Config) (*Engine, error) {
 		lock:     st.Lock,
 	}
 	e.nextID.Store(st.NextID)
+	e.nextSegment = st.Manifest.NextSegment
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())
 	segs := make([]segView, len(st.Segments))
 	for i, s := range st.Segments {
-		ref := &segRef{seg: s.Segment, openSeal: s.Entry.SealInfo()}
-		segs[i] = segView{
-			ref:     ref,
-			seal:    s.Entry.SealInfo(),
-			rows:    s.Rows(),
-			runs:    s.Runs(),
-			tomb:    s.Tomb,
-			deleted: s.Tomb.Count(),
-		}
-		if !s.Entry.Sealed {
+		ref := &segRef{seg: s.Segment}
+		segs[i] = segView{ref: ref, rows: s.Rows(), runs: s.Runs(), tomb: tombsOf(s.Tomb)}
+		if !s.Sealed() {
 			e.active = ref
 		}
 	}
@@ -235,50 +233,20 @@ func (e *Engine) Close() error {
 // and of the WAL is durable, after a sync. Recovery treats anything found
 // short of it as corruption rather than as a torn tail, so a flipped byte
 // in the last batch of a cleanly closed store is reported, not dropped.
+// Every ID handed out is durable now: a NoSync reservation (see
+// reserveIDs) is given back, so a clean close leaves no gap.
 func (e *Engine) checkpointLocked() error {
-	man := e.man.Clone()
-	changed := false
-	if e.active != nil {
-		for i := range man.Segments {
-			if s := &man.Segments[i]; s.Number == e.active.seg.Number() && s.Rows != e.active.seg.Rows() {
-				s.Rows = e.active.seg.Rows()
-				changed = true
-			}
-		}
-	}
-	// Every ID handed out is durable now: a NoSync reservation (see
-	// reserveIDs) is given back, so a clean close leaves no gap.
-	if next := e.nextID.Load(); man.NextID > next {
-		man.NextID = next
-		changed = true
-	}
-	if last := e.wal.LastSeq(); last != man.WALDurable {
-		man.WALDurable = last
-		changed = true
-	}
-	if !changed {
-		return nil
-	}
-	if err := e.storeManifest(man); err != nil {
-		return err
-	}
-	return nil
+	_, err := e.apply(&edit{activeRows: true, walSynced: true, trimNextID: true})
+	return err
 }
 
 // Dir returns the store's directory.
 func (e *Engine) Dir() string { return e.dir }
 
-// storeManifest makes man the next generation of the manifest. A failed
+// storeManifest makes man, built by nextManifest, the manifest. A failed
 // replacement leaves the disk in an unknown state (the rename may or may
 // not have happened), so it makes the engine read-only.
-//
-// Every manifest records the ID counter: rows appended to the active
-// segment take IDs without a manifest write, and a manifest that seals
-// that segment must cover them (recovery checks that every run lies below
-// NextID).
 func (e *Engine) storeManifest(man *manifest.Manifest) error {
-	man.Generation = e.man.Generation + 1
-	man.NextID = max(man.NextID, e.nextID.Load())
 	if err := manifest.Store(e.fs, e.dir, man); err != nil {
 		return e.fail(err)
 	}

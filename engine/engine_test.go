@@ -32,7 +32,7 @@ func TestSnapshotIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	si, row, ok := old.index.Find(0)
-	if !ok || old.segs.at(si).tomb.Has(row) {
+	if !ok || old.segs.at(si).tomb.has(row) {
 		t.Fatal("a snapshot taken before a delete sees it")
 	}
 	if _, _, ok := old.index.Find(2); ok {
@@ -42,7 +42,7 @@ func TestSnapshotIsolation(t *testing.T) {
 	cur := e.acquire()
 	defer cur.release()
 	si, row, _ = cur.index.Find(0)
-	if !cur.segs.at(si).tomb.Has(row) {
+	if !cur.segs.at(si).tomb.has(row) {
 		t.Fatal("the current version misses the delete")
 	}
 }

@@ -32,9 +32,9 @@ func (e *Engine) SegmentDetails() ([]SegmentDetail, error) {
 		out[i] = SegmentDetail{
 			Number:   s.ref.seg.Number(),
 			Rows:     s.rows,
-			Deleted:  s.deleted,
+			Deleted:  s.tomb.count(),
 			Capacity: s.ref.seg.Capacity(),
-			Sealed:   s.seal != nil,
+			Sealed:   s.ref.seg.Sealed(),
 			Bytes:    s.ref.seg.Size(),
 		}
 	}
@@ -76,7 +76,7 @@ func (e *Engine) Range(ctx context.Context, fn func(id uint64, vec []float32) er
 	done := ctx.Done()
 	for x := range v.index.All() {
 		s := v.segs.at(x.Seg)
-		if s.deleted == s.rows {
+		if s.tomb.count() == s.rows {
 			continue
 		}
 		if err := s.ref.verify(); err != nil {
@@ -86,7 +86,7 @@ func (e *Engine) Range(ctx context.Context, fn func(id uint64, vec []float32) er
 		dim := uint64(seg.Dim())
 		vecs := seg.Vectors(x.FirstRow, x.FirstRow+x.Count)
 		for j := uint64(0); j < x.Count; j++ {
-			if s.tomb.Has(x.FirstRow + j) {
+			if s.tomb.has(x.FirstRow + j) {
 				continue
 			}
 			select {

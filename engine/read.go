@@ -17,7 +17,7 @@ func (e *Engine) Get(id uint64) ([]float32, error) {
 	}
 	defer done()
 	si, row, ok := v.index.Find(id)
-	if !ok || v.segs.at(si).tomb.Has(row) {
+	if !ok || v.segs.at(si).tomb.has(row) {
 		return nil, fmt.Errorf("id %d: %w", id, errs.ErrNotFound)
 	}
 	s := v.segs.at(si)
@@ -68,8 +68,10 @@ func (e *Engine) Stats() (Stats, error) {
 }
 
 // Verify reads every checksummed byte of the store: the manifest, every
-// segment, the WAL, the tombstone checkpoint and the ID maps. The first mismatch is returned as an error wrapping
-// ErrCorrupt that names the file and offset.
+// segment, the WAL, the tombstone checkpoint and the ID maps, and checks
+// that the segments in memory are the ones the manifest names. The first
+// mismatch is returned as an error wrapping ErrCorrupt that names the file
+// and offset.
 func (e *Engine) Verify(ctx context.Context) error {
 	v, done, err := e.reading()
 	if err != nil {
@@ -89,7 +91,7 @@ func (e *Engine) Verify(ctx context.Context) error {
 		if err := e.stopped(ctx); err != nil {
 			return err
 		}
-		if err := s.ref.seg.Verify(cctx, s.seal); err != nil {
+		if err := s.ref.seg.Verify(cctx, s.ref.seg.SealInfo()); err != nil {
 			if serr := e.stopped(ctx); serr != nil {
 				return serr
 			}
@@ -106,6 +108,9 @@ func (e *Engine) Verify(ctx context.Context) error {
 	// commit or ReleaseIDMaps from replacing them while they are read.
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	if err := e.cur.Load().checkManifest(e.man); err != nil {
+		return err
+	}
 	if gen := e.man.Tombs; gen != 0 {
 		tombs, err := manifest.ReadTombs(e.fs, e.dir, gen)
 		if err != nil {

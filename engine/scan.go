@@ -92,7 +92,7 @@ func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore 
 		// gives every (query, row) pair the same bits whatever nq and the
 		// row's place in the block, so each result is exactly Search's.
 		kernel.DotBlockMulti(qs, nq, dim, vecs, dim, n, scores, blockRows)
-		maskDeleted(s.tomb, b, e, scores, nq)
+		maskDeleted(s.tomb.bits, b, e, scores, nq)
 		for q := 0; q < nq; q++ {
 			top := tops[q]
 			thr := top.floor(minScore)
@@ -134,7 +134,7 @@ func maskDeleted(tomb bitset.Set, from, to uint64, scores []float32, nq int) {
 func (v *version) chunks() []chunk {
 	v.planOnce.Do(func() {
 		for i, s := range v.segs.all() {
-			if s.rows == s.deleted {
+			if s.rows == s.tomb.count() {
 				continue
 			}
 			for from := uint64(0); from < s.rows; from += chunkRows {

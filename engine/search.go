@@ -209,7 +209,7 @@ func (e *Engine) scoreIDs(ctx context.Context, v *version, qn []float32, ids []u
 			continue
 		}
 		s := v.segs.at(si)
-		if s.tomb.Has(row) {
+		if s.tomb.has(row) {
 			continue
 		}
 		if s != runSeg || row != runFirst+uint64(runLen) || id != runID+uint64(runLen) || runLen == len(scores) {

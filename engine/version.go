@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/memvec/memvec/internal/bitset"
 	"github.com/memvec/memvec/internal/idindex"
 	"github.com/memvec/memvec/segment"
 )
@@ -34,7 +33,7 @@ func (r *segRef) verify() error {
 	if r.trusted {
 		return nil
 	}
-	r.check.Do(func() { r.checkErr = r.seg.Verify(context.Background(), r.openSeal) })
+	r.check.Do(func() { r.checkErr = r.seg.Verify(context.Background(), r.seg.SealInfo()) })
 	return r.checkErr
 }
 
@@ -49,14 +48,13 @@ func (r *segRef) unref() {
 	r.seg.Close()
 }
 
-// segView is one segment as a version shows it.
+// segView is one segment as a version shows it. Whether it is sealed is
+// the segment's own record (segment.Segment.Sealed).
 type segView struct {
-	ref     *segRef
-	seal    *segment.Seal // nil for the active segment
-	rows    uint64
-	runs    []segment.Run
-	tomb    bitset.Set // immutable once published
-	deleted uint64
+	ref  *segRef
+	rows uint64
+	runs []segment.Run
+	tomb tombs // immutable once published
 }
 
 // segSet is the set of segments a run of versions lists. Versions that
@@ -151,9 +149,9 @@ func (e *Engine) acquire() *version {
 // publish makes segs the current version and drops the engine's reference
 // on the previous one. Callers hold writeMu and have set e.active to the
 // active segment's ref (or nil) before the call. It costs O(len(segs)):
-// it is for the writes that change which segments the store holds or seal
-// one (appendNew, sealActiveLocked, Commit, Open), which write a manifest
-// listing every segment anyway. Delete and appendActive use the O(1)
+// it is for the edits that change which segments the store holds or seal
+// one (apply, and Open), which write a manifest listing every segment
+// anyway. Delete and appendActive use the O(1)
 // paths, publishDerived and publishActive.
 func (e *Engine) publish(segs []segView) {
 	e.swap(newVersion(segs, e.man.Epoch, e.active))
@@ -207,7 +205,7 @@ func (e *Engine) cloneSegs() []segView {
 func (v *version) totals() (total, deleted uint64) {
 	for _, s := range v.segs.all() {
 		total += s.rows
-		deleted += s.deleted
+		deleted += s.tomb.count()
 	}
 	return
 }

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/memvec/memvec/internal/bitset"
 	"github.com/memvec/memvec/internal/errs"
-	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
 )
 
@@ -98,9 +96,8 @@ const noSyncIDReserve = 1 << 16
 // and a clean Close writes the exact counter back (checkpointLocked). One
 // manifest write per reservation: about one per 65,536 IDs.
 func (e *Engine) reserveIDs(mark uint64) error {
-	man := e.man.Clone()
-	man.NextID = mark
-	return e.storeManifest(man)
+	_, err := e.apply(&edit{nextID: mark})
+	return err
 }
 
 // appendActive writes the batch into the active segment's free space.
@@ -126,16 +123,14 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 		}
 		return err
 	}
-	man := e.man.Clone()
 	for off := 0; off < len(vecs); {
 		n := min(len(vecs)-off, int(e.segCap))
-		// The number is reserved in memory even if this attempt fails (as
-		// Prepare reserves its numbers): a file that a failed cleanup
-		// could not remove must not make every later attempt fail on
-		// O_EXCL. Recovery removes such a file.
-		num := e.man.NextSegment
-		e.man.NextSegment++
-		man.NextSegment = e.man.NextSegment
+		// The number is reserved even if this attempt fails (as Prepare
+		// reserves its numbers): a file that a failed cleanup could not
+		// remove must not make every later attempt fail on O_EXCL.
+		// Recovery removes such a file.
+		num := e.nextSegment
+		e.nextSegment++
 		seg, err := segment.Create(e.fs, e.dir, num, e.dim, e.segCap, e.man.Generation)
 		if err != nil {
 			return cleanup(err)
@@ -148,105 +143,33 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 		}
 		off += n
 	}
-	// Seal every new segment that is full; the last one stays active if it
-	// has room.
-	entries := make([]manifest.Segment, len(created))
+	ed := &edit{nextID: first + uint64(len(vecs))}
+	// Every new segment that is full is sealed; the last one stays active
+	// if it has room.
 	for i, seg := range created {
-		entries[i] = manifest.Segment{Number: seg.Number(), Capacity: seg.Capacity(), Rows: seg.Rows(), Salt: seg.Salt()}
 		if seg.Free() == 0 || i < len(created)-1 {
-			seal, err := seg.Seal()
-			if err != nil {
+			if _, err := seg.Seal(); err != nil {
 				return cleanup(err)
 			}
-			entries[i] = sealedEntry(seg, seal)
 		}
+		ed.added = append(ed.added, newView(seg))
 	}
 	// The old active segment: sealed, or dropped when it holds no rows.
-	var dropOld *segRef
-	oldIdx := -1
 	if e.active != nil {
-		for i, ms := range man.Segments {
-			if ms.Number == e.active.seg.Number() {
-				oldIdx = i
-			}
-		}
 		if e.active.seg.Rows() == 0 {
-			dropOld = e.active
-			man.Segments = append(man.Segments[:oldIdx], man.Segments[oldIdx+1:]...)
+			ed.retired = []uint64{e.active.seg.Number()}
 		} else {
-			seal, err := e.active.seg.Seal()
-			if err != nil {
+			if _, err := e.active.seg.Seal(); err != nil {
 				return e.fail(cleanup(err))
 			}
-			man.Segments[oldIdx] = sealedEntry(e.active.seg, seal)
+			ed.sealActive = true
 		}
 	}
-	man.Segments = append(man.Segments, entries...)
-	man.NextID = max(man.NextID, first+uint64(len(vecs)))
-	if !e.noSync {
-		man.WALDurable = e.wal.LastSeq()
-	}
-	if err := e.storeManifest(man); err != nil {
-		// The engine is read-only now. The new manifest may have been
-		// renamed into place, naming the new segments, so they are
-		// closed but kept on disk: the next Open sorts it out.
-		for _, s := range created {
-			s.Close()
-		}
+	if _, err := e.apply(ed); err != nil {
 		return err
 	}
-
-	markNamed(created, man.Generation)
-
-	segs := e.cloneSegs()
-	for i := range segs {
-		if segs[i].ref == e.active {
-			segs[i].seal = man.Segments[oldIdx].SealInfo()
-		}
-	}
-	if dropOld != nil {
-		for i := range segs {
-			if segs[i].ref == dropOld {
-				segs = append(segs[:i], segs[i+1:]...)
-				break
-			}
-		}
-		dropOld.retire.Store(true)
-	}
-	e.active = nil
-	for i, seg := range created {
-		ref := &segRef{seg: seg, trusted: true}
-		segs = append(segs, segView{
-			ref:  ref,
-			seal: entries[i].SealInfo(),
-			rows: seg.Rows(),
-			runs: seg.Runs(),
-			tomb: bitset.New(seg.Capacity()),
-		})
-		if !entries[i].Sealed {
-			e.active = ref
-		}
-	}
-	e.publish(segs)
 	e.signal()
 	return nil
-}
-
-// markNamed records in each new segment that the manifest of generation
-// gen, just committed, names it: evidence recovery uses to tell an orphan
-// from the file of a manifest that was later rolled back (see package
-// recovery). A failure loses only the evidence, so it is ignored.
-func markNamed(segs []*segment.Segment, gen uint64) {
-	for _, s := range segs {
-		s.MarkNamed(gen)
-	}
-}
-
-func sealedEntry(seg *segment.Segment, seal segment.Seal) manifest.Segment {
-	return manifest.Segment{
-		Number: seg.Number(), Capacity: seg.Capacity(), Sealed: true,
-		Rows: seal.Rows, Checksum: seal.Checksum, Salt: seg.Salt(), Runs: seal.Runs,
-	}
 }
 
 // Delete tombstones the given IDs and returns how many were live. The IDs
@@ -273,12 +196,12 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 	var dead []uint64
 	for _, id := range ids {
 		si, row, ok := v.index.Find(id)
-		if !ok || segs.at(si).tomb.Has(row) {
+		if !ok || segs.at(si).tomb.has(row) {
 			continue
 		}
 		if !cloned[si] {
 			s := *segs.at(si)
-			s.tomb = s.tomb.Clone()
+			s.tomb = s.tomb.clone()
 			segs = segs.with(si, s)
 			if cloned == nil {
 				cloned = make(map[int]bool)
@@ -287,8 +210,7 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 		}
 		// The view is this Delete's own copy until it is published.
 		s := segs.at(si)
-		s.tomb.Add(row)
-		s.deleted++
+		s.tomb.add(row)
 		dead = append(dead, id)
 	}
 	if len(dead) == 0 {

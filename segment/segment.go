@@ -52,13 +52,18 @@ func FileName(n uint64) string { return filenames.Make(filenames.Segment, n) }
 // a single writer; the read accessors may be called from any goroutine for
 // rows below a row count the caller obtained from Rows.
 type Segment struct {
-	fs     vfs.FS
-	path   string
-	f      vfs.File
-	m      []byte // read-only mapping of the whole file
-	lay    layout
-	hdr    Header
-	sealed bool
+	fs   vfs.FS
+	path string
+	f    vfs.File
+	m    []byte // read-only mapping of the whole file
+	lay  layout
+	hdr  Header
+	// seal is what the segment was sealed with: set by Open with a seal or
+	// by Seal, nil while the segment is active. It is the one record of
+	// whether the segment is sealed (the engine and the manifest derive
+	// theirs from it), and atomic because readers on other goroutines ask
+	// while the writer seals.
+	seal atomic.Pointer[Seal]
 
 	rows    atomic.Uint64 // committed rows, published after the record is written
 	synced  uint64        // rows known durable
@@ -156,7 +161,7 @@ func openMode(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, seal 
 	if err != nil {
 		return nil, fmt.Errorf("segment %s: %w", path, err)
 	}
-	s := &Segment{fs: fsys, path: path, f: f, lay: newLayout(dim, capacity), sealed: seal != nil, readOnly: readOnly}
+	s := &Segment{fs: fsys, path: path, f: f, lay: newLayout(dim, capacity), readOnly: readOnly}
 	if err := s.open(n, seal, durable); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("segment %s: %w", path, err)
@@ -199,6 +204,7 @@ func (s *Segment) open(n uint64, seal *Seal, durable uint64) error {
 		s.rows.Store(seal.Rows)
 		s.synced = seal.Rows
 		s.runs = append([]Run(nil), seal.Runs...)
+		s.seal.Store(&Seal{Rows: seal.Rows, Checksum: seal.Checksum, Runs: s.Runs()})
 		return nil
 	}
 	return s.recoverTail(durable)
@@ -238,8 +244,13 @@ func (s *Segment) Rows() uint64 { return s.rows.Load() }
 // Free returns how many more rows fit.
 func (s *Segment) Free() uint64 { return s.lay.capacity - s.rows.Load() }
 
-// Sealed reports whether the segment was opened or marked sealed.
-func (s *Segment) Sealed() bool { return s.sealed }
+// Sealed reports whether the segment was opened sealed or has been sealed.
+func (s *Segment) Sealed() bool { return s.seal.Load() != nil }
+
+// SealInfo returns what the segment was sealed with (what the manifest
+// records about it), or nil while it is active. The caller must not
+// modify it.
+func (s *Segment) SealInfo() *Seal { return s.seal.Load() }
 
 // Runs returns a copy of the segment's ID runs (writer side).
 func (s *Segment) Runs() []Run { return append([]Run(nil), s.runs...) }
@@ -289,7 +300,7 @@ func (s *Segment) Append(firstID uint64, vecs [][]float32, invNorms []float32, d
 	n := uint64(len(vecs))
 	rows := s.rows.Load()
 	switch {
-	case s.sealed:
+	case s.Sealed():
 		return fmt.Errorf("segment %d: append to sealed segment: %w", s.hdr.Number, errs.ErrInvalidArgument)
 	case n == 0 || n > s.lay.capacity-rows || len(invNorms) != len(vecs):
 		return fmt.Errorf("segment %d: append %d rows at %d of %d: %w", s.hdr.Number, n, rows, s.lay.capacity, errs.ErrInvalidArgument)
@@ -346,7 +357,7 @@ func (s *Segment) Sync() error {
 	if s.err != nil {
 		return s.err
 	}
-	if s.sealed {
+	if s.Sealed() {
 		return nil
 	}
 	if err := s.f.Datasync(); err != nil {
@@ -383,9 +394,10 @@ func (s *Segment) Seal() (Seal, error) {
 		row += uint64(rec.Rows)
 	}
 	s.unchecked = 0
-	s.sealed = true
 	rows := s.rows.Load()
-	return Seal{Rows: rows, Checksum: s.DataSum(rows), Runs: s.Runs()}, nil
+	seal := Seal{Rows: rows, Checksum: s.DataSum(rows), Runs: s.Runs()}
+	s.seal.Store(&seal)
+	return seal, nil
 }
 
 // DataSum returns the xxhash64 of the vector bytes and then the norm bytes
