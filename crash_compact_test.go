@@ -81,40 +81,6 @@ func ccOpenOptions(c matrixCombo) Options {
 
 // ---------------------------------------------------------------- child --
 
-// ccLive is the child's set of IDs it believes live, with O(1) random pick.
-type ccLive struct {
-	ids []uint64
-	pos map[uint64]int
-}
-
-func (s *ccLive) add(id uint64) {
-	if _, ok := s.pos[id]; !ok {
-		s.pos[id] = len(s.ids)
-		s.ids = append(s.ids, id)
-	}
-}
-
-func (s *ccLive) remove(id uint64) {
-	i, ok := s.pos[id]
-	if !ok {
-		return
-	}
-	last := s.ids[len(s.ids)-1]
-	s.ids[i], s.pos[last] = last, i
-	s.ids = s.ids[:len(s.ids)-1]
-	delete(s.pos, id)
-}
-
-func (s *ccLive) move(old, nw uint64) bool {
-	i, ok := s.pos[old]
-	if !ok {
-		return false
-	}
-	delete(s.pos, old)
-	s.ids[i], s.pos[nw] = nw, i
-	return true
-}
-
 func formatRuns(runs []IDRun) string {
 	if len(runs) == 0 {
 		return "-"
@@ -200,9 +166,9 @@ func ccChild(dir string, seed int64, c matrixCombo, stateFile string) int {
 	if err != nil {
 		return fail("state", err)
 	}
-	live := &ccLive{pos: map[uint64]int{}}
+	live := &memvectest.IDSet{} // what the child believes live
 	for _, id := range ids {
-		live.add(id)
+		live.Add(id)
 	}
 	var retired []uint64 // old forms of moved IDs: deleting them must do nothing
 	seen := epoch        // the epoch whose IDs live holds
@@ -223,7 +189,7 @@ func ccChild(dir string, seed int64, c matrixCombo, stateFile string) int {
 		seen = m.Epoch
 		for _, r := range m.Runs {
 			for k := uint64(0); k < r.Len; k++ {
-				if live.move(r.Old+k, r.New+k) && k%7 == 0 {
+				if live.Move(r.Old+k, r.New+k) && k%7 == 0 {
 					retired = append(retired, r.Old+k)
 				}
 			}
@@ -260,7 +226,7 @@ func ccChild(dir string, seed int64, c matrixCombo, stateFile string) int {
 		}
 		say("add %d %d %d %d %d", e0, epochNow(), got[0], n, bseed)
 		for _, id := range got {
-			live.add(id)
+			live.Add(id)
 		}
 		next = max(next, got[n-1]+1)
 		return 0
@@ -294,7 +260,7 @@ func ccChild(dir string, seed int64, c matrixCombo, stateFile string) int {
 			return 0
 		}
 		pAdd := 60
-		switch n := len(live.ids); {
+		switch n := len(live.IDs); {
 		case n < 300:
 			pAdd = 85
 		case n > 2500:
@@ -308,14 +274,14 @@ func ccChild(dir string, seed int64, c matrixCombo, stateFile string) int {
 			return doAdd(n)
 		}
 		k := 1 + rng.Intn(10)
-		if len(live.ids) > 3000 {
+		if len(live.IDs) > 3000 {
 			k = 1 + rng.Intn(60)
 		}
 		del := make([]uint64, 0, k)
 		for i := 0; i < k; i++ {
 			var id uint64
 			switch r := rng.Intn(20); {
-			case r == 0 || len(live.ids) == 0: // unknown
+			case r == 0 || len(live.IDs) == 0: // unknown
 				id = next + uint64(rng.Intn(5))
 				if rng.Intn(2) == 0 {
 					id = 1<<40 + uint64(rng.Intn(1000))
@@ -325,9 +291,9 @@ func ccChild(dir string, seed int64, c matrixCombo, stateFile string) int {
 			case r == 3 && i > 0: // repeated
 				id = del[rng.Intn(i)]
 			case r < 12: // recent: the newest segments, the active one included
-				id = live.ids[len(live.ids)-1-rng.Intn(min(len(live.ids), 80))]
+				id = live.IDs[len(live.IDs)-1-rng.Intn(min(len(live.IDs), 80))]
 			default:
-				id = live.ids[rng.Intn(len(live.ids))]
+				id = live.IDs[rng.Intn(len(live.IDs))]
 			}
 			del = append(del, id)
 		}
@@ -340,7 +306,7 @@ func ccChild(dir string, seed int64, c matrixCombo, stateFile string) int {
 		}
 		say("del %d %d %d %s", e0, epochNow(), cnt, s)
 		for _, id := range del {
-			live.remove(id)
+			live.Remove(id)
 		}
 		return 0
 	}
