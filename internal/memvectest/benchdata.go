@@ -16,7 +16,8 @@ const (
 // math/rand (v1) generator seeded with BenchVectorSeed, each component
 // rng.Float32()*2-1, row-major. The rows passed to add share one buffer,
 // reused by the next batch: add must copy what it keeps (db.Add does).
-func BenchVectors(n, dim int, add func(batch [][]float32)) {
+// The first error of add ends the generation and is returned.
+func BenchVectors(n, dim int, add func(batch [][]float32) error) error {
 	rng := rand.New(rand.NewSource(BenchVectorSeed))
 	buf := make([]float32, BenchBatch*dim)
 	vecs := make([][]float32, BenchBatch)
@@ -28,7 +29,10 @@ func BenchVectors(n, dim int, add func(batch [][]float32)) {
 		for i := 0; i < m; i++ {
 			vecs[i] = buf[i*dim : (i+1)*dim]
 		}
-		add(vecs[:m])
+		if err := add(vecs[:m]); err != nil {
+			return err
+		}
 		done += m
 	}
+	return nil
 }
