@@ -70,6 +70,18 @@ func reopen(t *testing.T, db *DB, dir string, mod ...func(*Options)) *DB {
 	return db2
 }
 
+// wantLocked fails t unless opening dir with opts fails with ErrLocked:
+// another DB has the store. what names the open in the failure.
+func wantLocked(t *testing.T, dir string, opts Options, what string) {
+	t.Helper()
+	if db, err := openT(t, dir, opts); !errors.Is(err, ErrLocked) {
+		if err == nil {
+			db.Close()
+		}
+		t.Fatalf("%s: %v; want ErrLocked", what, err)
+	}
+}
+
 // checkAgainst compares every observable of db with the oracle.
 func checkAgainst(t *testing.T, db *DB, o *oracle, rng *rand.Rand) {
 	t.Helper()
@@ -346,9 +358,7 @@ func TestClosedDB(t *testing.T) {
 
 func TestSecondOpenIsLocked(t *testing.T) {
 	db, dir := openTest(t, 2)
-	if _, err := openT(t, dir, Options{}); !errors.Is(err, ErrLocked) {
-		t.Fatalf("second Open: %v", err)
-	}
+	wantLocked(t, dir, Options{}, "second Open")
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
