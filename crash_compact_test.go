@@ -5,17 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/memvec/memvec/internal/memvectest"
-	"github.com/memvec/memvec/manifest"
 )
 
 // The kill -9 test of compaction. A child process (this test binary re-run
@@ -72,113 +67,6 @@ func ccOpenOptions(c matrixCombo) Options {
 	o := c.options(crashDim)
 	o.NoSync, o.DisableAutoCompaction = false, true
 	return o
-}
-
-// ccPlan says when to kill the child.
-type ccPlan struct {
-	fromStart bool // delay from the start of the process, not from ready
-	// trigger: kill delay after the k-th line starting with it; "commit":
-	// delay after the ID-map file of the next epoch appears (Commit writes
-	// it just before the manifest), watched from the k-th compact-begin
-	// or, with background compaction, from ready.
-	trigger string
-	k       int
-	delay   time.Duration
-}
-
-func (p ccPlan) String() string {
-	switch {
-	case p.fromStart:
-		return fmt.Sprintf("%v after start", p.delay)
-	case p.trigger == "commit":
-		return fmt.Sprintf("%v after commit #%d", p.delay, p.k)
-	case p.trigger != "":
-		return fmt.Sprintf("%v after %s #%d", p.delay, p.trigger, p.k)
-	}
-	return fmt.Sprintf("%v after ready", p.delay)
-}
-
-func runCCChild(t *testing.T, dir string, env []string, plan ccPlan) crashRound {
-	t.Helper()
-	child := memvectest.StartChild(t, "TestCrashCompactHelper", false, env...)
-	kill := child.Kill
-	backstop := time.AfterFunc(time.Minute, kill)
-	defer backstop.Stop()
-	var timers []*time.Timer
-	if plan.fromStart {
-		timers = append(timers, time.AfterFunc(plan.delay, kill))
-	}
-	var mu sync.Mutex // timers
-	done := make(chan struct{})
-	var watchers sync.WaitGroup
-	after := func(d time.Duration) {
-		mu.Lock()
-		timers = append(timers, time.AfterFunc(d, kill))
-		mu.Unlock()
-	}
-	// watch polls for the ID-map file of epoch: its appearance means the
-	// compaction is inside Commit.
-	watch := func(epoch uint64) {
-		name := filepath.Join(dir, manifest.IDMapFileName(epoch))
-		watchers.Add(1)
-		go func() {
-			defer watchers.Done()
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				if _, err := os.Lstat(name); err == nil {
-					after(plan.delay)
-					return
-				}
-				time.Sleep(100 * time.Microsecond)
-			}
-		}()
-	}
-	hits := 0
-	var r crashRound
-	err := memvectest.ReadLines(child.Stdout, ccPrefix, func(rest string) {
-		f := strings.Fields(rest)
-		switch {
-		case plan.fromStart || len(f) < 2:
-		case f[0] == "ready":
-			if plan.trigger == "" {
-				after(plan.delay)
-				break
-			}
-			after(plan.delay + 700*time.Millisecond) // in case the trigger never comes
-			if e, err := strconv.ParseUint(f[1], 10, 64); err == nil && plan.trigger == "commit" && plan.k == 0 {
-				watch(e + 1)
-			}
-		case plan.trigger == "commit" && f[0] == "compact-begin":
-			if e, err := strconv.ParseUint(f[1], 10, 64); err == nil {
-				if hits++; hits == plan.k {
-					watch(e + 1)
-				}
-			}
-		case plan.trigger != "" && f[0] == plan.trigger:
-			if hits++; hits == plan.k {
-				after(plan.delay)
-			}
-		}
-		r.lines = append(r.lines, rest)
-	})
-	if err != nil {
-		t.Errorf("reading the child's stdout: %v", err)
-	}
-	r.waitErr = child.Wait()
-	close(done)
-	watchers.Wait()
-	mu.Lock()
-	for _, tm := range timers {
-		tm.Stop()
-	}
-	mu.Unlock()
-	r.signaled = child.Killed()
-	r.stderr = child.Stderr()
-	return r
 }
 
 func TestCrashCompactKill9(t *testing.T) {
