@@ -9,11 +9,12 @@
 // by the benchmarks (IDs are assigned in insertion order, from 0).
 //
 // Vectors: math/rand (v1) seeded with 42, each component rng.Float32()*2-1,
-// generated row-major in insertion order, exactly as fillStore does.
+// generated row-major in insertion order by memvectest.BenchVectors, the
+// generator fillStore adds from.
 //
 // Queries: one math/rand (v1) generator seeded with 7; query j is the j-th
-// call of randVec on it (NormFloat64 per component, the whole vector drawn
-// again if every component is zero). Query 0 is therefore the query of
+// call of randVec (memvectest.RandVec) on it (NormFloat64 per component,
+// the whole vector drawn again if every component is zero). Query 0 is therefore the query of
 // BenchmarkSearch, randVec(rand.New(rand.NewSource(7)), dim), and queries
 // 0..31 are randVecs(rand.New(rand.NewSource(7)), 32, dim), the batch of
 // BenchmarkSearchBatch.
