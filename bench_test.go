@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/memvec/memvec/internal/floor"
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
 // Benchmarks. The 1M-row ones build a store of 0.5 to 2 GB and run only
@@ -31,29 +32,19 @@ func explicit(part string) bool {
 	return f != nil && strings.Contains(f.Value.String(), part)
 }
 
-// fillStore adds n random vectors of dimension dim in NoSync batches.
+// fillStore adds the n x dim vectors of memvectest.BenchVectors (the
+// data bench/gendata writes) in NoSync batches.
 func fillStore(tb testing.TB, dir string, n, dim int) {
 	tb.Helper()
 	db, err := openT(tb, dir, Options{Dimension: dim, NoSync: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rng := rand.New(rand.NewSource(42))
-	const batch = 4096
-	buf := make([]float32, batch*dim)
-	vecs := make([][]float32, batch)
-	for done := 0; done < n; {
-		m := min(batch, n-done)
-		for i := range buf[:m*dim] {
-			buf[i] = rng.Float32()*2 - 1
-		}
-		for i := 0; i < m; i++ {
-			vecs[i] = buf[i*dim : (i+1)*dim]
-		}
-		if _, err := db.Add(vecs[:m]); err != nil {
-			tb.Fatal(err)
-		}
-		done += m
+	if err := memvectest.BenchVectors(n, dim, func(vecs [][]float32) error {
+		_, err := db.Add(vecs)
+		return err
+	}); err != nil {
+		tb.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
 		tb.Fatal(err)
@@ -90,13 +81,29 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// skip1M skips b if its store has a million rows or more and -bench does
+// not name 1M.
+func skip1M(b *testing.B, n int) {
+	if n >= 1_000_000 && !explicit("1M") {
+		b.Skip("1M benchmarks run only when -bench names 1M")
+	}
+}
+
+// benchSize is one store size of the benchmarks: its sub-benchmark name
+// and its rows and dimension.
+type benchSize struct {
+	name   string
+	n, dim int
+}
+
+// scanSizes are the stores the search and floor benchmarks scan.
+var scanSizes = []benchSize{{"100k/512", 100_000, 512}, {"1M/512", 1_000_000, 512}}
+
 // openBenchStore opens the cached n x dim store for a benchmark and closes
 // it at the end; a 1M-row store only when -bench names 1M.
 func openBenchStore(b *testing.B, n, dim int) *DB {
 	b.Helper()
-	if n >= 1_000_000 && !explicit("1M") {
-		b.Skip("1M benchmarks run only when -bench names 1M")
-	}
+	skip1M(b, n)
 	db, err := openT(b, cachedStore(b, n, dim), Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -136,14 +143,9 @@ func BenchmarkAdd(b *testing.B) {
 }
 
 func BenchmarkOpen(b *testing.B) {
-	for _, c := range []struct {
-		name   string
-		n, dim int
-	}{{"100k/128", 100_000, 128}, {"1M/128", 1_000_000, 128}} {
+	for _, c := range []benchSize{{"100k/128", 100_000, 128}, {"1M/128", 1_000_000, 128}} {
 		b.Run(c.name, func(b *testing.B) {
-			if c.n >= 1_000_000 && !explicit("1M") {
-				b.Skip("1M benchmarks run only when -bench names 1M")
-			}
+			skip1M(b, c.n)
 			dir := cachedStore(b, c.n, c.dim)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -160,13 +162,10 @@ func BenchmarkOpen(b *testing.B) {
 }
 
 func BenchmarkSearch(b *testing.B) {
-	for _, c := range []struct {
-		name   string
-		n, dim int
-	}{{"100k/512", 100_000, 512}, {"1M/512", 1_000_000, 512}} {
+	for _, c := range scanSizes {
 		b.Run(c.name, func(b *testing.B) {
 			db := openBenchStore(b, c.n, c.dim)
-			q := randVec(rand.New(rand.NewSource(7)), c.dim)
+			q := randVec(rand.New(rand.NewSource(memvectest.BenchQuerySeed)), c.dim)
 			ctx := context.Background()
 			if _, err := db.Search(ctx, q, SearchOptions{}); err != nil { // warm the page cache
 				b.Fatal(err)
@@ -188,13 +187,10 @@ func BenchmarkSearch(b *testing.B) {
 // BenchmarkSearchBatch runs 32 queries per call; queries/s is comparable
 // with BenchmarkSearch's.
 func BenchmarkSearchBatch(b *testing.B) {
-	for _, c := range []struct {
-		name   string
-		n, dim int
-	}{{"100k/512/q=32", 100_000, 512}, {"1M/512/q=32", 1_000_000, 512}} {
+	for _, c := range []benchSize{{"100k/512/q=32", 100_000, 512}, {"1M/512/q=32", 1_000_000, 512}} {
 		b.Run(c.name, func(b *testing.B) {
 			db := openBenchStore(b, c.n, c.dim)
-			queries := randVecs(rand.New(rand.NewSource(7)), 32, c.dim)
+			queries := randVecs(rand.New(rand.NewSource(memvectest.BenchQuerySeed)), 32, c.dim)
 			ctx := context.Background()
 			if _, err := db.SearchBatch(ctx, queries, SearchOptions{}); err != nil {
 				b.Fatal(err)
@@ -270,14 +266,9 @@ func BenchmarkSearchIn(b *testing.B) {
 //     machine, so a floor over heap memory alone can be slower than the
 //     search it is meant to bound.
 func BenchmarkBandwidthFloor(b *testing.B) {
-	for _, c := range []struct {
-		name   string
-		n, dim int
-	}{{"100k/512", 100_000, 512}, {"1M/512", 1_000_000, 512}} {
+	for _, c := range scanSizes {
 		b.Run(c.name, func(b *testing.B) {
-			if c.n >= 1_000_000 && !explicit("1M") {
-				b.Skip("1M benchmarks run only when -bench names 1M")
-			}
+			skip1M(b, c.n)
 			size := c.n * (c.dim*4 + 4)
 			b.Run("heap", func(b *testing.B) {
 				benchRead(b, floor.Heap(size))
@@ -323,17 +314,14 @@ func mapStoreRows(b *testing.B, dir string, n, dim int) ([][]byte, func()) {
 // of each and the ratio of the search's median to the faster floor's:
 // the figure the 1.25x target is about.
 func BenchmarkSearchVsFloor(b *testing.B) {
-	for _, c := range []struct {
-		name   string
-		n, dim int
-	}{{"100k/512", 100_000, 512}, {"1M/512", 1_000_000, 512}} {
+	for _, c := range scanSizes {
 		b.Run(c.name, func(b *testing.B) {
 			db := openBenchStore(b, c.n, c.dim)
 			size := c.n * (c.dim*4 + 4)
 			onHeap := floor.Heap(size)
 			mapped, unmap := mapStoreRows(b, cachedStore(b, c.n, c.dim), c.n, c.dim)
 			defer unmap()
-			q := randVec(rand.New(rand.NewSource(7)), c.dim)
+			q := randVec(rand.New(rand.NewSource(memvectest.BenchQuerySeed)), c.dim)
 			ctx := context.Background()
 			search := func() {
 				if _, err := db.Search(ctx, q, SearchOptions{TopK: 10}); err != nil {

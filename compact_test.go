@@ -232,42 +232,22 @@ func TestCompactUnderConcurrentLoad(t *testing.T) {
 	ctx := context.Background()
 	var added, deleted atomic.Int64
 	var maxID atomic.Uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	errc := make(chan error, 16)
-	run := func(f func(rng *rand.Rand) error, seed int64) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(seed))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := f(rng); err != nil {
-					errc <- err
-					return
-				}
-			}
-		}()
-	}
-	run(func(rng *rand.Rand) error { // adder
+	l := newLoad()
+	l.run(1, func(rng *rand.Rand) error { // adder
 		ids, err := db.Add(randVecs(rng, 1+rng.Intn(30), dim))
 		if err == nil {
 			added.Add(int64(len(ids)))
 			maxID.Store(ids[len(ids)-1])
 		}
 		return err
-	}, 1)
-	run(func(rng *rand.Rand) error { // deleter: IDs across the whole range, moved ones too
+	})
+	l.run(2, func(rng *rand.Rand) error { // deleter: IDs across the whole range, moved ones too
 		n, err := db.Delete([]uint64{uint64(rng.Int63n(int64(maxID.Load() + 2)))})
 		deleted.Add(int64(n))
 		return err
-	}, 2)
+	})
 	for s := int64(0); s < 2; s++ {
-		run(func(rng *rand.Rand) error { // searchers
+		l.run(10+s, func(rng *rand.Rand) error { // searchers
 			r, err := db.Search(ctx, randVec(rng, dim), SearchOptions{TopK: 5, MinScore: -1})
 			for i := 1; err == nil && i < len(r); i++ {
 				if r[i-1].Score < r[i].Score {
@@ -281,7 +261,7 @@ func TestCompactUnderConcurrentLoad(t *testing.T) {
 				}
 			}
 			return err
-		}, 10+s)
+		})
 	}
 	compactions := 0
 	deadline := time.Now().Add(3 * time.Second)
@@ -291,12 +271,8 @@ func TestCompactUnderConcurrentLoad(t *testing.T) {
 		}
 		compactions++
 	}
-	close(stop)
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Fatal(err)
-	}
+	l.halt()
+	l.wait(t)
 	s := db.Stats()
 	if int64(s.Live) != added.Load()-deleted.Load() {
 		t.Fatalf("Live %d, added %d - deleted %d = %d (%d compactions)", s.Live, added.Load(), deleted.Load(), added.Load()-deleted.Load(), compactions)

@@ -350,32 +350,33 @@ func (cs *corruptStore) tryDamage(dir string, d damage) (corruptOutcome, string)
 		}
 		return ""
 	}
-	db, err := Open(dir, Options{SegmentBytes: testSegmentBytes, DisableAutoCompaction: true})
-	if err != nil {
+	// caught classifies the error err of the operation op: detected if
+	// it is ErrCorrupt and its message passes checkMsg, wrong otherwise.
+	caught := func(op string, err error, verify bool) (corruptOutcome, string) {
 		if !errors.Is(err, ErrCorrupt) {
-			return wrong, fmt.Sprintf("Open: %v", err)
+			return wrong, fmt.Sprintf("%s: %v", op, err)
 		}
-		if why := checkMsg(err, false); why != "" {
-			return wrong, "Open: " + why
+		if why := checkMsg(err, verify); why != "" {
+			return wrong, op + ": " + why
 		}
 		return detected, ""
 	}
-	out, why := cs.readBack(db, checkMsg)
+	db, err := Open(dir, Options{SegmentBytes: testSegmentBytes, DisableAutoCompaction: true})
+	if err != nil {
+		return caught("Open", err, false)
+	}
+	out, why := cs.readBack(db, caught)
 	if err := db.Close(); err != nil && out != wrong {
 		return wrong, fmt.Sprintf("Close: %v", err)
 	}
 	return out, why
 }
 
-func (cs *corruptStore) readBack(db *DB, checkMsg func(error, bool) string) (corruptOutcome, string) {
+// readBack classifies what the open store db serves; caught classifies
+// an error (tryDamage's).
+func (cs *corruptStore) readBack(db *DB, caught func(op string, err error, verify bool) (corruptOutcome, string)) (corruptOutcome, string) {
 	if err := db.Verify(context.Background()); err != nil {
-		if !errors.Is(err, ErrCorrupt) {
-			return wrong, fmt.Sprintf("Verify: %v", err)
-		}
-		if why := checkMsg(err, true); why != "" {
-			return wrong, "Verify: " + why
-		}
-		return detected, ""
+		return caught("Verify", err, true)
 	}
 	// Opened and verified: then every byte served must be the original.
 	for id, want := range cs.o.vecs {
@@ -396,13 +397,7 @@ func (cs *corruptStore) readBack(db *DB, checkMsg func(error, bool) string) (cor
 	if cs.maps != nil {
 		got, err := db.IDMapsSince(0)
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				return wrong, fmt.Sprintf("IDMapsSince: %v", err)
-			}
-			if why := checkMsg(err, false); why != "" {
-				return wrong, "IDMapsSince: " + why
-			}
-			return detected, ""
+			return caught("IDMapsSince", err, false)
 		}
 		if !idMapsEqual(got, cs.maps) {
 			return wrong, fmt.Sprintf("undetected: IDMapsSince(0) = %+v, want %+v", got, cs.maps)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -69,6 +68,18 @@ func reopen(t *testing.T, db *DB, dir string, mod ...func(*Options)) *DB {
 	}
 	t.Cleanup(func() { db2.Close() })
 	return db2
+}
+
+// wantLocked fails t unless opening dir with opts fails with ErrLocked:
+// another DB has the store. what names the open in the failure.
+func wantLocked(t *testing.T, dir string, opts Options, what string) {
+	t.Helper()
+	if db, err := openT(t, dir, opts); !errors.Is(err, ErrLocked) {
+		if err == nil {
+			db.Close()
+		}
+		t.Fatalf("%s: %v; want ErrLocked", what, err)
+	}
 }
 
 // checkAgainst compares every observable of db with the oracle.
@@ -347,9 +358,7 @@ func TestClosedDB(t *testing.T) {
 
 func TestSecondOpenIsLocked(t *testing.T) {
 	db, dir := openTest(t, 2)
-	if _, err := openT(t, dir, Options{}); !errors.Is(err, ErrLocked) {
-		t.Fatalf("second Open: %v", err)
-	}
+	wantLocked(t, dir, Options{}, "second Open")
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -472,76 +481,41 @@ func TestConcurrentUse(t *testing.T) {
 	db, _ := openTest(t, dim)
 	ctx := context.Background()
 	var added, deleted atomic.Int64
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	errc := make(chan error, 8)
-	wg.Add(1)
-	go func() { // adder
-		defer wg.Done()
-		rng := rand.New(rand.NewSource(3))
-		for i := 0; i < 150; i++ {
-			ids, err := db.Add(randVecs(rng, 1+rng.Intn(20), dim))
-			if err != nil {
-				errc <- err
-				return
-			}
-			added.Add(int64(len(ids)))
+	l := newLoad()
+	adds := 0
+	l.run(3, func(rng *rand.Rand) error { // adder: 150 batches, then the load stops
+		if adds == 150 {
+			return errLoadDone
 		}
-		close(stop)
-	}()
-	wg.Add(1)
-	go func() { // deleter
-		defer wg.Done()
-		rng := rand.New(rand.NewSource(4))
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			n, err := db.Delete([]uint64{uint64(rng.Int63n(added.Load() + 1))})
-			if err != nil {
-				errc <- err
-				return
-			}
-			deleted.Add(int64(n))
-		}
-	}()
+		adds++
+		ids, err := db.Add(randVecs(rng, 1+rng.Intn(20), dim))
+		added.Add(int64(len(ids)))
+		return err
+	})
+	l.run(4, func(rng *rand.Rand) error { // deleter
+		n, err := db.Delete([]uint64{uint64(rng.Int63n(added.Load() + 1))})
+		deleted.Add(int64(n))
+		return err
+	})
 	for s := 0; s < 3; s++ {
-		wg.Add(1)
-		go func(seed int64) { // searchers
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(seed))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				q := randVec(rng, dim)
-				r, err := db.Search(ctx, q, SearchOptions{TopK: 5, MinScore: -1})
-				if err != nil {
-					errc <- err
-					return
-				}
-				for i := 1; i < len(r); i++ {
-					if r[i-1].Score < r[i].Score {
-						errc <- errors.New("unsorted results")
-						return
-					}
-				}
-				if _, err := db.Get(uint64(rng.Int63n(added.Load() + 1))); err != nil && !errors.Is(err, ErrNotFound) {
-					errc <- err
-					return
+		l.run(int64(10+s), func(rng *rand.Rand) error { // searchers
+			q := randVec(rng, dim)
+			r, err := db.Search(ctx, q, SearchOptions{TopK: 5, MinScore: -1})
+			if err != nil {
+				return err
+			}
+			for i := 1; i < len(r); i++ {
+				if r[i-1].Score < r[i].Score {
+					return errors.New("unsorted results")
 				}
 			}
-		}(int64(10 + s))
+			if _, err := db.Get(uint64(rng.Int63n(added.Load() + 1))); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			return nil
+		})
 	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Fatal(err)
-	}
+	l.wait(t)
 	s := db.Stats()
 	if int64(s.Live) != added.Load()-deleted.Load() || int64(s.Total) != added.Load() {
 		t.Fatalf("stats %+v; added %d deleted %d", s, added.Load(), deleted.Load())

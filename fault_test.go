@@ -267,9 +267,11 @@ func checkFaultModel(dir string, m *faultModel, rng *rand.Rand) (bad []string) {
 			fail("ID %d reads back %v, acknowledged %v", id, got, want)
 		}
 	}
-	// goneOf counts the IDs of ids the model holds live and, of those, the
-	// ones the store no longer has.
-	goneOf := func(ids []uint64) (gone, live int) {
+	// wholly checks that the IDs of ids the model holds live are all
+	// still in the store or all gone (then no longer missing); format
+	// reports the failure, of ids, the gone and the live.
+	wholly := func(format string, ids []uint64) {
+		gone, live := 0, 0
 		for _, id := range ids {
 			if _, ok := m.live[id]; !ok {
 				continue
@@ -279,32 +281,21 @@ func checkFaultModel(dir string, m *faultModel, rng *rand.Rand) (bad []string) {
 				gone++
 			}
 		}
-		return gone, live
+		if gone != 0 && gone != live {
+			fail(format, ids, gone, live)
+		}
+		if gone == live {
+			for _, id := range ids {
+				missing = slicesDelete(missing, id) // missing holds only live IDs
+			}
+		}
 	}
 	// NoSync: an acknowledged but unsynced batch may be lost, wholly.
 	for _, ids := range m.unsynced {
-		gone, live := goneOf(ids)
-		if gone != 0 && gone != live {
-			fail("unsynced batch %v lost %d of its %d live IDs", ids, gone, live)
-		}
-		if gone == live {
-			for _, id := range ids {
-				missing = slicesDelete(missing, id)
-			}
-		}
+		wholly("unsynced batch %v lost %d of its %d live IDs", ids)
 	}
 	for _, ids := range m.pendDels {
-		gone, live := goneOf(ids)
-		if gone != 0 && gone != live {
-			fail("pending delete %v applied to %d of its %d live IDs", ids, gone, live)
-		}
-		if gone == live {
-			for _, id := range ids {
-				if _, ok := m.live[id]; ok {
-					missing = slicesDelete(missing, id)
-				}
-			}
-		}
+		wholly("pending delete %v applied to %d of its %d live IDs", ids)
 	}
 	if len(missing) > 0 {
 		sort.Slice(missing, func(i, j int) bool { return missing[i] < missing[j] })

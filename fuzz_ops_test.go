@@ -514,16 +514,28 @@ func (s *fzState) checkHits(q []float32, ids []uint64, opts SearchOptions, got [
 	checkResults(s.t, s.o, q, ids, k, opts.MinScore, got)
 }
 
+// refused reports whether a search had to fail, with want (nil: it had
+// not): then it fails the run unless the search returned want and no
+// results (none: its results are nil). The failure is format and args
+// (the call and its results), then the error and want.
+func (s *fzState) refused(want, err error, none bool, format string, args ...any) bool {
+	s.t.Helper()
+	if want == nil {
+		return false
+	}
+	if !errors.Is(err, want) || !none {
+		s.fatalf(format+", %v; want %v", append(args, err, want)...)
+	}
+	return true
+}
+
 func (s *fzState) search() {
 	q := s.vector()
 	opts := s.searchOptions()
 	want := s.wantSearchError(opts, q)
 	s.logf("Search(%v, %+v) want %v", q, opts, want)
 	got, err := s.db.Search(s.ctx, q, opts)
-	if want != nil {
-		if !errors.Is(err, want) || got != nil {
-			s.fatalf("Search(%v, %+v) = %v, %v; want %v", q, opts, got, err, want)
-		}
+	if s.refused(want, err, got == nil, "Search(%v, %+v) = %v", q, opts, got) {
 		return
 	}
 	if err != nil {
@@ -539,10 +551,7 @@ func (s *fzState) searchIn() {
 	want := s.wantSearchError(opts, q)
 	s.logf("SearchIn(%v, %v, %+v) want %v", q, ids, opts, want)
 	got, err := s.db.SearchIn(s.ctx, q, ids, opts)
-	if want != nil {
-		if !errors.Is(err, want) || got != nil {
-			s.fatalf("SearchIn(%v, %v, %+v) = %v, %v; want %v", q, ids, opts, got, err, want)
-		}
+	if s.refused(want, err, got == nil, "SearchIn(%v, %v, %+v) = %v", q, ids, opts, got) {
 		return
 	}
 	if err != nil {
@@ -567,10 +576,7 @@ func (s *fzState) searchBatch() {
 	want := s.wantSearchError(opts, qs...)
 	s.logf("SearchBatch(%d queries, %+v) want %v", n, opts, want)
 	got, err := s.db.SearchBatch(s.ctx, qs, opts)
-	if want != nil {
-		if !errors.Is(err, want) || got != nil {
-			s.fatalf("SearchBatch(%v, %+v) = %v, %v; want %v", qs, opts, got, err, want)
-		}
+	if s.refused(want, err, got == nil, "SearchBatch(%v, %+v) = %v", qs, opts, got) {
 		return
 	}
 	if err != nil || len(got) != n {

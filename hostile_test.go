@@ -1660,12 +1660,7 @@ func TestHostileSecondProcess(t *testing.T) {
 	if got := holder.next(); got != "open" {
 		t.Fatalf("child Open after this process closed: %q; want open", got)
 	}
-	if db, err := openT(t, dir, Options{}); !errors.Is(err, ErrLocked) {
-		if err == nil {
-			db.Close()
-		}
-		t.Fatalf("Open of a store another process holds: %v; want ErrLocked", err)
-	}
+	wantLocked(t, dir, Options{}, "Open of a store another process holds")
 	// A clean exit of the holder releases the lock...
 	holder.Stdin.Close()
 	if err := holder.Wait(); err != nil {

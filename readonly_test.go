@@ -118,12 +118,7 @@ func TestReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a second reader: %v", err)
 	}
-	if w, err := openT(t, dir, Options{}); !errors.Is(err, ErrLocked) {
-		if err == nil {
-			w.Close()
-		}
-		t.Fatalf("a writer beside readers: %v; want ErrLocked", err)
-	}
+	wantLocked(t, dir, Options{}, "a writer beside readers")
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -137,12 +132,7 @@ func TestReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := openT(t, dir, Options{ReadOnly: true}); !errors.Is(err, ErrLocked) {
-		if err == nil {
-			r.Close()
-		}
-		t.Fatalf("a reader beside a writer: %v; want ErrLocked", err)
-	}
+	wantLocked(t, dir, Options{ReadOnly: true}, "a reader beside a writer")
 	w.Close()
 	if _, err := os.Stat(filepath.Join(dir, "000777.seg")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the writable Open kept the orphan: %v", err)

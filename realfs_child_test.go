@@ -72,7 +72,7 @@ func TestRealFSHelper(t *testing.T) {
 		os.Exit(2)
 	}
 	c := &rfChild{dir: dir, combo: combo, rng: rand.New(rand.NewSource(seed)),
-		maps: map[uint64]IDMap{}, live: ccLive{pos: map[uint64]int{}}}
+		maps: map[uint64]IDMap{}}
 	os.Exit(c.run())
 }
 
@@ -86,7 +86,7 @@ type rfChild struct {
 	mu      sync.Mutex // orders the output; guards what follows
 	printed uint64     // the epoch of the last map printed
 	maps    map[uint64]IDMap
-	live    ccLive // IDs the child believes live, for picking deletes
+	live    memvectest.IDSet // IDs the child believes live, for picking deletes
 }
 
 func (c *rfChild) sayLocked(format string, a ...any) {
@@ -105,7 +105,7 @@ func (c *rfChild) printLocked(m IDMap) {
 	c.printed = m.Epoch
 	for _, r := range m.Runs {
 		for i := range r.Len {
-			c.live.move(r.Old+i, r.New+i)
+			c.live.Move(r.Old+i, r.New+i)
 		}
 	}
 	c.sayLocked("map %d %s", m.Epoch, formatRuns(m.Runs))
@@ -263,7 +263,7 @@ func (c *rfChild) add() error {
 	defer c.mu.Unlock()
 	c.sayLocked("add %d %d %d", ids[0], n, seed)
 	for _, id := range ids {
-		c.live.add(id)
+		c.live.Add(id)
 	}
 	c.next = ids[n-1] + 1
 	return nil
@@ -275,8 +275,8 @@ func (c *rfChild) pickDeletes() []uint64 {
 	ids := make([]uint64, 1+c.rng.Intn(8))
 	for i := range ids {
 		switch r := c.rng.Intn(10); {
-		case r < 7 && len(c.live.ids) > 0:
-			ids[i] = c.live.ids[c.rng.Intn(len(c.live.ids))]
+		case r < 7 && len(c.live.IDs) > 0:
+			ids[i] = c.live.IDs[c.rng.Intn(len(c.live.IDs))]
 		case r < 9 && c.next > 0:
 			ids[i] = uint64(c.rng.Int63n(int64(c.next)))
 		default:
@@ -316,7 +316,7 @@ func (c *rfChild) del() error {
 		defer c.mu.Unlock()
 		c.sayLocked("%s %d %d %s", ack, e0, cnt, formatIDs(ids))
 		for _, id := range translateIDs(ids, c.maps, e0, c.printed) {
-			c.live.remove(id)
+			c.live.Remove(id)
 		}
 		return nil
 	}

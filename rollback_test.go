@@ -174,12 +174,7 @@ func TestLockSurvivesRemovedLockFile(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "LOCK")); err != nil {
 		t.Fatal(err)
 	}
-	if db2, err := openT(t, dir, Options{}); !errors.Is(err, ErrLocked) {
-		if err == nil {
-			db2.Close()
-		}
-		t.Fatalf("second Open after rm LOCK: %v; want ErrLocked", err)
-	}
+	wantLocked(t, dir, Options{}, "second Open after rm LOCK")
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,11 +9,12 @@
 // by the benchmarks (IDs are assigned in insertion order, from 0).
 //
 // Vectors: math/rand (v1) seeded with 42, each component rng.Float32()*2-1,
-// generated row-major in insertion order, exactly as fillStore does.
+// generated row-major in insertion order by memvectest.BenchVectors, the
+// generator fillStore adds from.
 //
 // Queries: one math/rand (v1) generator seeded with 7; query j is the j-th
-// call of randVec on it (NormFloat64 per component, the whole vector drawn
-// again if every component is zero). Query 0 is therefore the query of
+// call of randVec (memvectest.RandVec) on it (NormFloat64 per component,
+// the whole vector drawn again if every component is zero). Query 0 is therefore the query of
 // BenchmarkSearch, randVec(rand.New(rand.NewSource(7)), dim), and queries
 // 0..31 are randVecs(rand.New(rand.NewSource(7)), 32, dim), the batch of
 // BenchmarkSearchBatch.
@@ -34,62 +35,37 @@ import (
 	"math/rand"
 	"os"
 	"time"
+
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
-// Seeds and batch size of bench_test.go's fillStore and of the queries of
-// BenchmarkSearch and BenchmarkSearchBatch.
-const (
-	vectorSeed = 42
-	querySeed  = 7
-	batchRows  = 4096
-)
-
-// writeVectors writes the n x dim vectors of fillStore to w.
+// writeVectors writes the n x dim vectors of fillStore
+// (memvectest.BenchVectors) to w.
 func writeVectors(w io.Writer, n, dim int) error {
-	rng := rand.New(rand.NewSource(vectorSeed))
-	buf := make([]float32, batchRows*dim)
-	out := make([]byte, 0, len(buf)*4)
-	for done := 0; done < n; {
-		m := min(batchRows, n-done)
-		for i := range buf[:m*dim] {
-			buf[i] = rng.Float32()*2 - 1
+	var out []byte
+	return memvectest.BenchVectors(n, dim, func(vecs [][]float32) error {
+		out = out[:0]
+		for _, v := range vecs {
+			out = appendFloats(out, v)
 		}
-		out = appendFloats(out[:0], buf[:m*dim])
-		if _, err := w.Write(out); err != nil {
-			return err
-		}
-		done += m
-	}
-	return nil
+		_, err := w.Write(out)
+		return err
+	})
 }
 
-// writeQueries writes count queries of dimension dim to w.
+// writeQueries writes count queries of dimension dim to w: the j-th call
+// of memvectest.RandVec on one generator seeded with
+// memvectest.BenchQuerySeed.
 func writeQueries(w io.Writer, count, dim int) error {
-	rng := rand.New(rand.NewSource(querySeed))
+	rng := rand.New(rand.NewSource(memvectest.BenchQuerySeed))
 	var out []byte
 	for j := 0; j < count; j++ {
-		out = appendFloats(out[:0], randVec(rng, dim))
+		out = appendFloats(out[:0], memvectest.RandVec(rng, dim))
 		if _, err := w.Write(out); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// randVec draws a non-zero vector with normal components, as the test
-// helper of the same name in oracle_test.go does.
-func randVec(rng *rand.Rand, dim int) []float32 {
-	v := make([]float32, dim)
-	for {
-		nonzero := false
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-			nonzero = nonzero || v[i] != 0
-		}
-		if nonzero {
-			return v
-		}
-	}
 }
 
 func appendFloats(dst []byte, v []float32) []byte {

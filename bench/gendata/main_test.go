@@ -9,31 +9,20 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
-// fillStoreRows re-implements the loop of bench_test.go's fillStore,
-// collecting the rows it would pass to db.Add, in order.
-func fillStoreRows(n, dim int) [][]float32 {
+// fillStoreRows collects the rows fillStore passes to db.Add, in order.
+func fillStoreRows(t *testing.T, n, dim int) [][]float32 {
 	var rows [][]float32
-	add := func(vecs [][]float32) { // stands in for db.Add, which copies
-		for _, v := range vecs {
+	if err := memvectest.BenchVectors(n, dim, func(vecs [][]float32) error {
+		for _, v := range vecs { // db.Add copies: so must this
 			rows = append(rows, append([]float32(nil), v...))
 		}
-	}
-	rng := rand.New(rand.NewSource(42))
-	const batch = 4096
-	buf := make([]float32, batch*dim)
-	vecs := make([][]float32, batch)
-	for done := 0; done < n; {
-		m := min(batch, n-done)
-		for i := range buf[:m*dim] {
-			buf[i] = rng.Float32()*2 - 1
-		}
-		for i := 0; i < m; i++ {
-			vecs[i] = buf[i*dim : (i+1)*dim]
-		}
-		add(vecs[:m])
-		done += m
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	return rows
 }
@@ -55,20 +44,6 @@ func decode(t *testing.T, b []byte, dim int) [][]float32 {
 	return rows
 }
 
-func equalRows(t *testing.T, what string, got, want [][]float32) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d rows, want %d", what, len(got), len(want))
-	}
-	for i := range want {
-		for j := range want[i] {
-			if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
-				t.Fatalf("%s: row %d component %d = %v, want %v", what, i, j, got[i][j], want[i][j])
-			}
-		}
-	}
-}
-
 func TestVectorsMatchFillStore(t *testing.T) {
 	// The second case crosses two batch boundaries with a partial last batch.
 	for _, c := range []struct{ n, dim int }{{0, 4}, {1, 512}, {7, 512}, {2*4096 + 5, 3}} {
@@ -79,28 +54,8 @@ func TestVectorsMatchFillStore(t *testing.T) {
 		if b.Len() != c.n*c.dim*4 {
 			t.Fatalf("n=%d dim=%d: %d bytes, want %d", c.n, c.dim, b.Len(), c.n*c.dim*4)
 		}
-		equalRows(t, "vectors", decode(t, b.Bytes(), c.dim), fillStoreRows(c.n, c.dim))
+		memvectest.EqualRows(t, "vectors", decode(t, b.Bytes(), c.dim), fillStoreRows(t, c.n, c.dim))
 	}
-}
-
-// refRandVecs re-implements oracle_test.go's randVecs.
-func refRandVecs(rng *rand.Rand, n, dim int) [][]float32 {
-	out := make([][]float32, n)
-	for i := range out {
-		v := make([]float32, dim)
-		for {
-			nonzero := false
-			for j := range v {
-				v[j] = float32(rng.NormFloat64())
-				nonzero = nonzero || v[j] != 0
-			}
-			if nonzero {
-				break
-			}
-		}
-		out[i] = v
-	}
-	return out
 }
 
 func TestQueriesMatchBenchmarks(t *testing.T) {
@@ -111,8 +66,8 @@ func TestQueriesMatchBenchmarks(t *testing.T) {
 	}
 	got := decode(t, b.Bytes(), dim)
 	// BenchmarkSearch's query, and BenchmarkSearchBatch's 32 queries.
-	equalRows(t, "query 0", got[:1], refRandVecs(rand.New(rand.NewSource(7)), 1, dim))
-	equalRows(t, "queries", got, refRandVecs(rand.New(rand.NewSource(7)), 32, dim))
+	memvectest.EqualRows(t, "query 0", got[:1], memvectest.RandVecs(rand.New(rand.NewSource(memvectest.BenchQuerySeed)), 1, dim))
+	memvectest.EqualRows(t, "queries", got, memvectest.RandVecs(rand.New(rand.NewSource(memvectest.BenchQuerySeed)), 32, dim))
 }
 
 func TestRunWritesFiles(t *testing.T) {
@@ -125,12 +80,12 @@ func TestRunWritesFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	equalRows(t, "vector file", decode(t, vb, 6), fillStoreRows(10, 6))
+	memvectest.EqualRows(t, "vector file", decode(t, vb, 6), fillStoreRows(t, 10, 6))
 	qb, err := os.ReadFile(qout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	equalRows(t, "query file", decode(t, qb, 6), refRandVecs(rand.New(rand.NewSource(7)), 3, 6))
+	memvectest.EqualRows(t, "query file", decode(t, qb, 6), memvectest.RandVecs(rand.New(rand.NewSource(memvectest.BenchQuerySeed)), 3, 6))
 
 	if err := run([]string{"-dim", "0", "-out", out}, io.Discard); err == nil {
 		t.Error("-dim 0 accepted")

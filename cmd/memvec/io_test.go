@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
 // TestRoundTrip imports each input format and exports each output format:
@@ -52,7 +54,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("dimension %d", out.Dimension)
 			}
 			ok(t, dir, "export", "store", "out.npy", "--ids", "ids.txt")
-			sameBits(t, "npy", readNpy32(t, filepath.Join(dir, "out.npy")), in.want)
+			memvectest.EqualRows(t, "npy", readNpy32(t, filepath.Join(dir, "out.npy")), in.want)
 			ids := readIDsText(t, filepath.Join(dir, "ids.txt"))
 			for i, id := range ids {
 				if id != uint64(i) {
@@ -60,7 +62,7 @@ func TestRoundTrip(t *testing.T) {
 				}
 			}
 			ok(t, dir, "export", "store", "out.fvecs")
-			sameBits(t, "fvecs", readFvecs(t, filepath.Join(dir, "out.fvecs"), dim), in.want)
+			memvectest.EqualRows(t, "fvecs", readFvecs(t, filepath.Join(dir, "out.fvecs"), dim), in.want)
 			ok(t, dir, "export", "store", "out.bin", "--raw")
 			raw, err := os.ReadFile(filepath.Join(dir, "out.bin"))
 			if err != nil {
@@ -77,9 +79,9 @@ func TestRoundTrip(t *testing.T) {
 				}
 			}
 			okJSON(t, dir, &got, "get", "store", "7", "0")
-			sameBits(t, "get", [][]float32{got.Vectors[0].Vector, got.Vectors[1].Vector}, [][]float32{in.want[7], in.want[0]})
+			memvectest.EqualRows(t, "get", [][]float32{got.Vectors[0].Vector, got.Vectors[1].Vector}, [][]float32{in.want[7], in.want[0]})
 			ok(t, dir, "get", "store", "7", "0", "--out", "got.fvecs")
-			sameBits(t, "get --out", readFvecs(t, filepath.Join(dir, "got.fvecs"), dim), [][]float32{in.want[7], in.want[0]})
+			memvectest.EqualRows(t, "get --out", readFvecs(t, filepath.Join(dir, "got.fvecs"), dim), [][]float32{in.want[7], in.want[0]})
 		})
 	}
 }

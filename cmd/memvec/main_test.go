@@ -235,24 +235,6 @@ func splitRows(t *testing.T, b []byte, n, dim, skip int) [][]float32 {
 	return rows
 }
 
-// sameBits reports whether two sets of rows are bit for bit equal.
-func sameBits(t *testing.T, what string, got, want [][]float32) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d rows, want %d", what, len(got), len(want))
-	}
-	for i := range want {
-		if len(got[i]) != len(want[i]) {
-			t.Fatalf("%s: row %d has %d components, want %d", what, i, len(got[i]), len(want[i]))
-		}
-		for j := range want[i] {
-			if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
-				t.Fatalf("%s: row %d component %d is %v, want %v", what, i, j, got[i][j], want[i][j])
-			}
-		}
-	}
-}
-
 func readIDsText(t *testing.T, path string) []uint64 {
 	t.Helper()
 	b, err := os.ReadFile(path)

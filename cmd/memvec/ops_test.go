@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	memvecdb "github.com/memvec/memvec"
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
 type searchOut struct {
@@ -73,16 +74,6 @@ func (m mapOut) lookup(old uint64) (uint64, bool) {
 	return 0, false
 }
 
-func cosine(a, b []float32) float64 {
-	var d, na, nb float64
-	for i := range a {
-		d += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return d / math.Sqrt(na*nb)
-}
-
 // TestSearch compares search's results with a float64 brute force.
 func TestSearch(t *testing.T) {
 	t.Parallel()
@@ -106,7 +97,7 @@ func TestSearch(t *testing.T) {
 			if cands != nil && !slices.Contains(cands, uint64(id)) {
 				continue
 			}
-			if s := cosine(q, r); s >= minScore {
+			if s := memvectest.Cosine64(q, r); s >= minScore {
 				want = append(want, hit{uint64(id), s})
 			}
 		}
@@ -122,7 +113,7 @@ func TestSearch(t *testing.T) {
 		// Scores match rank by rank, and each is its ID's true score; IDs
 		// may differ only where scores tie within float32 rounding.
 		for i := range want {
-			if math.Abs(got[i].s-want[i].s) > 1e-5 || math.Abs(got[i].s-cosine(q, rows[got[i].id])) > 1e-5 ||
+			if math.Abs(got[i].s-want[i].s) > 1e-5 || math.Abs(got[i].s-memvectest.Cosine64(q, rows[got[i].id])) > 1e-5 ||
 				(got[i].id != want[i].id && math.Abs(got[i].s-want[i].s) > 1e-6) {
 				t.Fatalf("result %d: %+v, want %+v", i, got[i], want[i])
 			}

@@ -96,6 +96,16 @@ func chunkRows(stride int) int {
 // stride (prefetches past the end of rows are harmless: they never fault).
 func pfDist(tiles, stride int) int { return tiles * 4 * min(stride, 1<<30) * 4 }
 
+// pfQueries returns the prefetch distance of a call scoring nq queries
+// against rows of the given stride: pfTilesOne tiles for one query,
+// pfTilesMulti for more.
+func pfQueries(nq, stride int) int {
+	if nq == 1 {
+		return pfDist(pfTilesOne, stride)
+	}
+	return pfDist(pfTilesMulti, stride)
+}
+
 // blockKernel is the signature of the generated block kernels.
 type blockKernel func(q *float32, d int, rows *float32, stride, n int, out *float32, outStride, groups, pf int)
 
@@ -119,10 +129,7 @@ func runGroups(kern blockKernel, w, g int, qs []float32, d int, rows []float32, 
 // multiAVX2 runs the 2-query kernel over the pairs of queries, one pass
 // over the rows per batch, then the 1-query kernel for an odd query out.
 func multiAVX2(qs []float32, nq, d int, rows []float32, stride, n int, out []float32, outStride int) {
-	pf := pfDist(pfTilesMulti, stride)
-	if nq == 1 {
-		pf = pfDist(pfTilesOne, stride)
-	}
+	pf := pfQueries(nq, stride)
 	if g := nq / 2; g > 0 {
 		runGroups(blockAVX2x2, 2, g, qs, d, rows, stride, n, out, outStride, pf)
 	}
@@ -135,10 +142,7 @@ func multiAVX2(qs []float32, nq, d int, rows []float32, stride, n int, out []flo
 // pass over the rows per batch, then a 1-, 2- or 3-query kernel for the
 // rest.
 func multiAVX512(qs []float32, nq, d int, rows []float32, stride, n int, out []float32, outStride int) {
-	pf := pfDist(pfTilesMulti, stride)
-	if nq == 1 {
-		pf = pfDist(pfTilesOne, stride)
-	}
+	pf := pfQueries(nq, stride)
 	if g := nq / 4; g > 0 {
 		runGroups(blockAVX512x4, 4, g, qs, d, rows, stride, n, out, outStride, pf)
 	}

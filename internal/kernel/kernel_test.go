@@ -15,14 +15,18 @@ var implNames = []string{"go", "avx2", "avx512"}
 // ones this CPU or build cannot run.
 func forEachImpl(t *testing.T, f func(t *testing.T, k *impl)) {
 	for _, name := range implNames {
-		t.Run(name, func(t *testing.T) {
-			k, ok := byName(name)
-			if !ok {
-				t.Skipf("%s not available on this CPU/build", name)
-			}
-			f(t, k)
-		})
+		t.Run(name, func(t *testing.T) { f(t, implOrSkip(t, name)) })
 	}
+}
+
+// implOrSkip returns the implementation called name, skipping tb if this
+// CPU or build cannot run it.
+func implOrSkip(tb testing.TB, name string) *impl {
+	k, ok := byName(name)
+	if !ok {
+		tb.Skipf("%s not available on this CPU/build", name)
+	}
+	return k
 }
 
 // ref returns the float64 dot product of a and b and sum|a_i*b_i|.
@@ -432,13 +436,7 @@ var benchCases = []benchCase{
 
 func benchImpls(b *testing.B, f func(b *testing.B, k *impl)) {
 	for _, name := range implNames {
-		b.Run(name, func(b *testing.B) {
-			k, ok := byName(name)
-			if !ok {
-				b.Skipf("%s not available", name)
-			}
-			f(b, k)
-		})
+		b.Run(name, func(b *testing.B) { f(b, implOrSkip(b, name)) })
 	}
 }
 

@@ -155,3 +155,22 @@ func BitsEqual(a, b []float32) bool {
 	}
 	return true
 }
+
+// EqualRows fails t unless got holds the rows of want, bit for bit (see
+// BitsEqual), naming what and the first row and component that differ.
+func EqualRows(t testing.TB, what string, got, want [][]float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d rows, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if len(got[i]) != len(want[i]) {
+			t.Fatalf("%s: row %d has %d components, want %d", what, i, len(got[i]), len(want[i]))
+		}
+		for j := range want[i] {
+			if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
+				t.Fatalf("%s: row %d component %d is %v, want %v", what, i, j, got[i][j], want[i][j])
+			}
+		}
+	}
+}

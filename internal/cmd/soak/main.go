@@ -113,6 +113,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/memvec/memvec"
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
 const (
@@ -188,26 +189,7 @@ func logFile(dir string, round int) string {
 // SearchIn targets; correctness never depends on it.
 type view struct {
 	mu  sync.Mutex
-	ids []uint64
-	pos map[uint64]int
-}
-
-func (v *view) add(id uint64) {
-	if _, ok := v.pos[id]; !ok {
-		v.pos[id] = len(v.ids)
-		v.ids = append(v.ids, id)
-	}
-}
-
-func (v *view) remove(id uint64) {
-	i, ok := v.pos[id]
-	if !ok {
-		return
-	}
-	last := v.ids[len(v.ids)-1]
-	v.ids[i], v.pos[last] = last, i
-	v.ids = v.ids[:len(v.ids)-1]
-	delete(v.pos, id)
+	set memvectest.IDSet
 }
 
 func (v *view) apply(m memvec.IDMap) {
@@ -215,11 +197,7 @@ func (v *view) apply(m memvec.IDMap) {
 	defer v.mu.Unlock()
 	for _, r := range m.Runs {
 		for k := uint64(0); k < r.Len; k++ {
-			if i, ok := v.pos[r.Old+k]; ok {
-				delete(v.pos, r.Old+k)
-				v.ids[i] = r.New + k
-				v.pos[r.New+k] = i
-			}
+			v.set.Move(r.Old+k, r.New+k)
 		}
 	}
 }
@@ -227,16 +205,13 @@ func (v *view) apply(m memvec.IDMap) {
 func (v *view) pick(rng *rand.Rand) (uint64, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if len(v.ids) == 0 {
-		return 0, false
-	}
-	return v.ids[rng.Intn(len(v.ids))], true
+	return v.set.Pick(rng)
 }
 
 func (v *view) size() int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return len(v.ids)
+	return len(v.set.IDs)
 }
 
 // runChild is the workload; it returns only on an error.
@@ -262,13 +237,13 @@ func runChild(dir string, round int, seed int64, noSync, auto bool) int {
 	if err != nil {
 		return fail("state: %v", err)
 	}
-	v := &view{pos: map[uint64]int{}}
+	v := &view{}
 	for _, f := range strings.Fields(string(state)) {
 		id, err := strconv.ParseUint(f, 10, 64)
 		if err != nil {
 			return fail("state: %v", err)
 		}
-		v.add(id)
+		v.set.Add(id)
 	}
 	opts := memvec.Options{
 		Dimension: dim, SegmentBytes: segmentBytes, NoSync: noSync,
@@ -327,7 +302,7 @@ func runChild(dir string, round int, seed int64, noSync, auto bool) int {
 			}
 			v.mu.Lock()
 			for _, id := range ids {
-				v.add(id)
+				v.set.Add(id)
 			}
 			v.mu.Unlock()
 			return nil
@@ -356,7 +331,7 @@ func runChild(dir string, round int, seed int64, noSync, auto bool) int {
 			}
 			if n == 1 {
 				v.mu.Lock()
-				v.remove(id)
+				v.set.Remove(id)
 				v.mu.Unlock()
 			}
 			return nil
@@ -840,7 +815,7 @@ func (p *parent) check(round int, noSync, auto bool, delay time.Duration) {
 		case err != nil:
 			p.violation("Get(%d) of an acknowledged vector: %v", id, err)
 			continue
-		case !equalBits(got, x.v):
+		case !memvectest.BitsEqual(got, x.v):
 			p.violation("Get(%d) = %v, want %v", id, got, x.v)
 		}
 		for _, old := range x.aliases[:len(x.aliases)-1] {
@@ -872,7 +847,7 @@ func (p *parent) check(round int, noSync, auto bool, delay time.Duration) {
 			if len(r) == 0 {
 				continue
 			}
-			if got, err := db.Get(r[0].ID); err == nil && equalBits(got, vecs[i]) {
+			if got, err := db.Get(r[0].ID); err == nil && memvectest.BitsEqual(got, vecs[i]) {
 				found = append(found, r[0].ID)
 			}
 		}
@@ -941,7 +916,7 @@ func (p *parent) checkSearch(ctx context.Context, db *memvec.DB) {
 		}
 		all := make([]hit, 0, len(p.m.live))
 		for id, x := range p.m.live {
-			all = append(all, hit{id, cosine(q, x.v)})
+			all = append(all, hit{id, memvectest.Cosine64(q, x.v)})
 		}
 		sort.Slice(all, func(i, j int) bool { return all[i].score > all[j].score })
 		if len(got) != min(k, len(all)) {
@@ -954,32 +929,10 @@ func (p *parent) checkSearch(ctx context.Context, db *memvec.DB) {
 				p.violation("Search returned ID %d, which the model does not hold", r.ID)
 				return
 			}
-			if s := cosine(q, x.v); math.Abs(s-float64(r.Score)) > tol || math.Abs(s-all[i].score) > tol {
+			if s := memvectest.Cosine64(q, x.v); math.Abs(s-float64(r.Score)) > tol || math.Abs(s-all[i].score) > tol {
 				p.violation("Search result %d: ID %d score %v (exact %v); brute force's %d-th scores %v", i, r.ID, r.Score, s, i, all[i].score)
 				return
 			}
 		}
 	}
-}
-
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return dot / math.Sqrt(na) / math.Sqrt(nb)
-}
-
-func equalBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
 }

@@ -80,24 +80,11 @@ func avx2() *isa {
 			TESTQ(U32(28), dB)
 			JZ(LabelRef(label))
 		},
-		loadTail: func(m Mem, dst VecVirtual) { VMASKMOVPS(m, avx2Mask, dst) },
-		zero:     func(r VecVirtual) { VXORPS(r, r, r) },
-		tree:     treeYMM,
-		extract: func(r VecVirtual, k int) Register {
-			if k == 0 {
-				return r.AsX()
-			}
-			x := XMM()
-			VEXTRACTF128(U8(k), r, x)
-			return x
-		},
-		storeLane: func(r VecVirtual, k int, m Mem) {
-			if k == 0 {
-				VMOVUPS(r.AsX(), m)
-				return
-			}
-			VEXTRACTF128(U8(k), r, m)
-		},
+		loadTail:  func(m Mem, dst VecVirtual) { VMASKMOVPS(m, avx2Mask, dst) },
+		zero:      func(r VecVirtual) { VXORPS(r, r, r) },
+		tree:      treeYMM,
+		extract:   extractWith(VEXTRACTF128),
+		storeLane: storeLaneWith(VEXTRACTF128),
 	}
 }
 
@@ -122,24 +109,36 @@ func avx512() *isa {
 			KORTESTW(avx512K, avx512K)
 			JZ(LabelRef(label))
 		},
-		loadTail: func(m Mem, dst VecVirtual) { VMOVUPS_Z(m, avx512K, dst) },
-		zero:     func(r VecVirtual) { VPXORD(r, r, r) },
-		tree:     treeZMM,
-		extract: func(r VecVirtual, k int) Register {
-			if k == 0 {
-				return r.AsX()
-			}
-			x := XMM()
-			VEXTRACTF32X4(U8(k), r, x)
-			return x
-		},
-		storeLane: func(r VecVirtual, k int, m Mem) {
-			if k == 0 {
-				VMOVUPS(r.AsX(), m)
-				return
-			}
-			VEXTRACTF32X4(U8(k), r, m)
-		},
+		loadTail:  func(m Mem, dst VecVirtual) { VMOVUPS_Z(m, avx512K, dst) },
+		zero:      func(r VecVirtual) { VPXORD(r, r, r) },
+		tree:      treeZMM,
+		extract:   extractWith(func(k, r, dst Op) { VEXTRACTF32X4(k, r, dst) }),
+		storeLane: storeLaneWith(func(k, r, dst Op) { VEXTRACTF32X4(k, r, dst) }),
+	}
+}
+
+// extractWith returns an isa's extract, which copies 128-bit lane k of a
+// register with ext (lane 0 is the register itself).
+func extractWith(ext func(k, r, dst Op)) func(r VecVirtual, k int) Register {
+	return func(r VecVirtual, k int) Register {
+		if k == 0 {
+			return r.AsX()
+		}
+		x := XMM()
+		ext(U8(k), r, x)
+		return x
+	}
+}
+
+// storeLaneWith returns an isa's storeLane, which stores 128-bit lane k of
+// a register with ext (lane 0 with a plain XMM store).
+func storeLaneWith(ext func(k, r, dst Op)) func(r VecVirtual, k int, m Mem) {
+	return func(r VecVirtual, k int, m Mem) {
+		if k == 0 {
+			VMOVUPS(r.AsX(), m)
+			return
+		}
+		ext(U8(k), r, m)
 	}
 }
 
@@ -185,40 +184,52 @@ func lazyZero(alloc func() VecVirtual, zero func(VecVirtual)) func() VecVirtual 
 
 func vshufps(imm uint8, a, b, dst VecVirtual) { VSHUFPS(U8(imm), b, a, dst) }
 
+// treeStep is one level of a reduction tree: shuf, with the immediates lo
+// and hi, picks from two slots the halves that are then added.
+type treeStep struct {
+	shuf   func(imm uint8, a, b, dst VecVirtual)
+	lo, hi uint8
+}
+
+// tree reduces 2^len(steps) slots of registers from alloc to one, a step
+// a level, each halving the slots (pairs); zero clears a register.
+func tree(slots []VecVirtual, alloc func() VecVirtual, zero func(VecVirtual), steps ...treeStep) VecVirtual {
+	if len(slots) != 1<<len(steps) {
+		panic(fmt.Sprintf("tree of %d steps wants %d slots, not %d", len(steps), 1<<len(steps), len(slots)))
+	}
+	z := lazyZero(alloc, zero)
+	for _, st := range steps {
+		slots = pairs(slots, z, func(a, b VecVirtual) VecVirtual { return shufAdd(a, b, alloc, st.shuf, st.lo, st.hi) })
+	}
+	return slots[0]
+}
+
 // treeZMM reduces 16 ZMM slots to one ZMM whose 128-bit lane k holds the
 // sums of slots k, 4+k, 8+k, 12+k in elements 0..3.
 func treeZMM(slots []VecVirtual) VecVirtual {
-	if len(slots) != 16 {
-		panic("treeZMM wants 16 slots")
-	}
-	z := lazyZero(ZMM, func(r VecVirtual) { VPXORD(r, r, r) })
 	shuff := func(imm uint8, a, b, dst VecVirtual) { VSHUFF32X4(U8(imm), b, a, dst) }
-	// 16 -> 8: 256-bit halves; lanes 0-1 hold slot 2i, lanes 2-3 slot 2i+1.
-	s := pairs(slots, z, func(a, b VecVirtual) VecVirtual { return shufAdd(a, b, ZMM, shuff, 0x44, 0xEE) })
-	// 8 -> 4: 128-bit lane k holds slot 4i+k.
-	s = pairs(s, z, func(a, b VecVirtual) VecVirtual { return shufAdd(a, b, ZMM, shuff, 0x88, 0xDD) })
-	// 4 -> 2: in each lane k, elements 0-1 slot k(+8), 2-3 slot 4+k(+8).
-	s = pairs(s, z, func(a, b VecVirtual) VecVirtual { return shufAdd(a, b, ZMM, vshufps, 0x44, 0xEE) })
-	// 2 -> 1: lane k = slots k, 4+k, 8+k, 12+k.
-	s = pairs(s, z, func(a, b VecVirtual) VecVirtual { return shufAdd(a, b, ZMM, vshufps, 0x88, 0xDD) })
-	return s[0]
+	return tree(slots, ZMM, func(r VecVirtual) { VPXORD(r, r, r) },
+		// 16 -> 8: 256-bit halves; lanes 0-1 hold slot 2i, lanes 2-3 slot 2i+1.
+		treeStep{shuff, 0x44, 0xEE},
+		// 8 -> 4: 128-bit lane k holds slot 4i+k.
+		treeStep{shuff, 0x88, 0xDD},
+		// 4 -> 2: in each lane k, elements 0-1 slot k(+8), 2-3 slot 4+k(+8).
+		treeStep{vshufps, 0x44, 0xEE},
+		// 2 -> 1: lane k = slots k, 4+k, 8+k, 12+k.
+		treeStep{vshufps, 0x88, 0xDD})
 }
 
 // treeYMM reduces 8 YMM slots to one YMM whose 128-bit lane k holds the
 // sums of slots k, 2+k, 4+k, 6+k in elements 0..3.
 func treeYMM(slots []VecVirtual) VecVirtual {
-	if len(slots) != 8 {
-		panic("treeYMM wants 8 slots")
-	}
-	z := lazyZero(YMM, func(r VecVirtual) { VXORPS(r, r, r) })
 	perm := func(imm uint8, a, b, dst VecVirtual) { VPERM2F128(U8(imm), b, a, dst) }
-	// 8 -> 4: 128-bit lane 0 holds slot 2i, lane 1 slot 2i+1.
-	s := pairs(slots, z, func(a, b VecVirtual) VecVirtual { return shufAdd(a, b, YMM, perm, 0x20, 0x31) })
-	// 4 -> 2: lane k: elements 0-1 slot k(+4), 2-3 slot 2+k(+4).
-	s = pairs(s, z, func(a, b VecVirtual) VecVirtual { return shufAdd(a, b, YMM, vshufps, 0x44, 0xEE) })
-	// 2 -> 1: lane k = slots k, 2+k, 4+k, 6+k.
-	s = pairs(s, z, func(a, b VecVirtual) VecVirtual { return shufAdd(a, b, YMM, vshufps, 0x88, 0xDD) })
-	return s[0]
+	return tree(slots, YMM, func(r VecVirtual) { VXORPS(r, r, r) },
+		// 8 -> 4: 128-bit lane 0 holds slot 2i, lane 1 slot 2i+1.
+		treeStep{perm, 0x20, 0x31},
+		// 4 -> 2: lane k: elements 0-1 slot k(+4), 2-3 slot 2+k(+4).
+		treeStep{vshufps, 0x44, 0xEE},
+		// 2 -> 1: lane k = slots k, 2+k, 4+k, 6+k.
+		treeStep{vshufps, 0x88, 0xDD})
 }
 
 // genBlock emits
