@@ -42,7 +42,7 @@ func openFixture(t *testing.T, name string) (string, fixture) {
 // live vector back bit for bit, adds and deletes, compacts, reopens and
 // reads again.
 func TestCompatStores(t *testing.T) {
-	for _, name := range []string{"store-v1", "store-v1-stale-tombs"} {
+	for _, name := range []string{"store-v1", "store-v1-stale-tombs", "store-v2"} {
 		t.Run(name, func(t *testing.T) {
 			dir, fx := openFixture(t, name)
 			db, err := openT(t, dir, Options{DisableAutoCompaction: true})
