@@ -5,23 +5,20 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
-	"github.com/memvec/memvec/internal/testutil"
 )
 
 // framedKind is one of the numbered files framed like the manifest (ID
 // maps, tombstone checkpoints) as its tests see it: S is the value the file
-// holds, under a number (epoch, generation) that its name repeats. The
-// checks below are the ones both kinds' tests make the same way.
+// holds, under a number (epoch, generation) that its name repeats. Its
+// methods, here and in framed_files_test.go and framed_fuzz_test.go, are
+// the checks both kinds' tests make the same way.
 type framedKind[S ~[]E, E any] struct {
 	decoder  string // the decode function's name, for messages
 	magic    string
@@ -180,137 +177,4 @@ func (k framedKind[S, E]) allocatesLittle(t *testing.T, what string, b []byte) {
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 		t.Errorf("%s: 10 decodes of %d bytes allocated %d bytes", what, len(b), n)
 	}
-}
-
-// writeRead writes v under number n into dir and checks that the file is
-// exactly what encode makes of v and that reading it back gives want.
-func (k framedKind[S, E]) writeRead(t *testing.T, dir string, n uint64, v, want S) {
-	t.Helper()
-	if err := k.write(dir, n, v); err != nil {
-		t.Fatalf("write %d: %v", n, err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, k.fileName(n)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(b, k.encode(n, v)) {
-		t.Fatalf("file of number %d differs from its encoding", n)
-	}
-	got, err := k.read(dir, n)
-	if err != nil {
-		t.Fatalf("read %d: %v", n, err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("read %d = %v, want %v", n, got, want)
-	}
-}
-
-// readMissing checks that reading number n from dir, where no such file
-// is, fails with os.ErrNotExist.
-func (k framedKind[S, E]) readMissing(t *testing.T, dir string, n uint64) {
-	t.Helper()
-	if _, err := k.read(dir, n); !errors.Is(err, os.ErrNotExist) || !IsNotExist(err) {
-		t.Fatalf("read of a missing file: %v, want os.ErrNotExist", err)
-	}
-}
-
-// readCorrupt stores b as the file of number n in dir and checks that
-// reading it is ErrCorrupt only, with an error that names the file.
-func (k framedKind[S, E]) readCorrupt(t *testing.T, what, dir string, n uint64, b []byte) {
-	t.Helper()
-	path := filepath.Join(dir, k.fileName(n))
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err := k.read(dir, n)
-	wantOnlyCorrupt(t, what, err)
-	if !strings.Contains(err.Error(), path) {
-		t.Fatalf("error %q does not name %s", err, path)
-	}
-}
-
-// writeNoDir checks that writing into a directory that does not exist
-// fails with os.ErrNotExist.
-func (k framedKind[S, E]) writeNoDir(t *testing.T, dir string) {
-	t.Helper()
-	if err := k.write(filepath.Join(dir, "missing"), 1, nil); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("write into a missing directory: %v", err)
-	}
-}
-
-// seedCase is a file of a fuzz target's committed seed corpus and what
-// decoding it gives.
-type seedCase struct {
-	file string
-	want error // nil: decodes
-}
-
-// seedCorpus checks that the committed seed corpus holds what its file
-// names say: the valid seeds decode and re-encode to themselves, the others
-// fail as named.
-func (k framedKind[S, E]) seedCorpus(t *testing.T, cases []seedCase) {
-	for _, tc := range cases {
-		t.Run(tc.file, func(t *testing.T) {
-			b := testutil.ReadFuzzSeed(t, k.fuzz, tc.file)
-			n, v, err := k.decode(b)
-			if tc.want == nil {
-				if err != nil {
-					t.Fatalf("%s: %v", k.decoder, err)
-				}
-				if !bytes.Equal(k.encode(n, v), b) {
-					t.Fatal("seed does not re-encode to itself")
-				}
-				return
-			}
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("%s: %v, want %v", k.decoder, err, tc.want)
-			}
-		})
-	}
-}
-
-// fuzzSeeds adds the seeds both kinds' fuzz targets start from, around
-// good, a valid file: it cut short, a newer version, a huge count at
-// countOff, and bodies for the input framed as a body.
-func fuzzSeeds(f *testing.F, good []byte, version uint32, countOff int) {
-	f.Add(good[:len(good)-1])
-	f.Add(good[:24])
-	f.Add([]byte{})
-	f.Add(withVersion(good, version+1))
-	huge := bytes.Clone(good)
-	binary.LittleEndian.PutUint32(huge[countOff:], 1<<31)
-	f.Add(resealFramed(huge))
-	f.Add(good[16 : len(good)-8])
-	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 1, 0, 0, 0})
-}
-
-// fuzzDecode runs the kind's fuzz target. The input as a whole file
-// exercises the framing; the checksum hides the body from most mutations,
-// so the input framed as a body exercises the structural checks too.
-// Whatever decodes must re-encode to its bytes and pass valid, the kind's
-// own rules.
-func (k framedKind[S, E]) fuzzDecode(f *testing.F, valid func(t *testing.T, b []byte, v S)) {
-	f.Fuzz(func(t *testing.T, b []byte) {
-		k.checkDecode(t, b, valid)
-		k.checkDecode(t, framed(k.magic, k.version, b), valid)
-	})
-}
-
-// checkDecode checks what the decoder makes of b: an error that is exactly
-// one of ErrCorrupt and ErrVersion with a zero value, or a value that
-// re-encodes to b and passes valid.
-func (k framedKind[S, E]) checkDecode(t *testing.T, b []byte, valid func(t *testing.T, b []byte, v S)) {
-	t.Helper()
-	n, v, err := k.decode(b)
-	if err != nil {
-		if n != 0 || v != nil {
-			t.Fatalf("%s returned a value with an error", k.decoder)
-		}
-		testutil.WantCorruptOrVersion(t, err)
-		return
-	}
-	if enc := k.encode(n, v); !bytes.Equal(enc, b) {
-		t.Fatalf("encode(%s(b)) differs from b:\n%x\n%x", k.decoder, enc, b)
-	}
-	valid(t, b, v)
 }

@@ -25,17 +25,13 @@ func sampleIDRuns() []IDRun {
 }
 
 func TestIDMapFileName(t *testing.T) {
-	for epoch, want := range map[uint64]string{
+	idMapKind.fileNames(t, map[uint64]string{
 		0:              "000000.idmap",
 		7:              "000007.idmap",
 		123456:         "123456.idmap",
 		1234567:        "1234567.idmap",
 		math.MaxUint64: "18446744073709551615.idmap",
-	} {
-		if got := IDMapFileName(epoch); got != want {
-			t.Errorf("IDMapFileName(%d) = %q, want %q", epoch, got, want)
-		}
-	}
+	})
 }
 
 func TestIDMapRoundTrip(t *testing.T) {

@@ -57,17 +57,13 @@ func cloneTombs(segs []SegmentTombs) []SegmentTombs {
 }
 
 func TestTombsFileName(t *testing.T) {
-	for gen, want := range map[uint64]string{
+	tombsKind.fileNames(t, map[uint64]string{
 		0:              "000000.tombs",
 		42:             "000042.tombs",
 		999999:         "999999.tombs",
 		1000000:        "1000000.tombs",
 		math.MaxUint64: "18446744073709551615.tombs",
-	} {
-		if got := TombsFileName(gen); got != want {
-			t.Errorf("TombsFileName(%d) = %q, want %q", gen, got, want)
-		}
-	}
+	})
 }
 
 func TestTombsRoundTrip(t *testing.T) {
