@@ -70,7 +70,8 @@ func TestRecoverFaults(t *testing.T) {
 	t.Logf("%d operations of Recover failed in turn", n)
 }
 
-// newDir returns a fresh directory path, not yet created, for a store.
+// newDir returns, for faultEach, a function that returns a fresh path,
+// not yet created, for a store.
 func newDir(t *testing.T) func() string {
 	return func() string { return filepath.Join(t.TempDir(), "s") }
 }

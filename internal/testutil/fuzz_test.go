@@ -9,8 +9,9 @@ import (
 	"github.com/memvec/memvec/internal/errs"
 )
 
-// recorder is a testing.TB that records a fatal failure instead of ending
-// the test, so that the helpers' failures can be checked.
+// recorder is a testing.TB whose Fatal records the failure and unwinds
+// (by a panic that fails recovers) instead of ending the test, so that the
+// helpers' failures can be checked.
 type recorder struct {
 	testing.TB
 	failed string
