@@ -29,15 +29,7 @@ func TestLateDeletesFollowTheirRows(t *testing.T) {
 	if n, _ := e.Delete([]uint64{0, 1}); n != 2 {
 		t.Fatal("setup delete")
 	}
-	segs, _ := e.Segments()
-	var pick []uint64
-	for _, s := range segs {
-		pick = append(pick, s.Number)
-	}
-	job, err := e.Prepare(pick)
-	if err != nil || job == nil {
-		t.Fatalf("Prepare = %v, %v", job, err)
-	}
+	job := prepareAll(t, e)
 	// Late deletes: 10 and 11 are being copied; 1 was already deleted.
 	if n, err := e.Delete([]uint64{10, 11, 1}); n != 2 || err != nil {
 		t.Fatalf("late Delete = %d, %v", n, err)
@@ -116,4 +108,22 @@ func TestCommitAfterCloseIsRefused(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// prepareAll prepares a compaction of every segment of e.
+func prepareAll(t *testing.T, e *Engine) *compactor.Job {
+	t.Helper()
+	segs, err := e.Segments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nums := make([]uint64, len(segs))
+	for i, s := range segs {
+		nums[i] = s.Number
+	}
+	job, err := e.Prepare(nums)
+	if err != nil || job == nil {
+		t.Fatalf("Prepare = %v, %v", job, err)
+	}
+	return job
 }

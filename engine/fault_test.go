@@ -136,19 +136,7 @@ func TestCompactionENOSPC(t *testing.T) {
 			}
 			return vfs.Decision{}
 		})
-		segs, err := e.Segments()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var nums []uint64
-		for _, s := range segs {
-			nums = append(nums, s.Number)
-		}
-		job, err := e.Prepare(nums)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = copyAndCommit(e, job)
+		err := copyAndCommit(e, prepareAll(t, e))
 		if !errors.Is(err, syscall.ENOSPC) {
 			t.Fatalf("%s: compaction on a full disk: %v", suffix, err)
 		}

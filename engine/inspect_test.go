@@ -91,14 +91,7 @@ func TestRangeAndSegmentDetails(t *testing.T) {
 	}
 
 	// A compaction moves live rows to fresh IDs: Range still goes by ID.
-	var all []uint64
-	for _, s := range segs {
-		all = append(all, s.Number)
-	}
-	job, err := e.Prepare(all)
-	if err != nil {
-		t.Fatal(err)
-	}
+	job := prepareAll(t, e)
 	out, err := compactor.Copy(context.Background(), job)
 	if err != nil {
 		t.Fatal(err)

@@ -1,18 +1,14 @@
 package manifest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/testutil"
 )
 
 func FuzzDecode(f *testing.F) {
@@ -50,9 +46,7 @@ func checkDecode(t *testing.T, b []byte) {
 		if m != nil {
 			t.Fatal("Decode returned a manifest with an error")
 		}
-		if errors.Is(err, errs.ErrCorrupt) == errors.Is(err, errs.ErrVersion) {
-			t.Fatalf("error %v is not exactly one of ErrCorrupt, ErrVersion", err)
-		}
+		testutil.WantCorruptOrVersion(t, err)
 		return
 	}
 	// Whatever decodes re-encodes to the same bytes (a version 1 file
@@ -74,32 +68,6 @@ func checkDecode(t *testing.T, b []byte) {
 	if len(m.Segments)*37+runs*24+len(m.IDMaps)*8 > len(b) {
 		t.Fatalf("%d bytes decoded to %d segments, %d runs, %d ID maps", len(b), len(m.Segments), runs, len(m.IDMaps))
 	}
-}
-
-// readCorpusFile parses a single-[]byte file of the `go test fuzz v1`
-// format.
-func readCorpusFile(t *testing.T, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	var lines []string
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) != 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "[]byte(") || !strings.HasSuffix(lines[1], ")") {
-		t.Fatalf("%s: not a one-value go test fuzz v1 file: %q", path, lines)
-	}
-	v, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return []byte(v)
 }
 
 // TestSeedCorpus checks that the committed seed corpus holds what its file
@@ -126,7 +94,7 @@ func TestSeedCorpus(t *testing.T) {
 		{"bad_checksum", errs.ErrCorrupt},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			b := readCorpusFile(t, filepath.Join("testdata", "fuzz", "FuzzDecode", tc.file))
+			b := testutil.ReadFuzzSeed(t, "FuzzDecode", tc.file)
 			m, err := Decode(b)
 			if tc.want == errV1 {
 				if err != nil || binary.LittleEndian.Uint32(b[8:]) != 1 {

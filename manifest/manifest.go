@@ -158,36 +158,33 @@ func Encode(m *Manifest) []byte {
 	le := binary.LittleEndian
 	b = le.AppendUint64(b, m.Generation)
 	b = le.AppendUint32(b, uint32(m.Dimension))
-	b = le.AppendUint64(b, m.NextID)
-	b = le.AppendUint64(b, m.NextSegment)
-	b = le.AppendUint64(b, m.Epoch)
-	b = le.AppendUint64(b, m.WALCheckpoint)
-	b = le.AppendUint64(b, m.WALDurable)
-	b = le.AppendUint64(b, m.Tombs)
+	b = appendUint64s(b, m.NextID, m.NextSegment, m.Epoch, m.WALCheckpoint, m.WALDurable, m.Tombs)
 	b = le.AppendUint32(b, uint32(len(m.Segments)))
 	for _, s := range m.Segments {
-		b = le.AppendUint64(b, s.Number)
-		b = le.AppendUint64(b, s.Capacity)
+		b = appendUint64s(b, s.Number, s.Capacity)
 		var flags byte
 		if s.Sealed {
 			flags = 1
 		}
 		b = append(b, flags)
-		b = le.AppendUint64(b, s.Rows)
-		b = le.AppendUint64(b, s.Checksum)
-		b = le.AppendUint64(b, s.Salt)
+		b = appendUint64s(b, s.Rows, s.Checksum, s.Salt)
 		b = le.AppendUint32(b, uint32(len(s.Runs)))
 		for _, r := range s.Runs {
-			b = le.AppendUint64(b, r.FirstID)
-			b = le.AppendUint64(b, r.FirstRow)
-			b = le.AppendUint64(b, r.Count)
+			b = appendUint64s(b, r.FirstID, r.FirstRow, r.Count)
 		}
 	}
 	b = le.AppendUint32(b, uint32(len(m.IDMaps)))
-	for _, e := range m.IDMaps {
-		b = le.AppendUint64(b, e)
-	}
+	b = appendUint64s(b, m.IDMaps...)
 	return frameEnd(b)
+}
+
+// appendUint64s appends vs to b little-endian, in order: Encode's runs of
+// 8-byte fields, written as the byte table in the package doc lists them.
+func appendUint64s(b []byte, vs ...uint64) []byte {
+	for _, v := range vs {
+		b = binary.LittleEndian.AppendUint64(b, v)
+	}
+	return b
 }
 
 // Decode parses and checks manifest file bytes. Damage returns an error

@@ -358,13 +358,20 @@ func TestCheck(t *testing.T) {
 				}
 				return
 			}
-			if m != nil || !errors.Is(err, errs.ErrCorrupt) {
-				t.Fatalf("Decode = %v, %v; want ErrCorrupt", m, err)
-			}
-			if !strings.Contains(err.Error(), tc.msg) {
-				t.Errorf("error %q does not mention %q", err, tc.msg)
-			}
+			wantCorruptMentioning(t, m, err, tc.msg)
 		})
+	}
+}
+
+// wantCorruptMentioning fails unless Decode returned no manifest and an
+// error wrapping ErrCorrupt whose text holds msg.
+func wantCorruptMentioning(t *testing.T, m *Manifest, err error, msg string) {
+	t.Helper()
+	if m != nil || !errors.Is(err, errs.ErrCorrupt) {
+		t.Fatalf("Decode = %v, %v; want ErrCorrupt", m, err)
+	}
+	if !strings.Contains(err.Error(), msg) {
+		t.Errorf("error %q does not mention %q", err, msg)
 	}
 }
 
@@ -408,12 +415,7 @@ func TestDecodeStructure(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Decode(tc.b)
-			if m != nil || !errors.Is(err, errs.ErrCorrupt) {
-				t.Fatalf("Decode = %v, %v; want ErrCorrupt", m, err)
-			}
-			if !strings.Contains(err.Error(), tc.msg) {
-				t.Errorf("error %q does not mention %q", err, tc.msg)
-			}
+			wantCorruptMentioning(t, m, err, tc.msg)
 		})
 	}
 }

@@ -177,17 +177,5 @@ func WriteTombs(fsys vfs.FS, dir string, gen uint64, segs []SegmentTombs) error 
 // holding another generation, an error wrapping errs.ErrCorrupt. Errors name
 // the file.
 func ReadTombs(fsys vfs.FS, dir string, gen uint64) ([]SegmentTombs, error) {
-	path := filepath.Join(dir, TombsFileName(gen))
-	b, err := readNamed(fsys, path)
-	if err != nil {
-		return nil, err
-	}
-	got, segs, err := DecodeTombs(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if got != gen {
-		return nil, fmt.Errorf("%s: manifest: tombs hold generation %d, not %d: %w", path, got, gen, errs.ErrCorrupt)
-	}
-	return segs, nil
+	return readNumbered(fsys, filepath.Join(dir, TombsFileName(gen)), gen, DecodeTombs, "tombs hold generation")
 }

@@ -12,6 +12,39 @@ import (
 	"github.com/memvec/memvec/segment"
 )
 
+// faultEach runs Recover once per operation of kinds, i = 1, 2, ...: try
+// i uses a vfs.Fault seeded with i (the seed only shapes what a crash
+// tears) whose hook hands d to the i-th such operation. fresh returns the
+// directory of try i and cfg its configuration but for the FS. A try that
+// fails must return an error wrapping want; check then looks at what it
+// left. A try that succeeds with a fault injected (Recover shrugged it
+// off) goes on to the next; the first that meets none ends the run.
+// faultEach returns how many tries failed.
+func faultEach(t *testing.T, kinds vfs.Kind, d vfs.Decision, want error, cfg Config, fresh func() string, check func(i int, dir string)) int {
+	t.Helper()
+	n := 0
+	for i := 1; ; i++ {
+		dir := fresh()
+		f := vfs.NewFault(nil, uint64(i))
+		f.SetHook(vfs.Nth(kinds, "", i, d))
+		cfg := cfg
+		cfg.FS = f
+		st, err := Recover(dir, cfg)
+		if err == nil {
+			st.Close()
+			if f.Injected() == 0 {
+				return n
+			}
+			continue
+		}
+		n++
+		if !errors.Is(err, want) {
+			t.Fatalf("operation %d: Recover returned %v, want %v", i, err, want)
+		}
+		check(i, dir)
+	}
+}
+
 // Whichever operation of Recover fails, it returns an error wrapping the
 // injected one and releases everything (the lock included): the next
 // Recover, on the real file system, finds the store as it was.
@@ -22,51 +55,32 @@ func TestRecoverFaults(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, segment.FileName(9)), []byte("orphan"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for i := 1; ; i++ {
+	fresh := func() string {
 		work := filepath.Join(t.TempDir(), "s")
 		copyTree(t, dir, work)
-		f := vfs.NewFault(nil, 0)
-		f.SetHook(vfs.Nth(vfs.AnyKind, "", i, vfs.Decision{Err: syscall.EIO}))
-		st, err := Recover(work, Config{FS: f})
-		if err == nil {
-			st.Close()
-			if f.Injected() == 0 {
-				break
-			}
-			continue // a failure Recover may shrug off (none today)
-		}
-		n++
-		if !errors.Is(err, syscall.EIO) {
-			t.Fatalf("operation %d: Recover returned %v", i, err)
-		}
-		st = mustRecover(t, work, Config{})
+		return work
+	}
+	n := faultEach(t, vfs.AnyKind, vfs.Decision{Err: syscall.EIO}, syscall.EIO, Config{}, fresh, func(i int, work string) {
+		st := mustRecover(t, work, Config{})
 		if st.Segments[0].Rows() != 10 || !st.Segments[0].Tomb.Has(5) {
 			t.Fatalf("operation %d: %d rows after the failed Recover", i, st.Segments[0].Rows())
 		}
 		st.Close()
-	}
+	})
 	t.Logf("%d operations of Recover failed in turn", n)
+}
+
+// newDir returns, for faultEach, a function that returns a fresh path,
+// not yet created, for a store.
+func newDir(t *testing.T) func() string {
+	return func() string { return filepath.Join(t.TempDir(), "s") }
 }
 
 // A power cut at any sync point of creating a store leaves either no store
 // (Recover creates it again) or an empty one.
 func TestCreateCuts(t *testing.T) {
-	cuts := 0
-	for i := 1; ; i++ {
-		dir := filepath.Join(t.TempDir(), "s")
-		f := vfs.NewFault(nil, uint64(i))
-		f.SetHook(vfs.Nth(vfs.AnySync, "", i, vfs.Decision{Crash: true}))
-		st, err := Recover(dir, Config{Dimension: 2, FS: f})
-		if err == nil {
-			st.Close()
-			break
-		}
-		cuts++
-		if !errors.Is(err, vfs.ErrCrashed) {
-			t.Fatalf("sync %d: Recover returned %v", i, err)
-		}
-		st = mustRecover(t, dir, Config{Dimension: 2})
+	cuts := faultEach(t, vfs.AnySync, vfs.Decision{Crash: true}, vfs.ErrCrashed, Config{Dimension: 2}, newDir(t), func(i int, dir string) {
+		st := mustRecover(t, dir, Config{Dimension: 2})
 		if len(st.Segments) != 0 || st.Manifest.Dimension != 2 {
 			t.Fatalf("sync %d: recovered %+v", i, st.Manifest)
 		}
@@ -74,7 +88,7 @@ func TestCreateCuts(t *testing.T) {
 		if _, err := manifest.Load(nil, dir); err != nil {
 			t.Fatal(err)
 		}
-	}
+	})
 	if cuts == 0 {
 		t.Fatal("creating a store syncs nothing")
 	}
@@ -105,21 +119,8 @@ func copyTree(t *testing.T, src, dst string) {
 // Whichever operation of creating a store fails, Recover returns an error
 // wrapping it, and a later Recover creates the store.
 func TestCreateFaults(t *testing.T) {
-	n := 0
-	for i := 1; ; i++ {
-		dir := filepath.Join(t.TempDir(), "s")
-		f := vfs.NewFault(nil, 0)
-		f.SetHook(vfs.Nth(vfs.AnyKind, "", i, vfs.Decision{Err: syscall.ENOSPC}))
-		st, err := Recover(dir, Config{Dimension: 2, FS: f})
-		if err == nil {
-			st.Close()
-			break
-		}
-		n++
-		if !errors.Is(err, syscall.ENOSPC) {
-			t.Fatalf("operation %d: Recover returned %v", i, err)
-		}
+	n := faultEach(t, vfs.AnyKind, vfs.Decision{Err: syscall.ENOSPC}, syscall.ENOSPC, Config{Dimension: 2}, newDir(t), func(_ int, dir string) {
 		mustRecover(t, dir, Config{Dimension: 2}).Close()
-	}
+	})
 	t.Logf("%d operations of creating a store failed in turn", n)
 }

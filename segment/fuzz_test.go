@@ -1,20 +1,17 @@
 package segment
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/testutil"
 )
 
 const fuzzSalt = 0x5eed5a175eed5a17
@@ -60,9 +57,7 @@ func checkDecodeHeader(t *testing.T, b []byte) {
 	t.Helper()
 	h, err := DecodeHeader(b)
 	if err != nil {
-		if errors.Is(err, errs.ErrCorrupt) == errors.Is(err, errs.ErrVersion) {
-			t.Fatalf("error %v is not exactly one of ErrCorrupt, ErrVersion", err)
-		}
+		testutil.WantCorruptOrVersion(t, err)
 		return
 	}
 	enc := EncodeHeader(h)
@@ -223,32 +218,6 @@ func fuzzBaseSegment(tb testing.TB, dim int, capacity uint64, durable bool) ([]b
 	return b, m
 }
 
-// readCorpusFile parses a single-[]byte file of the `go test fuzz v1`
-// format.
-func readCorpusFile(t *testing.T, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	var lines []string
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) != 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "[]byte(") || !strings.HasSuffix(lines[1], ")") {
-		t.Fatalf("%s: not a one-value go test fuzz v1 file: %q", path, lines)
-	}
-	v, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return []byte(v)
-}
-
 // TestSeedCorpus checks that the committed seed corpus holds what its file
 // names say, so that the fuzzers start from both sides of every check.
 func TestSeedCorpus(t *testing.T) {
@@ -270,7 +239,7 @@ func TestSeedCorpus(t *testing.T) {
 		{"FuzzDecodeRecord", "zero", func(b []byte) error { _, err := DecodeRecord(b); return err }, errs.ErrCorrupt},
 	} {
 		t.Run(tc.fuzz+"/"+tc.file, func(t *testing.T) {
-			b := readCorpusFile(t, filepath.Join("testdata", "fuzz", tc.fuzz, tc.file))
+			b := testutil.ReadFuzzSeed(t, tc.fuzz, tc.file)
 			err := tc.decode(b)
 			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("decode: %v, want %v", err, tc.want)

@@ -252,3 +252,26 @@ func checkRecordsZeroFrom(t testing.TB, path string, l layout, k uint64) {
 }
 
 func segPath(dir string, n uint64) string { return filepath.Join(dir, FileName(n)) }
+
+// writeClosed creates segment 1 of dim and capacity in a fresh directory,
+// appends specs with values drawn from a PCG seeded with seed1 and seed2,
+// and closes it, for a test to damage and reopen. It returns the
+// directory, the file's path and layout, the model of what was appended
+// and the random source, for the test to go on with.
+func writeClosed(t testing.TB, dim int, capacity uint64, seed1, seed2 uint64, specs []batchSpec) (dir, path string, lay layout, m *model, rng *rand.Rand) {
+	t.Helper()
+	dir, s, m, rng := newSegment(t, 1, dim, capacity, seed1, seed2)
+	appendBatches(t, s, m, rng, specs)
+	path, lay = s.Path(), s.lay
+	mustClose(t, s)
+	return dir, path, lay, m, rng
+}
+
+// newSegment creates segment n of dim and capacity in a fresh directory
+// and returns the directory, the segment, an empty model of it and a PCG
+// seeded with seed1 and seed2 to draw its rows from.
+func newSegment(t testing.TB, n uint64, dim int, capacity uint64, seed1, seed2 uint64) (string, *Segment, *model, *rand.Rand) {
+	t.Helper()
+	dir := t.TempDir()
+	return dir, mustCreate(t, dir, n, dim, capacity), &model{dim: dim}, rand.New(rand.NewPCG(seed1, seed2))
+}

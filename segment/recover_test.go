@@ -141,17 +141,11 @@ func TestTornTail(t *testing.T) {
 		last := len(specs) - 1
 		for _, d := range allDamages() {
 			t.Run(fmt.Sprintf("durable=%v/%s", durable, d.name), func(t *testing.T) {
-				dir := t.TempDir()
-				rng := rand.New(rand.NewPCG(7, 8))
-				s := mustCreate(t, dir, 1, dim, capacity)
-				m := &model{dim: dim}
-				appendBatches(t, s, m, rng, specs)
-				path, lay := s.Path(), s.lay
-				mustClose(t, s)
+				dir, path, lay, m, rng := writeClosed(t, dim, capacity, 7, 8, specs)
 
 				d.fn(t, path, lay, m, last)
 
-				s = mustOpen(t, dir, 1, dim, capacity, nil)
+				s := mustOpen(t, dir, 1, dim, capacity, nil)
 				want := m.prefix(last)
 				checkModel(t, s, want)
 				checkRecordsZeroFrom(t, path, lay, uint64(last))
@@ -179,13 +173,7 @@ func TestMiddleBatchDamage(t *testing.T) {
 		for k := 0; k < len(specs)-1; k++ {
 			for _, d := range allDamages() {
 				t.Run(fmt.Sprintf("durable=%v/batch %d/%s", durable, k, d.name), func(t *testing.T) {
-					dir := t.TempDir()
-					rng := rand.New(rand.NewPCG(9, uint64(k)))
-					s := mustCreate(t, dir, 1, dim, capacity)
-					m := &model{dim: dim}
-					appendBatches(t, s, m, rng, specs)
-					path, lay := s.Path(), s.lay
-					mustClose(t, s)
+					dir, path, lay, m, rng := writeClosed(t, dim, capacity, 9, uint64(k), specs)
 
 					d.fn(t, path, lay, m, k)
 
@@ -194,7 +182,7 @@ func TestMiddleBatchDamage(t *testing.T) {
 							fmt.Sprintf("offset %d", recordOffset(lay, uint64(k))))
 						return
 					}
-					s = mustOpen(t, dir, 1, dim, capacity, nil)
+					s := mustOpen(t, dir, 1, dim, capacity, nil)
 					want := m.prefix(k)
 					checkModel(t, s, want)
 					checkRecordsZeroFrom(t, path, lay, uint64(k))
@@ -209,21 +197,15 @@ func TestMiddleBatchDamage(t *testing.T) {
 // later batch of the same size re-validates the old record that follows it.
 func TestStaleRecordTrap(t *testing.T) {
 	const dim, capacity = 3, 32
-	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(11, 12))
-	s := mustCreate(t, dir, 1, dim, capacity)
-	m := &model{dim: dim}
-	appendBatches(t, s, m, rng, []batchSpec{
+	dir, path, lay, m, rng := writeClosed(t, dim, capacity, 11, 12, []batchSpec{
 		{firstID: 1, rows: 4}, // A
 		{firstID: 5, rows: 4}, // B
 		{firstID: 9, rows: 4}, // C
 	})
-	path, lay := s.Path(), s.lay
-	mustClose(t, s)
 
 	zeroRecord(t, path, lay, m, 1) // B's record only: C's record and rows stay
 
-	s = mustOpen(t, dir, 1, dim, capacity, nil)
+	s := mustOpen(t, dir, 1, dim, capacity, nil)
 	a := m.prefix(1)
 	checkModel(t, s, a)
 	checkRecordsZeroFrom(t, path, lay, 1)
@@ -275,13 +257,7 @@ func TestOpenActiveDurableBound(t *testing.T) {
 			damage: func(t *testing.T, p string, l layout, m *model) { flipNormByte(t, p, l, m, 3) }, keep: 4, verify: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			rng := rand.New(rand.NewPCG(31, 32))
-			s := mustCreate(t, dir, 1, dim, capacity)
-			m := &model{dim: dim}
-			appendBatches(t, s, m, rng, specs)
-			path, lay := s.Path(), s.lay
-			mustClose(t, s)
+			dir, path, lay, m, _ := writeClosed(t, dim, capacity, 31, 32, specs)
 			if tc.damage != nil {
 				tc.damage(t, path, lay, m)
 			}
@@ -289,7 +265,7 @@ func TestOpenActiveDurableBound(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err = OpenActive(nil, dir, 1, dim, capacity, tc.durable)
+			s, err := OpenActive(nil, dir, 1, dim, capacity, tc.durable)
 			if tc.corrupt {
 				if err == nil {
 					s.Close()
@@ -343,10 +319,7 @@ func TestSealDoesNotBlessUncheckedDamage(t *testing.T) {
 		{"first ID", func(l layout, m *model) int64 { return recordOffset(l, 0) + 16 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			rng := rand.New(rand.NewPCG(33, 34))
-			s := mustCreate(t, dir, 1, dim, capacity)
-			m := &model{dim: dim}
+			dir, s, m, rng := newSegment(t, 1, dim, capacity, 33, 34)
 			appendBatches(t, s, m, rng, []batchSpec{{firstID: 1, rows: 3}, {firstID: 4, rows: 2, syncAfter: true}})
 			durable := s.Rows()
 			path, lay := s.Path(), s.lay
@@ -413,13 +386,7 @@ func TestSingleByteFlipSweep(t *testing.T) {
 	}
 	for _, p := range patterns {
 		t.Run(p.name, func(t *testing.T) {
-			dir := t.TempDir()
-			rng := rand.New(rand.NewPCG(13, 14))
-			s := mustCreate(t, dir, 1, dim, capacity)
-			m := &model{dim: dim}
-			appendBatches(t, s, m, rng, p.specs)
-			path, lay := s.Path(), s.lay
-			mustClose(t, s)
+			dir, path, lay, m, _ := writeClosed(t, dim, capacity, 13, 14, p.specs)
 			orig, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -609,17 +576,11 @@ func TestDamagedRecordIsNotItsOwnDurabilityEvidence(t *testing.T) {
 		{"nosync torn record then a damaged synced field", false, 1, 0, syncedFieldFrom + 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			rng := rand.New(rand.NewPCG(15, 16))
-			s := mustCreate(t, dir, 1, dim, capacity)
-			m := &model{dim: dim}
-			appendBatches(t, s, m, rng, []batchSpec{
+			dir, path, lay, m, _ := writeClosed(t, dim, capacity, 15, 16, []batchSpec{
 				{firstID: 1, rows: 2, durable: tc.durable},
 				{firstID: 3, rows: 3, durable: tc.durable},
 				{firstID: 6, rows: 2, durable: tc.durable},
 			})
-			path, lay := s.Path(), s.lay
-			mustClose(t, s)
 			xorByte(t, path, recordOffset(lay, uint64(tc.k))+tc.off, 0xff)
 			if tc.alsoOff != 0 {
 				xorByte(t, path, recordOffset(lay, uint64(tc.k+1))+tc.alsoOff, 0xff)
@@ -636,10 +597,7 @@ func TestDamagedRecordIsNotItsOwnDurabilityEvidence(t *testing.T) {
 
 func TestVerifySealed(t *testing.T) {
 	const dim, capacity = 3, 20
-	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(17, 18))
-	s := mustCreate(t, dir, 5, dim, capacity)
-	m := &model{dim: dim}
+	dir, s, m, rng := newSegment(t, 5, dim, capacity, 17, 18)
 	appendBatches(t, s, m, rng, []batchSpec{{firstID: 1, rows: 4}, {firstID: 5, rows: 6}})
 	seal, err := s.Seal()
 	if err != nil {
@@ -705,15 +663,12 @@ func TestVerifySealed(t *testing.T) {
 
 func TestVerifyActive(t *testing.T) {
 	const dim, capacity = 3, 20
-	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(19, 20))
-	s := mustCreate(t, dir, 6, dim, capacity)
+	_, s, m, rng := newSegment(t, 6, dim, capacity, 19, 20)
 	defer s.Close()
 	ctx := context.Background()
 	if err := s.Verify(ctx, nil); err != nil {
 		t.Fatalf("Verify of an empty segment: %v", err)
 	}
-	m := &model{dim: dim}
 	appendBatches(t, s, m, rng, []batchSpec{{firstID: 1, rows: 4}, {firstID: 5, rows: 6, durable: true}, {firstID: 30, rows: 2}})
 	path, lay := s.Path(), s.lay
 	for k := range m.start {
@@ -772,10 +727,7 @@ func TestOpenRejects(t *testing.T) {
 		seal      Seal
 	}
 	setup := func(t *testing.T) env {
-		dir := t.TempDir()
-		rng := rand.New(rand.NewPCG(21, 22))
-		s := mustCreate(t, dir, n, dim, capacity)
-		m := &model{dim: dim}
+		dir, s, m, rng := newSegment(t, n, dim, capacity, 21, 22)
 		appendBatches(t, s, m, rng, []batchSpec{{firstID: 1, rows: 5, durable: true}})
 		seal, err := s.Seal()
 		if err != nil {

@@ -354,11 +354,8 @@ func TestAppendInvalid(t *testing.T) {
 		{"empty row", [][]float32{row(0)}, make([]float32, 1), errs.ErrDimension},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			rng := rand.New(rand.NewPCG(3, 4))
-			s := mustCreate(t, dir, 1, dim, capacity)
+			_, s, m, rng := newSegment(t, 1, dim, capacity, 3, 4)
 			defer s.Close()
-			m := &model{dim: dim}
 			appendBatches(t, s, m, rng, []batchSpec{{firstID: 1, rows: 4}, {firstID: 5, rows: 2, durable: true}})
 			before, err := os.ReadFile(s.Path())
 			if err != nil {
@@ -392,10 +389,7 @@ func TestAppendInvalid(t *testing.T) {
 
 func TestFillToCapacity(t *testing.T) {
 	const dim, capacity = 2, 7
-	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(5, 6))
-	s := mustCreate(t, dir, 1, dim, capacity)
-	m := &model{dim: dim}
+	dir, s, m, rng := newSegment(t, 1, dim, capacity, 5, 6)
 	// One row per batch: as many records as rows, the most a segment holds.
 	for i := range capacity {
 		appendBatches(t, s, m, rng, []batchSpec{{firstID: uint64(2 * i), rows: 1}})

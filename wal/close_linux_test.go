@@ -14,10 +14,7 @@ import (
 func TestCloseReleasesFDAfterFailedSync(t *testing.T) {
 	for _, noSync := range []bool{false, true} {
 		dir := t.TempDir()
-		l, err := Open(dir, Options{NoSync: noSync})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := openLog(t, dir, Options{NoSync: noSync})
 		appendRange(t, l, 1, 3) // unsynced with NoSync: Close's own sync fails first
 		fds := fdsIn(t, dir)
 		if len(fds) != 1 {

@@ -50,10 +50,7 @@ func TestStoreV1WAL(t *testing.T) {
 		}
 	}
 	opts := Options{SegmentSize: smallSegments}
-	l, err := Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, dir, opts)
 	v1 := replayAll(t, l)
 	if len(v1) != len(old) || v1[0].Seq != l.FirstSeq() || v1[len(v1)-1].Seq != l.LastSeq() {
 		t.Fatalf("replayed %d records, files hold %d (seqs %d..%d)", len(v1), len(old), l.FirstSeq(), l.LastSeq())
@@ -71,9 +68,7 @@ func TestStoreV1WAL(t *testing.T) {
 	appendRange(t, l, last+1, last+10)
 	l.SetGen(9)
 	appendRange(t, l, last+11, last+20)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeLog(t, l)
 	if n := len(segmentFiles(t, dir)); n < 3 {
 		t.Fatalf("%d segment files, want the appends to cycle", n)
 	}

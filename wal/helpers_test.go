@@ -194,3 +194,32 @@ func hashDir(t testing.TB, dir string) map[string][32]byte {
 	}
 	return sums
 }
+
+// closeLog closes l, failing the test on an error.
+func closeLog(t *testing.T, l *Log) {
+	t.Helper()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reopenLog closes l and opens the log in dir again with opts.
+func reopenLog(t *testing.T, l *Log, dir string, opts Options) *Log {
+	t.Helper()
+	closeLog(t, l)
+	return openLog(t, dir, opts)
+}
+
+// syncedLog opens a log with opts in a fresh directory, appends records
+// 1..syncAt and calls Sync, so that with NoSync the records appended next
+// carry Synced == syncAt. It returns the directory and the open log.
+func syncedLog(t *testing.T, opts Options, syncAt uint64) (string, *Log) {
+	t.Helper()
+	dir := t.TempDir()
+	l := openLog(t, dir, opts)
+	appendRange(t, l, 1, syncAt)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, l
+}

@@ -13,21 +13,14 @@ func TestAppendReplayReopenAcrossSegments(t *testing.T) {
 	for _, noSync := range []bool{false, true} {
 		dir := t.TempDir()
 		opts := Options{NoSync: noSync, SegmentSize: smallSegments}
-		l, err := Open(dir, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := openLog(t, dir, opts)
 		checkReplay(t, l, 1, 0)
 		appendRange(t, l, 1, 100)
 		checkReplay(t, l, 1, 100)
 		if n := len(segmentFiles(t, dir)); n < 5 {
 			t.Fatalf("noSync=%v: %d segment files, want several cycles", noSync, n)
 		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-
-		l = openLog(t, dir, opts)
+		l = reopenLog(t, l, dir, opts)
 		checkReplay(t, l, 1, 100)
 		appendRange(t, l, 101, 150)
 		checkReplay(t, l, 1, 150)
@@ -86,10 +79,7 @@ func TestSyncedWatermark(t *testing.T) {
 func TestTruncateFront(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{SegmentSize: smallSegments}
-	l, err := Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, dir, opts)
 	appendRange(t, l, 1, 60)
 	before := l.Size()
 	if err := l.TruncateFront(25); err != nil {
@@ -105,14 +95,7 @@ func TestTruncateFront(t *testing.T) {
 	if err := l.TruncateFront(62); !errors.Is(err, errs.ErrInvalidArgument) {
 		t.Fatalf("TruncateFront past LastSeq+1: err = %v, want ErrInvalidArgument", err)
 	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	l, err = Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l = reopenLog(t, l, dir, opts)
 	checkReplay(t, l, 25, 60)
 	if err := l.TruncateFront(61); err != nil {
 		t.Fatalf("TruncateFront of everything: %v", err)
@@ -121,14 +104,7 @@ func TestTruncateFront(t *testing.T) {
 	if l.Size() != 0 {
 		t.Fatalf("empty log has Size %d", l.Size())
 	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	l, err = Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l = reopenLog(t, l, dir, opts)
 	checkReplay(t, l, 61, 60)
 	appendRange(t, l, 61, 70)
 	checkReplay(t, l, 61, 70)
@@ -136,11 +112,7 @@ func TestTruncateFront(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendRange(t, l, 71, 75)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	l = openLog(t, dir, opts)
+	l = reopenLog(t, l, dir, opts)
 	checkReplay(t, l, 71, 75)
 }
 
@@ -149,15 +121,9 @@ func TestTruncateFront(t *testing.T) {
 func TestReopenWithSmallerSegments(t *testing.T) {
 	for _, noSync := range []bool{false, true} {
 		dir := t.TempDir()
-		l, err := Open(dir, Options{NoSync: noSync, SegmentSize: 1 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := openLog(t, dir, Options{NoSync: noSync, SegmentSize: 1 << 20})
 		appendRange(t, l, 1, 30)
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		l = openLog(t, dir, Options{NoSync: noSync, SegmentSize: 64})
+		l = reopenLog(t, l, dir, Options{NoSync: noSync, SegmentSize: 64})
 		appendRange(t, l, 31, 31)
 		segs := segmentFiles(t, dir)
 		if len(segs) < 2 || filepath.Base(segs[1]) != segmentName(31) {
@@ -197,10 +163,7 @@ func TestOpenCreatesNestedDir(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	l, err := Open(t.TempDir(), Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, t.TempDir(), Options{NoSync: true})
 	appendRange(t, l, 1, 2)
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close: %v", err)

@@ -46,15 +46,7 @@ func openOutcome(dir string, opts Options) outcome {
 // returns the directory and the last Seq.
 func tailedLog(t *testing.T, opts Options, syncAt uint64) (string, uint64) {
 	t.Helper()
-	dir := t.TempDir()
-	l, err := Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendRange(t, l, 1, syncAt)
-	if err := l.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	dir, l := syncedLog(t, opts, syncAt)
 	for {
 		segs := segmentFiles(t, dir)
 		if len(segs) >= 3 && len(entryBounds(t, segs[len(segs)-1])) > 3 {
@@ -62,9 +54,7 @@ func tailedLog(t *testing.T, opts Options, syncAt uint64) (string, uint64) {
 		}
 		appendRange(t, l, l.LastSeq()+1, l.LastSeq()+1)
 	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeLog(t, l)
 	return dir, l.LastSeq()
 }
 
@@ -226,10 +216,7 @@ func TestReadOnlyEmptyDir(t *testing.T) {
 func TestReadOnlyRefusesWrites(t *testing.T) {
 	dir := buildLog(t, Options{SegmentSize: smallSegments}, 30, 0)
 	before := hashDir(t, dir)
-	l, err := Open(dir, Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, dir, Options{ReadOnly: true})
 	l.SetGen(3)
 	_, appendErr := l.Append([]uint64{1})
 	for name, err := range map[string]error{
@@ -242,9 +229,7 @@ func TestReadOnlyRefusesWrites(t *testing.T) {
 		}
 	}
 	checkReplay(t, l, 1, 30)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeLog(t, l)
 	if err := l.Close(); !errors.Is(err, errs.ErrClosed) {
 		t.Fatalf("second Close: %v", err)
 	}
@@ -295,9 +280,7 @@ func TestReadOnlyMount(t *testing.T) {
 	if len(recs) == 0 || recs[len(recs)-1].Seq != l.LastSeq() || l.LastSeq() >= last {
 		t.Fatalf("replayed %d records up to seq %d; want the torn record and later ones dropped", len(recs), l.LastSeq())
 	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeLog(t, l)
 	if left := fdsIn(t, mnt); len(left) != 0 {
 		t.Fatalf("descriptors %v left open on the mount", left)
 	}

@@ -18,19 +18,9 @@ import (
 // NoSync the records after it carry Synced == syncAt.
 func buildLog(t *testing.T, opts Options, n, syncAt uint64) string {
 	t.Helper()
-	dir := t.TempDir()
-	l, err := Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendRange(t, l, 1, syncAt)
-	if err := l.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	dir, l := syncedLog(t, opts, syncAt)
 	appendRange(t, l, syncAt+1, n)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeLog(t, l)
 	return dir
 }
 
@@ -39,9 +29,7 @@ func buildLog(t *testing.T, opts Options, n, syncAt uint64) string {
 func reopenAndAppend(t *testing.T, l *Log, dir string, opts Options, last uint64) {
 	t.Helper()
 	appendRange(t, l, last+1, last+3)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeLog(t, l)
 	l2 := openLog(t, dir, opts)
 	checkReplay(t, l2, 1, last+3)
 }
@@ -51,10 +39,7 @@ func TestTornTailEveryOffset(t *testing.T) {
 		opts := Options{SegmentSize: 512}
 		// Append until the last of minSegs segments holds 3 records or more.
 		src := t.TempDir()
-		l, err := Open(src, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := openLog(t, src, opts)
 		var n uint64
 		var segs []string
 		var bounds []int
@@ -64,9 +49,7 @@ func TestTornTailEveryOffset(t *testing.T) {
 			segs = segmentFiles(t, src)
 			bounds = entryBounds(t, segs[len(segs)-1])
 		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
+		closeLog(t, l)
 		last := segs[len(segs)-1]
 		lastFirst, _ := parseSegmentName(filepath.Base(last))
 		// Every length of the last file short of its full size.
@@ -116,10 +99,7 @@ func TestZeroFilledTailWholeSegment(t *testing.T) {
 	last := segs[len(segs)-1]
 	first, _ := parseSegmentName(filepath.Base(last))
 	editFile(t, last, func(b []byte) []byte { return make([]byte, len(b)+100) })
-	l, err := Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, dir, opts)
 	checkReplay(t, l, 1, first-1)
 	reopenAndAppend(t, l, dir, opts, first-1)
 }
@@ -341,10 +321,7 @@ func TestCheckTailFindsUnknownVersion(t *testing.T) {
 // is corruption; Open reports it and leaves the file as it was.
 func TestDurableBoundRefusesCut(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, dir, Options{})
 	for i := 0; i < 3; i++ {
 		if _, err := l.Append([]uint64{uint64(i)}); err != nil {
 			t.Fatal(err)
@@ -362,11 +339,7 @@ func TestDurableBoundRefusesCut(t *testing.T) {
 		t.Fatal("a refused Open changed the file")
 	}
 	// Without the bound the same damage is a torn tail: cut, two records left.
-	l, err = Open(dir, Options{Durable: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l = openLog(t, dir, Options{Durable: 2})
 	if l.LastSeq() != 2 {
 		t.Fatalf("LastSeq %d after cutting the torn record", l.LastSeq())
 	}

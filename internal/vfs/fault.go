@@ -330,6 +330,47 @@ func readOnly[T any](f *Fault, ev Event, op func() (T, error)) (T, error) {
 	return v, f.finishLocked(ev, d)
 }
 
+// acquire runs op, an operation that changes what is on disk or hands out
+// a resource (a file, a lock, a mapping), under the hook's decision for ev,
+// with f.mu held: refuse (if not nil) may reject it first; a decision that
+// fails it stops it before op; an error of op is returned as it is;
+// otherwise the decision's end (an error or crash after the effect)
+// applies, and if that fails the operation, undo (if not nil) releases
+// what op handed out.
+func acquire[T any](f *Fault, ev Event, refuse func() error, op func() (T, error), undo func(T)) (T, error) {
+	var zero T
+	ev, d, err := f.enter(ev)
+	if err != nil {
+		return zero, err
+	}
+	defer f.mu.Unlock()
+	if refuse != nil {
+		if err := refuse(); err != nil {
+			return zero, err
+		}
+	}
+	if d.fails() {
+		return zero, f.finishLocked(ev, d)
+	}
+	v, err := op()
+	if err != nil {
+		return zero, err
+	}
+	if err := f.finishLocked(ev, d); err != nil {
+		if undo != nil {
+			undo(v)
+		}
+		return zero, err
+	}
+	return v, nil
+}
+
+// change is acquire for an operation that hands out nothing.
+func (f *Fault) change(ev Event, refuse, op func() error) error {
+	_, err := acquire(f, ev, refuse, func() (struct{}, error) { return struct{}{}, op() }, nil)
+	return err
+}
+
 // enter is begin then lockOp: on success f.mu is held and the caller
 // unlocks it.
 func (f *Fault) enter(ev Event) (Event, Decision, error) {
@@ -438,14 +479,17 @@ func (f *Fault) unlinkLocked(n *node) error {
 
 // OpenFile opens name on the base FS, tracking the file.
 func (f *Fault) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
-	ev, d, err := f.enter(Event{Kind: OpOpen, Path: name})
+	h, err := acquire(f, Event{Kind: OpOpen, Path: name}, nil, func() (*faultFile, error) {
+		return f.openLocked(name, flag, perm)
+	}, (*faultFile).forgetLocked)
 	if err != nil {
 		return nil, err
 	}
-	defer f.mu.Unlock()
-	if d.fails() {
-		return nil, f.finishLocked(ev, d)
-	}
+	return h, nil
+}
+
+// openLocked is the effect of OpenFile, run by acquire with f.mu held.
+func (f *Fault) openLocked(name string, flag int, perm fs.FileMode) (*faultFile, error) {
 	if flag&os.O_APPEND != 0 {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("vfs.Fault: O_APPEND is not supported")}
 	}
@@ -471,13 +515,6 @@ func (f *Fault) OpenFile(name string, flag int, perm fs.FileMode) (File, error) 
 		}
 	}
 	f.files[h] = struct{}{}
-	if err := f.finishLocked(ev, d); err != nil {
-		if !f.crashed {
-			bf.Close()
-			delete(f.files, h)
-		}
-		return nil, err
-	}
 	return h, nil
 }
 
@@ -499,14 +536,13 @@ func (f *Fault) ReadDir(name string) ([]fs.DirEntry, error) {
 // MkdirAll creates name and its missing parents; until their parents are
 // synced, a Crash removes them again with everything in them.
 func (f *Fault) MkdirAll(name string, perm fs.FileMode) error {
-	ev, d, err := f.enter(Event{Kind: OpMkdir, Path: name})
-	if err != nil {
-		return err
-	}
-	defer f.mu.Unlock()
-	if d.fails() {
-		return f.finishLocked(ev, d)
-	}
+	return f.change(Event{Kind: OpMkdir, Path: name}, nil, func() error {
+		return f.mkdirAllLocked(name, perm)
+	})
+}
+
+// mkdirAllLocked is the effect of MkdirAll, run by change with f.mu held.
+func (f *Fault) mkdirAllLocked(name string, perm fs.FileMode) error {
 	var created []string
 	for p := abs(name); ; p = filepath.Dir(p) {
 		if _, err := f.base.Stat(p); err == nil || filepath.Dir(p) == p {
@@ -525,7 +561,7 @@ func (f *Fault) MkdirAll(name string, perm fs.FileMode) error {
 		f.dirLocked(filepath.Dir(p)).newDirs[filepath.Base(p)] = true
 		f.dirLocked(p)
 	}
-	return f.finishLocked(ev, d)
+	return nil
 }
 
 // Rename renames oldpath to newpath on the base FS; until the directories
@@ -563,14 +599,13 @@ func (f *Fault) Rename(oldpath, newpath string) error {
 // Remove removes name on the base FS; until its directory is synced, a
 // Crash brings it back with its durable contents.
 func (f *Fault) Remove(name string) error {
-	ev, d, err := f.enter(Event{Kind: OpRemove, Path: name})
-	if err != nil {
-		return err
-	}
-	defer f.mu.Unlock()
-	if d.fails() {
-		return f.finishLocked(ev, d)
-	}
+	return f.change(Event{Kind: OpRemove, Path: name}, nil, func() error {
+		return f.removeLocked(name)
+	})
+}
+
+// removeLocked is the effect of Remove, run by change with f.mu held.
+func (f *Fault) removeLocked(name string) error {
 	p := abs(name)
 	n, ok := f.nodeLocked(p)
 	if ok {
@@ -588,19 +623,18 @@ func (f *Fault) Remove(name string) error {
 	if ok {
 		delete(f.dirLocked(filepath.Dir(p)).cur, filepath.Base(p))
 	}
-	return f.finishLocked(ev, d)
+	return nil
 }
 
 // SyncDir makes the current entries of name durable.
 func (f *Fault) SyncDir(name string) error {
-	ev, d, err := f.enter(Event{Kind: OpSyncDir, Path: name})
-	if err != nil {
-		return err
-	}
-	defer f.mu.Unlock()
-	if d.fails() {
-		return f.finishLocked(ev, d)
-	}
+	return f.change(Event{Kind: OpSyncDir, Path: name}, nil, func() error {
+		return f.syncDirLocked(name)
+	})
+}
+
+// syncDirLocked is the effect of SyncDir, run by change with f.mu held.
+func (f *Fault) syncDirLocked(name string) error {
 	if f.PassSyncs {
 		if err := f.base.SyncDir(name); err != nil {
 			return err
@@ -616,7 +650,7 @@ func (f *Fault) SyncDir(name string) error {
 		ds.durable[k] = n
 	}
 	clear(ds.newDirs)
-	return f.finishLocked(ev, d)
+	return nil
 }
 
 // Lock takes the lock on the base FS. A Crash releases it.
@@ -626,14 +660,17 @@ func (f *Fault) Lock(name string) (Lock, error) { return f.lock(name, false) }
 func (f *Fault) RLock(name string) (Lock, error) { return f.lock(name, true) }
 
 func (f *Fault) lock(name string, shared bool) (Lock, error) {
-	ev, d, err := f.enter(Event{Kind: OpLock, Path: name})
+	l, err := acquire(f, Event{Kind: OpLock, Path: name}, nil, func() (*faultLock, error) {
+		return f.lockLocked(name, shared)
+	}, (*faultLock).forgetLocked)
 	if err != nil {
 		return nil, err
 	}
-	defer f.mu.Unlock()
-	if d.fails() {
-		return nil, f.finishLocked(ev, d)
-	}
+	return l, nil
+}
+
+// lockLocked is the effect of lock, run by acquire with f.mu held.
+func (f *Fault) lockLocked(name string, shared bool) (*faultLock, error) {
 	p := abs(name)
 	_, exists := f.nodeLocked(p)
 	lockBase := f.base.Lock
@@ -649,13 +686,6 @@ func (f *Fault) lock(name string, shared bool) (Lock, error) {
 	}
 	l := &faultLock{fs: f, base: bl}
 	f.locks[l] = struct{}{}
-	if err := f.finishLocked(ev, d); err != nil {
-		if !f.crashed {
-			bl.Unlock()
-			delete(f.locks, l)
-		}
-		return nil, err
-	}
 	return l, nil
 }
 
@@ -665,26 +695,12 @@ func (f *Fault) Map(file File, size int) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("vfs: map %s: not a file of this vfs.Fault", file.Name())
 	}
-	ev, d, err := f.enter(Event{Kind: OpMap, Path: h.name, Len: size})
-	if err != nil {
-		return nil, err
-	}
-	defer f.mu.Unlock()
-	if d.fails() {
-		return nil, f.finishLocked(ev, d)
-	}
-	if h.closed {
-		return nil, &fs.PathError{Op: "mmap", Path: h.name, Err: os.ErrClosed}
-	}
-	m, err := f.base.Map(h.base, size)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.finishLocked(ev, d); err != nil {
-		f.base.Unmap(m)
-		return nil, err
-	}
-	return m, nil
+	return acquire(f, Event{Kind: OpMap, Path: h.name, Len: size}, nil, func() ([]byte, error) {
+		if h.closed {
+			return nil, &fs.PathError{Op: "mmap", Path: h.name, Err: os.ErrClosed}
+		}
+		return f.base.Map(h.base, size)
+	}, func(m []byte) { f.base.Unmap(m) })
 }
 
 // Unmap releases a mapping; it works after a Crash too.

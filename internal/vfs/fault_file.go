@@ -26,6 +26,15 @@ func (l *faultLock) Unlock() error {
 	return l.base.Unlock()
 }
 
+// forgetLocked undoes a lock whose Lock failed after taking it: it
+// releases it and stops tracking it, unless a Crash already did.
+func (l *faultLock) forgetLocked() {
+	if !l.fs.crashed {
+		l.base.Unlock()
+		delete(l.fs.locks, l)
+	}
+}
+
 // faultFile is a file opened through a Fault.
 type faultFile struct {
 	fs     *Fault
@@ -37,6 +46,15 @@ type faultFile struct {
 }
 
 func (h *faultFile) Name() string { return h.name }
+
+// forgetLocked undoes a file whose OpenFile failed after opening it: it
+// closes it and stops tracking it, unless a Crash already did.
+func (h *faultFile) forgetLocked() {
+	if !h.fs.crashed {
+		h.base.Close()
+		delete(h.fs.files, h)
+	}
+}
 
 // ReadAt reads from the base file.
 func (h *faultFile) ReadAt(p []byte, off int64) (int, error) {
@@ -184,19 +202,24 @@ func (h *faultFile) Sync() error { return h.sync(OpSync) }
 // metadata: the size is part of what a data sync keeps).
 func (h *faultFile) Datasync() error { return h.sync(OpDatasync) }
 
+// change runs op under Fault.change, refused first on a closed handle
+// (before the hook's decision can fail it).
+func (h *faultFile) change(ev Event, op func() error) error {
+	return h.fs.change(ev, func() error {
+		if h.closed {
+			return &fs.PathError{Op: ev.Kind.String(), Path: h.name, Err: os.ErrClosed}
+		}
+		return nil
+	}, op)
+}
+
 func (h *faultFile) sync(kind Kind) error {
+	return h.change(Event{Kind: kind, Path: h.name}, func() error { return h.syncLocked(kind) })
+}
+
+// syncLocked is the effect of sync, run by change with f.mu held.
+func (h *faultFile) syncLocked(kind Kind) error {
 	f := h.fs
-	ev, d, err := f.enter(Event{Kind: kind, Path: h.name})
-	if err != nil {
-		return err
-	}
-	defer f.mu.Unlock()
-	if h.closed {
-		return &fs.PathError{Op: kind.String(), Path: h.name, Err: os.ErrClosed}
-	}
-	if d.fails() {
-		return f.finishLocked(ev, d)
-	}
 	if f.PassSyncs {
 		var err error
 		if kind == OpSync {
@@ -209,7 +232,7 @@ func (h *faultFile) sync(kind Kind) error {
 		}
 	}
 	h.node.undo = nil
-	return f.finishLocked(ev, d)
+	return nil
 }
 
 // Truncate changes the file's size, logging what it drops.
@@ -223,18 +246,11 @@ func (h *faultFile) Preallocate(size int64) error {
 }
 
 func (h *faultFile) resize(kind Kind, size int64) error {
-	f := h.fs
-	ev, d, err := f.enter(Event{Kind: kind, Path: h.name, Off: size})
-	if err != nil {
-		return err
-	}
-	defer f.mu.Unlock()
-	if h.closed {
-		return &fs.PathError{Op: kind.String(), Path: h.name, Err: os.ErrClosed}
-	}
-	if d.fails() {
-		return f.finishLocked(ev, d)
-	}
+	return h.change(Event{Kind: kind, Path: h.name, Off: size}, func() error { return h.resizeLocked(kind, size) })
+}
+
+// resizeLocked is the effect of resize, run by change with f.mu held.
+func (h *faultFile) resizeLocked(kind Kind, size int64) error {
 	if kind == OpTruncate {
 		if err := h.truncateLocked(size); err != nil {
 			return err
@@ -252,7 +268,7 @@ func (h *faultFile) resize(kind Kind, size int64) error {
 			}
 		}
 	}
-	return f.finishLocked(ev, d)
+	return nil
 }
 
 // Close closes the base file; after a Crash (which closed it) it is a
