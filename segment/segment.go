@@ -97,24 +97,32 @@ type Segment struct {
 // error it removes the file (best effort: a file left behind is an orphan
 // no manifest names, which recovery removes).
 func Create(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64) (*Segment, error) {
+	return createVersion(fsys, dir, n, dim, capacity, gen, Version)
+}
+
+// createVersion is Create writing the given format version: tests make
+// files of older versions with it.
+func createVersion(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64, version uint32) (*Segment, error) {
 	fsys = vfs.Or(fsys)
 	if dim <= 0 || capacity == 0 || capacity > maxCapacity(dim) {
 		return nil, fmt.Errorf("segment %d: dimension %d capacity %d: %w", n, dim, capacity, errs.ErrInvalidArgument)
 	}
 	path := filepath.Join(dir, FileName(n))
-	lay := newLayout(dim, capacity)
+	lay := layoutFor(version, dim, capacity)
 	var salt [8]byte
 	if _, err := rand.Read(salt[:]); err != nil {
 		return nil, err
 	}
-	hdr := Header{Version: Version, Dim: uint32(dim), Capacity: capacity, Number: n, Salt: binary.LittleEndian.Uint64(salt[:]), Gen: gen}
+	hdr := Header{Version: version, Dim: uint32(dim), Capacity: capacity, Number: n, Salt: binary.LittleEndian.Uint64(salt[:]), Gen: gen}
 	f, err := fsys.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: %w", n, err)
 	}
 	s := &Segment{fs: fsys, path: path, f: f, lay: lay, hdr: hdr, blobEnd: lay.size}
 	s.size.Store(lay.size)
-	s.mem, s.loaded = &memIndex{}, true
+	if lay.keyed() {
+		s.mem, s.loaded = &memIndex{}, true
+	}
 	fail := func(err error) (*Segment, error) {
 		s.Remove()
 		return nil, fmt.Errorf("segment %d: create: %w", n, err)
@@ -469,9 +477,7 @@ func (s *Segment) Seal() (Seal, error) {
 	}
 	s.unchecked = 0
 	if s.lay.keyed() && !s.Sealed() {
-		if err := s.writeTables(); err != nil {
-			return Seal{}, err
-		}
+		s.writeTables()
 	}
 	if err := s.Sync(); err != nil {
 		return Seal{}, err

@@ -86,8 +86,21 @@ func bloomProbe(h, nbits uint64, k uint32, f func(bit uint64) bool) bool {
 }
 
 // writeTables writes the key tables and the seal trailer of the active
-// segment (writer side, at Seal, before its sync).
-func (s *Segment) writeTables() error {
+// segment (writer side, at Seal, before its sync). A failure does not
+// poison the segment, unlike a failed write of rows: the tables are
+// derived and checksummed, so whatever reached the disk is either whole
+// or detected, and the sealed segment rebuilds its index from the blobs
+// (TablesErr says why). A seal on a full disk thus still succeeds.
+func (s *Segment) writeTables() {
+	if err := s.tryWriteTables(); err != nil {
+		s.trailer = nil
+		s.kmu.Lock()
+		s.tablesErr = fmt.Errorf("segment %s: sealed without key tables: %w", s.path, err)
+		s.kmu.Unlock()
+	}
+}
+
+func (s *Segment) tryWriteTables() error {
 	rows := s.rows.Load()
 	tb := buildTables(s.mem, rows)
 	t := trailer{rows: rows, blobEnd: uint64(s.blobEnd), rowDirOff: tablesAt(uint64(s.blobEnd)), k: tb.k}
@@ -102,13 +115,13 @@ func (s *Segment) writeTables() error {
 	}
 	t.blobSum = sum
 	if len(all) > 0 {
-		if err := s.write(all, int64(t.rowDirOff)); err != nil {
-			return err
+		if _, err := s.f.WriteAt(all, int64(t.rowDirOff)); err != nil {
+			return fmt.Errorf("write at %d: %w", t.rowDirOff, err)
 		}
 		s.size.Store(max(s.size.Load(), int64(t.tablesEnd())))
 	}
-	if err := s.write(encodeTrailer(s.hdr.Salt, t), trailerOff); err != nil {
-		return err
+	if _, err := s.f.WriteAt(encodeTrailer(s.hdr.Salt, t), trailerOff); err != nil {
+		return fmt.Errorf("write at %d: %w", trailerOff, err)
 	}
 	s.trailer = &t
 	return nil
