@@ -67,7 +67,7 @@ func checkDecodeHeader(t *testing.T, b []byte) {
 	if !bytes.Equal(enc, b[:len(enc)]) {
 		t.Fatalf("EncodeHeader(%+v) = %x, want %x", h, enc, b[:len(enc)])
 	}
-	if h.Version != Version && h.Version != 1 || h.Dim == 0 || h.Capacity == 0 || h.Capacity > maxCapacity(int(h.Dim)) {
+	if h.Version < 1 || h.Version > Version || h.Dim == 0 || h.Capacity == 0 || h.Capacity > maxCapacity(int(h.Dim)) {
 		t.Fatalf("accepted out-of-range header %+v", h)
 	}
 	// The shape it accepts has a sane layout: no offset overflows.
@@ -229,7 +229,7 @@ func TestSeedCorpus(t *testing.T) {
 		{"FuzzDecodeHeader", "valid", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
 		{"FuzzDecodeHeader", "valid_page", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
 		{"FuzzDecodeHeader", "truncated", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrCorrupt},
-		{"FuzzDecodeHeader", "version3", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrVersion},
+		{"FuzzDecodeHeader", "version4", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrVersion},
 		{"FuzzDecodeHeader", "v1_valid", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
 		{"FuzzDecodeHeader", "v1_valid_page", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
 		{"FuzzDecodeHeader", "bad_checksum", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrCorrupt},

@@ -13,7 +13,7 @@ const HeaderSize = 4096
 
 // Version is the segment format version this package writes; it reads
 // every version from 1 on (see the package doc).
-const Version = 2
+const Version = 3
 
 const (
 	headerMagic = "memvecSG"
@@ -105,31 +105,51 @@ func DecodeHeader(b []byte) (Header, error) {
 	return h, nil
 }
 
-// layout gives the byte offsets of a segment's regions.
+// layout gives the byte offsets of a segment's regions. They depend on
+// the format version: records are recSize bytes (48 before version 3).
 type layout struct {
+	version   uint32
 	dim       int
 	capacity  uint64
 	normsOff  int64
 	recordOff int64
-	size      int64
+	recSize   int64
+	size      int64 // the fixed part; version 3's blob area starts here
 }
 
-// maxFileSize bounds a segment file (1 TiB) so that offsets never overflow.
+// maxFileSize bounds the fixed part of a segment file (1 TiB) so that
+// offsets never overflow.
 const maxFileSize = 1 << 40
 
+// maxCapacity bounds the capacity of every version alike, with the largest
+// record (version 3's), so that no accepted header has a layout that
+// overflows.
 func maxCapacity(dim int) uint64 {
 	return uint64(maxFileSize-HeaderSize) / uint64(rowCost(dim))
 }
 
 func rowCost(dim int) int64 { return int64(dim)*4 + 4 + recordSize }
 
-func newLayout(dim int, capacity uint64) layout {
-	l := layout{dim: dim, capacity: capacity}
+// newLayout is the layout of a file of the current version.
+func newLayout(dim int, capacity uint64) layout { return layoutFor(Version, dim, capacity) }
+
+// layoutFor is the layout of a file of the given version.
+func layoutFor(version uint32, dim int, capacity uint64) layout {
+	l := layout{version: version, dim: dim, capacity: capacity, recSize: recordSize}
+	if version < 3 {
+		l.recSize = recordSizeV2
+	}
 	l.normsOff = HeaderSize + int64(capacity)*int64(dim)*4
 	l.recordOff = align(l.normsOff+int64(capacity)*4, 8)
-	l.size = align(l.recordOff+int64(capacity)*recordSize, 4096)
+	l.size = align(l.recordOff+int64(capacity)*l.recSize, 4096)
 	return l
 }
+
+// keyed reports whether the layout's version holds keys, payloads and
+// superseded IDs (a blob area).
+func (l layout) keyed() bool { return l.version >= 3 }
+
+func (l layout) recordAt(i uint64) int64 { return l.recordOff + int64(i)*l.recSize }
 
 func align(n, to int64) int64 { return (n + to - 1) / to * to }
 
@@ -148,5 +168,7 @@ func Capacity(dim int, segmentBytes int64) uint64 {
 	return uint64(n)
 }
 
-// FileSize returns the size of a segment file of the given shape.
+// FileSize returns the size of the fixed part of a segment file of the
+// given shape and the current version: the size of the file at Create,
+// before any blob.
 func FileSize(dim int, capacity uint64) int64 { return newLayout(dim, capacity).size }

@@ -9,26 +9,32 @@ import (
 // recoverTail rebuilds the row count and ID runs of the active segment from
 // its batch records and cuts a torn tail (see the package doc for the rule).
 // Batches below durable (rows synced at the last clean close) cannot be
-// torn: only their records' structure is checked, and their checksums are
-// left to Verify, as for sealed segments. The rows past it are checksummed,
-// so Open costs the records plus the tail written since the last clean close.
+// torn: only their records' structure (and in version 3 their blobs') is
+// checked, and their checksums are left to Verify, as for sealed segments.
+// The rows past it are checksummed, so Open costs the records, the blobs
+// plus the tail written since the last clean close.
 func (s *Segment) recoverTail(durable uint64) error {
 	var rows, i uint64
+	sc := scanned{mem: &memIndex{}, blobEnd: s.lay.size}
 	for ; i < s.lay.capacity && rows < s.lay.capacity; i++ {
-		rec, err := s.checkRecord(i, rows, rows >= durable)
+		b, err := s.checkRecord(i, rows, sc.blobEnd, rows >= durable)
 		if err != nil {
+			if !damaged(err) {
+				return err
+			}
 			break
 		}
 		if rows < durable {
 			s.unchecked = i + 1
 		}
-		rows += uint64(rec.Rows)
-		s.addRun(Run{FirstID: rec.FirstID, FirstRow: rec.FirstRow, Count: uint64(rec.Rows)})
+		rows += uint64(b.rec.Rows)
+		s.addRun(Run{FirstID: b.rec.FirstID, FirstRow: b.rec.FirstRow, Count: uint64(b.rec.Rows)})
+		sc.add(b)
 	}
 	cut := i
 	if rows < durable {
 		return fmt.Errorf("offset %d: batch %d is damaged but %d rows were recorded durable: %w",
-			s.lay.recordOff+int64(cut)*recordSize, cut, durable, errs.ErrCorrupt)
+			s.lay.recordAt(cut), cut, durable, errs.ErrCorrupt)
 	}
 	// Anything written after the first bad record is either a batch that was
 	// never promised durable (dropped below) or proof that the bad record
@@ -44,29 +50,44 @@ func (s *Segment) recoverTail(durable uint64) error {
 			continue // the damaged record cannot vouch for itself
 		}
 		// Only a record that is itself whole (its checksum holds over its
-		// own rows) is evidence.
-		rec, err := DecodeRecord(b)
+		// own rows and blob) is evidence.
+		rec, err := decodeRecordFor(s.lay.version, b)
 		if err != nil || rec.Synced <= rows || rec.FirstRow > s.lay.capacity {
 			continue
 		}
-		if _, err := s.checkRecord(j, rec.FirstRow, true); err == nil {
+		if _, err := s.checkRecord(j, rec.FirstRow, -1, true); err == nil {
 			return fmt.Errorf("offset %d: batch %d is damaged but batch %d says %d rows were durable: %w",
-				s.lay.recordOff+int64(cut)*recordSize, cut, j, rec.Synced, errs.ErrCorrupt)
-		}
-	}
-	if last > cut && !s.readOnly {
-		// Zero the stale records so none can validate after new appends
-		// reuse their rows.
-		zero := make([]byte, int(last-cut)*recordSize)
-		if err := s.write(zero, s.lay.recordOff+int64(cut)*recordSize); err != nil {
+				s.lay.recordAt(cut), cut, j, rec.Synced, errs.ErrCorrupt)
+		} else if !damaged(err) {
 			return err
 		}
 	}
+	cutFile := s.lay.keyed() && s.size.Load() > sc.blobEnd
+	if last > cut && !s.readOnly {
+		// Zero the stale records so none can validate after new appends
+		// reuse their rows.
+		zero := make([]byte, int64(last-cut)*s.lay.recSize)
+		if err := s.write(zero, s.lay.recordAt(cut)); err != nil {
+			return err
+		}
+	}
+	if cutFile && !s.readOnly {
+		// A torn blob, or tables of a seal no manifest recorded: the
+		// mapping ends at the fixed part, so the file can shrink under it.
+		if err := s.f.Truncate(sc.blobEnd); err != nil {
+			s.err = fmt.Errorf("segment %s: truncate to %d: %w", s.path, sc.blobEnd, err)
+			return s.err
+		}
+		s.size.Store(sc.blobEnd)
+	}
 	s.batches = cut
 	s.rows.Store(rows)
+	s.blobEnd = sc.blobEnd
+	s.supersedes = sc.supersedes
+	s.mem = sc.mem
 	// After a process crash the rows may sit only in the page cache; they
 	// are made durable now, before any new record can claim them synced.
-	if (rows > 0 || last > cut) && !s.readOnly {
+	if (rows > 0 || last > cut || cutFile) && !s.readOnly {
 		return s.Sync()
 	}
 	return nil

@@ -443,7 +443,7 @@ func TestSingleByteFlipSweep(t *testing.T) {
 						switch {
 						case f >= 16 && f < 24: // first ID
 							return flipOutcome{keep: nb, verifyFails: true, idsChanged: true}
-						case f >= syncedFieldFrom && f < syncedFieldTo, f >= 40: // synced, sum
+						case f >= syncedFieldFrom && f < syncedFieldTo, f >= recordSize-8: // synced, sum
 							return flipOutcome{keep: nb, verifyFails: true}
 						default: // magic, rows, first row, index: the records end before the bound
 							return flipOutcome{corrupt: true}

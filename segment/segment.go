@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -75,6 +76,19 @@ type Segment struct {
 	runs      []Run // writer-owned
 	err       error // sticky write error: the file's state is unknown
 	readOnly  bool  // opened by OpenActiveReadOnly: never written
+
+	// Version 3 (see keys.go and tables.go).
+	size       atomic.Int64 // the file's size: fixed part, blobs, tables
+	blobEnd    int64        // end of the last batch's blob (writer)
+	supersedes []uint64     // of every batch of the active segment (writer)
+	trailer    *trailer     // sealed: the seal trailer, nil if damaged
+	kmu        sync.RWMutex // guards the fields below
+	loaded     bool         // mem or disk (or indexErr) is set
+	mem        *memIndex    // active, or rebuilt from the blobs
+	disk       *diskIndex   // sealed: the tables, mapped
+	tm         []byte       // the mapping disk reads (whole file)
+	tablesErr  error        // why the tables were rebuilt, or nil
+	indexErr   error        // why no key index could be built, or nil
 }
 
 // Create makes segment number n in dir through fsys (nil: vfs.OS): it
@@ -83,22 +97,32 @@ type Segment struct {
 // error it removes the file (best effort: a file left behind is an orphan
 // no manifest names, which recovery removes).
 func Create(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64) (*Segment, error) {
+	return createVersion(fsys, dir, n, dim, capacity, gen, Version)
+}
+
+// createVersion is Create writing the given format version: tests make
+// files of older versions with it.
+func createVersion(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64, version uint32) (*Segment, error) {
 	fsys = vfs.Or(fsys)
 	if dim <= 0 || capacity == 0 || capacity > maxCapacity(dim) {
 		return nil, fmt.Errorf("segment %d: dimension %d capacity %d: %w", n, dim, capacity, errs.ErrInvalidArgument)
 	}
 	path := filepath.Join(dir, FileName(n))
-	lay := newLayout(dim, capacity)
+	lay := layoutFor(version, dim, capacity)
 	var salt [8]byte
 	if _, err := rand.Read(salt[:]); err != nil {
 		return nil, err
 	}
-	hdr := Header{Version: Version, Dim: uint32(dim), Capacity: capacity, Number: n, Salt: binary.LittleEndian.Uint64(salt[:]), Gen: gen}
+	hdr := Header{Version: version, Dim: uint32(dim), Capacity: capacity, Number: n, Salt: binary.LittleEndian.Uint64(salt[:]), Gen: gen}
 	f, err := fsys.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: %w", n, err)
 	}
-	s := &Segment{fs: fsys, path: path, f: f, lay: lay, hdr: hdr}
+	s := &Segment{fs: fsys, path: path, f: f, lay: lay, hdr: hdr, blobEnd: lay.size}
+	s.size.Store(lay.size)
+	if lay.keyed() {
+		s.mem, s.loaded = &memIndex{}, true
+	}
 	fail := func(err error) (*Segment, error) {
 		s.Remove()
 		return nil, fmt.Errorf("segment %d: create: %w", n, err)
@@ -161,8 +185,8 @@ func openMode(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, seal 
 	if err != nil {
 		return nil, fmt.Errorf("segment %s: %w", path, err)
 	}
-	s := &Segment{fs: fsys, path: path, f: f, lay: newLayout(dim, capacity), readOnly: readOnly}
-	if err := s.open(n, seal, durable); err != nil {
+	s := &Segment{fs: fsys, path: path, f: f, readOnly: readOnly}
+	if err := s.open(n, dim, capacity, seal, durable); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("segment %s: %w", path, err)
 	}
@@ -172,31 +196,43 @@ func openMode(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, seal 
 	return s, nil
 }
 
-func (s *Segment) open(n uint64, seal *Seal, durable uint64) error {
-	if s.lay.dim <= 0 || s.lay.capacity == 0 || s.lay.capacity > maxCapacity(s.lay.dim) {
-		return fmt.Errorf("offset 0: dimension %d capacity %d out of range: %w", s.lay.dim, s.lay.capacity, errs.ErrCorrupt)
+func (s *Segment) open(n uint64, dim int, capacity uint64, seal *Seal, durable uint64) error {
+	if dim <= 0 || capacity == 0 || capacity > maxCapacity(dim) {
+		return fmt.Errorf("offset 0: dimension %d capacity %d out of range: %w", dim, capacity, errs.ErrCorrupt)
 	}
 	fi, err := s.f.Stat()
 	if err != nil {
 		return err
 	}
+	// The layout depends on the version, so the header page is read
+	// first, with pread: nothing is mapped before the size is checked.
+	if fi.Size() < HeaderSize {
+		return fmt.Errorf("offset %d: file is %d bytes, want %d: %w", fi.Size(), fi.Size(), newLayout(dim, capacity).size, errs.ErrCorrupt)
+	}
+	page := make([]byte, HeaderSize)
+	if _, err := s.f.ReadAt(page, 0); err != nil {
+		return fmt.Errorf("read header: %w", err)
+	}
+	hdr, err := DecodeHeader(page)
+	if err != nil {
+		return fmt.Errorf("offset 0: %w", err)
+	}
+	if hdr.Number != n || int(hdr.Dim) != dim || hdr.Capacity != capacity {
+		return fmt.Errorf("offset 0: header says segment %d dim %d capacity %d, manifest says %d %d %d: %w",
+			hdr.Number, hdr.Dim, hdr.Capacity, n, dim, capacity, errs.ErrCorrupt)
+	}
+	s.hdr = hdr
+	s.lay = layoutFor(hdr.Version, dim, capacity)
 	// Mapping past end of file would turn a short file into SIGBUS on first
 	// touch, so the size is checked before anything is mapped.
 	if fi.Size() < s.lay.size {
 		return fmt.Errorf("offset %d: file is %d bytes, want %d: %w", fi.Size(), fi.Size(), s.lay.size, errs.ErrCorrupt)
 	}
+	s.size.Store(fi.Size())
+	s.blobEnd = s.lay.size
 	if err := s.mapFile(); err != nil {
 		return err
 	}
-	hdr, err := DecodeHeader(s.m[:HeaderSize])
-	if err != nil {
-		return fmt.Errorf("offset 0: %w", err)
-	}
-	if hdr.Number != n || int(hdr.Dim) != s.lay.dim || hdr.Capacity != s.lay.capacity {
-		return fmt.Errorf("offset 0: header says segment %d dim %d capacity %d, manifest says %d %d %d: %w",
-			hdr.Number, hdr.Dim, hdr.Capacity, n, s.lay.dim, s.lay.capacity, errs.ErrCorrupt)
-	}
-	s.hdr = hdr
 	if seal != nil {
 		if seal.Rows > s.lay.capacity {
 			return fmt.Errorf("sealed with %d rows, capacity %d: %w", seal.Rows, s.lay.capacity, errs.ErrCorrupt)
@@ -205,7 +241,11 @@ func (s *Segment) open(n uint64, seal *Seal, durable uint64) error {
 		s.synced = seal.Rows
 		s.runs = append([]Run(nil), seal.Runs...)
 		s.seal.Store(&Seal{Rows: seal.Rows, Checksum: seal.Checksum, Runs: s.Runs()})
+		s.openSealedKeys(page)
 		return nil
+	}
+	if s.lay.keyed() {
+		s.mem, s.loaded = &memIndex{}, true
 	}
 	return s.recoverTail(durable)
 }
@@ -235,8 +275,9 @@ func (s *Segment) Capacity() uint64 { return s.lay.capacity }
 // Dim returns the vector dimension.
 func (s *Segment) Dim() int { return s.lay.dim }
 
-// Size returns the file's size in bytes.
-func (s *Segment) Size() int64 { return s.lay.size }
+// Size returns the file's size in bytes: the fixed part and, in version 3,
+// the blobs and the sealed tables after it.
+func (s *Segment) Size() int64 { return s.size.Load() }
 
 // Rows returns the number of committed rows.
 func (s *Segment) Rows() uint64 { return s.rows.Load() }
@@ -284,16 +325,34 @@ func (s *Segment) normBytes(from, to uint64) []byte {
 }
 
 func (s *Segment) recordBytes(i uint64) []byte {
-	off := s.lay.recordOff + int64(i)*recordSize
-	return s.m[off : off+recordSize]
+	off := s.lay.recordAt(i)
+	return s.m[off : off+s.lay.recSize]
 }
 
 // Append writes one batch: vectors (each of length Dim) with their inverse
 // norms, holding IDs firstID, firstID+1, ...; with durable it returns only
 // after fdatasync. The rows become visible to Rows only after the batch's
 // record is written. After a failed write or sync the segment refuses
-// further appends: what reached the disk is unknown.
+// further appends: what reached the disk is unknown. It is AppendRecords
+// without keys, payloads or superseded IDs.
 func (s *Segment) Append(firstID uint64, vecs [][]float32, invNorms []float32, durable bool) error {
+	return s.AppendRecords(firstID, vecs, invNorms, nil, nil, nil, durable)
+}
+
+// AppendRecords is Append with, in format version 3, a key and a payload
+// per row and the IDs the batch supersedes, all written in the batch's
+// blob and covered by its record's checksum, so that they share its
+// fdatasync and its torn-tail rule (see the package doc).
+//
+// keys is nil for rows without keys, or holds one key of 1 to MaxKeyLen
+// bytes per row; payloads is nil or holds one payload of at most
+// MaxPayloadLen bytes per row (nil entries are empty), and only with keys.
+// A key given twice is held by its last row (LookupKey). supersedes names
+// IDs the batch replaces: the segment only keeps them (Supersedes), it is
+// the caller's to delete them. A batch with none of the three costs what
+// an Append cost before version 3. Bad arguments, or any of them on a
+// segment of an older version (Keyed false), return ErrInvalidArgument.
+func (s *Segment) AppendRecords(firstID uint64, vecs [][]float32, invNorms []float32, keys, payloads [][]byte, supersedes []uint64, durable bool) error {
 	if s.err != nil {
 		return s.err
 	}
@@ -304,6 +363,13 @@ func (s *Segment) Append(firstID uint64, vecs [][]float32, invNorms []float32, d
 		return fmt.Errorf("segment %d: append to sealed segment: %w", s.hdr.Number, errs.ErrInvalidArgument)
 	case n == 0 || n > s.lay.capacity-rows || len(invNorms) != len(vecs):
 		return fmt.Errorf("segment %d: append %d rows at %d of %d: %w", s.hdr.Number, n, rows, s.lay.capacity, errs.ErrInvalidArgument)
+	case !s.lay.keyed() && (len(keys) != 0 || len(payloads) != 0 || len(supersedes) != 0):
+		return fmt.Errorf("segment %d: format version %d holds no keys, payloads or superseded IDs: %w", s.hdr.Number, s.lay.version, errs.ErrInvalidArgument)
+	case len(keys) != 0 && rows+n > maxKeyedRows:
+		return fmt.Errorf("segment %d: keyed rows past row %d: %w", s.hdr.Number, maxKeyedRows, errs.ErrInvalidArgument)
+	}
+	if err := checkBatchArgs(int(n), keys, payloads, supersedes); err != nil {
+		return fmt.Errorf("segment %d: %w", s.hdr.Number, err)
 	}
 	dim := s.lay.dim
 	buf := make([]byte, int(n)*dim*4)
@@ -314,18 +380,25 @@ func (s *Segment) Append(firstID uint64, vecs [][]float32, invNorms []float32, d
 		copy(buf[i*dim*4:], floatBytes(v))
 	}
 	norms := floatBytes(invNorms)
-	rec := Record{Rows: uint32(n), FirstRow: rows, FirstID: firstID, Synced: s.synced, Index: s.batches}
-	var rb [recordSize]byte
-	rec.encode(rb[:])
-	rec.Sum = recordSum(s.hdr.Salt, rb[:], buf, norms)
-	rec.encode(rb[:])
+	raw := encodeBlob(keys, payloads, supersedes)
+	rec := Record{Rows: uint32(n), FirstRow: rows, FirstID: firstID, Synced: s.synced, Index: s.batches,
+		BlobOff: uint64(s.blobEnd), BlobLen: uint64(len(raw))}
+	rb := make([]byte, s.lay.recSize)
+	rec.Sum = recordSum(s.hdr.Salt, rec.encodeFor(s.lay.version, rb), buf, norms, raw)
+	rec.encodeFor(s.lay.version, rb)
 	if err := s.write(buf, s.lay.vectorOff(rows)); err != nil {
 		return err
 	}
 	if err := s.write(norms, s.lay.normsOff+int64(rows)*4); err != nil {
 		return err
 	}
-	if err := s.write(rb[:], s.lay.recordOff+int64(s.batches)*recordSize); err != nil {
+	if len(raw) > 0 {
+		// Past the end of the file: the mapping never covers the blobs.
+		if err := s.write(raw, s.blobEnd); err != nil {
+			return err
+		}
+	}
+	if err := s.write(rb, s.lay.recordAt(s.batches)); err != nil {
 		return err
 	}
 	if durable {
@@ -335,6 +408,13 @@ func (s *Segment) Append(firstID uint64, vecs [][]float32, invNorms []float32, d
 	}
 	s.batches++
 	s.addRun(Run{FirstID: firstID, FirstRow: rows, Count: n})
+	if len(raw) > 0 {
+		bl, err := decodeBlob(raw, rec.Rows)
+		if err != nil { // encodeBlob's output always decodes
+			panic(err)
+		}
+		s.addBatch(rec, raw, bl)
+	}
 	s.rows.Store(rows + n)
 	if durable {
 		s.synced = rows + n
@@ -380,23 +460,38 @@ func (s *Segment) addRun(r Run) {
 }
 
 // Seal syncs the segment and marks it immutable, returning what the
-// manifest must record about it.
+// manifest must record about it. In format version 3 it first writes the
+// key tables and the seal trailer (see tables.go), synced with the rows.
 func (s *Segment) Seal() (Seal, error) {
+	if s.err != nil {
+		return Seal{}, s.err
+	}
+	row, blobAt := uint64(0), s.lay.size
+	for i := uint64(0); i < s.unchecked; i++ {
+		b, err := s.checkRecord(i, row, blobAt, true)
+		if err != nil {
+			return Seal{}, fmt.Errorf("segment %s: offset %d: %w", s.path, s.lay.recordAt(i), err)
+		}
+		row += uint64(b.rec.Rows)
+		blobAt = b.end
+	}
+	s.unchecked = 0
+	if s.lay.keyed() && !s.Sealed() {
+		s.writeTables()
+	}
 	if err := s.Sync(); err != nil {
 		return Seal{}, err
 	}
-	var row uint64
-	for i := uint64(0); i < s.unchecked; i++ {
-		rec, err := s.checkRecord(i, row, true)
-		if err != nil {
-			return Seal{}, fmt.Errorf("segment %s: offset %d: %w", s.path, s.lay.recordOff+int64(i)*recordSize, err)
-		}
-		row += uint64(rec.Rows)
-	}
-	s.unchecked = 0
 	rows := s.rows.Load()
 	seal := Seal{Rows: rows, Checksum: s.DataSum(rows), Runs: s.Runs()}
 	s.seal.Store(&seal)
+	if s.lay.keyed() {
+		// From now on lookups use the tables just written, mapped on
+		// first use, and the heap forgets the segment's keys.
+		s.kmu.Lock()
+		s.mem, s.loaded = nil, false
+		s.kmu.Unlock()
+	}
 	return seal, nil
 }
 
@@ -417,6 +512,15 @@ func (s *Segment) Close() error {
 		err = s.fs.Unmap(s.m)
 		s.m = nil
 	}
+	s.kmu.Lock()
+	if s.tm != nil {
+		if uerr := s.fs.Unmap(s.tm); err == nil {
+			err = uerr
+		}
+		s.tm, s.disk, s.loaded = nil, nil, true
+		s.indexErr = fmt.Errorf("segment %s: closed: %w", s.path, errs.ErrClosed)
+	}
+	s.kmu.Unlock()
 	if s.f != nil {
 		if cerr := s.f.Close(); err == nil {
 			err = cerr
@@ -450,39 +554,13 @@ func (s *Segment) Verify(ctx context.Context, seal *Seal) error {
 		if sum := s.DataSum(seal.Rows); sum != seal.Checksum {
 			return fmt.Errorf("segment %s: offset %d: rows 0..%d fail the sealed checksum: %w", s.path, HeaderSize, seal.Rows, errs.ErrCorrupt)
 		}
+		if s.lay.keyed() {
+			return s.verifyTables(ctx, seal.Rows)
+		}
 		return nil
 	}
-	rows := s.rows.Load()
-	var next uint64
-	for i := uint64(0); next < rows; i++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rec, err := s.checkRecord(i, next, true)
-		if err != nil {
-			return fmt.Errorf("segment %s: offset %d: %w", s.path, s.lay.recordOff+int64(i)*recordSize, err)
-		}
-		next += uint64(rec.Rows)
-	}
-	return nil
-}
-
-// checkRecord decodes record i and checks that it starts at row want and,
-// with sum, that its checksum matches the rows it covers.
-func (s *Segment) checkRecord(i, want uint64, sum bool) (Record, error) {
-	b := s.recordBytes(i)
-	rec, err := DecodeRecord(b)
-	if err != nil {
-		return rec, err
-	}
-	if rec.Index != i || rec.FirstRow != want || uint64(rec.Rows) > s.lay.capacity-want {
-		return rec, fmt.Errorf("record %d: index %d rows %d..+%d out of place: %w", i, rec.Index, rec.FirstRow, rec.Rows, errs.ErrCorrupt)
-	}
-	end := want + uint64(rec.Rows)
-	if sum && recordSum(s.hdr.Salt, b, s.vectorBytes(want, end), s.normBytes(want, end)) != rec.Sum {
-		return rec, fmt.Errorf("record %d: rows %d..%d fail their checksum: %w", i, want, end, errs.ErrCorrupt)
-	}
-	return rec, nil
+	_, err := s.scanRecords(ctx, s.rows.Load())
+	return err
 }
 
 func floatBytes(v []float32) []byte {

@@ -1,0 +1,184 @@
+package segment
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// keyModel is what a test believes the keys, payloads and superseded IDs
+// of a segment are, beside the rows its model holds.
+type keyModel struct {
+	keys, payloads [][]byte   // by row; nil key: a row without one
+	supersedes     [][]uint64 // by batch
+	blobLen        []int      // by batch: the blob's length, 0 for none
+	next           int        // serial number of the last new key
+}
+
+// keyedSpec is one AppendRecords call.
+type keyedSpec struct {
+	batchSpec
+	keyed      bool
+	payloads   bool
+	supersedes int
+	reuse      int // keyed: how many rows take a key already used
+}
+
+// appendKeyed appends each spec with fresh rows, keys, payloads and
+// superseded IDs, recording them in both models.
+func appendKeyed(t testing.TB, s *Segment, m *model, km *keyModel, rng *rand.Rand, specs []keyedSpec) {
+	t.Helper()
+	synced := s.synced
+	for _, b := range specs {
+		vecs, norms := randomRows(rng, b.rows, m.dim)
+		var keys, payloads [][]byte
+		if b.keyed {
+			for i := range b.rows {
+				keys = append(keys, km.newKey(rng, i < b.reuse))
+				if b.payloads {
+					p := make([]byte, rng.IntN(40))
+					for j := range p {
+						p[j] = byte(rng.Uint32())
+					}
+					payloads = append(payloads, p)
+				}
+			}
+		}
+		var sup []uint64
+		for range b.supersedes {
+			sup = append(sup, rng.Uint64())
+		}
+		before := s.blobEnd
+		if err := s.AppendRecords(b.firstID, vecs, norms, keys, payloads, sup, b.durable); err != nil {
+			t.Fatalf("AppendRecords(%d, %d rows): %v", b.firstID, b.rows, err)
+		}
+		m.add(b.firstID, vecs, norms, synced)
+		for i := range b.rows {
+			var k, p []byte
+			if keys != nil {
+				k = keys[i]
+			}
+			if payloads != nil && len(payloads[i]) > 0 {
+				p = payloads[i]
+			}
+			km.keys = append(km.keys, k)
+			km.payloads = append(km.payloads, p)
+		}
+		km.supersedes = append(km.supersedes, sup)
+		km.blobLen = append(km.blobLen, int(s.blobEnd-before))
+		if b.durable {
+			synced = m.rows()
+		}
+		if b.syncAfter {
+			if err := s.Sync(); err != nil {
+				t.Fatalf("Sync: %v", err)
+			}
+			synced = m.rows()
+		}
+	}
+}
+
+// newKey returns a key not used before (random bytes ending in a serial
+// number, now and then up to MaxKeyLen bytes long) or, with reuse, one of
+// the keys already held (to be replaced).
+func (km *keyModel) newKey(rng *rand.Rand, reuse bool) []byte {
+	if reuse {
+		var used [][]byte
+		for _, k := range km.keys {
+			if k != nil {
+				used = append(used, k)
+			}
+		}
+		if len(used) > 0 {
+			return slices.Clone(used[rng.IntN(len(used))])
+		}
+	}
+	km.next++
+	serial := fmt.Sprintf("#%d", km.next)
+	n := rng.IntN(24)
+	if rng.IntN(8) == 0 {
+		n = MaxKeyLen - len(serial)
+	}
+	k := make([]byte, n, n+len(serial))
+	for i := range k {
+		k[i] = byte(rng.Uint32())
+	}
+	return append(k, serial...)
+}
+
+// prefix is the key model of the first k batches of m.
+func (km *keyModel) prefix(m *model, k int) *keyModel {
+	rows := m.prefix(k).rows()
+	return &keyModel{
+		keys:       slices.Clone(km.keys[:rows]),
+		payloads:   slices.Clone(km.payloads[:rows]),
+		supersedes: slices.Clone(km.supersedes[:k]),
+		blobLen:    slices.Clone(km.blobLen[:k]),
+		next:       km.next,
+	}
+}
+
+// lastRow maps each key to the last row holding it.
+func (km *keyModel) lastRow() map[string]uint64 {
+	out := map[string]uint64{}
+	for r, k := range km.keys {
+		if k != nil {
+			out[string(k)] = uint64(r)
+		}
+	}
+	return out
+}
+
+// checkKeys asserts that s holds exactly the keys and payloads of km, that
+// every key leads to its last row and that absent keys lead nowhere; with
+// active, also the superseded IDs.
+func checkKeys(t testing.TB, s *Segment, km *keyModel, active bool) {
+	t.Helper()
+	if got, want := s.Rows(), uint64(len(km.keys)); got != want {
+		t.Fatalf("Rows() = %d, want %d", got, want)
+	}
+	for r := range km.keys {
+		k, err := s.Key(uint64(r))
+		if err != nil {
+			t.Fatalf("Key(%d): %v", r, err)
+		}
+		if !bytes.Equal(k, km.keys[r]) || (k == nil) != (km.keys[r] == nil) {
+			t.Fatalf("Key(%d) = %q, want %q", r, k, km.keys[r])
+		}
+		p, err := s.Payload(uint64(r))
+		if err != nil {
+			t.Fatalf("Payload(%d): %v", r, err)
+		}
+		if !bytes.Equal(p, km.payloads[r]) {
+			t.Fatalf("Payload(%d) = %q, want %q", r, p, km.payloads[r])
+		}
+	}
+	for k, want := range km.lastRow() {
+		if row, ok := s.LookupKey([]byte(k)); !ok || row != want {
+			t.Fatalf("LookupKey(%q) = %d, %v, want %d", k, row, ok, want)
+		}
+		// A key one byte longer or shorter is another key.
+		if _, ok := km.lastRow()[k+"~"]; !ok {
+			if row, ok := s.LookupKey([]byte(k + "~")); ok {
+				t.Fatalf("LookupKey(%q+~) = %d, want absent", k, row)
+			}
+		}
+	}
+	if row, ok := s.LookupKey([]byte("absent key")); ok {
+		t.Fatalf("LookupKey(absent) = %d", row)
+	}
+	if _, err := s.Key(s.Rows()); err == nil {
+		t.Fatal("Key past the rows succeeded")
+	}
+	if active {
+		var want []uint64
+		for _, b := range km.supersedes {
+			want = append(want, b...)
+		}
+		if got := s.Supersedes(); !slices.Equal(got, want) {
+			t.Fatalf("Supersedes() = %v, want %v", got, want)
+		}
+	}
+}

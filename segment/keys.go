@@ -1,0 +1,206 @@
+package segment
+
+import (
+	"fmt"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/memvec/memvec/internal/errs"
+)
+
+// maxKeyedRows bounds the rows that can carry keys: the sealed key table
+// holds rows as u32.
+const maxKeyedRows = 1 << 32
+
+// hashKey is the hash of the sealed key table and its bloom filter. Tests
+// replace it to force collisions; files are written with xxhash64.
+var hashKey = xxhash.Sum64
+
+// keyLoc places a row's key and its payload in the file: the key at off,
+// the payload right after it. A row without a key has klen 0.
+type keyLoc struct {
+	off  uint64
+	plen uint32
+	klen uint16
+}
+
+// memIndex is the key index of the active segment (or of a sealed one
+// whose tables were rebuilt): where each row's key is and which row holds
+// each key.
+type memIndex struct {
+	locs  []keyLoc          // by row; rows past its end have no key
+	byKey map[string]uint64 // the last row holding each key
+}
+
+// add indexes the keyed rows of a batch whose blob, decoded as bl, is raw.
+func (m *memIndex) add(rec Record, raw []byte, bl blob) {
+	if !bl.keyed {
+		return
+	}
+	if m.byKey == nil {
+		m.byKey = make(map[string]uint64, len(bl.rows))
+	}
+	if gap := rec.FirstRow - uint64(len(m.locs)); gap > 0 {
+		m.locs = append(m.locs, make([]keyLoc, gap)...)
+	}
+	for i, r := range bl.rows {
+		m.locs = append(m.locs, keyLoc{off: rec.BlobOff + r.off, klen: r.klen, plen: r.plen})
+		m.byKey[string(raw[r.off:r.off+uint64(r.klen)])] = rec.FirstRow + uint64(i)
+	}
+}
+
+func (m *memIndex) loc(row uint64) keyLoc {
+	if row < uint64(len(m.locs)) {
+		return m.locs[row]
+	}
+	return keyLoc{}
+}
+
+// addBatch records an appended batch's blob (writer side).
+func (s *Segment) addBatch(rec Record, raw []byte, bl blob) {
+	s.supersedes = append(s.supersedes, bl.supersedes...)
+	s.blobEnd = int64(rec.BlobOff + rec.BlobLen)
+	if s.blobEnd > s.size.Load() {
+		s.size.Store(s.blobEnd)
+	}
+	s.kmu.Lock()
+	s.mem.add(rec, raw, bl)
+	s.kmu.Unlock()
+}
+
+// Version returns the segment's format version: a file keeps the version
+// it was created with.
+func (s *Segment) Version() uint32 { return s.hdr.Version }
+
+// Keyed reports whether the segment's format (version 3 and later) holds
+// keys, payloads and superseded IDs, so that AppendRecords takes them. An
+// active segment of an older version must be sealed before a keyed batch.
+func (s *Segment) Keyed() bool { return s.lay.keyed() }
+
+// Supersedes returns the IDs superseded by the batches of the active
+// segment, in the order they were appended (those of the batches found at
+// open, then those appended since): recovery deletes them again, which is
+// idempotent. It is nil for a segment opened sealed. Writer side: not
+// safe concurrently with AppendRecords.
+func (s *Segment) Supersedes() []uint64 { return append([]uint64(nil), s.supersedes...) }
+
+// Key returns a copy of the key of row (nil for a row without a key), for
+// a row below a count obtained from Rows. It may be called from any
+// goroutine. A damaged sealed key index is rebuilt from the blobs (see
+// TablesErr); an error wraps ErrCorrupt when neither serves, or is the
+// failed read.
+func (s *Segment) Key(row uint64) ([]byte, error) {
+	k, _, err := s.keyPayload(row, false)
+	return k, err
+}
+
+// Payload returns a copy of the payload of row (nil when it has none), as
+// Key does for the key.
+func (s *Segment) Payload(row uint64) ([]byte, error) {
+	_, p, err := s.keyPayload(row, true)
+	return p, err
+}
+
+func (s *Segment) keyPayload(row uint64, payload bool) (key, pay []byte, err error) {
+	if row >= s.Rows() {
+		return nil, nil, fmt.Errorf("segment %s: row %d of %d: %w", s.path, row, s.Rows(), errs.ErrInvalidArgument)
+	}
+	if !s.lay.keyed() {
+		return nil, nil, nil
+	}
+	var l keyLoc
+	var disk *diskIndex
+	err = s.withIndex(func(m *memIndex, d *diskIndex) error {
+		if m != nil {
+			l = m.loc(row)
+			return nil
+		}
+		disk = d
+		l, err = d.loc(row)
+		return err
+	})
+	if err != nil || l.klen == 0 {
+		return nil, nil, err
+	}
+	off, n := int64(l.off), int(l.klen)
+	if payload {
+		off, n = off+int64(l.klen), int(l.plen)
+		if n == 0 {
+			return nil, nil, nil
+		}
+	}
+	b := make([]byte, n)
+	if disk != nil {
+		copy(b, disk.file[off:]) // d.loc checked the bounds
+	} else if _, err := s.f.ReadAt(b, off); err != nil {
+		return nil, nil, fmt.Errorf("segment %s: read row %d's key at %d: %w", s.path, row, off, err)
+	}
+	if payload {
+		return nil, b, nil
+	}
+	return b, nil, nil
+}
+
+// LookupKey returns the row holding key: the last row appended with it.
+// On the active segment it is an in-memory map; on a sealed one it asks
+// the bloom filter, then binary-searches the key table by the key's hash
+// and compares the key bytes of each row with that hash.
+//
+// Any goroutine may call it. On the active segment, a lookup concurrent
+// with AppendRecords sees the batch or not, and may return a row at or
+// past a count Rows returned before (the index is updated before the rows
+// are published): the engine looks keys up and appends under one write
+// lock, which makes the answer exact. A damaged key index that cannot be
+// rebuilt from the blobs finds nothing: IndexErr says why.
+func (s *Segment) LookupKey(key []byte) (row uint64, ok bool) {
+	if !s.lay.keyed() || len(key) == 0 || len(key) > MaxKeyLen {
+		return 0, false
+	}
+	s.withIndex(func(m *memIndex, d *diskIndex) error {
+		if m != nil {
+			row, ok = m.byKey[string(key)]
+		} else {
+			row, ok = d.lookup(key)
+		}
+		return nil
+	})
+	return row, ok
+}
+
+// withIndex calls f with the segment's key index (exactly one of m and d
+// is non-nil), loading a sealed segment's tables on first use.
+func (s *Segment) withIndex(f func(m *memIndex, d *diskIndex) error) error {
+	s.kmu.RLock()
+	if !s.loaded {
+		s.kmu.RUnlock()
+		s.kmu.Lock()
+		if !s.loaded {
+			s.loadIndex()
+		}
+		s.kmu.Unlock()
+		s.kmu.RLock()
+	}
+	defer s.kmu.RUnlock()
+	if s.indexErr != nil {
+		return s.indexErr
+	}
+	return f(s.mem, s.disk)
+}
+
+// TablesErr reports why the sealed key tables were found bad and rebuilt
+// in memory from the blobs (wrapping ErrCorrupt, naming file and offset),
+// or nil: the tables are derived data, so damage to them costs memory and
+// time, never keys. It is known once a lookup or Key loaded the index.
+func (s *Segment) TablesErr() error {
+	s.kmu.RLock()
+	defer s.kmu.RUnlock()
+	return s.tablesErr
+}
+
+// IndexErr reports why the segment has no key index, or nil: the tables
+// were bad and so were the blobs they are rebuilt from (ErrCorrupt), or a
+// read failed. Lookups then find nothing and Key fails with this error.
+func (s *Segment) IndexErr() error {
+	s.kmu.RLock()
+	defer s.kmu.RUnlock()
+	return s.indexErr
+}
