@@ -124,10 +124,13 @@ func (db *DB) Get(id uint64) ([]float32, error) {
 }
 
 // Result is one search hit: an ID and its cosine similarity to the query,
-// in [-1, 1].
+// in [-1, 1], with the key of the record (empty for a vector added by Add)
+// and, when SearchOptions.WithPayload asks for it, its payload.
 type Result struct {
-	ID    uint64
-	Score float32
+	ID      uint64
+	Score   float32
+	Key     string
+	Payload []byte
 }
 
 // Search returns the live vectors most cosine-similar to query, best first,
@@ -141,7 +144,7 @@ func (db *DB) Search(ctx context.Context, query []float32, opts SearchOptions) (
 	if err != nil {
 		return nil, wrap("search", err)
 	}
-	hits, err := db.e.Search(ctx, query, opts.TopK, opts.MinScore)
+	hits, err := db.e.SearchWith(ctx, query, opts.TopK, opts.MinScore, opts.WithPayload)
 	return results(hits), wrap("search", err)
 }
 
@@ -153,7 +156,7 @@ func (db *DB) SearchIn(ctx context.Context, query []float32, ids []uint64, opts 
 	if err != nil {
 		return nil, wrap("search in", err)
 	}
-	hits, err := db.e.SearchIn(ctx, query, ids, opts.TopK, opts.MinScore)
+	hits, err := db.e.SearchInWith(ctx, query, ids, opts.TopK, opts.MinScore, opts.WithPayload)
 	return results(hits), wrap("search in", err)
 }
 
@@ -167,7 +170,7 @@ func (db *DB) SearchBatch(ctx context.Context, queries [][]float32, opts SearchO
 	if err != nil {
 		return nil, wrap("search batch", err)
 	}
-	hits, err := db.e.SearchBatch(ctx, queries, opts.TopK, opts.MinScore)
+	hits, err := db.e.SearchBatchWith(ctx, queries, opts.TopK, opts.MinScore, opts.WithPayload)
 	if err != nil {
 		return nil, wrap("search batch", err)
 	}
@@ -184,7 +187,7 @@ func results(hits []engine.Hit) []Result {
 	}
 	out := make([]Result, len(hits))
 	for i, h := range hits {
-		out[i] = Result{ID: h.ID, Score: h.Score}
+		out[i] = Result{ID: h.ID, Score: h.Score, Key: h.Key, Payload: h.Payload}
 	}
 	return out
 }

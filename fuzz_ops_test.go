@@ -9,6 +9,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -587,7 +588,7 @@ func (s *fzState) searchBatch() {
 		if err != nil {
 			s.fatalf("Search(%v, %+v): %v", q, opts, err)
 		}
-		if len(single) != len(got[i]) || (len(single) > 0 && !slices.Equal(single, got[i])) {
+		if len(single) != len(got[i]) || (len(single) > 0 && !reflect.DeepEqual(single, got[i])) {
 			s.fatalf("SearchBatch query %d: %v, Search: %v", i, got[i], single)
 		}
 		s.checkHits(q, nil, opts, got[i])

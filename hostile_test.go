@@ -562,7 +562,7 @@ func TestHostileMinScoreOne(t *testing.T) {
 				t.Errorf("dim %d: Search(v, MinScore %v) over a store holding v = %+v, %v; want ID %d first, score in [%v, 1]", dim, min, res, err, ids[0], min)
 			}
 			in, err := db.SearchIn(ctx, v, ids, SearchOptions{MinScore: min})
-			if err != nil || len(in) != 1 || in[0] != res[0] {
+			if err != nil || len(in) != 1 || !reflect.DeepEqual(in[0], res[0]) {
 				t.Errorf("dim %d: SearchIn(v, [its ID], MinScore %v) = %+v, %v; want %+v", dim, min, in, err, res[:1])
 			}
 		}

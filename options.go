@@ -139,6 +139,9 @@ type SearchOptions struct {
 	// DuplicateMinScore(dimension) (1 - 1.2e-5 at 768 dimensions, 0.984 at
 	// MaxDimension), not 1.
 	MinScore float32
+	// WithPayload fills Result.Payload. Off by default, so that a search
+	// reads no payload: every result carries its key either way.
+	WithPayload bool
 }
 
 // defaultTopK is SearchOptions.TopK's default.

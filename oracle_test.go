@@ -110,7 +110,7 @@ func remapped(vecs map[uint64][]float32, m IDMap) map[uint64][]float32 {
 func hits(rs []Result) []memvectest.Hit {
 	out := make([]memvectest.Hit, len(rs))
 	for i, r := range rs {
-		out[i] = memvectest.Hit(r)
+		out[i] = memvectest.Hit{ID: r.ID, Score: r.Score}
 	}
 	return out
 }

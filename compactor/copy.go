@@ -70,14 +70,17 @@ func Copy(ctx context.Context, job *Job) (out *Output, err error) {
 
 // writer fills output segments chunk by chunk.
 type writer struct {
-	job    *Job
-	out    *Output
-	ctx    context.Context
-	cur    *segment.Segment
-	vecs   [][]float32
-	norms  []float32
-	copied uint64 // rows added so far
-	first  uint64 // new ID of vecs[0]
+	job   *Job
+	out   *Output
+	ctx   context.Context
+	cur   *segment.Segment
+	vecs  [][]float32
+	norms []float32
+	// keys and payloads of the pending rows, once one of them has a key
+	// (an empty key is a row added without one); nil before.
+	keys, payloads [][]byte
+	copied         uint64 // rows added so far
+	first          uint64 // new ID of vecs[0]
 }
 
 func (w *writer) add(seg *segment.Segment, row, oldID uint64) error {
@@ -94,6 +97,9 @@ func (w *writer) add(seg *segment.Segment, row, oldID uint64) error {
 	}
 	if len(w.vecs) == 0 {
 		w.first = newID
+	}
+	if err := w.addKey(seg, row); err != nil {
+		return err
 	}
 	w.vecs = append(w.vecs, seg.Vectors(row, row+1))
 	w.norms = append(w.norms, seg.InvNorms(row, row+1)[0])
@@ -119,7 +125,12 @@ func (w *writer) flush() error {
 			}
 		}
 		n := min(uint64(len(w.vecs)), w.cur.Free())
-		if err := w.cur.Append(w.first, w.vecs[:n], w.norms[:n], false); err != nil {
+		var keys, payloads [][]byte
+		if w.keys != nil {
+			keys, payloads = w.keys[:n], w.payloads[:n]
+			w.keys, w.payloads = w.keys[n:], w.payloads[n:]
+		}
+		if err := w.cur.AppendRecords(w.first, w.vecs[:n], w.norms[:n], keys, payloads, nil, false); err != nil {
 			return err
 		}
 		w.first += n
@@ -134,6 +145,39 @@ func (w *writer) flush() error {
 		}
 	}
 	w.vecs, w.norms = w.vecs[:0], w.norms[:0]
+	w.keys, w.payloads = nil, nil
+	return nil
+}
+
+// addKey records the key and payload of a row about to be added: keys
+// and payloads move with their rows. Rows are copied unkeyed until the
+// first row with a key in a chunk; from then on each row has an entry,
+// empty for a row without a key.
+func (w *writer) addKey(seg *segment.Segment, row uint64) error {
+	if !seg.Keyed() {
+		if w.keys != nil {
+			w.keys, w.payloads = append(w.keys, nil), append(w.payloads, nil)
+		}
+		return nil
+	}
+	key, err := seg.Key(row)
+	if err != nil {
+		return err
+	}
+	var payload []byte
+	if len(key) > 0 {
+		if payload, err = seg.Payload(row); err != nil {
+			return err
+		}
+	}
+	if w.keys == nil {
+		if len(key) == 0 {
+			return nil
+		}
+		w.keys = make([][]byte, len(w.vecs), chunkRows)
+		w.payloads = make([][]byte, len(w.vecs), chunkRows)
+	}
+	w.keys, w.payloads = append(w.keys, key), append(w.payloads, payload)
 	return nil
 }
 

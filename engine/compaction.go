@@ -96,6 +96,9 @@ func (e *Engine) sealActiveLocked() error {
 	if _, err := seg.Seal(); err != nil {
 		return e.fail(err)
 	}
+	if err := e.flushPendingLocked(); err != nil {
+		return err
+	}
 	_, err := e.apply(&edit{sealActive: true})
 	return err
 }

@@ -56,6 +56,10 @@ type edit struct {
 	// releaseMaps are epochs whose ID maps are dropped, their files after
 	// the commit.
 	releaseMaps []uint64
+	// deleted are IDs whose rows the next version shows deleted: the rows
+	// a Put into new segments supersedes (recorded in its batch, not in
+	// the manifest).
+	deleted []uint64
 }
 
 // changesSegments reports whether ed changes which segments the store
@@ -101,6 +105,9 @@ func (e *Engine) apply(ed *edit) (committed bool, err error) {
 		e.publish(segs)
 	}
 	if ed.tombs != 0 {
+		// The checkpoint holds every tombstone of the version, the rows
+		// the active segment's batches supersede included.
+		e.pending = nil
 		if err := e.wal.TruncateFront(next.WALCheckpoint); err != nil {
 			return true, e.fail(err)
 		}
@@ -184,7 +191,36 @@ func (e *Engine) nextSegs(ed *edit) (segs []segView, active *segRef, retired []*
 			active = s.ref
 		}
 	}
+	if len(ed.deleted) > 0 {
+		deleteRows(segs, e.cur.Load(), ed.deleted)
+	}
 	return segs, active, retired
+}
+
+// deleteRows deletes in segs (the next version's views) the rows that ids
+// name in cur, the current version, whose positions may differ: segments
+// are matched by number. A view touched gets its own tombstones.
+func deleteRows(segs []segView, cur *version, ids []uint64) {
+	pos := make(map[uint64]int, len(segs))
+	for i, s := range segs {
+		pos[s.ref.seg.Number()] = i
+	}
+	cloned := make(map[int]bool)
+	for _, id := range ids {
+		si, row, ok := cur.index.Find(id)
+		if !ok {
+			continue
+		}
+		i, ok := pos[cur.segs.at(si).ref.seg.Number()]
+		if !ok || segs[i].tomb.has(row) {
+			continue
+		}
+		if !cloned[i] {
+			segs[i].tomb = segs[i].tomb.clone()
+			cloned[i] = true
+		}
+		segs[i].tomb.add(row)
+	}
 }
 
 // entryOf is the manifest's entry for seg: its seal's record when sealed,

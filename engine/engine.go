@@ -60,6 +60,12 @@ type Engine struct {
 	writeMu sync.Mutex
 	man     *manifest.Manifest
 	active  *segRef // nil when a new batch needs a new segment
+	// pending are the IDs superseded by the active segment's batches
+	// that the WAL does not hold yet: recovery re-applies them from the
+	// batches while the segment is active, and flushPendingLocked writes
+	// them to the WAL before a manifest seals it. A tombstone checkpoint
+	// covers them too.
+	pending []uint64
 	// nextSegment is the number of the next segment file to create.
 	// Numbers are reserved in memory when a file is created or a
 	// compaction prepared (see appendNew); every manifest covers them.
@@ -107,6 +113,11 @@ func Open(dir string, cfg Config) (*Engine, error) {
 		segs[i] = segView{ref: ref, rows: s.Rows(), runs: s.Runs(), tomb: tombsOf(s.Tomb)}
 		if !s.Sealed() {
 			e.active = ref
+			for _, id := range s.Supersedes() {
+				if _, _, ok := st.Index.Find(id); ok {
+					e.pending = append(e.pending, id)
+				}
+			}
 		}
 	}
 	e.swap(newVersionIndexed(segs, e.man.Epoch, e.active, st.Index)) // recovery built the index

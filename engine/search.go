@@ -42,7 +42,13 @@ func score(dot, inv float32) float32 {
 // memvec.SearchOptions resolves and validates it, once, so the engine's
 // search methods do not check it again.
 func (e *Engine) Search(ctx context.Context, q []float32, k int, minScore float32) ([]Hit, error) {
-	res, err := e.SearchBatch(ctx, [][]float32{q}, k, minScore)
+	return e.SearchWith(ctx, q, k, minScore, false)
+}
+
+// SearchWith is Search that also fills each hit's payload when payload is
+// set. Every hit carries its key either way: k small reads, not a pass.
+func (e *Engine) SearchWith(ctx context.Context, q []float32, k int, minScore float32, payload bool) ([]Hit, error) {
+	res, err := e.SearchBatchWith(ctx, [][]float32{q}, k, minScore, payload)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +58,11 @@ func (e *Engine) Search(ctx context.Context, q []float32, k int, minScore float3
 // SearchBatch runs Search for every query in one pass over the data:
 // each block of rows is scored against all queries while it is in cache.
 func (e *Engine) SearchBatch(ctx context.Context, queries [][]float32, k int, minScore float32) ([][]Hit, error) {
+	return e.SearchBatchWith(ctx, queries, k, minScore, false)
+}
+
+// SearchBatchWith is SearchBatch with payloads, as SearchWith.
+func (e *Engine) SearchBatchWith(ctx context.Context, queries [][]float32, k int, minScore float32, payload bool) ([][]Hit, error) {
 	if err := e.begin(); err != nil {
 		return nil, err
 	}
@@ -75,7 +86,16 @@ func (e *Engine) SearchBatch(ctx context.Context, queries [][]float32, k int, mi
 	}
 	v := e.acquire()
 	defer v.release()
-	return e.scan(ctx, v, qs, len(queries), e.dim, k, minScore)
+	res, err := e.scan(ctx, v, qs, len(queries), e.dim, k, minScore)
+	if err != nil {
+		return nil, err
+	}
+	for _, hits := range res {
+		if err := v.attachKeys(hits, payload); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // stopped returns the error that ends a search under ctx: ctx's own error
@@ -115,6 +135,11 @@ func (e *Engine) closable(ctx context.Context) (context.Context, func()) {
 // SearchIn is Search restricted to ids; unknown, deleted and repeated IDs
 // are ignored. Its cost follows len(ids), not the size of the store.
 func (e *Engine) SearchIn(ctx context.Context, q []float32, ids []uint64, k int, minScore float32) ([]Hit, error) {
+	return e.SearchInWith(ctx, q, ids, k, minScore, false)
+}
+
+// SearchInWith is SearchIn with payloads, as SearchWith.
+func (e *Engine) SearchInWith(ctx context.Context, q []float32, ids []uint64, k int, minScore float32, payload bool) ([]Hit, error) {
 	v, done, err := e.reading()
 	if err != nil {
 		return nil, err
@@ -143,7 +168,8 @@ func (e *Engine) SearchIn(ctx context.Context, q []float32, ids []uint64, k int,
 		if err != nil {
 			return nil, err
 		}
-		return merge(k, hits), nil
+		top := merge(k, hits)
+		return top, v.attachKeys(top, payload)
 	}
 	parts := make([][]Hit, workers)
 	g, gctx := errgroup.WithContext(ctx)
@@ -163,7 +189,8 @@ func (e *Engine) SearchIn(ctx context.Context, q []float32, ids []uint64, k int,
 	if err := e.stopped(ctx); err != nil {
 		return nil, err
 	}
-	return merge(k, parts...), nil
+	top := merge(k, parts...)
+	return top, v.attachKeys(top, payload)
 }
 
 // searchInMinPerWorker is the smallest share of a SearchIn worth a goroutine.

@@ -5,10 +5,13 @@ import (
 	"sort"
 )
 
-// Hit is one search result.
+// Hit is one search result. Key is the row's key (empty for a row added
+// without one); Payload is filled only when the search asks for it.
 type Hit struct {
-	ID    uint64
-	Score float32
+	ID      uint64
+	Score   float32
+	Key     string
+	Payload []byte
 }
 
 // worse orders hits from worst to best: lower score, then higher ID.

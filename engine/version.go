@@ -164,10 +164,11 @@ func (e *Engine) publishDerived(segs segList, index idindex.Index) {
 }
 
 // publishActive publishes the rows just appended to the active segment
-// (e.active), whose IDs start at firstID, above every ID the store holds:
-// O(log n) for the view, O(1) amortised for the index. Callers hold
-// writeMu.
-func (e *Engine) publishActive(firstID uint64) {
+// (e.active), whose IDs start at firstID, above every ID the store holds,
+// with the rows of dead (the IDs the batch supersedes) deleted: O(log n)
+// for the view, O(1) amortised for the index, plus the segments dead
+// touches. Callers hold writeMu.
+func (e *Engine) publishActive(firstID uint64, dead []uint64) {
 	v := e.cur.Load()
 	seg := e.active.seg
 	if v.active < 0 || v.segs.at(v.active).ref != e.active || firstID < v.index.MaxID() {
@@ -181,13 +182,15 @@ func (e *Engine) publishActive(firstID uint64) {
 				segs[i].rows, segs[i].runs = seg.Rows(), seg.Runs()
 			}
 		}
-		e.publish(segs)
+		list, _ := tombstoned(newSegList(segs), v.index, dead)
+		e.publish(list.appendTo(nil))
 		return
 	}
 	s := *v.segs.at(v.active)
 	from := s.rows
 	s.rows, s.runs = seg.Rows(), seg.Runs()
-	e.publishDerived(v.segs.with(v.active, s), v.index.Append(v.active, firstID, from, s.rows-from))
+	segs, _ := tombstoned(v.segs.with(v.active, s), v.index, dead)
+	e.publishDerived(segs, v.index.Append(v.active, firstID, from, s.rows-from))
 }
 
 func (e *Engine) swap(v *version) {

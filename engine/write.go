@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/idindex"
 	"github.com/memvec/memvec/segment"
 )
 
@@ -48,10 +49,10 @@ func (e *Engine) Add(vecs [][]float32) ([]uint64, error) {
 	if len(vecs) == 0 {
 		return nil, nil
 	}
-	inv := make([]float32, len(vecs))
+	b := batch{vecs: vecs, inv: make([]float32, len(vecs))}
 	for i, v := range vecs {
 		var err error
-		if inv[i], err = e.checkVector(v); err != nil {
+		if b.inv[i], err = e.checkVector(v); err != nil {
 			return nil, fmt.Errorf("vector %d: %w", i, err)
 		}
 	}
@@ -60,23 +61,30 @@ func (e *Engine) Add(vecs [][]float32) ([]uint64, error) {
 	if err := e.writable(); err != nil {
 		return nil, err
 	}
+	return e.appendLocked(&b)
+}
+
+// appendLocked stores b under consecutive new IDs and returns them.
+// Callers hold writeMu and have checked that the engine takes writes.
+func (e *Engine) appendLocked(b *batch) ([]uint64, error) {
+	n := uint64(len(b.vecs))
 	first := e.nextID.Load()
-	if e.noSync && first+uint64(len(vecs)) > e.man.NextID {
-		if err := e.reserveIDs(first + uint64(len(vecs)) + noSyncIDReserve); err != nil {
+	if e.noSync && first+n > e.man.NextID {
+		if err := e.reserveIDs(first + n + noSyncIDReserve); err != nil {
 			return nil, err
 		}
 	}
 	var err error
-	if e.active != nil && e.active.seg.Free() >= uint64(len(vecs)) {
-		err = e.appendActive(first, vecs, inv)
+	if e.active != nil && e.active.seg.Free() >= n && (!b.keyed() || e.active.seg.Keyed()) {
+		err = e.appendActive(first, b)
 	} else {
-		err = e.appendNew(first, vecs, inv)
+		err = e.appendNew(first, b)
 	}
 	if err != nil {
 		return nil, err
 	}
-	e.nextID.Add(uint64(len(vecs)))
-	ids := make([]uint64, len(vecs))
+	e.nextID.Add(n)
+	ids := make([]uint64, n)
 	for i := range ids {
 		ids[i] = first + uint64(i)
 	}
@@ -101,12 +109,15 @@ func (e *Engine) reserveIDs(mark uint64) error {
 }
 
 // appendActive writes the batch into the active segment's free space.
-func (e *Engine) appendActive(first uint64, vecs [][]float32, inv []float32) error {
+// Its superseded rows are deleted in the version that shows its rows, and
+// wait in e.pending for the WAL (see flushPendingLocked).
+func (e *Engine) appendActive(first uint64, b *batch) error {
 	seg := e.active.seg
-	if err := seg.Append(first, vecs, inv, !e.noSync); err != nil {
+	if err := seg.AppendRecords(first, b.vecs, b.inv, b.keys, b.payloads, b.supersedes, !e.noSync); err != nil {
 		return e.fail(err)
 	}
-	e.publishActive(first)
+	e.publishActive(first, b.supersedes)
+	e.pending = append(e.pending, b.supersedes...)
 	return nil
 }
 
@@ -115,7 +126,12 @@ func (e *Engine) appendActive(first uint64, vecs [][]float32, inv []float32) err
 // segment (or drops it if it is empty). Until that replacement the new
 // files are orphans that recovery removes, so a crash loses the whole
 // batch or none of it.
-func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error {
+//
+// A batch that supersedes rows names them in its last part, and the
+// segment holding that part stays active even when full: recovery
+// re-applies the supersedes of the active segment's batches, and a
+// segment is sealed only once the WAL holds them (flushPendingLocked).
+func (e *Engine) appendNew(first uint64, b *batch) error {
 	var created []*segment.Segment
 	cleanup := func(err error) error {
 		for _, s := range created {
@@ -123,8 +139,8 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 		}
 		return err
 	}
-	for off := 0; off < len(vecs); {
-		n := min(len(vecs)-off, int(e.segCap))
+	for off := 0; off < len(b.vecs); {
+		n := min(len(b.vecs)-off, int(e.segCap))
 		// The number is reserved even if this attempt fails (as Prepare
 		// reserves its numbers): a file that a failed cleanup could not
 		// remove must not make every later attempt fail on O_EXCL.
@@ -136,18 +152,23 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 			return cleanup(err)
 		}
 		created = append(created, seg)
+		part := b.rows(off, off+n)
+		if off+n == len(b.vecs) {
+			part.supersedes = b.supersedes
+		}
 		// Durable before the manifest names it, even with NoSync: a
 		// manifest must never point at rows that may not be on disk.
-		if err := seg.Append(first+uint64(off), vecs[off:off+n], inv[off:off+n], true); err != nil {
+		if err := seg.AppendRecords(first+uint64(off), part.vecs, part.inv, part.keys, part.payloads, part.supersedes, true); err != nil {
 			return cleanup(err)
 		}
 		off += n
 	}
-	ed := &edit{nextID: first + uint64(len(vecs))}
+	ed := &edit{nextID: first + uint64(len(b.vecs)), deleted: b.supersedes}
 	// Every new segment that is full is sealed; the last one stays active
-	// if it has room.
+	// if it has room or holds supersedes.
 	for i, seg := range created {
-		if seg.Free() == 0 || i < len(created)-1 {
+		last := i == len(created)-1
+		if !last || seg.Free() == 0 && len(b.supersedes) == 0 {
 			if _, err := seg.Seal(); err != nil {
 				return cleanup(err)
 			}
@@ -162,13 +183,37 @@ func (e *Engine) appendNew(first uint64, vecs [][]float32, inv []float32) error 
 			if _, err := e.active.seg.Seal(); err != nil {
 				return e.fail(cleanup(err))
 			}
+			if err := e.flushPendingLocked(); err != nil {
+				return cleanup(err)
+			}
 			ed.sealActive = true
 		}
 	}
 	if _, err := e.apply(ed); err != nil {
 		return err
 	}
+	e.pending = append(e.pending, b.supersedes...)
 	e.signal()
+	return nil
+}
+
+// flushPendingLocked writes the rows superseded by the active segment's
+// batches to the WAL, synced, before a manifest seals that segment: from
+// then on recovery no longer reads its batches. The segment is synced
+// first (Seal does), so the WAL never holds the deletion of a row whose
+// replacement may not be durable (with NoSync, a power cut could otherwise
+// leave a key with neither).
+func (e *Engine) flushPendingLocked() error {
+	if len(e.pending) == 0 {
+		return nil
+	}
+	if _, err := e.wal.Append(e.pending); err != nil {
+		return e.fail(err)
+	}
+	if err := e.wal.Sync(); err != nil {
+		return e.fail(err)
+	}
+	e.pending = nil
 	return nil
 }
 
@@ -188,14 +233,33 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 	if err := e.writable(); err != nil {
 		return 0, err
 	}
-	// Only the views of the segments touched are copied (with their
-	// bitsets): the cost follows len(ids), not the number of segments.
+	return e.deleteLocked(ids)
+}
+
+// deleteLocked is Delete under writeMu.
+func (e *Engine) deleteLocked(ids []uint64) (int, error) {
 	v := e.cur.Load()
-	segs := v.segs
+	segs, dead := tombstoned(v.segs, v.index, ids)
+	if len(dead) == 0 {
+		return 0, nil
+	}
+	if _, err := e.wal.Append(dead); err != nil {
+		return 0, e.fail(err)
+	}
+	e.publishDerived(segs, v.index)
+	e.maybeCheckpointLocked()
+	e.signal()
+	return len(dead), nil
+}
+
+// tombstoned returns segs with the live rows among ids deleted, and those
+// IDs. Only the views of the segments touched are copied (with their
+// tombstones): the cost follows len(ids), not the number of segments.
+func tombstoned(segs segList, index idindex.Index, ids []uint64) (segList, []uint64) {
 	var cloned map[int]bool
 	var dead []uint64
 	for _, id := range ids {
-		si, row, ok := v.index.Find(id)
+		si, row, ok := index.Find(id)
 		if !ok || segs.at(si).tomb.has(row) {
 			continue
 		}
@@ -208,19 +272,9 @@ func (e *Engine) Delete(ids []uint64) (int, error) {
 			}
 			cloned[si] = true
 		}
-		// The view is this Delete's own copy until it is published.
-		s := segs.at(si)
-		s.tomb.add(row)
+		// The view is this call's own copy until it is published.
+		segs.at(si).tomb.add(row)
 		dead = append(dead, id)
 	}
-	if len(dead) == 0 {
-		return 0, nil
-	}
-	if _, err := e.wal.Append(dead); err != nil {
-		return 0, e.fail(err)
-	}
-	e.publishDerived(segs, v.index)
-	e.maybeCheckpointLocked()
-	e.signal()
-	return len(dead), nil
+	return segs, dead
 }

@@ -355,7 +355,7 @@ func replay(st *State) error {
 		return fmt.Errorf("%s: tombstone log starts at record %d, but the manifest needs every record from %d on (a log file is missing): %w",
 			filepath.Join(st.Dir, WALDir), first, ckpt, errs.ErrCorrupt)
 	}
-	return st.WAL.Replay(func(r wal.Record) error {
+	if err := st.WAL.Replay(func(r wal.Record) error {
 		if r.Gen > st.Manifest.Generation {
 			return fmt.Errorf("%s: tombstone record %d was written under manifest generation %d, newer than the manifest's %d: the manifest is older than the store (restored from a copy?): %w",
 				filepath.Join(st.Dir, WALDir), r.Seq, r.Gen, st.Manifest.Generation, errs.ErrCorrupt)
@@ -369,7 +369,25 @@ func replay(st *State) error {
 			}
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	// The rows a Put superseded are named by its batch, in the same
+	// checksummed record as its rows (one fsync), and reach the WAL only
+	// when their segment is sealed: the active segment's batches are
+	// applied again here. Deleting twice changes nothing, and an ID a
+	// compaction has retired since is covered by its checkpoint.
+	for _, s := range st.Segments {
+		if s.Sealed() {
+			continue
+		}
+		for _, id := range s.Supersedes() {
+			if seg, row, ok := idx.Find(id); ok {
+				st.Segments[seg].Tomb.Add(row)
+			}
+		}
+	}
+	return nil
 }
 
 // tombsPastRows enforces that no tombstone lies at or past its segment's

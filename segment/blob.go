@@ -46,9 +46,15 @@ func checkBatchArgs(n int, keys, payloads [][]byte, supersedes []uint64) error {
 	} else if len(keys) != n || len(payloads) != 0 && len(payloads) != n {
 		return fmt.Errorf("%d rows, %d keys, %d payloads: %w", n, len(keys), len(payloads), errs.ErrInvalidArgument)
 	}
+	// In a keyed batch a row may have no key (an empty one, and then no
+	// payload): a compaction copies rows added with and without keys into
+	// one batch.
 	for i, k := range keys {
-		if len(k) == 0 || len(k) > MaxKeyLen {
-			return fmt.Errorf("row %d: key of %d bytes, want 1 to %d: %w", i, len(k), MaxKeyLen, errs.ErrInvalidArgument)
+		if len(k) > MaxKeyLen {
+			return fmt.Errorf("row %d: key of %d bytes, want at most %d: %w", i, len(k), MaxKeyLen, errs.ErrInvalidArgument)
+		}
+		if len(k) == 0 && len(payloads) != 0 && len(payloads[i]) != 0 {
+			return fmt.Errorf("row %d: payload without a key: %w", i, errs.ErrInvalidArgument)
 		}
 	}
 	for i, p := range payloads {
@@ -147,7 +153,7 @@ func decodeBlob(b []byte, rows uint32) (blob, error) {
 		klen := binary.LittleEndian.Uint16(b[at:])
 		plen := binary.LittleEndian.Uint32(b[at+2:])
 		at += blobRowHead
-		if klen == 0 || klen > MaxKeyLen || plen > MaxPayloadLen {
+		if klen > MaxKeyLen || plen > MaxPayloadLen || klen == 0 && plen != 0 {
 			return blob{}, fmt.Errorf("blob: row %d: key of %d bytes, payload of %d: %w", i, klen, plen, errs.ErrCorrupt)
 		}
 		size := uint64(klen) + uint64(plen)

@@ -44,7 +44,9 @@ func (m *memIndex) add(rec Record, raw []byte, bl blob) {
 	}
 	for i, r := range bl.rows {
 		m.locs = append(m.locs, keyLoc{off: rec.BlobOff + r.off, klen: r.klen, plen: r.plen})
-		m.byKey[string(raw[r.off:r.off+uint64(r.klen)])] = rec.FirstRow + uint64(i)
+		if r.klen > 0 { // a row without a key
+			m.byKey[string(raw[r.off:r.off+uint64(r.klen)])] = rec.FirstRow + uint64(i)
+		}
 	}
 }
 

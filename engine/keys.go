@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/segment"
+)
+
+// Limits of a keyed record (package segment enforces them on disk too).
+const (
+	MaxKeyLen     = segment.MaxKeyLen
+	MaxPayloadLen = segment.MaxPayloadLen
+)
+
+// Record is a vector stored under a key of the application's choosing:
+// what Put stores and GetRecord returns. Put ignores ID.
+type Record struct {
+	ID      uint64
+	Key     string
+	Vector  []float32
+	Payload []byte
+}
+
+// checkRecords validates a Put batch and returns it as a batch with no
+// supersedes yet: every key 1 to MaxKeyLen bytes and unique in the batch,
+// every payload at most MaxPayloadLen bytes, every vector valid.
+func (e *Engine) checkRecords(recs []Record) (batch, error) {
+	b := batch{
+		vecs:     make([][]float32, len(recs)),
+		inv:      make([]float32, len(recs)),
+		keys:     make([][]byte, len(recs)),
+		payloads: make([][]byte, len(recs)),
+	}
+	seen := make(map[string]int, len(recs))
+	for i, r := range recs {
+		if err := checkKey(r.Key); err != nil {
+			return batch{}, fmt.Errorf("record %d: %w", i, err)
+		}
+		if j, dup := seen[r.Key]; dup {
+			return batch{}, fmt.Errorf("record %d: key %q also in record %d: %w", i, r.Key, j, errs.ErrInvalidArgument)
+		}
+		seen[r.Key] = i
+		if len(r.Payload) > MaxPayloadLen {
+			return batch{}, fmt.Errorf("record %d: payload of %d bytes, at most %d: %w", i, len(r.Payload), MaxPayloadLen, errs.ErrInvalidArgument)
+		}
+		inv, err := e.checkVector(r.Vector)
+		if err != nil {
+			return batch{}, fmt.Errorf("record %d: %w", i, err)
+		}
+		b.vecs[i], b.inv[i], b.keys[i], b.payloads[i] = r.Vector, inv, []byte(r.Key), r.Payload
+	}
+	return b, nil
+}
+
+// checkKey refuses a key outside 1 to MaxKeyLen bytes.
+func checkKey(k string) error {
+	if len(k) == 0 || len(k) > MaxKeyLen {
+		return fmt.Errorf("key of %d bytes, want 1 to %d: %w", len(k), MaxKeyLen, errs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Put stores each record under its key, replacing the live record that
+// holds the key, if any: its row is deleted in the same durable step that
+// adds the new one (the new batch names it as superseded; see package
+// doc). It returns the IDs of the new rows, in order.
+func (e *Engine) Put(recs []Record) ([]uint64, error) {
+	if err := e.begin(); err != nil {
+		return nil, err
+	}
+	defer e.opMu.RUnlock()
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	b, err := e.checkRecords(recs)
+	if err != nil {
+		return nil, err
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	if err := e.writable(); err != nil {
+		return nil, err
+	}
+	v := e.cur.Load()
+	for _, k := range b.keys {
+		if h, ok := v.findKey(k); ok {
+			b.supersedes = append(b.supersedes, h.id)
+		}
+	}
+	return e.appendLocked(&b)
+}
+
+// keyHit is where a key's live row is in a version.
+type keyHit struct {
+	seg int
+	row uint64
+	id  uint64
+}
+
+// findKey returns the live row holding key in v. Within a segment only the
+// last row holding a key can be live (a later Put of the key superseded
+// the earlier rows), and no key is live in two rows, so the first live
+// row found, newest segment first, is the one.
+//
+// A reader's snapshot may lag the segment: the last row holding key may
+// lie past the rows v shows. Then the key's state in v cannot be told from
+// the segment's index (an earlier row of the same segment may be the live
+// one), and findKey reports stale, for the caller to retry on a newer
+// version. A writer, holding writeMu, always sees the current version.
+func (v *version) findKey(key []byte) (h keyHit, ok bool) {
+	h, ok, _ = v.findKeyStale(key)
+	return h, ok
+}
+
+func (v *version) findKeyStale(key []byte) (h keyHit, ok, stale bool) {
+	for si := v.segs.len() - 1; si >= 0; si-- {
+		s := v.segs.at(si)
+		if !s.ref.seg.Keyed() {
+			continue
+		}
+		row, found := s.ref.seg.LookupKey(key)
+		switch {
+		case !found:
+			continue
+		case row >= s.rows:
+			return keyHit{}, false, true
+		case s.tomb.has(row):
+			continue
+		}
+		id, _ := segment.RowID(s.runs, row)
+		return keyHit{seg: si, row: row, id: id}, true, false
+	}
+	return keyHit{}, false, false
+}
+
+// GetRecord returns the live record holding key, or ErrNotFound.
+func (e *Engine) GetRecord(key string) (Record, error) {
+	if err := checkKey(key); err != nil {
+		return Record{}, err
+	}
+	kb := []byte(key)
+	for {
+		v, done, err := e.reading()
+		if err != nil {
+			return Record{}, err
+		}
+		h, ok, stale := v.findKeyStale(kb)
+		if stale {
+			// A Put of this key is being published: its version is
+			// one atomic store away.
+			done()
+			runtime.Gosched()
+			continue
+		}
+		defer done()
+		if !ok {
+			return Record{}, fmt.Errorf("key %q: %w", key, errs.ErrNotFound)
+		}
+		s := v.segs.at(h.seg)
+		if err := s.ref.verify(); err != nil {
+			return Record{}, err
+		}
+		payload, err := s.ref.seg.Payload(h.row)
+		if err != nil {
+			return Record{}, err
+		}
+		return Record{ID: h.id, Key: key, Vector: append([]float32(nil), s.ref.seg.Vectors(h.row, h.row+1)...), Payload: payload}, nil
+	}
+}
+
+// DeleteKeys deletes the live records holding keys and returns how many
+// there were; absent and repeated keys count 0. The deletes go to the WAL
+// as Delete's do.
+func (e *Engine) DeleteKeys(keys []string) (int, error) {
+	if err := e.begin(); err != nil {
+		return 0, err
+	}
+	defer e.opMu.RUnlock()
+	for i, k := range keys {
+		if err := checkKey(k); err != nil {
+			return 0, fmt.Errorf("key %d: %w", i, err)
+		}
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	if err := e.writable(); err != nil {
+		return 0, err
+	}
+	v := e.cur.Load()
+	var ids []uint64
+	for _, k := range keys {
+		if h, ok := v.findKey([]byte(k)); ok {
+			ids = append(ids, h.id)
+		}
+	}
+	return e.deleteLocked(ids)
+}
+
+// attachKeys fills the key of every hit (and its payload with payload)
+// from v, the version the hits were found in. Rows without a key (added
+// by Add) keep an empty key.
+func (v *version) attachKeys(hits []Hit, payload bool) error {
+	for i := range hits {
+		si, row, ok := v.index.Find(hits[i].ID)
+		if !ok {
+			continue
+		}
+		seg := v.segs.at(si).ref.seg
+		if !seg.Keyed() {
+			continue
+		}
+		k, err := seg.Key(row)
+		if err != nil {
+			return err
+		}
+		hits[i].Key = string(k)
+		if payload && len(k) > 0 {
+			if hits[i].Payload, err = seg.Payload(row); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package memvec
+
+import "github.com/memvec/memvec/engine"
+
+// Limits of a Record.
+const (
+	// MaxKeyLen is the longest key, in bytes; a key has at least one.
+	MaxKeyLen = engine.MaxKeyLen
+	// MaxPayloadLen is the largest payload, in bytes.
+	MaxPayloadLen = engine.MaxPayloadLen
+)
+
+// Record is a vector stored under a key of the application's choosing.
+// Keys stay with their records through every compaction, so an application
+// that names its records by key never follows ID maps.
+type Record struct {
+	// ID is the row holding the record, set by reads; Put ignores it. It
+	// changes when the record is replaced or a compaction moves it.
+	ID uint64
+	// Key is 1 to MaxKeyLen bytes, unique among live records.
+	Key string
+	// Vector is the record's vector, of the store's dimension.
+	Vector []float32
+	// Payload is optional bytes kept with the record, opaque to memvec, at
+	// most MaxPayloadLen.
+	Payload []byte
+}
+
+// Put stores each record under its key, inserting it or replacing the live
+// record that holds the key, and returns the IDs now holding the records,
+// in order.
+//
+// The batch is all-or-nothing: an empty or over-long key, a key twice in
+// the batch or a payload over MaxPayloadLen fails it with
+// ErrInvalidArgument, a bad vector as Add does (ErrDimension,
+// ErrInvalidVector), and nothing changes. A replaced record's row is
+// deleted in the same durable step that adds the new one: after a crash at
+// any instant each key of the batch holds its old record or its new one,
+// never both and never neither, and no key is ever live in two rows.
+// Unless Options.NoSync the batch is durable when Put returns (one fsync,
+// as for Add). Vectors and payloads are copied.
+func (db *DB) Put(records []Record) ([]uint64, error) {
+	recs := make([]engine.Record, len(records))
+	for i, r := range records {
+		recs[i] = engine.Record{Key: r.Key, Vector: r.Vector, Payload: r.Payload}
+	}
+	ids, err := db.e.Put(recs)
+	return ids, wrap("put", err)
+}
+
+// GetRecord returns a copy of the live record holding key, or ErrNotFound.
+// Its cost follows the number of segments, not the number of records: the
+// key indexes live on disk and in the page cache.
+func (db *DB) GetRecord(key string) (Record, error) {
+	r, err := db.e.GetRecord(key)
+	if err != nil {
+		return Record{}, wrap("get record", err)
+	}
+	return Record{ID: r.ID, Key: r.Key, Vector: r.Vector, Payload: r.Payload}, nil
+}
+
+// DeleteKeys deletes the live records holding keys and returns how many
+// there were; absent and repeated keys count 0, and an empty or over-long
+// key fails the call with ErrInvalidArgument before anything is deleted.
+// Unless Options.NoSync the deletes are durable when DeleteKeys returns.
+// Delete by ID deletes a keyed record too.
+func (db *DB) DeleteKeys(keys []string) (int, error) {
+	n, err := db.e.DeleteKeys(keys)
+	return n, wrap("delete keys", err)
+}
