@@ -329,3 +329,44 @@ func ExampleDB_SegmentInfo() {
 	// Output:
 	// segment 0: IDs 0-2, 3 rows, 1 deleted, sealed false
 }
+
+// ExampleDB_Put names records with the application's own keys: Put inserts
+// or replaces by key, and keys stay with their records through every
+// compaction.
+func ExampleDB_Put() {
+	dir, _ := os.MkdirTemp("", "memvec-example-")
+	defer os.RemoveAll(dir)
+	db, err := memvec.Open(filepath.Join(dir, "store"), memvec.Options{Dimension: 2})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Put([]memvec.Record{
+		{Key: "east", Vector: []float32{1, 0}, Payload: []byte("first")},
+		{Key: "north", Vector: []float32{0, 1}},
+	}); err != nil {
+		log.Fatal(err)
+	}
+	// Replacing a key deletes its old row in the same durable step.
+	if _, err := db.Put([]memvec.Record{{Key: "east", Vector: []float32{1, 0.1}, Payload: []byte("second")}}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := db.Compact(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	r, err := db.GetRecord("east")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s: %v %s\n", r.Key, r.Vector, r.Payload)
+	res, err := db.Search(context.Background(), []float32{0, 1}, memvec.SearchOptions{TopK: 1, WithPayload: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("nearest to north: %s (payload %q)\n", res[0].Key, res[0].Payload)
+	fmt.Println("live:", db.Stats().Live)
+	// Output:
+	// east: [1 0.1] second
+	// nearest to north: north (payload "")
+	// live: 2
+}

@@ -32,6 +32,21 @@
 // theirs from it. Verify checks that the version lists exactly what the
 // manifest names.
 //
+// # Keyed records
+//
+// Put stores rows under the application's keys (keys.go). A key's live row
+// is found newest segment first through each segment's key index (the
+// active segment's in memory, a sealed one's on disk: a bloom filter, then
+// a sorted table); within a segment only the last row holding a key can be
+// live. A Put names the IDs of the rows its keys held in its own batch
+// record (supersedes), so the replacement costs the batch's one fsync:
+// recovery re-applies the supersedes of the active segment's batches, and
+// the engine keeps them in pending until a tombstone checkpoint covers
+// them or, before a manifest seals that segment, the WAL takes them
+// (flushPendingLocked), synced after the segment. The version that shows a
+// Put's rows already shows its supersedes deleted, so no snapshot holds a
+// key live twice.
+//
 // # Invariants
 //
 //   - A version holds one reference on its segSet, and a segSet one on
@@ -41,6 +56,8 @@
 //   - A published version only shows rows whose batch record is written and,
 //     unless NoSync, synced; and tombstones whose WAL record is written and,
 //     unless NoSync, synced.
+//   - No key is live in two rows of any version, and after a crash each
+//     key of a batch holds its old record or its new one.
 //   - IDs come from one counter (nextID) that only grows; a batch's IDs are
 //     consecutive. The manifest's NextID plus the runs of the segments it
 //     lists bound every ID ever acknowledged, so a reopened store never
