@@ -89,11 +89,39 @@ func TestCompatStores(t *testing.T) {
 			delete(want, fx.Live[1].ID)
 			delete(want, ids[0])
 			check("after writes")
+			// Keyed records need the current segment format: the old
+			// active segment is sealed and a new one takes them.
+			kv := func(x float32) []float32 {
+				v := make([]float32, fx.Dimension)
+				v[0], v[1] = 1, x
+				return v
+			}
+			records := map[string][]float32{"k1": kv(0.5), "k2": kv(0.25)}
+			if _, err := db.Put([]Record{{Key: "k1", Vector: records["k1"]}, {Key: "k2", Vector: records["k2"]}}); err != nil {
+				t.Fatal(err)
+			}
+			records["k1"] = kv(0.75)
+			if _, err := db.Put([]Record{{Key: "k1", Vector: records["k1"], Payload: []byte("p")}}); err != nil {
+				t.Fatal(err)
+			}
+			checkRecords := func(stage string) {
+				t.Helper()
+				for k, v := range records {
+					r, err := db.GetRecord(k)
+					if err != nil || !slices.Equal(r.Vector, v) {
+						t.Fatalf("%s: GetRecord(%q) = %+v, %v; want %v", stage, k, r, err, v)
+					}
+					want[r.ID] = v
+				}
+			}
+			checkRecords("after puts")
+			check("after puts")
 			m, err := db.Compact(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
 			want = remapped(want, m)
+			checkRecords("after compact")
 			check("after compact")
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
@@ -102,6 +130,7 @@ func TestCompatStores(t *testing.T) {
 				t.Fatal(err)
 			}
 			check("after reopen")
+			checkRecords("after reopen")
 		})
 	}
 }
