@@ -1,6 +1,10 @@
 package memvec
 
-import "github.com/memvec/memvec/engine"
+import (
+	"context"
+
+	"github.com/memvec/memvec/engine"
+)
 
 // Limits of a Record.
 const (
@@ -67,4 +71,35 @@ func (db *DB) GetRecord(key string) (Record, error) {
 func (db *DB) DeleteKeys(keys []string) (int, error) {
 	n, err := db.e.DeleteKeys(keys)
 	return n, wrap("delete keys", err)
+}
+
+// SearchInKeys is SearchIn over the live records holding keys: absent and
+// repeated keys are ignored, and an empty or over-long key is
+// ErrInvalidArgument. The keys are resolved on the snapshot the search
+// reads. Its cost follows len(keys), not the size of the store.
+func (db *DB) SearchInKeys(ctx context.Context, query []float32, keys []string, opts SearchOptions) ([]Result, error) {
+	opts, err := opts.resolve()
+	if err != nil {
+		return nil, wrap("search in keys", err)
+	}
+	hits, err := db.e.SearchInKeys(ctx, query, keys, opts.TopK, opts.MinScore, opts.WithPayload)
+	return results(hits), wrap("search in keys", err)
+}
+
+// RangeRecords is Range with keys and payloads: it calls fn for every live
+// record of one snapshot, by ascending ID. r.Vector points into the
+// store's mapping, valid only until fn returns (copy it to keep it); Key
+// and Payload are copies, empty for a vector added by Add. Errors are as
+// for Range: fn's own comes back unwrapped.
+func (db *DB) RangeRecords(ctx context.Context, fn func(r Record) error) error {
+	fromFn := false
+	err := db.e.RangeRecords(ctx, func(r engine.Record) error {
+		err := fn(Record{ID: r.ID, Key: r.Key, Vector: r.Vector, Payload: r.Payload})
+		fromFn = err != nil
+		return err
+	})
+	if fromFn {
+		return err
+	}
+	return wrap("range records", err)
 }

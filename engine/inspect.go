@@ -64,6 +64,35 @@ func (e *Engine) SegmentDetails() ([]SegmentDetail, error) {
 // Once ctx is done, Range returns ctx.Err() instead of calling fn again
 // (a ctx done before Range starts fails it even on an empty store).
 func (e *Engine) Range(ctx context.Context, fn func(id uint64, vec []float32) error) error {
+	return e.rangeRows(ctx, func(_ *segView, _ uint64, id uint64, vec []float32) error { return fn(id, vec) })
+}
+
+// RangeRecords is Range with each row's key and payload: for every live
+// row of one snapshot, by ascending ID, fn gets a Record whose Vector
+// points into the mapping (valid only during the call) and whose Key and
+// Payload are copies (empty for a row added without a key).
+func (e *Engine) RangeRecords(ctx context.Context, fn func(r Record) error) error {
+	return e.rangeRows(ctx, func(s *segView, row, id uint64, vec []float32) error {
+		r := Record{ID: id, Vector: vec}
+		if seg := s.ref.seg; seg.Keyed() {
+			k, err := seg.Key(row)
+			if err != nil {
+				return err
+			}
+			if len(k) > 0 {
+				r.Key = string(k)
+				if r.Payload, err = seg.Payload(row); err != nil {
+					return err
+				}
+			}
+		}
+		return fn(r)
+	})
+}
+
+// rangeRows calls fn for every live row of one snapshot, by ascending ID,
+// with its segment view and row: the body of Range and RangeRecords.
+func (e *Engine) rangeRows(ctx context.Context, fn func(s *segView, row, id uint64, vec []float32) error) error {
 	if err := e.begin(); err != nil {
 		return err
 	}
@@ -97,7 +126,7 @@ func (e *Engine) Range(ctx context.Context, fn func(id uint64, vec []float32) er
 			if e.closed.Load() {
 				return errs.ErrClosed
 			}
-			if err := fn(x.FirstID+j, vecs[j*dim:(j+1)*dim:(j+1)*dim]); err != nil {
+			if err := fn(s, x.FirstRow+j, x.FirstID+j, vecs[j*dim:(j+1)*dim:(j+1)*dim]); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 
@@ -226,4 +227,46 @@ func (v *version) attachKeys(hits []Hit, payload bool) error {
 		}
 	}
 	return nil
+}
+
+// SearchInKeys is SearchInWith over the live records holding keys (absent
+// ones are ignored), resolved on the snapshot the search reads.
+func (e *Engine) SearchInKeys(ctx context.Context, q []float32, keys []string, k int, minScore float32, payload bool) ([]Hit, error) {
+	kbs := make([][]byte, len(keys))
+	for i, key := range keys {
+		if err := checkKey(key); err != nil {
+			return nil, fmt.Errorf("key %d: %w", i, err)
+		}
+		kbs[i] = []byte(key)
+	}
+	for {
+		v, done, err := e.reading()
+		if err != nil {
+			return nil, err
+		}
+		ids, stale := v.keyIDs(kbs)
+		if stale {
+			done()
+			runtime.Gosched()
+			continue
+		}
+		defer done()
+		return e.searchIn(ctx, v, q, ids, k, minScore, payload)
+	}
+}
+
+// keyIDs returns the IDs of the live rows holding keys in v, skipping
+// absent ones, or stale (see findKey).
+func (v *version) keyIDs(keys [][]byte) (ids []uint64, stale bool) {
+	ids = make([]uint64, 0, len(keys))
+	for _, k := range keys {
+		h, ok, st := v.findKeyStale(k)
+		if st {
+			return nil, true
+		}
+		if ok {
+			ids = append(ids, h.id)
+		}
+	}
+	return ids, false
 }

@@ -145,6 +145,11 @@ func (e *Engine) SearchInWith(ctx context.Context, q []float32, ids []uint64, k 
 		return nil, err
 	}
 	defer done()
+	return e.searchIn(ctx, v, q, ids, k, minScore, payload)
+}
+
+// searchIn is SearchInWith on the snapshot v.
+func (e *Engine) searchIn(ctx context.Context, v *version, q []float32, ids []uint64, k int, minScore float32, payload bool) ([]Hit, error) {
 	qn, err := e.prepareQuery(ctx, q, k)
 	if err != nil {
 		return nil, err
