@@ -19,7 +19,8 @@ import (
 // The one exception is an error of Range's callback, returned as it is.
 var (
 	// ErrNotFound is returned by Get for an ID that is not live: never
-	// assigned, deleted, or retired by a compaction.
+	// assigned, deleted, or retired by a compaction; and by GetRecord for
+	// a key no live record holds.
 	ErrNotFound = errs.ErrNotFound
 	// ErrDimension is returned for a vector or query of the wrong length,
 	// and by Open when Options.Dimension disagrees with the stored one.
@@ -29,7 +30,9 @@ var (
 	// [1e-30, 1e30].
 	ErrInvalidVector = errs.ErrInvalidVector
 	// ErrInvalidArgument is returned for an argument outside its documented
-	// range, such as a negative TopK or a negative SegmentBytes.
+	// range, such as a negative TopK, a negative SegmentBytes, an empty or
+	// over-long key, a key twice in one Put or a payload over
+	// MaxPayloadLen.
 	ErrInvalidArgument = errs.ErrInvalidArgument
 	// ErrClosed is returned by every method of a closed DB.
 	ErrClosed = errs.ErrClosed
@@ -45,8 +48,8 @@ var (
 	// that was never a store is not a damaged one, and must not be
 	// restored over from a backup. Nothing in the directory is touched.
 	ErrNotStore = errs.ErrNotStore
-	// ErrReadOnly is returned by Add, Delete, Compact and ReleaseIDMaps of
-	// a DB opened with Options.ReadOnly.
+	// ErrReadOnly is returned by Add, Put, Delete, DeleteKeys, Compact and
+	// ReleaseIDMaps of a DB opened with Options.ReadOnly.
 	ErrReadOnly = errs.ErrReadOnly
 	// ErrVersion is returned by Open for a store written by a newer,
 	// unknown format version.
