@@ -170,7 +170,9 @@ func BenchmarkGetRecord(b *testing.B) {
 			dir := keyedStore(b, c.n, c.dim, segBytes)
 			runtime.GC()
 			debug.FreeOSMemory()
-			db, err := Open(dir, Options{ReadOnly: true})
+			// A writer's open, as an application's: it also indexes the
+			// keys of the active segment in memory.
+			db, err := Open(dir, Options{DisableAutoCompaction: true})
 			if err != nil {
 				b.Fatal(err)
 			}
