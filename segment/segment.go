@@ -49,9 +49,11 @@ type Seal struct {
 // FileName returns the file name of segment number n (filenames.Segment).
 func FileName(n uint64) string { return filenames.Make(filenames.Segment, n) }
 
-// Segment is one open segment file. Append, Sync and Zero-tail repair are for
-// a single writer; the read accessors may be called from any goroutine for
-// rows below a row count the caller obtained from Rows.
+// Segment is one open segment file. Append, AppendRecords, Sync, Seal and
+// Supersedes are for a single writer; the read accessors (Vectors,
+// InvNorms, Key, Payload) may be called from any goroutine for rows below a
+// row count the caller obtained from Rows, and LookupKey from any goroutine
+// (see it for what a lookup concurrent with an append sees).
 type Segment struct {
 	fs   vfs.FS
 	path string
@@ -517,9 +519,10 @@ func (s *Segment) Close() error {
 		if uerr := s.fs.Unmap(s.tm); err == nil {
 			err = uerr
 		}
-		s.tm, s.disk, s.loaded = nil, nil, true
-		s.indexErr = fmt.Errorf("segment %s: closed: %w", s.path, errs.ErrClosed)
+		s.tm = nil
 	}
+	s.mem, s.disk, s.loaded = nil, nil, true
+	s.indexErr = fmt.Errorf("segment %s: closed: %w", s.path, errs.ErrClosed)
 	s.kmu.Unlock()
 	if s.f != nil {
 		if cerr := s.f.Close(); err == nil {

@@ -150,6 +150,10 @@ func (s *Segment) openSealedKeys(page []byte) {
 		s.loaded = true
 		return
 	}
+	if isZero(page[trailerOff : trailerOff+trailerSize]) {
+		s.tablesErr = fmt.Errorf("segment %s: sealed without key tables (the seal could not write them): index rebuilt from the blobs", s.path)
+		return
+	}
 	t, err := decodeTrailer(s.hdr.Salt, page[trailerOff:])
 	switch {
 	case err != nil:
@@ -284,12 +288,20 @@ func (d *diskIndex) lookup(key []byte) (uint64, bool) {
 
 // verifyTables checks a sealed segment's blob area and key tables: every
 // record with its blob, the trailer, and that the tables on disk are
-// exactly those derived from the blobs.
+// exactly those derived from the blobs. A zero trailer is a seal that
+// could not write its tables: not damage.
 func (s *Segment) verifyTables(ctx context.Context, rows uint64) error {
 	at := func(off uint64, format string, a ...any) error {
 		return fmt.Errorf("segment %s: offset %d: %s: %w", s.path, off, fmt.Sprintf(format, a...), errs.ErrCorrupt)
 	}
-	t, err := decodeTrailer(s.hdr.Salt, s.m[trailerOff:trailerOff+trailerSize])
+	b := s.m[trailerOff : trailerOff+trailerSize]
+	if isZero(b) {
+		// Sealed without tables (their write failed): nothing derived to
+		// check, but the blobs must hold.
+		_, err := s.scanRecords(ctx, rows)
+		return err
+	}
+	t, err := decodeTrailer(s.hdr.Salt, b)
 	if err != nil {
 		return fmt.Errorf("segment %s: offset %d: %w", s.path, trailerOff, err)
 	}
