@@ -494,3 +494,33 @@ func TestKeyedConcurrentReaders(t *testing.T) {
 	wg.Wait()
 	checkKeys(t, s, km, true)
 }
+
+// A record whose checksum holds but whose blob does not start where the
+// previous batch's blob ended is bad: the blobs are back to back.
+func TestKeyedBlobOffsetChecked(t *testing.T) {
+	const dim, capacity = 2, 8
+	dir := t.TempDir()
+	s := mustCreate(t, dir, 1, dim, capacity)
+	m, km := &model{dim: dim}, &keyModel{}
+	appendKeyed(t, s, m, km, rand.New(rand.NewPCG(70, 71)), []keyedSpec{
+		{batchSpec: batchSpec{firstID: 1, rows: 2}, keyed: true, payloads: true},
+		{batchSpec: batchSpec{firstID: 3, rows: 2}, keyed: true, payloads: true},
+	})
+	path, lay, salt := s.Path(), s.lay, s.hdr.Salt
+	b1, err := s.checkRecord(1, 2, -1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vecs, norms := bytes.Clone(s.vectorBytes(2, 4)), bytes.Clone(s.normBytes(2, 4))
+	mustClose(t, s)
+	// Move batch 1's blob 8 bytes on and make its record say so, with a
+	// checksum that holds.
+	rec := b1.rec
+	rec.BlobOff += 8
+	writeAt(t, path, int64(rec.BlobOff), b1.raw)
+	rb := make([]byte, recordSize)
+	rec.Sum = recordSum(salt, rec.encodeFor(Version, rb), vecs, norms, b1.raw)
+	rec.encodeFor(Version, rb)
+	writeAt(t, path, lay.recordAt(1), rb)
+	checkTorn(t, "blob out of place", dir, dim, capacity, 0, m, km, 1)
+}
