@@ -392,6 +392,11 @@ func TestKeyedTablesDamage(t *testing.T) {
 			if !errors.Is(err, errs.ErrCorrupt) || !strings.Contains(err.Error(), e.path) || !strings.Contains(err.Error(), "offset") {
 				t.Fatalf("Verify: %v, want ErrCorrupt naming file and offset", err)
 			}
+			// Damage to derived data only is told apart from damage to
+			// the blobs.
+			if errors.Is(err, ErrTables) == tc.noKeys {
+				t.Fatalf("Verify: %v: ErrTables %v with the blobs damaged %v", err, errors.Is(err, ErrTables), tc.noKeys)
+			}
 		})
 	}
 	t.Run("blob only", func(t *testing.T) {
@@ -401,10 +406,72 @@ func TestKeyedTablesDamage(t *testing.T) {
 		s := mustOpen(t, e.dir, 1, dim, capacity, &e.seal)
 		defer s.Close()
 		err := s.Verify(context.Background(), &e.seal)
-		if !errors.Is(err, errs.ErrCorrupt) || !strings.Contains(err.Error(), e.path) {
-			t.Fatalf("Verify: %v", err)
+		if !errors.Is(err, errs.ErrCorrupt) || errors.Is(err, ErrTables) || !strings.Contains(err.Error(), e.path) {
+			t.Fatalf("Verify: %v, want ErrCorrupt, not ErrTables", err)
 		}
 	})
+}
+
+// The trailer of a seal that no manifest recorded is uncommitted when the
+// segment reopens active, and its tables are cut off with the file; the
+// next seal writes new ones. A seal whose trailer write fails before its
+// last byte leaves no trailer, whatever the previous seal left.
+func TestKeyedResealAfterUnrecordedSeal(t *testing.T) {
+	const dim, capacity = 2, 32
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(72, 73))
+	s := mustCreate(t, dir, 1, dim, capacity)
+	m, km := &model{dim: dim}, &keyModel{}
+	appendKeyed(t, s, m, km, rng, keyedSpecs()[:3])
+	blobEnd := s.blobEnd
+	if _, err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	mustClose(t, s)
+	// The manifest did not record the seal: the segment is active.
+	s, err := OpenActive(nil, dir, 1, dim, capacity, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readAt(t, path, trailerOff, 1); b[0] != 0 {
+		t.Fatal("the stale trailer is still committed")
+	}
+	if s.Size() != blobEnd {
+		t.Fatalf("Size %d, want the blobs' end %d: stale tables kept", s.Size(), blobEnd)
+	}
+	checkFileSize(t, s)
+	checkKeys(t, s, km, true)
+	appendKeyed(t, s, m, km, rng, keyedSpecs()[3:5])
+	mustClose(t, s)
+
+	// Now a seal on a full disk: the trailer's body is written, its first
+	// byte is not.
+	f := vfs.NewFault(nil, 0)
+	s, err = OpenActive(f, dir, 1, dim, capacity, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHook(func(ev vfs.Event) vfs.Decision {
+		if ev.Kind == vfs.OpWrite && ev.Off == trailerOff {
+			return vfs.Decision{Err: errFull}
+		}
+		return vfs.Decision{}
+	})
+	seal, err := s.Seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, s)
+	s = mustOpen(t, dir, 1, dim, capacity, &seal)
+	defer s.Close()
+	checkKeys(t, s, km, false)
+	if err := s.Verify(context.Background(), &seal); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if err := s.TablesErr(); err == nil || errors.Is(err, errs.ErrCorrupt) {
+		t.Fatalf("TablesErr: %v, want a note that is not ErrCorrupt", err)
+	}
 }
 
 // A failed write of the tables does not fail the seal: the segment is

@@ -84,13 +84,16 @@ type Segment struct {
 	blobEnd    int64        // end of the last batch's blob (writer)
 	supersedes []uint64     // of every batch of the active segment (writer)
 	trailer    *trailer     // sealed: the seal trailer, nil if damaged
-	kmu        sync.RWMutex // guards the fields below
-	loaded     bool         // mem or disk (or indexErr) is set
-	mem        *memIndex    // active, or rebuilt from the blobs
-	disk       *diskIndex   // sealed: the tables, mapped
-	tm         []byte       // the mapping disk reads (whole file)
-	tablesErr  error        // why the tables were rebuilt, or nil
-	indexErr   error        // why no key index could be built, or nil
+	// staleTrailer: the active segment's header page holds a committed
+	// trailer, from a seal no manifest recorded; recoverTail uncommits it.
+	staleTrailer bool
+	kmu          sync.RWMutex // guards the fields below
+	loaded       bool         // mem or disk (or indexErr) is set
+	mem          *memIndex    // active, or rebuilt from the blobs
+	disk         *diskIndex   // sealed: the tables, mapped
+	tm           []byte       // the mapping disk reads (whole file)
+	tablesErr    error        // why the tables were rebuilt, or nil
+	indexErr     error        // why no key index could be built, or nil
 }
 
 // Create makes segment number n in dir through fsys (nil: vfs.OS): it
@@ -248,6 +251,7 @@ func (s *Segment) open(n uint64, dim int, capacity uint64, seal *Seal, durable u
 	}
 	if s.lay.keyed() {
 		s.mem, s.loaded = &memIndex{}, true
+		s.staleTrailer = !trailerAbsent(page[trailerOff:])
 	}
 	return s.recoverTail(durable)
 }
