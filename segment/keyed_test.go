@@ -591,3 +591,52 @@ func TestKeyedBlobOffsetChecked(t *testing.T) {
 	writeAt(t, path, lay.recordAt(1), rb)
 	checkTorn(t, "blob out of place", dir, dim, capacity, 0, m, km, 1)
 }
+
+// Opening reads the blobs through a read-ahead buffer: blobs that straddle
+// its refills, and blobs larger than half of it, read back whole.
+func TestKeyedBlobsPastTheReadAhead(t *testing.T) {
+	const dim, capacity = 1, 128
+	dir := t.TempDir()
+	s := mustCreate(t, dir, 1, dim, capacity)
+	m, km := &model{dim: dim}, &keyModel{}
+	rng := rand.New(rand.NewPCG(74, 75))
+	for i := range 40 {
+		n := 1 + i%3
+		if i == 20 {
+			n = 10 // a blob over half the read-ahead: read directly
+		}
+		var keys, pays [][]byte
+		var vecs [][]float32
+		for j := range n {
+			keys = append(keys, km.newKey(rng, false))
+			p := make([]byte, MaxPayloadLen-rng.IntN(5000)*(j%2))
+			for k := range p {
+				p[k] = byte(rng.Uint32())
+			}
+			pays = append(pays, p)
+			vecs = append(vecs, []float32{float32(i)})
+		}
+		norms := make([]float32, n)
+		if err := s.AppendRecords(uint64(10*i), vecs, norms, keys, pays, nil, false); err != nil {
+			t.Fatal(err)
+		}
+		m.add(uint64(10*i), vecs, norms, 0)
+		km.keys = append(km.keys, keys...)
+		km.payloads = append(km.payloads, pays...)
+		km.supersedes = append(km.supersedes, nil)
+	}
+	if s.blobEnd-s.lay.size < 3*blobReadAhead {
+		t.Fatalf("blob area of %d bytes: too small for the test", s.blobEnd-s.lay.size)
+	}
+	mustClose(t, s)
+	s, err := OpenActive(nil, dir, 1, dim, capacity, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkModel(t, s, m)
+	checkKeys(t, s, km, true)
+	if err := s.Verify(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+}

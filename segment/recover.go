@@ -16,8 +16,9 @@ import (
 func (s *Segment) recoverTail(durable uint64) error {
 	var rows, i uint64
 	sc := scanned{mem: &memIndex{}, blobEnd: s.lay.size}
+	r := &blobReader{}
 	for ; i < s.lay.capacity && rows < s.lay.capacity; i++ {
-		b, err := s.checkRecord(i, rows, sc.blobEnd, rows >= durable)
+		b, err := s.checkRecordFrom(r, i, rows, sc.blobEnd, rows >= durable)
 		if err != nil {
 			if !damaged(err) {
 				return err
