@@ -22,6 +22,12 @@ type batch struct {
 // checksum matches the rows and the blob it covers. Damage returns an
 // error wrapping ErrCorrupt; any other error is a failed read.
 func (s *Segment) checkRecord(i, want uint64, blobAt int64, sum bool) (batch, error) {
+	return s.checkRecordFrom(nil, i, want, blobAt, sum)
+}
+
+// checkRecordFrom is checkRecord reading the blob through r (nil: one
+// pread), for the loops that read the blobs in order.
+func (s *Segment) checkRecordFrom(r *blobReader, i, want uint64, blobAt int64, sum bool) (batch, error) {
 	b := s.recordBytes(i)
 	rec, err := decodeRecordFor(s.lay.version, b)
 	if err != nil {
@@ -43,7 +49,7 @@ func (s *Segment) checkRecord(i, want uint64, blobAt int64, sum bool) (batch, er
 		}
 		if rec.BlobLen > 0 {
 			bt.raw = make([]byte, rec.BlobLen)
-			if _, err := s.f.ReadAt(bt.raw, int64(rec.BlobOff)); err != nil {
+			if err := r.readAt(s, bt.raw, int64(rec.BlobOff)); err != nil {
 				return batch{}, fmt.Errorf("record %d: read blob at %d: %w", i, rec.BlobOff, err)
 			}
 		}
@@ -81,12 +87,13 @@ func (sc *scanned) add(b batch) {
 // file and the offset of the first bad record.
 func (s *Segment) scanRecords(ctx context.Context, rows uint64) (scanned, error) {
 	sc := scanned{mem: &memIndex{}, blobEnd: s.lay.size}
+	r := &blobReader{}
 	var next uint64
 	for i := uint64(0); next < rows; i++ {
 		if err := ctx.Err(); err != nil {
 			return sc, err
 		}
-		b, err := s.checkRecord(i, next, sc.blobEnd, true)
+		b, err := s.checkRecordFrom(r, i, next, sc.blobEnd, true)
 		if err != nil {
 			return sc, fmt.Errorf("segment %s: offset %d: %w", s.path, s.lay.recordAt(i), err)
 		}
@@ -97,4 +104,38 @@ func (s *Segment) scanRecords(ctx context.Context, rows uint64) (scanned, error)
 		return sc, fmt.Errorf("segment %s: the records cover %d rows, not %d: %w", s.path, next, rows, errs.ErrCorrupt)
 	}
 	return sc, nil
+}
+
+// blobReader reads the blobs of consecutive batches with one pread per
+// blobReadAhead bytes rather than one per batch (many small keyed batches
+// would otherwise cost a system call each at open). Its zero value is
+// ready; a nil one reads directly.
+type blobReader struct {
+	buf []byte
+	off int64 // file offset of buf[0]
+}
+
+const blobReadAhead = 1 << 20
+
+// readAt fills p from the file at off: from the buffer, or by refilling it
+// from off (never past the end of the file: the caller checked that p
+// ends within it), or directly for a large p.
+func (r *blobReader) readAt(s *Segment, p []byte, off int64) error {
+	if r == nil || len(p) > blobReadAhead/2 {
+		_, err := s.f.ReadAt(p, off)
+		return err
+	}
+	if off < r.off || off+int64(len(p)) > r.off+int64(len(r.buf)) {
+		n := max(min(blobReadAhead, s.size.Load()-off), int64(len(p)))
+		if int64(cap(r.buf)) < n {
+			r.buf = make([]byte, n)
+		}
+		r.buf, r.off = r.buf[:n], off
+		if _, err := s.f.ReadAt(r.buf, off); err != nil {
+			r.buf = r.buf[:0]
+			return err
+		}
+	}
+	copy(p, r.buf[off-r.off:])
+	return nil
 }

@@ -1,5 +1,7 @@
 // Package segment owns one segment file: a fixed-capacity, preallocated file
-// of vectors that is appended to and read through a read-only memory map.
+// of vectors that is appended to and read through a read-only memory map,
+// with (format version 3) a key, a payload and superseded IDs per batch in
+// a blob area after it, indexed by key (see keys.go and tables.go).
 //
 // # File format
 //
@@ -10,13 +12,18 @@
 //	0                          4096          header (below), zero padded
 //	4096                       C*D*4         vectors, row-major float32
 //	4096+C*D*4                 C*4           inverse L2 norm of each row, float32
-//	align8(4096+C*D*4+C*4)     C*48          batch commit records, one per Append
-//	                                         (file size rounded up to 4096)
+//	align8(4096+C*D*4+C*4)     C*R           batch commit records, one per batch,
+//	                                         R = 64 bytes (version 3; 48 before)
+//	F = the above rounded up to 4096         end of the fixed part: preallocated
+//	                                         at Create, mapped read-only
+//	F                          grows         blob area (version 3): one blob per
+//	                                         batch that has one, back to back
+//	align8(blob end)           sealed only   key tables (version 3, below)
 //
 // Header:
 //
 //	0   8  magic "memvecSG"
-//	8   4  format version (2)
+//	8   4  format version (3)
 //	12  4  dimension D
 //	16  8  capacity C (rows)
 //	24  8  segment number (the file's name)
@@ -28,13 +35,26 @@
 //	64 24  named record, written after the first manifest naming the file
 //	       was committed (see named.go): evidence against a rolled-back
 //	       manifest, never data
+//	128 96 seal trailer (version 3), written by Seal (below)
 //
-// Version 1 (before issue 10) had no generation: its checksum, of bytes
-// 0..40, is at offset 40. It is read with generation 0. Everything past
-// the header is the same in both versions, and a file keeps the version
-// it was created with.
+// # Versions
 //
-// Batch commit record i (one per Append call, written after its rows):
+// A file keeps the version it was created with: it is opened, appended to
+// and sealed in its own layout. Create writes the current version.
+//
+//   - Version 1 (before issue 10) had no generation: its header checksum,
+//     of bytes 0..40, is at offset 40. It is read with generation 0.
+//   - Version 2 added the generation and the named record. Versions 1 and
+//     2 have 48-byte batch records and nothing past the fixed part: they
+//     hold no keys, payloads or superseded IDs (AppendRecords refuses
+//     them; the engine seals such a segment before a keyed batch).
+//   - Version 3 (issue 12) has 64-byte records that place a blob of keys,
+//     payloads and superseded IDs in the blob area after the fixed part,
+//     and, once sealed, key tables after the blobs and a seal trailer in
+//     the header page. The header is that of version 2.
+//
+// Batch commit record i, version 3 (one per batch, written after its rows
+// and its blob):
 //
 //	0   4  magic "MVBT"
 //	4   4  rows in the batch (n >= 1)
@@ -42,7 +62,57 @@
 //	16  8  first ID of the batch (the batch's IDs are consecutive)
 //	24  8  rows known durable when the batch was written ("synced")
 //	32  8  batch index i
+//	40  8  blob offset, from the start of the file (== F for the first
+//	       batch, == blob offset + blob length of record i-1 after it)
+//	48  8  blob length (0: no keys, no payloads, no superseded IDs)
+//	56  8  xxhash64(salt, bytes 0..56, the batch's vector bytes, its norm
+//	       bytes, its blob bytes)
+//
+// Batch commit record i, versions 1 and 2: bytes 0..40 as above, then
+//
 //	40  8  xxhash64(salt, bytes 0..40, the batch's vector bytes, its norm bytes)
+//
+// Blob of a batch of n rows (version 3), only when it has keys or
+// superseded IDs:
+//
+//	0   1  flags: bit 0 set when the rows carry keys; the others zero
+//	1   4  count s of superseded IDs
+//	5   8s superseded IDs: the batch replaces them (the engine deletes them;
+//	       recovery deletes them again from the active segment's batches)
+//	then, with keys, for each row: key length u16 (1..1024), payload
+//	length u32 (0..65536); then each row's key bytes followed by its
+//	payload bytes, row by row, filling the blob exactly
+//
+// Seal trailer (version 3, header page offset 128), written by Seal with
+// the tables it describes and synced with the rows:
+//
+//	0   4  magic "MVSL"
+//	4   4  bloom probes per key k (0 without keys)
+//	8   8  rows sealed
+//	16  8  blob end (the end of the last blob)
+//	24  8  row directory offset (align8(blob end)) and, 32, its length
+//	40  8  key table offset (after the row directory) and, 48, its length
+//	56  8  bloom filter offset (after the key table) and, 64, its length
+//	72  8  xxhash64 of the three tables, from the row directory to the end
+//	80  8  xxhash64 of the blob area [F, blob end)
+//	88  8  xxhash64(salt, bytes 0..88)
+//
+// Key tables, all empty when no row has a key:
+//
+//	row directory  16 bytes per row: offset of the row's key in the file
+//	               u64, payload length u32, key length u16 (0: no key),
+//	               zero u16; the payload follows the key
+//	key table      12 bytes per distinct key, sorted by hash then row:
+//	               xxhash64(key) u64, row u32 (the last row holding it)
+//	bloom filter   about 10 bits per key, a multiple of 64 bits; probes
+//	               h, h+d, ..., h+(k-1)d mod bits, d = rotl(h, 31)|1
+//
+// The tables and the trailer are derived data: the trailer is read only
+// when the manifest says the segment is sealed, and a bad trailer or table
+// (or a failed write of them at Seal) makes the segment rebuild its key
+// index in memory from the blobs on first use, never lose a key; Verify
+// reports the damage as ErrCorrupt. The manifest's Seal (rows, checksum
+// of the rows, ID runs) is unchanged by version 3.
 //
 // # Invariants
 //
@@ -50,20 +120,32 @@
 //     written; readers never touch bytes at or past Rows, so a concurrent
 //     Append never changes bytes a reader sees.
 //   - Nothing is ever written through the mapping: all writes are pwrite on
-//     the file descriptor, so a full disk is an error, not a SIGBUS. The file
-//     is preallocated at Create and never truncated while mapped, so no
-//     mapped page lies past end of file.
+//     the file descriptor, so a full disk is an error, not a SIGBUS. The
+//     fixed part is preallocated at Create and never truncated while
+//     mapped, so no mapped page lies past end of file.
 //   - On open of the active segment, records are checked in order. The first
 //     record that fails to check ends the segment (a torn tail from a crash)
 //     unless a later valid record says that the failed batch had already been
 //     made durable, in which case the segment is corrupt (ErrCorrupt). Records
 //     past the cut are zeroed so that a stale record can never validate again.
+//   - The mapping covers only the fixed part. Blobs are written past the
+//     end of the file and read with pread, so the blob area can be cut
+//     back under the mapping; a sealed segment's tables are read through
+//     a second mapping of the whole file, made on first lookup.
+//   - Version 3: a record's checksum covers its blob, so a torn blob fails
+//     its record like torn rows do. On open of the active segment the file
+//     is truncated back to the end of the last valid blob (never below the
+//     fixed part), dropping torn blobs and the tables of a seal that no
+//     manifest recorded. The blob offset of each record must be the end of
+//     the previous record's blob: a mismatch makes the record bad.
 //   - A sealed segment is never written again; its row count, ID runs and a
 //     checksum of its rows live in the manifest, so opening it reads only the
-//     header.
+//     header page (with the seal trailer): no key is read until a lookup.
 //   - Every file operation (open, pwrite, fdatasync, fallocate, mmap,
 //     remove) goes through the vfs.FS given to Create or Open, so tests can
 //     fail each one or cut the power between any two. A failed write or
 //     sync poisons the segment (Append, Sync and Seal return that error
-//     from then on), and a failed fdatasync is never retried.
+//     from then on), and a failed fdatasync is never retried. The one
+//     exception is the write of the key tables and seal trailer at Seal:
+//     they are derived and checksummed, so the seal goes on without them.
 package segment

@@ -392,6 +392,11 @@ func TestKeyedTablesDamage(t *testing.T) {
 			if !errors.Is(err, errs.ErrCorrupt) || !strings.Contains(err.Error(), e.path) || !strings.Contains(err.Error(), "offset") {
 				t.Fatalf("Verify: %v, want ErrCorrupt naming file and offset", err)
 			}
+			// Damage to derived data only is told apart from damage to
+			// the blobs.
+			if errors.Is(err, ErrTables) == tc.noKeys {
+				t.Fatalf("Verify: %v: ErrTables %v with the blobs damaged %v", err, errors.Is(err, ErrTables), tc.noKeys)
+			}
 		})
 	}
 	t.Run("blob only", func(t *testing.T) {
@@ -401,10 +406,72 @@ func TestKeyedTablesDamage(t *testing.T) {
 		s := mustOpen(t, e.dir, 1, dim, capacity, &e.seal)
 		defer s.Close()
 		err := s.Verify(context.Background(), &e.seal)
-		if !errors.Is(err, errs.ErrCorrupt) || !strings.Contains(err.Error(), e.path) {
-			t.Fatalf("Verify: %v", err)
+		if !errors.Is(err, errs.ErrCorrupt) || errors.Is(err, ErrTables) || !strings.Contains(err.Error(), e.path) {
+			t.Fatalf("Verify: %v, want ErrCorrupt, not ErrTables", err)
 		}
 	})
+}
+
+// The trailer of a seal that no manifest recorded is uncommitted when the
+// segment reopens active, and its tables are cut off with the file; the
+// next seal writes new ones. A seal whose trailer write fails before its
+// last byte leaves no trailer, whatever the previous seal left.
+func TestKeyedResealAfterUnrecordedSeal(t *testing.T) {
+	const dim, capacity = 2, 32
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(72, 73))
+	s := mustCreate(t, dir, 1, dim, capacity)
+	m, km := &model{dim: dim}, &keyModel{}
+	appendKeyed(t, s, m, km, rng, keyedSpecs()[:3])
+	blobEnd := s.blobEnd
+	if _, err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	mustClose(t, s)
+	// The manifest did not record the seal: the segment is active.
+	s, err := OpenActive(nil, dir, 1, dim, capacity, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readAt(t, path, trailerOff, 1); b[0] != 0 {
+		t.Fatal("the stale trailer is still committed")
+	}
+	if s.Size() != blobEnd {
+		t.Fatalf("Size %d, want the blobs' end %d: stale tables kept", s.Size(), blobEnd)
+	}
+	checkFileSize(t, s)
+	checkKeys(t, s, km, true)
+	appendKeyed(t, s, m, km, rng, keyedSpecs()[3:5])
+	mustClose(t, s)
+
+	// Now a seal on a full disk: the trailer's body is written, its first
+	// byte is not.
+	f := vfs.NewFault(nil, 0)
+	s, err = OpenActive(f, dir, 1, dim, capacity, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHook(func(ev vfs.Event) vfs.Decision {
+		if ev.Kind == vfs.OpWrite && ev.Off == trailerOff {
+			return vfs.Decision{Err: errFull}
+		}
+		return vfs.Decision{}
+	})
+	seal, err := s.Seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, s)
+	s = mustOpen(t, dir, 1, dim, capacity, &seal)
+	defer s.Close()
+	checkKeys(t, s, km, false)
+	if err := s.Verify(context.Background(), &seal); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if err := s.TablesErr(); err == nil || errors.Is(err, errs.ErrCorrupt) {
+		t.Fatalf("TablesErr: %v, want a note that is not ErrCorrupt", err)
+	}
 }
 
 // A failed write of the tables does not fail the seal: the segment is
@@ -432,8 +499,12 @@ func TestKeyedSealWithoutTables(t *testing.T) {
 	s = mustOpen(t, dir, 1, dim, capacity, &seal)
 	defer s.Close()
 	checkKeys(t, s, km, false)
-	if err := s.TablesErr(); !errors.Is(err, errs.ErrCorrupt) {
-		t.Fatalf("TablesErr after reopen: %v", err)
+	if err := s.TablesErr(); err == nil || errors.Is(err, errs.ErrCorrupt) {
+		t.Fatalf("TablesErr after reopen: %v, want a note that is not ErrCorrupt", err)
+	}
+	// A seal without tables is not damage.
+	if err := s.Verify(context.Background(), &seal); err != nil {
+		t.Fatalf("Verify: %v", err)
 	}
 }
 
@@ -489,4 +560,83 @@ func TestKeyedConcurrentReaders(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	checkKeys(t, s, km, true)
+}
+
+// A record whose checksum holds but whose blob does not start where the
+// previous batch's blob ended is bad: the blobs are back to back.
+func TestKeyedBlobOffsetChecked(t *testing.T) {
+	const dim, capacity = 2, 8
+	dir := t.TempDir()
+	s := mustCreate(t, dir, 1, dim, capacity)
+	m, km := &model{dim: dim}, &keyModel{}
+	appendKeyed(t, s, m, km, rand.New(rand.NewPCG(70, 71)), []keyedSpec{
+		{batchSpec: batchSpec{firstID: 1, rows: 2}, keyed: true, payloads: true},
+		{batchSpec: batchSpec{firstID: 3, rows: 2}, keyed: true, payloads: true},
+	})
+	path, lay, salt := s.Path(), s.lay, s.hdr.Salt
+	b1, err := s.checkRecord(1, 2, -1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vecs, norms := bytes.Clone(s.vectorBytes(2, 4)), bytes.Clone(s.normBytes(2, 4))
+	mustClose(t, s)
+	// Move batch 1's blob 8 bytes on and make its record say so, with a
+	// checksum that holds.
+	rec := b1.rec
+	rec.BlobOff += 8
+	writeAt(t, path, int64(rec.BlobOff), b1.raw)
+	rb := make([]byte, recordSize)
+	rec.Sum = recordSum(salt, rec.encodeFor(Version, rb), vecs, norms, b1.raw)
+	rec.encodeFor(Version, rb)
+	writeAt(t, path, lay.recordAt(1), rb)
+	checkTorn(t, "blob out of place", dir, dim, capacity, 0, m, km, 1)
+}
+
+// Opening reads the blobs through a read-ahead buffer: blobs that straddle
+// its refills, and blobs larger than half of it, read back whole.
+func TestKeyedBlobsPastTheReadAhead(t *testing.T) {
+	const dim, capacity = 1, 128
+	dir := t.TempDir()
+	s := mustCreate(t, dir, 1, dim, capacity)
+	m, km := &model{dim: dim}, &keyModel{}
+	rng := rand.New(rand.NewPCG(74, 75))
+	for i := range 40 {
+		n := 1 + i%3
+		if i == 20 {
+			n = 10 // a blob over half the read-ahead: read directly
+		}
+		var keys, pays [][]byte
+		var vecs [][]float32
+		for j := range n {
+			keys = append(keys, km.newKey(rng, false))
+			p := make([]byte, MaxPayloadLen-rng.IntN(5000)*(j%2))
+			for k := range p {
+				p[k] = byte(rng.Uint32())
+			}
+			pays = append(pays, p)
+			vecs = append(vecs, []float32{float32(i)})
+		}
+		norms := make([]float32, n)
+		if err := s.AppendRecords(uint64(10*i), vecs, norms, keys, pays, nil, false); err != nil {
+			t.Fatal(err)
+		}
+		m.add(uint64(10*i), vecs, norms, 0)
+		km.keys = append(km.keys, keys...)
+		km.payloads = append(km.payloads, pays...)
+		km.supersedes = append(km.supersedes, nil)
+	}
+	if s.blobEnd-s.lay.size < 3*blobReadAhead {
+		t.Fatalf("blob area of %d bytes: too small for the test", s.blobEnd-s.lay.size)
+	}
+	mustClose(t, s)
+	s, err := OpenActive(nil, dir, 1, dim, capacity, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkModel(t, s, m)
+	checkKeys(t, s, km, true)
+	if err := s.Verify(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -188,10 +188,13 @@ func (s *Segment) withIndex(f func(m *memIndex, d *diskIndex) error) error {
 	return f(s.mem, s.disk)
 }
 
-// TablesErr reports why the sealed key tables were found bad and rebuilt
-// in memory from the blobs (wrapping ErrCorrupt, naming file and offset),
-// or nil: the tables are derived data, so damage to them costs memory and
-// time, never keys. It is known once a lookup or Key loaded the index.
+// TablesErr reports why the sealed key tables are not used and the index
+// was (or will be, on first use) rebuilt in memory from the blobs, or nil:
+// damage wraps ErrCorrupt and names file and offset; a seal that could not
+// write its tables (a full disk) leaves a zero trailer and an error that
+// is not ErrCorrupt. The tables are derived data, so either costs memory
+// and time, never keys. Damage to the tables themselves is known once a
+// lookup or Key loaded the index.
 func (s *Segment) TablesErr() error {
 	s.kmu.RLock()
 	defer s.kmu.RUnlock()

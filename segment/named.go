@@ -6,7 +6,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// The named record (format version 2) sits in the header page at
+// The named record (format version 2 and later) sits in the header page at
 // namedOff:
 //
 //	0   4  magic "MVNM"

@@ -16,8 +16,9 @@ import (
 func (s *Segment) recoverTail(durable uint64) error {
 	var rows, i uint64
 	sc := scanned{mem: &memIndex{}, blobEnd: s.lay.size}
+	r := &blobReader{}
 	for ; i < s.lay.capacity && rows < s.lay.capacity; i++ {
-		b, err := s.checkRecord(i, rows, sc.blobEnd, rows >= durable)
+		b, err := s.checkRecordFrom(r, i, rows, sc.blobEnd, rows >= durable)
 		if err != nil {
 			if !damaged(err) {
 				return err
@@ -80,6 +81,13 @@ func (s *Segment) recoverTail(durable uint64) error {
 		}
 		s.size.Store(sc.blobEnd)
 	}
+	uncommit := s.staleTrailer && !s.readOnly
+	if uncommit {
+		if err := s.write([]byte{0}, trailerOff); err != nil {
+			return err
+		}
+		s.staleTrailer = false
+	}
 	s.batches = cut
 	s.rows.Store(rows)
 	s.blobEnd = sc.blobEnd
@@ -87,7 +95,7 @@ func (s *Segment) recoverTail(durable uint64) error {
 	s.mem = sc.mem
 	// After a process crash the rows may sit only in the page cache; they
 	// are made durable now, before any new record can claim them synced.
-	if (rows > 0 || last > cut || cutFile) && !s.readOnly {
+	if (rows > 0 || last > cut || cutFile || uncommit) && !s.readOnly {
 		return s.Sync()
 	}
 	return nil

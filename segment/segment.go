@@ -49,9 +49,11 @@ type Seal struct {
 // FileName returns the file name of segment number n (filenames.Segment).
 func FileName(n uint64) string { return filenames.Make(filenames.Segment, n) }
 
-// Segment is one open segment file. Append, Sync and Zero-tail repair are for
-// a single writer; the read accessors may be called from any goroutine for
-// rows below a row count the caller obtained from Rows.
+// Segment is one open segment file. Append, AppendRecords, Sync, Seal and
+// Supersedes are for a single writer; the read accessors (Vectors,
+// InvNorms, Key, Payload) may be called from any goroutine for rows below a
+// row count the caller obtained from Rows, and LookupKey from any goroutine
+// (see it for what a lookup concurrent with an append sees).
 type Segment struct {
 	fs   vfs.FS
 	path string
@@ -82,13 +84,16 @@ type Segment struct {
 	blobEnd    int64        // end of the last batch's blob (writer)
 	supersedes []uint64     // of every batch of the active segment (writer)
 	trailer    *trailer     // sealed: the seal trailer, nil if damaged
-	kmu        sync.RWMutex // guards the fields below
-	loaded     bool         // mem or disk (or indexErr) is set
-	mem        *memIndex    // active, or rebuilt from the blobs
-	disk       *diskIndex   // sealed: the tables, mapped
-	tm         []byte       // the mapping disk reads (whole file)
-	tablesErr  error        // why the tables were rebuilt, or nil
-	indexErr   error        // why no key index could be built, or nil
+	// staleTrailer: the active segment's header page holds a committed
+	// trailer, from a seal no manifest recorded; recoverTail uncommits it.
+	staleTrailer bool
+	kmu          sync.RWMutex // guards the fields below
+	loaded       bool         // mem or disk (or indexErr) is set
+	mem          *memIndex    // active, or rebuilt from the blobs
+	disk         *diskIndex   // sealed: the tables, mapped
+	tm           []byte       // the mapping disk reads (whole file)
+	tablesErr    error        // why the tables were rebuilt, or nil
+	indexErr     error        // why no key index could be built, or nil
 }
 
 // Create makes segment number n in dir through fsys (nil: vfs.OS): it
@@ -246,6 +251,7 @@ func (s *Segment) open(n uint64, dim int, capacity uint64, seal *Seal, durable u
 	}
 	if s.lay.keyed() {
 		s.mem, s.loaded = &memIndex{}, true
+		s.staleTrailer = !trailerAbsent(page[trailerOff:])
 	}
 	return s.recoverTail(durable)
 }
@@ -517,9 +523,10 @@ func (s *Segment) Close() error {
 		if uerr := s.fs.Unmap(s.tm); err == nil {
 			err = uerr
 		}
-		s.tm, s.disk, s.loaded = nil, nil, true
-		s.indexErr = fmt.Errorf("segment %s: closed: %w", s.path, errs.ErrClosed)
+		s.tm = nil
 	}
+	s.mem, s.disk, s.loaded = nil, nil, true
+	s.indexErr = fmt.Errorf("segment %s: closed: %w", s.path, errs.ErrClosed)
 	s.kmu.Unlock()
 	if s.f != nil {
 		if cerr := s.f.Close(); err == nil {

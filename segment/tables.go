@@ -120,7 +120,12 @@ func (s *Segment) tryWriteTables() error {
 		}
 		s.size.Store(max(s.size.Load(), int64(t.tablesEnd())))
 	}
-	if _, err := s.f.WriteAt(encodeTrailer(s.hdr.Salt, t), trailerOff); err != nil {
+	// The first byte last, alone: it commits the trailer (see trailer.go).
+	b := encodeTrailer(s.hdr.Salt, t)
+	if _, err := s.f.WriteAt(b[1:], trailerOff+1); err != nil {
+		return fmt.Errorf("write at %d: %w", trailerOff+1, err)
+	}
+	if _, err := s.f.WriteAt(b[:1], trailerOff); err != nil {
 		return fmt.Errorf("write at %d: %w", trailerOff, err)
 	}
 	s.trailer = &t
@@ -148,6 +153,10 @@ func (s *Segment) hashRange(from, to int64) (uint64, error) {
 func (s *Segment) openSealedKeys(page []byte) {
 	if !s.lay.keyed() {
 		s.loaded = true
+		return
+	}
+	if trailerAbsent(page[trailerOff : trailerOff+trailerSize]) {
+		s.tablesErr = fmt.Errorf("segment %s: sealed without key tables (the seal could not write them): index rebuilt from the blobs", s.path)
 		return
 	}
 	t, err := decodeTrailer(s.hdr.Salt, page[trailerOff:])
@@ -283,22 +292,28 @@ func (d *diskIndex) lookup(key []byte) (uint64, bool) {
 }
 
 // verifyTables checks a sealed segment's blob area and key tables: every
-// record with its blob, the trailer, and that the tables on disk are
-// exactly those derived from the blobs.
+// record with its blob first (damage there is damage to keys, payloads or
+// superseded IDs), then the trailer and that the tables on disk are
+// exactly those derived from the blobs (damage there wraps ErrTables). An
+// absent trailer is a seal that could not write its tables: not damage.
 func (s *Segment) verifyTables(ctx context.Context, rows uint64) error {
 	at := func(off uint64, format string, a ...any) error {
-		return fmt.Errorf("segment %s: offset %d: %s: %w", s.path, off, fmt.Sprintf(format, a...), errs.ErrCorrupt)
-	}
-	t, err := decodeTrailer(s.hdr.Salt, s.m[trailerOff:trailerOff+trailerSize])
-	if err != nil {
-		return fmt.Errorf("segment %s: offset %d: %w", s.path, trailerOff, err)
-	}
-	if t.rows != rows {
-		return at(trailerOff, "seal trailer says %d rows, sealed with %d", t.rows, rows)
+		return fmt.Errorf("segment %s: offset %d: %s: %w: %w", s.path, off, fmt.Sprintf(format, a...), ErrTables, errs.ErrCorrupt)
 	}
 	sc, err := s.scanRecords(ctx, rows)
 	if err != nil {
 		return err
+	}
+	b := s.m[trailerOff : trailerOff+trailerSize]
+	if trailerAbsent(b) {
+		return nil
+	}
+	t, err := decodeTrailer(s.hdr.Salt, b)
+	if err != nil {
+		return fmt.Errorf("segment %s: offset %d: %w: %w", s.path, trailerOff, ErrTables, err)
+	}
+	if t.rows != rows {
+		return at(trailerOff, "seal trailer says %d rows, sealed with %d", t.rows, rows)
 	}
 	if t.blobEnd != uint64(sc.blobEnd) {
 		return at(trailerOff, "seal trailer says the blobs end at %d, the records at %d", t.blobEnd, sc.blobEnd)
@@ -308,7 +323,7 @@ func (s *Segment) verifyTables(ctx context.Context, rows uint64) error {
 		return err
 	}
 	if sum != t.blobSum {
-		return at(uint64(s.lay.size), "blob area fails the seal trailer's checksum")
+		return at(trailerOff, "seal trailer's checksum of the blob area does not match the blobs")
 	}
 	want := buildTables(sc.mem, rows)
 	all := want.bytes()

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/cespare/xxhash/v2"
@@ -13,6 +14,14 @@ import (
 // package doc for its layout). It is derived data: it is read only when
 // the manifest says the segment is sealed, and a bad one makes the
 // segment rebuild its key index from the blobs.
+//
+// Its first byte (the "M" of the magic) commits it: Seal writes the rest
+// first and that byte last, in a write of one byte, which lands whole or
+// not at all. A trailer whose first byte is zero is absent: a seal that
+// could not write its tables (a full disk), not damage. The open of an
+// active segment zeroes that byte, so that the trailer of a seal that no
+// manifest recorded cannot be half-overwritten by the next seal and then
+// committed by its stale first byte.
 const (
 	trailerOff   = 128
 	trailerSize  = 96
@@ -33,6 +42,15 @@ type trailer struct {
 }
 
 func (t trailer) tablesEnd() uint64 { return t.bloomOff + t.bloomLen }
+
+// trailerAbsent reports whether the trailer bytes b were never committed.
+func trailerAbsent(b []byte) bool { return len(b) > 0 && b[0] == 0 }
+
+// ErrTables is wrapped, with errs.ErrCorrupt, by the errors Verify returns
+// for damage to a sealed segment's seal trailer or key tables: derived
+// data, rebuilt from the blobs on use, so the rows, keys and payloads are
+// intact (Verify checks them first). A reader may serve the segment anyway.
+var ErrTables = errors.New("damaged key tables (derived data)")
 
 // tablesAt is where the tables of a segment whose blobs end at blobEnd
 // start.
