@@ -27,11 +27,11 @@ import (
 const (
 	corruptDim = 8
 	// Layout of an 8 KiB segment of dimension 8 (see segment/doc.go):
-	// capacity (8192-4096)/(8*4+4+48) = 48 rows.
-	corruptCap       = 48
+	// capacity (8192-4096)/(8*4+4+64) = 40 rows (segment format 3).
+	corruptCap       = 40
 	corruptHeader    = 4096
 	corruptHeaderUse = 64 // 48 header bytes and a little padding
-	corruptRecSize   = 48
+	corruptRecSize   = 64
 	corruptVecOff    = corruptHeader
 	corruptNormsOff  = corruptVecOff + corruptCap*corruptDim*4
 	corruptRecOff    = (corruptNormsOff + corruptCap*4 + 7) / 8 * 8
@@ -64,7 +64,7 @@ func buildCorruptStore(t *testing.T) *corruptStore {
 	add(20)
 	del(3, 50, 51, 130)
 	add(7)
-	add(30) // does not fit: the fourth is sealed part-full, a fifth begins
+	add(22) // does not fit: the fourth is sealed part-full, a fifth begins
 	del(1, 2, 160, 149)
 	add(5)
 	add(6)

@@ -86,7 +86,11 @@ func (e *Engine) Put(recs []Record) ([]uint64, error) {
 	}
 	v := e.cur.Load()
 	for _, k := range b.keys {
-		if h, ok := v.findKey(k); ok {
+		h, ok, err := v.findKey(k)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			b.supersedes = append(b.supersedes, h.id)
 		}
 	}
@@ -110,12 +114,15 @@ type keyHit struct {
 // the segment's index (an earlier row of the same segment may be the live
 // one), and findKey reports stale, for the caller to retry on a newer
 // version. A writer, holding writeMu, always sees the current version.
-func (v *version) findKey(key []byte) (h keyHit, ok bool) {
-	h, ok, _ = v.findKeyStale(key)
-	return h, ok
+//
+// A segment whose key index is lost (its tables and its blobs damaged)
+// fails the lookup with the damage rather than report the key absent.
+func (v *version) findKey(key []byte) (h keyHit, ok bool, err error) {
+	h, ok, _, err = v.findKeyStale(key)
+	return h, ok, err
 }
 
-func (v *version) findKeyStale(key []byte) (h keyHit, ok, stale bool) {
+func (v *version) findKeyStale(key []byte) (h keyHit, ok, stale bool, err error) {
 	for si := v.segs.len() - 1; si >= 0; si-- {
 		s := v.segs.at(si)
 		if !s.ref.seg.Keyed() {
@@ -124,16 +131,19 @@ func (v *version) findKeyStale(key []byte) (h keyHit, ok, stale bool) {
 		row, found := s.ref.seg.LookupKey(key)
 		switch {
 		case !found:
+			if err := s.ref.seg.IndexErr(); err != nil {
+				return keyHit{}, false, false, err
+			}
 			continue
 		case row >= s.rows:
-			return keyHit{}, false, true
+			return keyHit{}, false, true, nil
 		case s.tomb.has(row):
 			continue
 		}
 		id, _ := segment.RowID(s.runs, row)
-		return keyHit{seg: si, row: row, id: id}, true, false
+		return keyHit{seg: si, row: row, id: id}, true, false, nil
 	}
-	return keyHit{}, false, false
+	return keyHit{}, false, false, nil
 }
 
 // GetRecord returns the live record holding key, or ErrNotFound.
@@ -141,34 +151,61 @@ func (e *Engine) GetRecord(key string) (Record, error) {
 	if err := checkKey(key); err != nil {
 		return Record{}, err
 	}
-	kb := []byte(key)
+	v, hits, done, err := e.readingKeys([][]byte{[]byte(key)})
+	if err != nil {
+		return Record{}, err
+	}
+	defer done()
+	if len(hits) == 0 {
+		return Record{}, fmt.Errorf("key %q: %w", key, errs.ErrNotFound)
+	}
+	h := hits[0]
+	s := v.segs.at(h.seg)
+	if err := s.ref.verify(); err != nil {
+		return Record{}, err
+	}
+	payload, err := s.ref.seg.Payload(h.row)
+	if err != nil {
+		return Record{}, err
+	}
+	return Record{ID: h.id, Key: key, Vector: append([]float32(nil), s.ref.seg.Vectors(h.row, h.row+1)...), Payload: payload}, nil
+}
+
+// readingKeys enters a read (as reading does) on a snapshot in which keys
+// resolve, and returns where the live ones are, absent ones skipped. A
+// snapshot taken while a Put of one of the keys is being published cannot
+// tell (see findKey): the next one, an atomic store away, is taken instead.
+func (e *Engine) readingKeys(keys [][]byte) (v *version, hits []keyHit, done func(), err error) {
 	for {
 		v, done, err := e.reading()
 		if err != nil {
-			return Record{}, err
+			return nil, nil, nil, err
 		}
-		h, ok, stale := v.findKeyStale(kb)
-		if stale {
-			// A Put of this key is being published: its version is
-			// one atomic store away.
-			done()
-			runtime.Gosched()
-			continue
+		hits, stale, err := v.findKeys(keys)
+		if err == nil && !stale {
+			return v, hits, done, nil
 		}
-		defer done()
-		if !ok {
-			return Record{}, fmt.Errorf("key %q: %w", key, errs.ErrNotFound)
-		}
-		s := v.segs.at(h.seg)
-		if err := s.ref.verify(); err != nil {
-			return Record{}, err
-		}
-		payload, err := s.ref.seg.Payload(h.row)
+		done()
 		if err != nil {
-			return Record{}, err
+			return nil, nil, nil, err
 		}
-		return Record{ID: h.id, Key: key, Vector: append([]float32(nil), s.ref.seg.Vectors(h.row, h.row+1)...), Payload: payload}, nil
+		runtime.Gosched()
 	}
+}
+
+// findKeys is findKey for each of keys, absent ones skipped, or stale.
+func (v *version) findKeys(keys [][]byte) (hits []keyHit, stale bool, err error) {
+	hits = make([]keyHit, 0, len(keys))
+	for _, k := range keys {
+		h, ok, st, err := v.findKeyStale(k)
+		if err != nil || st {
+			return nil, st, err
+		}
+		if ok {
+			hits = append(hits, h)
+		}
+	}
+	return hits, false, nil
 }
 
 // DeleteKeys deletes the live records holding keys and returns how many
@@ -195,7 +232,11 @@ func (e *Engine) DeleteKeys(keys []string) (int, error) {
 	v := e.cur.Load()
 	var ids []uint64
 	for _, k := range keys {
-		if h, ok := v.findKey([]byte(k)); ok {
+		h, ok, err := v.findKey([]byte(k))
+		if err != nil {
+			return 0, err
+		}
+		if ok {
 			ids = append(ids, h.id)
 		}
 	}
@@ -239,34 +280,14 @@ func (e *Engine) SearchInKeys(ctx context.Context, q []float32, keys []string, k
 		}
 		kbs[i] = []byte(key)
 	}
-	for {
-		v, done, err := e.reading()
-		if err != nil {
-			return nil, err
-		}
-		ids, stale := v.keyIDs(kbs)
-		if stale {
-			done()
-			runtime.Gosched()
-			continue
-		}
-		defer done()
-		return e.searchIn(ctx, v, q, ids, k, minScore, payload)
+	v, hits, done, err := e.readingKeys(kbs)
+	if err != nil {
+		return nil, err
 	}
-}
-
-// keyIDs returns the IDs of the live rows holding keys in v, skipping
-// absent ones, or stale (see findKey).
-func (v *version) keyIDs(keys [][]byte) (ids []uint64, stale bool) {
-	ids = make([]uint64, 0, len(keys))
-	for _, k := range keys {
-		h, ok, st := v.findKeyStale(k)
-		if st {
-			return nil, true
-		}
-		if ok {
-			ids = append(ids, h.id)
-		}
+	defer done()
+	ids := make([]uint64, len(hits))
+	for i, h := range hits {
+		ids[i] = h.id
 	}
-	return ids, false
+	return e.searchIn(ctx, v, q, ids, k, minScore, payload)
 }

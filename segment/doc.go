@@ -79,9 +79,11 @@
 //	1   4  count s of superseded IDs
 //	5   8s superseded IDs: the batch replaces them (the engine deletes them;
 //	       recovery deletes them again from the active segment's batches)
-//	then, with keys, for each row: key length u16 (1..1024), payload
+//	then, with keys, for each row: key length u16 (0..1024), payload
 //	length u32 (0..65536); then each row's key bytes followed by its
-//	payload bytes, row by row, filling the blob exactly
+//	payload bytes, row by row, filling the blob exactly. A key length
+//	of 0 is a row without a key, and then without a payload: a
+//	compaction copies rows added with and without keys into one batch
 //
 // Seal trailer (version 3, header page offset 128), written by Seal with
 // the tables it describes and synced with the rows:

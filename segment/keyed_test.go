@@ -175,6 +175,57 @@ func TestKeyedLastRowWins(t *testing.T) {
 	}
 }
 
+// A keyed batch may hold rows without a key (an empty one, with no
+// payload), as a compaction writes when it copies rows added with and
+// without keys: they have no key before and after the seal, and the key
+// tables hold only the keyed rows.
+func TestKeyedRowsWithoutKeys(t *testing.T) {
+	const dim, capacity = 1, 8
+	dir := t.TempDir()
+	s := mustCreate(t, dir, 1, dim, capacity)
+	keys := [][]byte{[]byte("a"), nil, []byte("b"), {}}
+	payloads := [][]byte{[]byte("pa"), nil, nil, nil}
+	vecs := [][]float32{{1}, {2}, {3}, {4}}
+	if err := s.AppendRecords(1, vecs, make([]float32, len(vecs)), keys, payloads, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		for row, k := range keys {
+			got, err := s.Key(uint64(row))
+			if err != nil || !bytes.Equal(got, k) || len(k) == 0 && got != nil {
+				t.Fatalf("%s: Key(%d) = %q, %v; want %q", what, row, got, err, k)
+			}
+			p, err := s.Payload(uint64(row))
+			if err != nil || !bytes.Equal(p, payloads[row]) {
+				t.Fatalf("%s: Payload(%d) = %q, %v", what, row, p, err)
+			}
+		}
+		if row, ok := s.LookupKey(nil); ok {
+			t.Fatalf("%s: LookupKey of no key found row %d", what, row)
+		}
+		if row, ok := s.LookupKey([]byte("b")); !ok || row != 2 {
+			t.Fatalf("%s: LookupKey(b) = %d, %v", what, row, ok)
+		}
+	}
+	check("active")
+	seal, err := s.Seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("sealed")
+	mustClose(t, s)
+	s = mustOpen(t, dir, 1, dim, capacity, &seal)
+	defer s.Close()
+	check("reopened sealed")
+	if n := len(s.disk.keyTab) / keyTabEntry; n != 2 {
+		t.Fatalf("key table of %d entries, want 2", n)
+	}
+	if err := s.Verify(context.Background(), &seal); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Bad keys, payloads and shapes are refused with ErrInvalidArgument and
 // write nothing; the limits themselves are accepted.
 func TestKeyedLimits(t *testing.T) {
@@ -190,13 +241,12 @@ func TestKeyedLimits(t *testing.T) {
 		keys, payloads [][]byte
 		vecs           [][]float32
 	}{
-		{"empty key", key(0), nil, v},
 		{"key over the limit", key(MaxKeyLen + 1), nil, v},
 		{"payload over the limit", key(3), pay(MaxPayloadLen + 1), v},
 		{"payload without a key", nil, pay(3), v},
 		{"fewer keys than rows", key(3), nil, [][]float32{{1, 2}, {3, 4}}},
 		{"more payloads than rows", key(3), append(pay(1), pay(1)...), v},
-		{"empty key among keys", [][]byte{[]byte("a"), {}}, nil, [][]float32{{1, 2}, {3, 4}}},
+		{"payload of a row without a key", [][]byte{[]byte("a"), {}}, [][]byte{nil, []byte("p")}, [][]float32{{1, 2}, {3, 4}}},
 	} {
 		vecs := tc.vecs
 		err := s.AppendRecords(1, vecs, make([]float32, len(vecs)), tc.keys, tc.payloads, nil, true)
