@@ -1,6 +1,7 @@
 package memvec
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -216,6 +217,27 @@ func checkStore(db *DB, dir string, fsys vfs.FS, orphansRemoved bool) error {
 		bad("Range: %d live IDs, %d outside the sealed runs; Stats.Live %d, %d live in active segments", rangeLive, outside, s.Live, activeLive)
 	}
 
+	// No key is live in two rows, and each live key leads GetRecord to
+	// its row, vector and payload.
+	keyed := map[string]uint64{}
+	err = db.RangeRecords(context.Background(), func(r Record) error {
+		if r.Key == "" {
+			return nil
+		}
+		if prev, dup := keyed[r.Key]; dup {
+			bad("key %q live in IDs %d and %d", r.Key, prev, r.ID)
+		}
+		keyed[r.Key] = r.ID
+		got, err := db.GetRecord(r.Key)
+		if err != nil || got.ID != r.ID || !bitsEqual(got.Vector, r.Vector) || !bytes.Equal(got.Payload, r.Payload) {
+			bad("GetRecord(%q) = %+v, %v; RangeRecords gave %+v", r.Key, got, err, r)
+		}
+		return nil
+	})
+	if err != nil {
+		bad("RangeRecords: %v", err)
+	}
+
 	maps, err := db.IDMapsSince(0)
 	if err != nil {
 		bad("IDMapsSince(0): %v", err)
@@ -255,6 +277,27 @@ func TestCheckStoreFindsBreakage(t *testing.T) {
 		"ID map missing": func(dir string) error {
 			return os.Remove(filepath.Join(dir, manifest.IDMapFileName(1)))
 		},
+		"key live twice": func(dir string) error {
+			// Two rows under one key, appended behind the engine's back
+			// (a Put would have superseded the first).
+			m, err := manifest.Load(nil, dir)
+			if err != nil {
+				return err
+			}
+			for _, ms := range m.Segments {
+				if ms.Sealed {
+					continue
+				}
+				seg, err := segment.OpenActive(nil, dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
+				if err != nil {
+					return err
+				}
+				defer seg.Close()
+				vecs := [][]float32{{1, 0, 0, 0}, {0, 1, 0, 0}}
+				return seg.AppendRecords(m.NextID, vecs, []float32{1, 1}, [][]byte{[]byte("dup"), []byte("dup")}, nil, nil, true)
+			}
+			return errors.New("no active segment")
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			db, dir := openTest(t, 4)
@@ -276,6 +319,7 @@ func TestCheckStoreFindsBreakage(t *testing.T) {
 			}
 			defer ro.Close()
 			err = checkStore(ro, dir, nil, true)
+			t.Logf("checkStore: %v", err)
 			if (err == nil) != (name == "none") {
 				t.Fatalf("checkStore: %v", err)
 			}
