@@ -387,6 +387,13 @@ func (s *Segment) AppendRecords(firstID uint64, vecs [][]float32, invNorms []flo
 	}
 	norms := floatBytes(invNorms)
 	raw := encodeBlob(keys, payloads, supersedes)
+	// Decoded before anything is written, so that the index takes the
+	// batch as recovery will read it back (encodeBlob's output always
+	// decodes: a failure here is a bug, refused before it reaches disk).
+	bl, err := decodeBlob(raw, uint32(n))
+	if err != nil {
+		return fmt.Errorf("segment %d: %w", s.hdr.Number, err)
+	}
 	rec := Record{Rows: uint32(n), FirstRow: rows, FirstID: firstID, Synced: s.synced, Index: s.batches,
 		BlobOff: uint64(s.blobEnd), BlobLen: uint64(len(raw))}
 	rb := make([]byte, s.lay.recSize)
@@ -415,10 +422,6 @@ func (s *Segment) AppendRecords(firstID uint64, vecs [][]float32, invNorms []flo
 	s.batches++
 	s.addRun(Run{FirstID: firstID, FirstRow: rows, Count: n})
 	if len(raw) > 0 {
-		bl, err := decodeBlob(raw, rec.Rows)
-		if err != nil { // encodeBlob's output always decodes
-			panic(err)
-		}
 		s.addBatch(rec, raw, bl)
 	}
 	s.rows.Store(rows + n)
