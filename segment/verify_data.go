@@ -1,0 +1,46 @@
+package segment
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/memvec/memvec/internal/errs"
+)
+
+// VerifyData checks the bytes a reader of the segment reads: its rows
+// (against seal's checksum when sealed, each batch record when active)
+// and, in a sealed segment of format 3, its blob area against the seal
+// trailer's checksum: one pass over each. It is the check a segment
+// passes before its rows are served. Unlike Verify it leaves the derived
+// key tables alone (their own checksum is checked on first lookup, and
+// damage there only makes the segment rebuild them), and it builds no key
+// index: Verify, the full check, does both and reads the rows twice.
+//
+// A sealed segment whose trailer is missing, damaged or disagrees with
+// its blobs has its blobs checked record by record instead, so that a
+// damaged trailer is never mistaken for damaged data.
+func (s *Segment) VerifyData(ctx context.Context, seal *Seal) error {
+	if seal == nil || !s.lay.keyed() {
+		return s.Verify(ctx, seal)
+	}
+	if _, err := DecodeHeader(s.m[:HeaderSize]); err != nil {
+		return fmt.Errorf("segment %s: offset 0: %w", s.path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if sum := s.DataSum(seal.Rows); sum != seal.Checksum {
+		return fmt.Errorf("segment %s: offset %d: rows 0..%d fail the sealed checksum: %w", s.path, HeaderSize, seal.Rows, errs.ErrCorrupt)
+	}
+	if b := s.m[trailerOff : trailerOff+trailerSize]; !trailerAbsent(b) {
+		t, err := decodeTrailer(s.hdr.Salt, b)
+		if err == nil && t.rows == seal.Rows && t.blobEnd >= uint64(s.lay.size) {
+			sum, err := s.hashRange(s.lay.size, int64(t.blobEnd))
+			if err == nil && sum == t.blobSum {
+				return nil
+			}
+		}
+	}
+	_, err := s.scanRecords(ctx, seal.Rows)
+	return err
+}
