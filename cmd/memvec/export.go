@@ -59,11 +59,11 @@ type exportResult struct {
 	IDsFile     string  `json:"ids_file,omitempty"`
 	KeysFile    string  `json:"keys_file,omitempty"`
 	PayloadFile string  `json:"payload_file,omitempty"`
-	Dimension int     `json:"dimension"`
-	Count     int64   `json:"count"`
-	FirstID   *uint64 `json:"first_id,omitempty"`
-	LastID    *uint64 `json:"last_id,omitempty"`
-	Seconds   float64 `json:"seconds"`
+	Dimension   int     `json:"dimension"`
+	Count       int64   `json:"count"`
+	FirstID     *uint64 `json:"first_id,omitempty"`
+	LastID      *uint64 `json:"last_id,omitempty"`
+	Seconds     float64 `json:"seconds"`
 }
 
 func export(ctx context.Context, c *cli, e exportArgs) (err error) {
