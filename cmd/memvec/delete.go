@@ -27,8 +27,8 @@ than 1024 bytes is a usage error and deletes nothing.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			from := fs.String("from", "", "read the IDs from this file")
 			var keys stringsFlag
-			fs.Var(&keys, "key", "delete the record stored under this key (repeat for several)")
-			keysFile := fs.String("keys", "", "delete the records under the keys of this file, one per line")
+			fs.Var(&keys, "key", "delete the record stored under key `K` (repeat for several)")
+			keysFile := fs.String("keys", "", "delete the records under the keys of `KEYS_FILE`, one per line")
 			jsonOut := fs.Bool("json", false, "print the result as JSON")
 			return func(ctx context.Context, c *cli, args []string) (err error) {
 				if err := wantArgs(args, 1, -1); err != nil {

@@ -30,8 +30,8 @@ export imports back into the same records. A key or payload holding a
 line break cannot be written so and fails the export.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			idsFile := fs.String("ids", "", "also write the IDs, in FILE's order, to this file (.npy or text)")
-			keysFile := fs.String("keys", "", "also write the keys, one per line in FILE's order, to this file")
-			payloadFile := fs.String("payload", "", "also write the payloads, one per line in FILE's order, to this file")
+			keysFile := fs.String("keys", "", "also write the keys, one per line in FILE's order, to `KEYS_FILE`")
+			payloadFile := fs.String("payload", "", "also write the payloads, one per line in FILE's order, to `PAYLOAD_FILE`")
 			raw := fs.Bool("raw", false, "write raw little-endian float32 rows whatever FILE's extension")
 			jsonOut := fs.Bool("json", false, "print the result as JSON")
 			return func(ctx context.Context, c *cli, args []string) error {

@@ -25,12 +25,13 @@ keys instead: for each, its key, its current ID, its payload and its
 vector, in a block of lines (a key or payload that is not printable text
 is shown quoted). A key that no live record holds fails the command; an
 empty key or one of more than 1024 bytes is a usage error. With --json a
-payload (and key) that is not UTF-8 is given in base64 as payload_base64.`,
+key or payload that is not UTF-8 is given in base64, as key_base64 or
+payload_base64.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			out := fs.String("out", "", "write the vectors to this .npy or .fvecs file instead")
 			jsonOut := fs.Bool("json", false, "print the vectors as JSON")
 			var keys stringsFlag
-			fs.Var(&keys, "key", "print the record stored under this key (repeat for several)")
+			fs.Var(&keys, "key", "print the record stored under key `K` (repeat for several)")
 			return func(ctx context.Context, c *cli, args []string) error {
 				if len(keys) > 0 {
 					if err := wantArgs(args, 1, 1); err != nil {

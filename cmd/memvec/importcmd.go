@@ -35,28 +35,29 @@ library, so its vectors.vec file migrates with
 --keys stores the vectors as keyed records (Put): KEYS_FILE is text with
 one key per line, line i for row i, as many lines as FILE has rows. A key
 that is live in STORE is replaced, record and all: it gets the new vector
-and payload (none without --payload) under a new ID. An empty line imports its row without a key (as
-export --keys writes such rows), a key of more than 1024 bytes or on two
-lines is refused. --payload PAYLOAD_FILE adds a payload to each keyed row,
+and payload (none without --payload) under a new ID. An empty line
+imports its row without a key (as export --keys writes such rows); a key
+of more than 1024 bytes or on two lines is refused. --payload PAYLOAD_FILE adds a payload to each keyed row,
 one per line in the same way (an empty line: no payload; at most 64 KiB);
 a JSON-lines file works as it is, each line's JSON being the payload. A
 trailing "\r" is dropped from every line, so keys and payloads cannot hold
 line breaks. Both files are checked in full, and their line counts against
 FILE's rows, before anything is written.
 
-Vectors are added --batch at a time; each batch is all or nothing, so a
-failure leaves the batches before it imported (the message says which).
+Vectors are added --batch at a time; each batch is all or nothing (with
+--keys, each run of keyed or of unkeyed rows in it), so a failure leaves
+the rows before it imported (the message says which).
 Vectors holding NaN or Inf or all zeros are refused.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			raw := fs.Bool("raw", false, "FILE holds raw little-endian float32 rows (needs --dim)")
 			dim := fs.Int("dim", 0, "vector dimension of a raw file (checked against the others)")
-			batch := fs.Int("batch", 4096, "vectors per Add batch")
+			batch := fs.Int("batch", 4096, "rows per Add (or Put) batch")
 			noSync := fs.Bool("nosync", false, "skip the fsync after each batch; one Sync at the end")
 			segBytes := fs.Int64("segment-bytes", 0, "segment file size when the store is created (default 64 MiB)")
 			jsonOut := fs.Bool("json", false, "print the result as JSON")
 			var im importArgs
-			fs.StringVar(&im.keys, "keys", "", "store the rows as records under the keys of this file, one per line")
-			fs.StringVar(&im.payload, "payload", "", "with --keys, the records' payloads, one per line")
+			fs.StringVar(&im.keys, "keys", "", "store the rows as records under the keys of `KEYS_FILE`, one per line")
+			fs.StringVar(&im.payload, "payload", "", "with --keys, the records' payloads, one per line of `PAYLOAD_FILE`")
 			return func(ctx context.Context, c *cli, args []string) error {
 				if err := wantArgs(args, 2, 2); err != nil {
 					return err

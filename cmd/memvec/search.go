@@ -35,7 +35,7 @@ search reads no payload.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			query := fs.String("query", "", "file of query vectors (.npy or .fvecs)")
 			idArg := fs.String("id", "", "use the stored vector with this ID as the query")
-			keyArg := fs.String("key", "", "use the vector of the record with this key as the query")
+			keyArg := fs.String("key", "", "use the vector of the record with key `K` as the query")
 			payload := fs.Bool("payload", false, "print each result's payload")
 			k := fs.Int("k", 10, "results per query")
 			minScore := fs.Float64("min-score", 0, "drop results with a lower cosine similarity (-1 keeps all)")
