@@ -482,3 +482,23 @@ func TestExportKeysRefused(t *testing.T) {
 		t.Fatalf("search text of odd keys:\n%s", out)
 	}
 }
+
+// TestImportKeysBadRow: a refused vector in a run of keyed rows stops the
+// import there, the runs before it (here two rows without a key) stay
+// imported and are reported, and the new store is kept for them.
+func TestImportKeysBadRow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rows := randRows(6, 5, 4)
+	rows[3][0] = float32(math.NaN())
+	writeNpy32(t, filepath.Join(dir, "v.npy"), rows)
+	writeFile(t, filepath.Join(dir, "k.txt"), []byte("\n\nc\nd\ne\n"))
+	fails(t, dir, 1, []string{"row 3 of v.npy", "NaN", "the 2 vectors before were imported as IDs 0-1"},
+		"import", "store", "v.npy", "--keys", "k.txt")
+	var st statsOut
+	okJSON(t, dir, &st, "stats", "store")
+	if st.Live != 2 {
+		t.Fatalf("stats: %+v", st)
+	}
+	fails(t, dir, 1, []string{"not found"}, "get", "store", "--key", "c")
+}
