@@ -37,12 +37,13 @@ one key per line, line i for row i, as many lines as FILE has rows. A key
 that is live in STORE is replaced, record and all: it gets the new vector
 and payload (none without --payload) under a new ID. An empty line
 imports its row without a key (as export --keys writes such rows); a key
-of more than 1024 bytes or on two lines is refused. --payload PAYLOAD_FILE adds a payload to each keyed row,
-one per line in the same way (an empty line: no payload; at most 64 KiB);
-a JSON-lines file works as it is, each line's JSON being the payload. A
-trailing "\r" is dropped from every line, so keys and payloads cannot hold
-line breaks. Both files are checked in full, and their line counts against
-FILE's rows, before anything is written.
+of more than 1024 bytes or on two lines is refused. --payload PAYLOAD_FILE
+adds a payload to each keyed row, one per line in the same way (an empty
+line: no payload; at most 64 KiB); a JSON-lines file works as it is, each
+line's JSON being the payload. A trailing "\r" is dropped from every line,
+so keys and payloads cannot hold line breaks. Both files are checked in
+full, and their line counts against FILE's rows, before anything is
+written.
 
 Vectors are added --batch at a time; each batch is all or nothing (with
 --keys, each run of keyed or of unkeyed rows in it), so a failure leaves
