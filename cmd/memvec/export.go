@@ -11,7 +11,7 @@ import (
 func newExportCommand() *command {
 	return &command{
 		name:  "export",
-		args:  "STORE FILE [--ids IDS_FILE] [--raw] [--json]",
+		args:  "STORE FILE [--ids IDS_FILE] [--keys KEYS_FILE] [--payload PAYLOAD_FILE] [--raw] [--json]",
 		short: "write the live vectors to a .npy, .fvecs or raw float32 file",
 		long: `Export writes every live vector of STORE to FILE, by ascending ID, from one
 consistent snapshot: a .npy file (float32, 2-D), an .fvecs file, or with
@@ -20,35 +20,55 @@ bit as they were added.
 
 --ids writes the vectors' IDs, in the same order, to IDS_FILE: a .npy
 array of uint64, or text with one ID per line. Deleted IDs leave no gap in
-FILE, so the IDs file is how a row of FILE maps back to its ID.`,
+FILE, so the IDs file is how a row of FILE maps back to its ID.
+
+--keys writes the rows' keys to KEYS_FILE, one per line in FILE's order,
+and --payload their payloads to PAYLOAD_FILE in the same way: a row added
+without a key (or a record without a payload) is an empty line, so line i
+is always row i. These are the files import --keys and --payload read: an
+export imports back into the same records. A key or payload holding a
+line break cannot be written so and fails the export.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			idsFile := fs.String("ids", "", "also write the IDs, in FILE's order, to this file (.npy or text)")
+			keysFile := fs.String("keys", "", "also write the keys, one per line in FILE's order, to `KEYS_FILE`")
+			payloadFile := fs.String("payload", "", "also write the payloads, one per line in FILE's order, to `PAYLOAD_FILE`")
 			raw := fs.Bool("raw", false, "write raw little-endian float32 rows whatever FILE's extension")
 			jsonOut := fs.Bool("json", false, "print the result as JSON")
 			return func(ctx context.Context, c *cli, args []string) error {
 				if err := wantArgs(args, 2, 2); err != nil {
 					return err
 				}
-				return export(ctx, c, args[0], args[1], *idsFile, *raw, *jsonOut)
+				e := exportArgs{store: args[0], file: args[1], ids: *idsFile, keys: *keysFile, payload: *payloadFile, raw: *raw, jsonOut: *jsonOut}
+				return export(ctx, c, e)
 			}
 		},
 	}
 }
 
-type exportResult struct {
-	Store     string  `json:"store"`
-	File      string  `json:"file"`
-	Format    string  `json:"format"`
-	IDsFile   string  `json:"ids_file,omitempty"`
-	Dimension int     `json:"dimension"`
-	Count     int64   `json:"count"`
-	FirstID   *uint64 `json:"first_id,omitempty"`
-	LastID    *uint64 `json:"last_id,omitempty"`
-	Seconds   float64 `json:"seconds"`
+// exportArgs is an export's arguments.
+type exportArgs struct {
+	store, file        string
+	ids, keys, payload string // files, or ""
+	raw, jsonOut       bool
 }
 
-func export(ctx context.Context, c *cli, store, file, idsFile string, raw, jsonOut bool) (err error) {
-	format, err := formatOf(file, raw, "--raw")
+type exportResult struct {
+	Store       string  `json:"store"`
+	File        string  `json:"file"`
+	Format      string  `json:"format"`
+	IDsFile     string  `json:"ids_file,omitempty"`
+	KeysFile    string  `json:"keys_file,omitempty"`
+	PayloadFile string  `json:"payload_file,omitempty"`
+	Dimension   int     `json:"dimension"`
+	Count       int64   `json:"count"`
+	FirstID     *uint64 `json:"first_id,omitempty"`
+	LastID      *uint64 `json:"last_id,omitempty"`
+	Seconds     float64 `json:"seconds"`
+}
+
+func export(ctx context.Context, c *cli, e exportArgs) (err error) {
+	store, file, idsFile := e.store, e.file, e.ids
+	format, err := formatOf(file, e.raw, "--raw")
 	if err != nil {
 		return err
 	}
@@ -62,9 +82,14 @@ func export(ctx context.Context, c *cli, store, file, idsFile string, raw, jsonO
 	if err != nil {
 		return err
 	}
+	rk, err := newRecordLines(db, e.keys, e.payload)
+	if err != nil {
+		vw.Abort()
+		return err
+	}
 	var ids []uint64
 	var first, last uint64
-	prog := c.newProgress("export", int64(db.Stats().Live), "rows", jsonOut)
+	prog := c.newProgress("export", int64(db.Stats().Live), "rows", e.jsonOut)
 	err = db.Range(ctx, func(id uint64, vec []float32) error {
 		if vw.rows == 0 {
 			first = id
@@ -76,14 +101,25 @@ func export(ctx context.Context, c *cli, store, file, idsFile string, raw, jsonO
 		if vw.rows%4096 == 4095 {
 			prog.Add(4096)
 		}
+		if err := rk.add(ctx, id, vec); err != nil {
+			return err
+		}
 		return vw.Write(vec)
 	})
+	if err == nil {
+		err = rk.flush(ctx)
+	}
 	prog.Done()
 	if err != nil {
 		vw.Abort()
+		rk.abort()
 		return err
 	}
 	if err := vw.Close(); err != nil {
+		rk.abort()
+		return err
+	}
+	if err := rk.close(); err != nil {
 		return err
 	}
 	if idsFile != "" {
@@ -91,12 +127,12 @@ func export(ctx context.Context, c *cli, store, file, idsFile string, raw, jsonO
 			return err
 		}
 	}
-	res := exportResult{Store: store, File: file, Format: format, IDsFile: idsFile, Dimension: db.Dimension(), Count: vw.rows,
-		Seconds: round(time.Since(start).Seconds())}
+	res := exportResult{Store: store, File: file, Format: format, IDsFile: idsFile, KeysFile: e.keys, PayloadFile: e.payload,
+		Dimension: db.Dimension(), Count: vw.rows, Seconds: round(time.Since(start).Seconds())}
 	if vw.rows > 0 {
 		res.FirstID, res.LastID = &first, &last
 	}
-	if jsonOut {
+	if e.jsonOut {
 		return writeJSON(c.stdout, res)
 	}
 	fmt.Fprintf(c.stdout, "exported %d vectors of dimension %d (IDs %s) to %s in %s\n",

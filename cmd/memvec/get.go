@@ -12,17 +12,33 @@ import (
 func newGetCommand() *command {
 	return &command{
 		name:  "get",
-		args:  "STORE ID... [--out FILE] [--json]",
-		short: "print stored vectors",
+		args:  "STORE (ID... | --key K...) [--out FILE] [--json]",
+		short: "print stored vectors, or records by key",
 		long: `Get prints the vectors stored under the given IDs, one per line: the ID, a
 colon, then the components in the shortest decimal form that reads back to
 the same float32. An ID that is not live (never assigned, deleted, or moved
 by a compaction) fails the command. --out writes the vectors to a file
-instead (.npy, .fvecs), in the order of the IDs given.`,
+instead (.npy, .fvecs), in the order of the IDs given.
+
+--key K (repeated for several keys) prints the records stored under the
+keys instead: for each, its key, its current ID, its payload and its
+vector, in a block of lines (a key or payload that is not printable text
+is shown quoted). A key that no live record holds fails the command; an
+empty key or one of more than 1024 bytes is a usage error. With --json a
+key or payload that is not UTF-8 is given in base64, as key_base64 or
+payload_base64.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			out := fs.String("out", "", "write the vectors to this .npy or .fvecs file instead")
 			jsonOut := fs.Bool("json", false, "print the vectors as JSON")
+			var keys stringsFlag
+			fs.Var(&keys, "key", "print the record stored under key `K` (repeat for several)")
 			return func(ctx context.Context, c *cli, args []string) error {
+				if len(keys) > 0 {
+					if err := wantArgs(args, 1, 1); err != nil {
+						return usagef("give IDs or --key, not both")
+					}
+					return getRecords(c, args[0], keys, *out, *jsonOut)
+				}
 				if err := wantArgs(args, 2, -1); err != nil {
 					return err
 				}
@@ -65,24 +81,11 @@ func get(c *cli, store string, ids []uint64, out string, jsonOut bool) (err erro
 		vecs[i] = jsonVector{ID: id, Vector: v}
 	}
 	if out != "" {
-		vw, err := createVectors(out, format, db.Dimension())
-		if err != nil {
-			return err
+		rows := make([][]float32, len(vecs))
+		for i, v := range vecs {
+			rows[i] = v.Vector
 		}
-		for _, v := range vecs {
-			if err := vw.Write(v.Vector); err != nil {
-				vw.Abort()
-				return err
-			}
-		}
-		if err := vw.Close(); err != nil {
-			return err
-		}
-		if jsonOut {
-			return writeJSON(c.stdout, map[string]any{"file": out, "count": len(vecs)})
-		}
-		fmt.Fprintf(c.stdout, "wrote %d vectors to %s\n", len(vecs), out)
-		return nil
+		return writeGot(c, out, format, db.Dimension(), rows, jsonOut)
 	}
 	if jsonOut {
 		return writeJSON(c.stdout, map[string]any{"vectors": vecs})
@@ -92,12 +95,41 @@ func get(c *cli, store string, ids []uint64, out string, jsonOut bool) (err erro
 	for _, v := range vecs {
 		b = strconv.AppendUint(b[:0], v.ID, 10)
 		b = append(b, ':')
-		for _, x := range v.Vector {
-			b = append(b, ' ')
-			b = strconv.AppendFloat(b, float64(x), 'g', -1, 32)
-		}
+		b = appendVector(b, v.Vector)
 		b = append(b, '\n')
 		w.Write(b)
 	}
 	return w.Flush()
+}
+
+// writeGot writes the vectors get found to the file of --out.
+func writeGot(c *cli, out, format string, dim int, vecs [][]float32, jsonOut bool) error {
+	vw, err := createVectors(out, format, dim)
+	if err != nil {
+		return err
+	}
+	for _, v := range vecs {
+		if err := vw.Write(v); err != nil {
+			vw.Abort()
+			return err
+		}
+	}
+	if err := vw.Close(); err != nil {
+		return err
+	}
+	if jsonOut {
+		return writeJSON(c.stdout, map[string]any{"file": out, "count": len(vecs)})
+	}
+	fmt.Fprintf(c.stdout, "wrote %d vectors to %s\n", len(vecs), out)
+	return nil
+}
+
+// appendVector appends the components of v, each after a space, in the
+// shortest form that reads back to the same float32.
+func appendVector(b []byte, v []float32) []byte {
+	for _, x := range v {
+		b = append(b, ' ')
+		b = strconv.AppendFloat(b, float64(x), 'g', -1, 32)
+	}
+	return b
 }

@@ -501,6 +501,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("accuracy %v (%v) in:\n%s", acc, err, out)
 	}
 	for _, want := range []string{"1. load", "MB/s", "2. classify", "queries/s", "3. delete", "compact", "epoch 1", "IDs moved",
+		`GetRecord("400"): ID 400 -> 4000`,
 		"4. reopen", "5. stats", "demo done"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
@@ -512,6 +513,12 @@ func TestDemo(t *testing.T) {
 	if st.Dimension != 784 || st.Live != 3600 || st.Epoch != 1 {
 		t.Fatalf("the demo's store: %+v", st)
 	}
+	// Its records are keyed by image index with the label as payload; the
+	// compaction moved them, keys and labels with them.
+	if r := getRecord(t, dir, store, "3999"); r.ID != 7599 || len(r.Payload) != 1 || r.Payload[0] < '0' || r.Payload[0] > '9' {
+		t.Fatalf("the demo's record 3999: %+v", r)
+	}
+	fails(t, dir, 1, []string{"not found"}, "get", store, "--key", "399")
 	fails(t, dir, 1, []string{"not empty"}, "demo", "--train", "10", "--test", "10", "--dir", store)
 	fails(t, dir, 1, []string{"--mnist", "nowhere"}, "demo", "--mnist", filepath.Join(dir, "nowhere"))
 }
