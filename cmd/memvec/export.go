@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/memvec/memvec"
 )
 
 // newExportCommand returns the export command.
@@ -82,7 +84,7 @@ func export(ctx context.Context, c *cli, e exportArgs) (err error) {
 	if err != nil {
 		return err
 	}
-	rk, err := newRecordLines(db, e.keys, e.payload)
+	rk, err := newRecordLines(e.keys, e.payload)
 	if err != nil {
 		vw.Abort()
 		return err
@@ -90,7 +92,16 @@ func export(ctx context.Context, c *cli, e exportArgs) (err error) {
 	var ids []uint64
 	var first, last uint64
 	prog := c.newProgress("export", int64(db.Stats().Live), "rows", e.jsonOut)
-	err = db.Range(ctx, func(id uint64, vec []float32) error {
+	// Keys and payloads cost a read per row: RangeRecords only when a
+	// file wants them.
+	rangeRows := db.RangeRecords
+	if e.keys == "" && e.payload == "" {
+		rangeRows = func(ctx context.Context, fn func(memvec.Record) error) error {
+			return db.Range(ctx, func(id uint64, vec []float32) error { return fn(memvec.Record{ID: id, Vector: vec}) })
+		}
+	}
+	err = rangeRows(ctx, func(rec memvec.Record) error {
+		id, vec := rec.ID, rec.Vector
 		if vw.rows == 0 {
 			first = id
 		}
@@ -101,14 +112,11 @@ func export(ctx context.Context, c *cli, e exportArgs) (err error) {
 		if vw.rows%4096 == 4095 {
 			prog.Add(4096)
 		}
-		if err := rk.add(ctx, id, vec); err != nil {
+		if err := rk.add(rec); err != nil {
 			return err
 		}
 		return vw.Write(vec)
 	})
-	if err == nil {
-		err = rk.flush(ctx)
-	}
 	prog.Done()
 	if err != nil {
 		vw.Abort()
