@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"unsafe"
 
 	"github.com/memvec/memvec/internal/errs"
 	"github.com/memvec/memvec/segment"
@@ -50,7 +51,9 @@ func (e *Engine) checkRecords(recs []Record) (batch, error) {
 		if err != nil {
 			return batch{}, fmt.Errorf("record %d: %w", i, err)
 		}
-		b.vecs[i], b.inv[i], b.keys[i], b.payloads[i] = r.Vector, inv, []byte(r.Key), r.Payload
+		// The key's bytes are only read (copied into the batch's blob,
+		// compared by lookups), so they are not copied here.
+		b.vecs[i], b.inv[i], b.keys[i], b.payloads[i] = r.Vector, inv, unsafe.Slice(unsafe.StringData(r.Key), len(r.Key)), r.Payload
 	}
 	return b, nil
 }

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
@@ -25,10 +26,17 @@ type keyLoc struct {
 
 // memIndex is the key index of the active segment (or of a sealed one
 // whose tables were rebuilt): where each row's key is and which row holds
-// each key.
+// each key. It holds no pointers but its slices, so the garbage collector
+// does not walk it, and no string per key: the keys are copied into one
+// arena, and a map from key hash to the newest row with that hash starts
+// a chain through older rows of the same hash (the same key replaced, or
+// another key whose hash collides), which a lookup walks comparing bytes.
 type memIndex struct {
-	locs  []keyLoc          // by row; rows past its end have no key
-	byKey map[string]uint64 // the last row holding each key
+	locs   []keyLoc          // by row; rows past its end have no key
+	koff   []uint64          // by row: where its key starts in keys
+	prev   []uint64          // by row: 1 + the previous row of the same hash, 0: none
+	keys   []byte            // every keyed row's key, in row order
+	byHash map[uint64]uint64 // key hash -> 1 + the newest row with it
 }
 
 // add indexes the keyed rows of a batch whose blob, decoded as bl, is raw.
@@ -36,19 +44,76 @@ func (m *memIndex) add(rec Record, raw []byte, bl blob) {
 	if !bl.keyed {
 		return
 	}
-	if m.byKey == nil {
-		m.byKey = make(map[string]uint64, len(bl.rows))
+	if m.byHash == nil {
+		m.byHash = make(map[uint64]uint64, len(bl.rows))
 	}
 	if gap := rec.FirstRow - uint64(len(m.locs)); gap > 0 {
 		m.locs = append(m.locs, make([]keyLoc, gap)...)
+		m.koff = append(m.koff, make([]uint64, gap)...)
+		m.prev = append(m.prev, make([]uint64, gap)...)
 	}
+	// Room for the whole batch at once: growing row by row copied the
+	// index over and over.
+	n := len(bl.rows)
+	m.locs, m.koff, m.prev = slices.Grow(m.locs, n), slices.Grow(m.koff, n), slices.Grow(m.prev, n)
+	var kbytes int
+	for _, r := range bl.rows {
+		kbytes += int(r.klen)
+	}
+	m.keys = slices.Grow(m.keys, kbytes)
 	for i, r := range bl.rows {
+		row := rec.FirstRow + uint64(i)
 		m.locs = append(m.locs, keyLoc{off: rec.BlobOff + r.off, klen: r.klen, plen: r.plen})
-		if r.klen > 0 { // a row without a key
-			m.byKey[string(raw[r.off:r.off+uint64(r.klen)])] = rec.FirstRow + uint64(i)
+		m.koff = append(m.koff, uint64(len(m.keys)))
+		if r.klen == 0 { // a row without a key
+			m.prev = append(m.prev, 0)
+			continue
+		}
+		key := raw[r.off : r.off+uint64(r.klen)]
+		m.keys = append(m.keys, key...)
+		h := hashKey(key)
+		m.prev = append(m.prev, m.byHash[h])
+		m.byHash[h] = row + 1
+	}
+}
+
+// key returns the key of row (empty for a row without one).
+func (m *memIndex) key(row uint64) []byte {
+	return m.keys[m.koff[row] : m.koff[row]+uint64(m.locs[row].klen)]
+}
+
+// lookup returns the last row holding key.
+func (m *memIndex) lookup(key []byte) (row uint64, ok bool) {
+	for r := m.byHash[hashKey(key)]; r != 0; r = m.prev[r-1] {
+		if string(m.key(r-1)) == string(key) {
+			return r - 1, true
+		}
+	}
+	return 0, false
+}
+
+// distinct calls f with each key's hash and the last row holding it, once
+// per key (the key tables' entries).
+func (m *memIndex) distinct(f func(h, row uint64)) {
+	var seen [][]byte // the keys of this hash met so far: almost always one
+	for h, r := range m.byHash {
+		seen = seen[:0]
+	chain:
+		for ; r != 0; r = m.prev[r-1] {
+			k := m.key(r - 1)
+			for _, s := range seen {
+				if string(s) == string(k) {
+					continue chain
+				}
+			}
+			seen = append(seen, k)
+			f(h, r-1)
 		}
 	}
 }
+
+// hasKeys reports whether any row has a key.
+func (m *memIndex) hasKeys() bool { return m != nil && len(m.byHash) > 0 }
 
 func (m *memIndex) loc(row uint64) keyLoc {
 	if row < uint64(len(m.locs)) {
@@ -159,7 +224,7 @@ func (s *Segment) LookupKey(key []byte) (row uint64, ok bool) {
 	}
 	s.withIndex(func(m *memIndex, d *diskIndex) error {
 		if m != nil {
-			row, ok = m.byKey[string(key)]
+			row, ok = m.lookup(key)
 		} else {
 			row, ok = d.lookup(key)
 		}

@@ -36,7 +36,7 @@ func (t tables) bytes() []byte { return slices.Concat(t.rowDir, t.keyTab, t.bloo
 // none when no row has a key. The key table holds each key once, with the
 // last row holding it, sorted by hash then row.
 func buildTables(m *memIndex, rows uint64) tables {
-	if m == nil || len(m.byKey) == 0 {
+	if !m.hasKeys() {
 		return tables{}
 	}
 	t := tables{rowDir: make([]byte, rows*rowDirEntry), k: bloomK}
@@ -47,10 +47,8 @@ func buildTables(m *memIndex, rows uint64) tables {
 		binary.LittleEndian.PutUint16(e[12:], l.klen)
 	}
 	type entry struct{ h, row uint64 }
-	entries := make([]entry, 0, len(m.byKey))
-	for k, row := range m.byKey {
-		entries = append(entries, entry{hashKey([]byte(k)), row})
-	}
+	entries := make([]entry, 0, len(m.byHash))
+	m.distinct(func(h, row uint64) { entries = append(entries, entry{h, row}) })
 	slices.SortFunc(entries, func(a, b entry) int {
 		if c := cmp.Compare(a.h, b.h); c != 0 {
 			return c
