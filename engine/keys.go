@@ -85,7 +85,11 @@ func (e *Engine) Put(recs []Record) ([]uint64, error) {
 	}
 	v := e.cur.Load()
 	for _, k := range b.keys {
-		if h, ok := v.findKey(k); ok {
+		h, ok, err := v.findKey(k)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			b.supersedes = append(b.supersedes, h.id)
 		}
 	}
@@ -109,12 +113,17 @@ type keyHit struct {
 // the segment's index (an earlier row of the same segment may be the live
 // one), and findKey reports stale, for the caller to retry on a newer
 // version. A writer, holding writeMu, always sees the current version.
-func (v *version) findKey(key []byte) (h keyHit, ok bool) {
-	h, ok, _ = v.findKeyStale(key)
-	return h, ok
+//
+// A segment whose key index could not be loaded (a failed read, or
+// tables and blobs both damaged) finds nothing: then whether it holds the
+// key is unknown, and findKey returns its error rather than a wrong
+// answer (a Put would leave the key live twice).
+func (v *version) findKey(key []byte) (h keyHit, ok bool, err error) {
+	h, ok, _, err = v.findKeyStale(key)
+	return h, ok, err
 }
 
-func (v *version) findKeyStale(key []byte) (h keyHit, ok, stale bool) {
+func (v *version) findKeyStale(key []byte) (h keyHit, ok, stale bool, err error) {
 	for si := v.segs.len() - 1; si >= 0; si-- {
 		s := v.segs.at(si)
 		if !s.ref.seg.Keyed() {
@@ -123,16 +132,19 @@ func (v *version) findKeyStale(key []byte) (h keyHit, ok, stale bool) {
 		row, found := s.ref.seg.LookupKey(key)
 		switch {
 		case !found:
+			if err := s.ref.seg.IndexErr(); err != nil {
+				return keyHit{}, false, false, err
+			}
 			continue
 		case row >= s.rows:
-			return keyHit{}, false, true
+			return keyHit{}, false, true, nil
 		case s.tomb.has(row):
 			continue
 		}
 		id, _ := segment.RowID(s.runs, row)
-		return keyHit{seg: si, row: row, id: id}, true, false
+		return keyHit{seg: si, row: row, id: id}, true, false, nil
 	}
-	return keyHit{}, false, false
+	return keyHit{}, false, false, nil
 }
 
 // GetRecord returns the live record holding key, or ErrNotFound.
@@ -146,7 +158,11 @@ func (e *Engine) GetRecord(key string) (Record, error) {
 		if err != nil {
 			return Record{}, err
 		}
-		h, ok, stale := v.findKeyStale(kb)
+		h, ok, stale, err := v.findKeyStale(kb)
+		if err != nil {
+			done()
+			return Record{}, err
+		}
 		if stale {
 			// A Put of this key is being published: its version is
 			// one atomic store away.
@@ -194,7 +210,11 @@ func (e *Engine) DeleteKeys(keys []string) (int, error) {
 	v := e.cur.Load()
 	var ids []uint64
 	for _, k := range keys {
-		if h, ok := v.findKey([]byte(k)); ok {
+		h, ok, err := v.findKey([]byte(k))
+		if err != nil {
+			return 0, err
+		}
+		if ok {
 			ids = append(ids, h.id)
 		}
 	}
