@@ -109,7 +109,7 @@ func Open(dir string, cfg Config) (*Engine, error) {
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())
 	segs := make([]segView, len(st.Segments))
 	for i, s := range st.Segments {
-		ref := &segRef{seg: s.Segment}
+		ref := &segRef{seg: s.Segment, openSeal: s.SealInfo()}
 		segs[i] = segView{ref: ref, rows: s.Rows(), runs: s.Runs(), tomb: tombsOf(s.Tomb)}
 		if !s.Sealed() {
 			e.active = ref

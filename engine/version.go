@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
+	"github.com/memvec/memvec/internal/errs"
 	"github.com/memvec/memvec/internal/idindex"
 	"github.com/memvec/memvec/segment"
 )
@@ -33,8 +35,24 @@ func (r *segRef) verify() error {
 	if r.trusted {
 		return nil
 	}
-	r.check.Do(func() { r.checkErr = r.seg.Verify(context.Background(), r.seg.SealInfo()) })
+	r.check.Do(func() { r.checkErr = r.verifyRows() })
 	return r.checkErr
+}
+
+// verifyRows checks the segment against the seal it was opened with: a
+// segment opened active (and maybe sealed since) batch by batch, through
+// its records. A sealed keyed segment whose check fails is checked that
+// way too, and served if every record is sound: then only its key tables
+// or seal trailer are bad, which are derived from the batches' blobs and
+// rebuilt from them (segment.TablesErr). A seal whose table write failed
+// (a full disk) leaves such a segment, and its rows must stay readable.
+func (r *segRef) verifyRows() error {
+	ctx := context.Background()
+	err := r.seg.Verify(ctx, r.openSeal)
+	if err != nil && r.openSeal != nil && r.seg.Keyed() && errors.Is(err, errs.ErrCorrupt) && r.seg.Verify(ctx, nil) == nil {
+		return nil
+	}
+	return err
 }
 
 func (r *segRef) unref() {
