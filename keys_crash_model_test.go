@@ -22,7 +22,8 @@ type kcModel struct {
 	// give their keys and the states those keys had before: without
 	// NoSync each must be found wholly applied or wholly absent.
 	failed []kcCall
-	acked  int // calls acknowledged
+	acked  int      // calls acknowledged
+	log    []string // the calls, for failure messages
 }
 
 type kcCall struct {
@@ -47,6 +48,7 @@ func (m *kcModel) live() int {
 // settle records the outcome of a call that changes the keys of changes
 // (their new states): acknowledged (err nil) or not.
 func (m *kcModel) settle(what string, changes map[string]kRec, err error) {
+	m.log = append(m.log, fmt.Sprintf("%s: %v", what, err))
 	if err != nil {
 		call := kcCall{what: what, old: map[string]kRec{}, new: changes}
 		for k, r := range changes {
@@ -73,7 +75,7 @@ func (m *kcModel) put(db *DB, recs []Record) error {
 	}
 	ids, err := db.Put(recs)
 	if err == nil && len(ids) != len(recs) {
-		return fmt.Errorf("Put of %d records returned %d IDs", len(recs), len(ids))
+		err = fmt.Errorf("Put of %d records returned %d IDs", len(recs), len(ids))
 	}
 	m.settle(fmt.Sprintf("Put of %d records", len(recs)), changes, err)
 	return err
@@ -91,7 +93,9 @@ func (m *kcModel) deleteKeys(db *DB, keys []string) error {
 	}
 	n, err := db.DeleteKeys(keys)
 	if err == nil && n != want {
-		return fmt.Errorf("DeleteKeys(%d keys) = %d; the model says %d were live", len(keys), n, want)
+		// Reported, and recorded as a call that may or may not have
+		// happened, so that the checks after it stay meaningful.
+		err = fmt.Errorf("DeleteKeys(%d keys) = %d; the model says %d were live", len(keys), n, want)
 	}
 	m.settle(fmt.Sprintf("DeleteKeys of %d keys", len(keys)), changes, err)
 	return err

@@ -247,6 +247,14 @@ func keysPowerCut(t *testing.T, cut plCut) (happened, second bool, bad []string)
 		}
 		return false, false, bad
 	}
+	defer func() {
+		if len(bad) > 0 {
+			bad = append(bad, "the calls, last first:")
+			for i := len(m.log) - 1; i >= max(0, len(m.log)-8); i-- {
+				bad = append(bad, "  "+m.log[i])
+			}
+		}
+	}()
 	if err != nil && !errors.Is(err, vfs.ErrCrashed) {
 		bad = append(bad, fmt.Sprintf("the call cut by the crash returned %v, which does not wrap vfs.ErrCrashed", err))
 	}
