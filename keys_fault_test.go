@@ -19,7 +19,8 @@ import (
 // is built once; every case copies it, opens the copy through a
 // vfs.Fault, runs one phase (Puts that fit the active segment, need new
 // segments, replace keys held in sealed segments; DeleteKeys of keys in
-// sealed and active segments; GetRecord of every key) with the n-th
+// sealed and active segments; a Compact that moves keyed rows; GetRecord
+// of every key) with the n-th
 // operation of one kind failed (write, sync, read, stat, map, ...: every
 // n of every kind the phase performs), and checks that
 //
@@ -66,6 +67,14 @@ func kfPhases() []kfPhase {
 		}},
 		{name: "DeleteKeys", run: func(db *DB, m *kcModel, rng *rand.Rand) error {
 			return m.deleteKeys(db, []string{m.space[0], m.space[5], m.space[5], m.space[len(m.space)-1], "absent"})
+		}},
+		{name: "Compact", run: func(db *DB, m *kcModel, rng *rand.Rand) error {
+			// Keyed rows move to new segments with their keys and
+			// payloads; a failed compaction moves nothing.
+			if err := m.deleteKeys(db, []string{m.space[6], m.space[7], m.space[30]}); err != nil {
+				return err
+			}
+			return m.compactKeys(db)
 		}},
 		{name: "GetRecord", run: func(db *DB, m *kcModel, rng *rand.Rand) error {
 			for _, k := range m.space {
