@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -274,9 +276,9 @@ func (s *kpState) deleteIDs() {
 				gone = append(gone, k)
 			}
 		case 1:
-			for id := range s.rows {
-				ids = append(ids, id)
-				break
+			if len(s.rows) > 0 {
+				live := slices.Sorted(maps.Keys(s.rows)) // not map order: a seed replays
+				ids = append(ids, live[s.rng.Intn(len(live))])
 			}
 		default:
 			ids = append(ids, s.db.Stats().NextID+uint64(s.rng.Intn(3)))
