@@ -34,7 +34,11 @@ import (
 //     with another SegmentBytes or NoSync), after which the old handle
 //     must return ErrClosed and the whole model is compared;
 //   - Compact with a cancelled context, which must change nothing;
-//   - Stats, Verify, Sync.
+//   - Stats, Verify, Sync;
+//   - Put, DeleteKeys and GetRecord of keyed records (keys_fuzz_ops_test.go):
+//     bad keys, payloads and vectors refused whole, a replaced key's row
+//     deleted, keys and payloads moving with their rows through Compact
+//     and on every search result.
 //
 // Segments hold from one row to a few dozen (SegmentBytes 4097 to
 // testSegmentBytes), so that batches roll over them, and the background
@@ -75,6 +79,9 @@ const (
 	fzSync
 	fzIDMaps
 	fzCompactCancelled
+	fzPut
+	fzDeleteKeys
+	fzGetRecord
 	fzNumOps
 )
 
@@ -123,11 +130,12 @@ type fzState struct {
 	dead    []uint64 // IDs deleted or retired by a compaction (a sample)
 	added   int
 	log     []string // the operations so far, for failure messages
+	k       fzKeys   // keyed records (keys_fuzz_ops_test.go)
 }
 
 func runFuzzOps(t *testing.T, data []byte) {
 	r := &fzReader{b: data}
-	s := &fzState{t: t, r: r, ctx: context.Background(), dim: 1 + int(r.byte()%8)}
+	s := &fzState{t: t, r: r, ctx: context.Background(), dim: 1 + int(r.byte()%8), k: newFZKeys()}
 	s.o = newOracle(s.dim)
 	s.dir = filepath.Join(t.TempDir(), "store")
 	cfg := r.byte()
@@ -184,6 +192,12 @@ func runFuzzOps(t *testing.T, data []byte) {
 			s.idMaps()
 		case fzCompactCancelled:
 			s.compactCancelled()
+		case fzPut:
+			s.put()
+		case fzDeleteKeys:
+			s.deleteKeys()
+		case fzGetRecord:
+			s.getRecord()
 		}
 	}
 	s.checkAll()
@@ -425,6 +439,7 @@ func (s *fzState) delete() {
 		if _, ok := s.o.vecs[id]; ok {
 			s.dead = append(s.dead, id)
 		}
+		s.forgetID(id) // a keyed row's key goes with it
 	}
 	s.o.delete(ids)
 	s.deleted += uint64(want)
@@ -479,7 +494,7 @@ func (s *fzState) searchOptions() SearchOptions {
 	default:
 		k = fzTopKs[b%12%len(fzTopKs)]
 	}
-	return SearchOptions{TopK: k, MinScore: fzMinScores[int(s.r.byte())%len(fzMinScores)]}
+	return SearchOptions{TopK: k, MinScore: fzMinScores[int(s.r.byte())%len(fzMinScores)], WithPayload: b&0x80 != 0}
 }
 
 // wantSearchError is the error a search with these options and queries
@@ -513,6 +528,7 @@ func (s *fzState) checkHits(q []float32, ids []uint64, opts SearchOptions, got [
 		return
 	}
 	checkResults(s.t, s.o, q, ids, k, opts.MinScore, got)
+	s.checkResultKeys(opts, got)
 }
 
 // refused reports whether a search had to fail, with want (nil: it had
@@ -620,6 +636,7 @@ func (s *fzState) compact() {
 	}
 	s.trimDead()
 	s.o.applyMap(s.t, m)
+	s.moveKeys(m)
 	s.live = nil
 	s.epoch = m.Epoch
 	s.deleted = 0
@@ -781,6 +798,7 @@ func (s *fzState) checkAll() {
 	if err := s.db.Verify(s.ctx); err != nil {
 		s.fatalf("Verify: %v", err)
 	}
+	s.checkKeys()
 	q := make([]float32, s.dim)
 	for i := range q {
 		q[i] = float32(i%3) - 0.5
@@ -835,6 +853,16 @@ func fzSeeds() [][]byte {
 			[]byte{fzSync}, delLive, []byte{fzCompact}, []byte{fzCompact}),
 		fzProgram(7, 0x8, addRandom(2, 5), addBig(4), delLive, []byte{fzCompact},
 			delOdd, []byte{fzCompact}, []byte{fzIDMaps, 1, 3}, []byte{fzReopen, 0x06, 11}, []byte{fzIDMaps, 0, 1}),
+		// Keyed: Puts of new and existing keys (one batch refused for a
+		// repeated key), a Delete of live IDs, DeleteKeys, GetRecord,
+		// Compact, reopen.
+		fzProgram(3, 0x2, addRandom(4, 2),
+			[]byte{fzPut, 3, 0, 3, 6, 0, 1, 0, 1, 3, 6, 0, 2, 0, 2, 0, 6, 0, 3, 0},
+			[]byte{fzPut, 2, 1, 4, 6, 0, 4, 0, 5, 1, 6, 0, 5, 0},
+			[]byte{fzPut, 2, 3, 0, 6, 0, 6, 0, 3, 0, 6, 0, 7, 0}, []byte{fzPut, 0, 0},
+			delLive, []byte{fzDeleteKeys, 3, 1, 14, 2}, []byte{fzDeleteKeys, 2, 1, 4},
+			[]byte{fzGetRecord, 0}, []byte{fzGetRecord, 15}, []byte{fzCompact},
+			[]byte{fzSearch, 6, 0, 3, 0, 0x80, 2}, []byte{fzReopen, 0x81, 3}, []byte{fzGetRecord, 5}),
 		{},
 	}
 }

@@ -118,6 +118,11 @@ func (e *Engine) appendActive(first uint64, b *batch) error {
 	}
 	e.publishActive(first, b.supersedes)
 	e.pending = append(e.pending, b.supersedes...)
+	if len(b.supersedes) > 0 {
+		// Rows deleted, as by Delete: a sealed segment may now be
+		// worth compacting.
+		e.signal()
+	}
 	return nil
 }
 

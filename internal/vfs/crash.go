@@ -192,11 +192,14 @@ func (f *Fault) revert(target patcher, n *node, torn bool) error {
 	for i := l - 1; i >= 0; i-- {
 		c := n.undo[i]
 		lo, hi := c.off, min(c.off+c.n, final)
+		if lo >= hi {
+			// Wholly past the final size (a write past the end of
+			// a file cut back below it): the truncation undoes it.
+			continue
+		}
 		if !torn {
-			if lo < hi {
-				_, err := target.WriteAt(c.before(lo, hi), lo)
-				errs = append(errs, err)
-			}
+			_, err := target.WriteAt(c.before(lo, hi), lo)
+			errs = append(errs, err)
 			continue
 		}
 		for s := lo / sector; s*sector < hi; s++ {

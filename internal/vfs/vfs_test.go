@@ -455,3 +455,34 @@ func TestCrashTornBringsBackReplacedFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashTornWritePastCutEnd: a torn cut that keeps a file at the size
+// of an earlier unsynced write undoes a later write past that size (in
+// the same sector) by the truncation alone. (Segment format 3 writes its
+// blobs past the end of the file; the revert of such a write once built
+// a slice of negative length and panicked.)
+func TestCrashTornWritePastCutEnd(t *testing.T) {
+	for seed := uint64(0); seed < 20; seed++ {
+		dir := t.TempDir()
+		f := NewFault(OS, seed)
+		h := writeThrough(t, f, filepath.Join(dir, "f"), bytes.Repeat([]byte{'o'}, 1000), true)
+		if err := f.SyncDir(dir); err != nil {
+			t.Fatal(err)
+		}
+		// 1000..1540, then 1560..1600: the second starts past the end
+		// of the first, in the same 512-byte sector.
+		if _, err := h.WriteAt(bytes.Repeat([]byte{'a'}, 540), 1000); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.WriteAt(bytes.Repeat([]byte{'b'}, 40), 1560); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.CrashTorn(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, "f"))
+		if err != nil || (len(got) != 1000 && len(got) != 1540 && len(got) != 1600) {
+			t.Fatalf("seed %d: %d bytes, %v", seed, len(got), err)
+		}
+	}
+}
