@@ -140,24 +140,29 @@ type Result struct {
 // returns an error wrapping ctx.Err(), and a search that Close cancels
 // returns ErrClosed.
 func (db *DB) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Result, error) {
+	return search("search", opts, func(o SearchOptions) ([]engine.Hit, error) {
+		return db.e.SearchWith(ctx, query, o.TopK, o.MinScore, o.WithPayload)
+	})
+}
+
+// search resolves opts and runs one search with them: the body of Search,
+// SearchIn and SearchInKeys, which differ only in the engine call.
+func search(op string, opts SearchOptions, run func(SearchOptions) ([]engine.Hit, error)) ([]Result, error) {
 	opts, err := opts.resolve()
 	if err != nil {
-		return nil, wrap("search", err)
+		return nil, wrap(op, err)
 	}
-	hits, err := db.e.SearchWith(ctx, query, opts.TopK, opts.MinScore, opts.WithPayload)
-	return results(hits), wrap("search", err)
+	hits, err := run(opts)
+	return results(hits), wrap(op, err)
 }
 
 // SearchIn is Search restricted to the vectors with the given IDs; unknown,
 // deleted and repeated IDs are ignored. Its cost follows len(ids), not the
 // size of the store.
 func (db *DB) SearchIn(ctx context.Context, query []float32, ids []uint64, opts SearchOptions) ([]Result, error) {
-	opts, err := opts.resolve()
-	if err != nil {
-		return nil, wrap("search in", err)
-	}
-	hits, err := db.e.SearchInWith(ctx, query, ids, opts.TopK, opts.MinScore, opts.WithPayload)
-	return results(hits), wrap("search in", err)
+	return search("search in", opts, func(o SearchOptions) ([]engine.Hit, error) {
+		return db.e.SearchInWith(ctx, query, ids, o.TopK, o.MinScore, o.WithPayload)
+	})
 }
 
 // SearchBatch runs Search for several queries in one pass over the data:

@@ -78,12 +78,9 @@ func (db *DB) DeleteKeys(keys []string) (int, error) {
 // ErrInvalidArgument. The keys are resolved on the snapshot the search
 // reads. Its cost follows len(keys), not the size of the store.
 func (db *DB) SearchInKeys(ctx context.Context, query []float32, keys []string, opts SearchOptions) ([]Result, error) {
-	opts, err := opts.resolve()
-	if err != nil {
-		return nil, wrap("search in keys", err)
-	}
-	hits, err := db.e.SearchInKeys(ctx, query, keys, opts.TopK, opts.MinScore, opts.WithPayload)
-	return results(hits), wrap("search in keys", err)
+	return search("search in keys", opts, func(o SearchOptions) ([]engine.Hit, error) {
+		return db.e.SearchInKeys(ctx, query, keys, o.TopK, o.MinScore, o.WithPayload)
+	})
 }
 
 // RangeRecords is Range with keys and payloads: it calls fn for every live

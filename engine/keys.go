@@ -215,35 +215,27 @@ func (v *version) findKeys(keys [][]byte) (hits []keyHit, stale bool, err error)
 // there were; absent and repeated keys count 0. The deletes go to the WAL
 // as Delete's do.
 func (e *Engine) DeleteKeys(keys []string) (int, error) {
-	if err := e.begin(); err != nil {
-		return 0, err
-	}
-	defer e.opMu.RUnlock()
-	for i, k := range keys {
-		if err := checkKey(k); err != nil {
-			return 0, fmt.Errorf("key %d: %w", i, err)
+	check := func() error {
+		for i, k := range keys {
+			if err := checkKey(k); err != nil {
+				return fmt.Errorf("key %d: %w", i, err)
+			}
 		}
+		return nil
 	}
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
-	if err := e.writable(); err != nil {
-		return 0, err
-	}
-	v := e.cur.Load()
-	var ids []uint64
-	for _, k := range keys {
-		h, ok, err := v.findKey([]byte(k))
-		if err != nil {
-			return 0, err
+	return e.deleteRows(len(keys), check, func(v *version) ([]uint64, error) {
+		var ids []uint64
+		for _, k := range keys {
+			h, ok, err := v.findKey([]byte(k))
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				ids = append(ids, h.id)
+			}
 		}
-		if ok {
-			ids = append(ids, h.id)
-		}
-	}
-	return e.deleteLocked(ids)
+		return ids, nil
+	})
 }
 
 // attachKeys fills the key of every hit (and its payload with payload)

@@ -226,16 +226,32 @@ func (e *Engine) flushPendingLocked() error {
 // newly deleted go to the WAL in one record before the new version is
 // published.
 func (e *Engine) Delete(ids []uint64) (int, error) {
+	return e.deleteRows(len(ids), nil, func(*version) ([]uint64, error) { return ids, nil })
+}
+
+// deleteRows is Delete and DeleteKeys: once the operation is entered,
+// check validates the n arguments (nil: nothing to check); then, under
+// writeMu, resolve names the rows to delete in the current version.
+func (e *Engine) deleteRows(n int, check func() error, resolve func(v *version) ([]uint64, error)) (int, error) {
 	if err := e.begin(); err != nil {
 		return 0, err
 	}
 	defer e.opMu.RUnlock()
-	if len(ids) == 0 {
+	if check != nil {
+		if err := check(); err != nil {
+			return 0, err
+		}
+	}
+	if n == 0 {
 		return 0, nil
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	if err := e.writable(); err != nil {
+		return 0, err
+	}
+	ids, err := resolve(e.cur.Load())
+	if err != nil {
 		return 0, err
 	}
 	return e.deleteLocked(ids)
