@@ -106,16 +106,25 @@ func appendBatches(t testing.TB, s *Segment, m *model, rng *rand.Rand, specs []b
 			t.Fatalf("Append(%d, %d rows): %v", b.firstID, b.rows, err)
 		}
 		m.add(b.firstID, vecs, norms, synced)
-		if b.durable {
-			synced = m.rows()
-		}
-		if b.syncAfter {
-			if err := s.Sync(); err != nil {
-				t.Fatalf("Sync: %v", err)
-			}
-			synced = m.rows()
-		}
+		synced = syncedAfter(t, s, m, b, synced)
 	}
+}
+
+// syncedAfter returns the Synced value the records after batch b carry,
+// given synced, b's own: every row so far when b was durable or has
+// syncAfter (the Sync is called here), else synced unchanged.
+func syncedAfter(t testing.TB, s *Segment, m *model, b batchSpec, synced uint64) uint64 {
+	t.Helper()
+	if b.durable {
+		synced = m.rows()
+	}
+	if b.syncAfter {
+		if err := s.Sync(); err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+		synced = m.rows()
+	}
+	return synced
 }
 
 // checkModel asserts that s holds exactly the rows, norms and runs of m,

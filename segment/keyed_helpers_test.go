@@ -68,15 +68,7 @@ func appendKeyed(t testing.TB, s *Segment, m *model, km *keyModel, rng *rand.Ran
 		}
 		km.supersedes = append(km.supersedes, sup)
 		km.blobLen = append(km.blobLen, int(s.blobEnd-before))
-		if b.durable {
-			synced = m.rows()
-		}
-		if b.syncAfter {
-			if err := s.Sync(); err != nil {
-				t.Fatalf("Sync: %v", err)
-			}
-			synced = m.rows()
-		}
+		synced = syncedAfter(t, s, m, b.batchSpec, synced)
 	}
 }
 
