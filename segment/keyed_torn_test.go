@@ -141,12 +141,7 @@ func TestKeyedCrashTorn(t *testing.T) {
 		if err != nil {
 			t.Fatalf("seed %d: OpenActive: %v", seed, err)
 		}
-		k := -1
-		for i := 0; i <= len(m.start); i++ {
-			if m.prefix(i).rows() == r.Rows() {
-				k = i
-			}
-		}
+		k := batchesHeld(m, r.Rows())
 		r.Close()
 		if k < 1 {
 			t.Fatalf("seed %d: %d rows: not a batch boundary at or past the synced batch", seed, r.Rows())
