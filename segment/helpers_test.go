@@ -188,6 +188,24 @@ func mustOpen(t testing.TB, dir string, n uint64, dim int, capacity uint64, seal
 	return s
 }
 
+// mustSeal seals s and returns the seal.
+func mustSeal(t testing.TB, s *Segment) Seal {
+	t.Helper()
+	seal, err := s.Seal()
+	if err != nil {
+		t.Fatalf("Seal: %v", err)
+	}
+	return seal
+}
+
+// reopenSealed closes s and opens its file again, sealed by seal.
+func reopenSealed(t testing.TB, s *Segment, seal Seal) *Segment {
+	t.Helper()
+	dir, n, dim, capacity := filepath.Dir(s.Path()), s.Number(), s.Dim(), s.Capacity()
+	mustClose(t, s)
+	return mustOpen(t, dir, n, dim, capacity, &seal)
+}
+
 func mustClose(t testing.TB, s *Segment) {
 	t.Helper()
 	if err := s.Close(); err != nil {

@@ -61,11 +61,8 @@ func checkTorn(t *testing.T, what string, dir string, dim int, capacity uint64, 
 // never did.
 func TestKeyedTornTailEveryOffset(t *testing.T) {
 	const dim, capacity = 2, 16
-	dir := t.TempDir()
-	s := mustCreate(t, dir, 1, dim, capacity)
-	m, km := &model{dim: dim}, &keyModel{}
 	specs := tornSpecs()
-	appendKeyed(t, s, m, km, rand.New(rand.NewPCG(51, 52)), specs)
+	dir, s, m, km := newKeyed(t, dim, capacity, rand.New(rand.NewPCG(51, 52)), specs)
 	path, lay := s.Path(), s.lay
 	last := len(specs) - 1
 	blobOff := lay.size
