@@ -19,20 +19,26 @@ import (
 	"github.com/memvec/memvec/internal/memvectest"
 )
 
-// importKeysOut is import's --json output with --keys.
-type importKeysOut struct {
+// filesOut is the start of import's and export's --json output.
+type filesOut struct {
 	Store, File, Format string
+	IDsFile             string `json:"ids_file"`
 	KeysFile            string `json:"keys_file"`
 	PayloadFile         string `json:"payload_file"`
 	Dimension           int
 	Count               int64
 	FirstID             *uint64 `json:"first_id"`
 	LastID              *uint64 `json:"last_id"`
-	Keyed               *int64
-	Replaced            *int64
-	Bytes               int64
-	Seconds             float64
-	MBPerS              float64 `json:"mb_per_s"`
+}
+
+// importKeysOut is import's --json output with --keys.
+type importKeysOut struct {
+	filesOut
+	Keyed    *int64
+	Replaced *int64
+	Bytes    int64
+	Seconds  float64
+	MBPerS   float64 `json:"mb_per_s"`
 }
 
 // recordOut is a record of get --key --json.
@@ -45,16 +51,10 @@ type recordOut struct {
 	Vector        []float32 `json:"vector"`
 }
 
+// exportKeysOut is export's --json output.
 type exportKeysOut struct {
-	Store, File, Format string
-	IDsFile             string `json:"ids_file"`
-	KeysFile            string `json:"keys_file"`
-	PayloadFile         string `json:"payload_file"`
-	Dimension           int
-	Count               int64
-	FirstID             *uint64 `json:"first_id"`
-	LastID              *uint64 `json:"last_id"`
-	Seconds             float64
+	filesOut
+	Seconds float64
 }
 
 // keyedFixture is a vector file with its keys and payloads files: row 3
