@@ -181,15 +181,7 @@ func (lw *lineWriter) write(id uint64, b []byte) error {
 
 // Close flushes and closes the file, removing it on failure.
 func (lw *lineWriter) Close() error {
-	err := lw.w.Flush()
-	if cerr := lw.f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(lw.path)
-		return fmt.Errorf("write %s: %w", lw.path, err)
-	}
-	return nil
+	return closeWritten(lw.f, lw.path, lw.w.Flush())
 }
 
 // Abort closes and removes a file that could not be completed.
