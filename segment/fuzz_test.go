@@ -208,9 +208,8 @@ func openDamaged(t *testing.T, b []byte, dim int, capacity, bound uint64) (strin
 	return dir, s
 }
 
-// batchesHeld returns how many of m's first batches hold exactly rows
-// rows (the most, when batches are empty), or -1 when rows is not a batch
-// boundary.
+// batchesHeld returns the k whose first k batches of m hold exactly rows
+// rows, or -1 when rows is not a batch boundary.
 func batchesHeld(m *model, rows uint64) int {
 	k := -1
 	for i := 0; i <= len(m.start); i++ {
@@ -221,9 +220,9 @@ func batchesHeld(m *model, rows uint64) int {
 	return k
 }
 
-// fuzzSegment creates segment 1 in a fresh directory with the fixed salt
-// of the fuzzers, so that the bytes it is given to hold are the same on
-// every run, and returns it open.
+// fuzzSegment creates segment 1 in a fresh directory with the fuzzers'
+// fixed salt, so that the same appends give the same bytes on every run,
+// and returns it open.
 func fuzzSegment(tb testing.TB, dim int, capacity uint64) (string, *Segment) {
 	dir := tb.TempDir()
 	s := mustCreate(tb, dir, 1, dim, capacity)
