@@ -137,7 +137,7 @@ func TestKeysRoundTrip(t *testing.T) {
 	var im importKeysOut
 	okJSON(t, dir, &im, "import", "store", "v.npy", "--keys", "keys.txt", "--payload", "payloads.txt", "--batch", "16")
 	if im.Count != n || *im.FirstID != 0 || *im.LastID != n-1 || im.Keyed == nil || *im.Keyed != n-1 ||
-		im.Replaced == nil || *im.Replaced != 0 || im.KeysFile != "keys.txt" || im.PayloadFile != "payloads.txt" {
+		im.Replaced == nil || *im.Replaced != 0 || im.KeysFile != "keys.txt" || im.PayloadFile != "payloads.txt" || im.IDsFile != "" {
 		t.Fatalf("import: %+v", im)
 	}
 	for i := range f.keys {
