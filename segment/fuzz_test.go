@@ -139,38 +139,17 @@ func FuzzRecoverTail(f *testing.F) {
 		case 2:
 			lower = m.rows()
 		}
-		b := bytes.Clone(orig)
-		for i := 0; i+3 <= len(damage); i += 3 {
-			off := int(binary.LittleEndian.Uint16(damage[i:])) % len(b)
-			b[off] ^= damage[i+2]
-		}
-		dir := t.TempDir()
-		path := segPath(dir, 1)
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		s, err := OpenActive(nil, dir, 1, dim, capacity, lower)
-		if err != nil {
-			if !errors.Is(err, errs.ErrCorrupt) && !errors.Is(err, errs.ErrVersion) {
-				t.Fatalf("Open: %v, want ErrCorrupt", err)
-			}
-			if now, _ := os.ReadFile(path); !bytes.Equal(now, b) {
-				t.Fatal("a failed Open modified the file")
-			}
+		dir, s := openDamaged(t, withDamage(orig, damage), dim, capacity, lower)
+		if s == nil {
 			return
 		}
-		k := -1
-		for i := 0; i <= len(m.start); i++ {
-			if m.prefix(i).rows() == s.Rows() {
-				k = i
-			}
-		}
+		k := batchesHeld(m, s.Rows())
 		if k < 0 || s.Rows() < lower {
 			s.Close()
 			t.Fatalf("recovered %d rows: not a batch boundary of %v at or past the bound %d", s.Rows(), m.start, lower)
 		}
 		want := m.prefix(k)
-		checkRecordsZeroFrom(t, path, s.lay, uint64(k))
+		checkRecordsZeroFrom(t, s.Path(), s.lay, uint64(k))
 		if err := s.Verify(context.Background(), nil); err != nil {
 			s.Close()
 			if !errors.Is(err, errs.ErrCorrupt) || lower == 0 {
@@ -183,7 +162,7 @@ func FuzzRecoverTail(f *testing.F) {
 			t.Fatalf("Append: %v", err)
 		}
 		s.Close()
-		s, err = OpenActive(nil, dir, 1, dim, capacity, lower)
+		s, err := OpenActive(nil, dir, 1, dim, capacity, lower)
 		if err != nil {
 			t.Fatalf("reopen: %v", err)
 		}
@@ -194,14 +173,68 @@ func FuzzRecoverTail(f *testing.F) {
 	})
 }
 
-// fuzzBaseSegment builds, deterministically, the bytes of a small active
-// segment (fixed salt, fixed rows) and the model of what it holds.
-func fuzzBaseSegment(tb testing.TB, dim int, capacity uint64, durable bool) ([]byte, *model) {
+// withDamage returns a copy of orig damaged as the input of a fuzzer says:
+// each 3 bytes of damage are a 2-byte offset (wrapped to orig's length)
+// and a mask xored into the byte there.
+func withDamage(orig, damage []byte) []byte {
+	b := bytes.Clone(orig)
+	for i := 0; i+3 <= len(damage); i += 3 {
+		off := int(binary.LittleEndian.Uint16(damage[i:])) % len(b)
+		b[off] ^= damage[i+2]
+	}
+	return b
+}
+
+// openDamaged writes b as active segment 1 of a fresh directory and opens
+// it with the durable bound. A refusal must wrap ErrCorrupt (or
+// ErrVersion) and leave the file as it was; then the segment is nil.
+func openDamaged(t *testing.T, b []byte, dim int, capacity, bound uint64) (string, *Segment) {
+	t.Helper()
+	dir := t.TempDir()
+	path := segPath(dir, 1)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenActive(nil, dir, 1, dim, capacity, bound)
+	if err != nil {
+		if !errors.Is(err, errs.ErrCorrupt) && !errors.Is(err, errs.ErrVersion) {
+			t.Fatalf("Open: %v, want ErrCorrupt", err)
+		}
+		if now, _ := os.ReadFile(path); !bytes.Equal(now, b) {
+			t.Fatal("a failed Open modified the file")
+		}
+		return dir, nil
+	}
+	return dir, s
+}
+
+// batchesHeld returns the k whose first k batches of m hold exactly rows
+// rows, or -1 when rows is not a batch boundary.
+func batchesHeld(m *model, rows uint64) int {
+	k := -1
+	for i := 0; i <= len(m.start); i++ {
+		if m.prefix(i).rows() == rows {
+			k = i
+		}
+	}
+	return k
+}
+
+// fuzzSegment creates segment 1 in a fresh directory with the fuzzers'
+// fixed salt, so that the same appends give the same bytes on every run,
+// and returns it open.
+func fuzzSegment(tb testing.TB, dim int, capacity uint64) (string, *Segment) {
 	dir := tb.TempDir()
 	s := mustCreate(tb, dir, 1, dim, capacity)
 	mustClose(tb, s)
 	writeAt(tb, segPath(dir, 1), 0, EncodeHeader(Header{Version: Version, Dim: uint32(dim), Capacity: capacity, Number: 1, Salt: fuzzSalt}))
-	s = mustOpen(tb, dir, 1, dim, capacity, nil)
+	return dir, mustOpen(tb, dir, 1, dim, capacity, nil)
+}
+
+// fuzzBaseSegment builds, deterministically, the bytes of a small active
+// segment (fixed salt, fixed rows) and the model of what it holds.
+func fuzzBaseSegment(tb testing.TB, dim int, capacity uint64, durable bool) ([]byte, *model) {
+	dir, s := fuzzSegment(tb, dim, capacity)
 	m := &model{dim: dim}
 	rng := rand.New(rand.NewPCG(23, 24))
 	appendBatches(tb, s, m, rng, []batchSpec{

@@ -106,16 +106,25 @@ func appendBatches(t testing.TB, s *Segment, m *model, rng *rand.Rand, specs []b
 			t.Fatalf("Append(%d, %d rows): %v", b.firstID, b.rows, err)
 		}
 		m.add(b.firstID, vecs, norms, synced)
-		if b.durable {
-			synced = m.rows()
-		}
-		if b.syncAfter {
-			if err := s.Sync(); err != nil {
-				t.Fatalf("Sync: %v", err)
-			}
-			synced = m.rows()
-		}
+		synced = syncedAfter(t, s, m, b, synced)
 	}
+}
+
+// syncedAfter returns the Synced value the records after batch b carry,
+// given synced, b's own: every row so far when b was durable or has
+// syncAfter (the Sync is called here), else synced unchanged.
+func syncedAfter(t testing.TB, s *Segment, m *model, b batchSpec, synced uint64) uint64 {
+	t.Helper()
+	if b.durable {
+		synced = m.rows()
+	}
+	if b.syncAfter {
+		if err := s.Sync(); err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+		synced = m.rows()
+	}
+	return synced
 }
 
 // checkModel asserts that s holds exactly the rows, norms and runs of m,
@@ -177,6 +186,24 @@ func mustOpen(t testing.TB, dir string, n uint64, dim int, capacity uint64, seal
 		t.Fatalf("Open(%d): %v", n, err)
 	}
 	return s
+}
+
+// mustSeal seals s and returns the seal.
+func mustSeal(t testing.TB, s *Segment) Seal {
+	t.Helper()
+	seal, err := s.Seal()
+	if err != nil {
+		t.Fatalf("Seal: %v", err)
+	}
+	return seal
+}
+
+// reopenSealed closes s and opens its file again, sealed by seal.
+func reopenSealed(t testing.TB, s *Segment, seal Seal) *Segment {
+	t.Helper()
+	dir, n, dim, capacity := filepath.Dir(s.Path()), s.Number(), s.Dim(), s.Capacity()
+	mustClose(t, s)
+	return mustOpen(t, dir, n, dim, capacity, &seal)
 }
 
 func mustClose(t testing.TB, s *Segment) {

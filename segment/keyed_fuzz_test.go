@@ -202,32 +202,11 @@ func FuzzRecoverKeyedTail(f *testing.F) {
 	f.Add(at(lay.recordAt(2)+48, 0x10))
 	f.Add(at(int64(len(orig))-1, 0xff))
 	f.Fuzz(func(t *testing.T, damage []byte) {
-		b := bytes.Clone(orig)
-		for i := 0; i+3 <= len(damage); i += 3 {
-			off := int(binary.LittleEndian.Uint16(damage[i:])) % len(b)
-			b[off] ^= damage[i+2]
-		}
-		dir := t.TempDir()
-		path := segPath(dir, 1)
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		s, err := OpenActive(nil, dir, 1, dim, capacity, 0)
-		if err != nil {
-			if !errors.Is(err, errs.ErrCorrupt) && !errors.Is(err, errs.ErrVersion) {
-				t.Fatalf("Open: %v, want ErrCorrupt", err)
-			}
-			if now, _ := os.ReadFile(path); !bytes.Equal(now, b) {
-				t.Fatal("a failed Open modified the file")
-			}
+		dir, s := openDamaged(t, withDamage(orig, damage), dim, capacity, 0)
+		if s == nil {
 			return
 		}
-		k := -1
-		for i := 0; i <= len(m.start); i++ {
-			if m.prefix(i).rows() == s.Rows() {
-				k = i
-			}
-		}
+		k := batchesHeld(m, s.Rows())
 		s.Close()
 		if k < 0 {
 			t.Fatalf("recovered %d rows: not a batch boundary of %v", s.Rows(), m.start)
@@ -270,13 +249,8 @@ func FuzzSealedKeyed(f *testing.F) {
 	f.Add(at(tr.bloomOff, 0xff))
 	f.Add(at(uint64(lay.size)+9, 0x08))
 	f.Fuzz(func(t *testing.T, damage []byte) {
-		b := bytes.Clone(orig)
-		for i := 0; i+3 <= len(damage); i += 3 {
-			off := int(binary.LittleEndian.Uint16(damage[i:])) % len(b)
-			b[off] ^= damage[i+2]
-		}
 		dir := t.TempDir()
-		if err := os.WriteFile(segPath(dir, 1), b, 0o644); err != nil {
+		if err := os.WriteFile(segPath(dir, 1), withDamage(orig, damage), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		s, err := Open(nil, dir, 1, dim, capacity, &seal)
@@ -301,11 +275,7 @@ func FuzzSealedKeyed(f *testing.F) {
 // fuzzKeyedSegment builds, deterministically, the bytes of a small keyed
 // segment (fixed salt, fixed rows; sealed or active) and its models.
 func fuzzKeyedSegment(tb testing.TB, dim int, capacity uint64, sealed bool) ([]byte, *model, *keyModel) {
-	dir := tb.TempDir()
-	s := mustCreate(tb, dir, 1, dim, capacity)
-	mustClose(tb, s)
-	writeAt(tb, segPath(dir, 1), 0, EncodeHeader(Header{Version: Version, Dim: uint32(dim), Capacity: capacity, Number: 1, Salt: fuzzSalt}))
-	s = mustOpen(tb, dir, 1, dim, capacity, nil)
+	dir, s := fuzzSegment(tb, dim, capacity)
 	m, km := &model{dim: dim}, &keyModel{}
 	appendKeyed(tb, s, m, km, rand.New(rand.NewPCG(61, 62)), []keyedSpec{
 		{batchSpec: batchSpec{firstID: 1, rows: 2}, keyed: true, payloads: true},

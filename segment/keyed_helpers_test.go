@@ -26,6 +26,30 @@ type keyedSpec struct {
 	reuse      int // keyed: how many rows take a key already used
 }
 
+// newKeyed creates segment 1 of dim and capacity in a fresh directory and
+// appends specs to it with rows drawn from rng; it returns the directory,
+// the open segment and its models.
+func newKeyed(t testing.TB, dim int, capacity uint64, rng *rand.Rand, specs []keyedSpec) (string, *Segment, *model, *keyModel) {
+	t.Helper()
+	dir := t.TempDir()
+	s := mustCreate(t, dir, 1, dim, capacity)
+	m, km := &model{dim: dim}, &keyModel{}
+	appendKeyed(t, s, m, km, rng, specs)
+	return dir, s, m, km
+}
+
+// checkSealing runs check on s active, just sealed and reopened sealed,
+// and returns the reopened segment and its seal.
+func checkSealing(t testing.TB, s *Segment, check func(s *Segment, what string)) (*Segment, Seal) {
+	t.Helper()
+	check(s, "active")
+	seal := mustSeal(t, s)
+	check(s, "sealed")
+	s = reopenSealed(t, s, seal)
+	check(s, "reopened sealed")
+	return s, seal
+}
+
 // appendKeyed appends each spec with fresh rows, keys, payloads and
 // superseded IDs, recording them in both models.
 func appendKeyed(t testing.TB, s *Segment, m *model, km *keyModel, rng *rand.Rand, specs []keyedSpec) {
@@ -68,15 +92,7 @@ func appendKeyed(t testing.TB, s *Segment, m *model, km *keyModel, rng *rand.Ran
 		}
 		km.supersedes = append(km.supersedes, sup)
 		km.blobLen = append(km.blobLen, int(s.blobEnd-before))
-		if b.durable {
-			synced = m.rows()
-		}
-		if b.syncAfter {
-			if err := s.Sync(); err != nil {
-				t.Fatalf("Sync: %v", err)
-			}
-			synced = m.rows()
-		}
+		synced = syncedAfter(t, s, m, b.batchSpec, synced)
 	}
 }
 

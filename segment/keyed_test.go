@@ -62,18 +62,14 @@ func TestKeyedRoundTrip(t *testing.T) {
 	if err := s.Verify(context.Background(), nil); err != nil {
 		t.Fatalf("Verify active: %v", err)
 	}
-	seal, err := s.Seal()
-	if err != nil {
-		t.Fatal(err)
-	}
+	seal := mustSeal(t, s)
 	checkKeys(t, s, km, true)
 	if err := s.TablesErr(); err != nil {
 		t.Fatalf("TablesErr after Seal: %v", err)
 	}
 	checkFileSize(t, s)
-	mustClose(t, s)
 
-	s = mustOpen(t, dir, 7, dim, capacity, &seal)
+	s = reopenSealed(t, s, seal)
 	defer s.Close()
 	checkModel(t, s, m)
 	checkKeys(t, s, km, false)
@@ -103,22 +99,13 @@ func TestKeyedHashCollisions(t *testing.T) {
 	old := hashKey
 	hashKey = func(b []byte) uint64 { return uint64(len(b) % 3) }
 	defer func() { hashKey = old }()
-	const dim, capacity = 2, 64
-	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(33, 34))
-	s := mustCreate(t, dir, 1, dim, capacity)
-	m, km := &model{dim: dim}, &keyModel{}
-	appendKeyed(t, s, m, km, rng, []keyedSpec{
+	_, s, _, km := newKeyed(t, 2, 64, rand.New(rand.NewPCG(33, 34)), []keyedSpec{
 		{batchSpec: batchSpec{firstID: 1, rows: 20}, keyed: true, payloads: true},
 		{batchSpec: batchSpec{firstID: 21, rows: 20}, keyed: true, reuse: 10},
 	})
-	seal, err := s.Seal()
-	if err != nil {
-		t.Fatal(err)
-	}
+	seal := mustSeal(t, s)
 	checkKeys(t, s, km, true)
-	mustClose(t, s)
-	s = mustOpen(t, dir, 1, dim, capacity, &seal)
+	s = reopenSealed(t, s, seal)
 	defer s.Close()
 	checkKeys(t, s, km, false)
 	if s.disk == nil {
@@ -132,9 +119,7 @@ func TestKeyedHashCollisions(t *testing.T) {
 // A key given again, in a later batch or in the same one, is held by its
 // last row, through every way of reading the segment.
 func TestKeyedLastRowWins(t *testing.T) {
-	const dim, capacity = 1, 16
-	dir := t.TempDir()
-	s := mustCreate(t, dir, 1, dim, capacity)
+	s := mustCreate(t, t.TempDir(), 1, 1, 16)
 	app := func(id uint64, keys ...string) {
 		t.Helper()
 		var ks [][]byte
@@ -151,24 +136,15 @@ func TestKeyedLastRowWins(t *testing.T) {
 	app(4, "b", "c")      // rows 3 4
 	app(6, "a")           // row 5
 	want := map[string]uint64{"a": 5, "b": 3, "c": 4}
-	check := func(what string) {
+	s, _ = checkSealing(t, s, func(s *Segment, what string) {
 		t.Helper()
 		for k, row := range want {
 			if got, ok := s.LookupKey([]byte(k)); !ok || got != row {
 				t.Fatalf("%s: LookupKey(%s) = %d, %v, want %d", what, k, got, ok, row)
 			}
 		}
-	}
-	check("active")
-	seal, err := s.Seal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	check("sealed")
-	mustClose(t, s)
-	s = mustOpen(t, dir, 1, dim, capacity, &seal)
+	})
 	defer s.Close()
-	check("reopened sealed")
 	// The key table holds each key once.
 	if n := len(s.disk.keyTab) / keyTabEntry; n != 3 {
 		t.Fatalf("key table of %d entries, want 3", n)
@@ -180,16 +156,14 @@ func TestKeyedLastRowWins(t *testing.T) {
 // without keys: they have no key before and after the seal, and the key
 // tables hold only the keyed rows.
 func TestKeyedRowsWithoutKeys(t *testing.T) {
-	const dim, capacity = 1, 8
-	dir := t.TempDir()
-	s := mustCreate(t, dir, 1, dim, capacity)
+	s := mustCreate(t, t.TempDir(), 1, 1, 8)
 	keys := [][]byte{[]byte("a"), nil, []byte("b"), {}}
 	payloads := [][]byte{[]byte("pa"), nil, nil, nil}
 	vecs := [][]float32{{1}, {2}, {3}, {4}}
 	if err := s.AppendRecords(1, vecs, make([]float32, len(vecs)), keys, payloads, nil, true); err != nil {
 		t.Fatal(err)
 	}
-	check := func(what string) {
+	s, seal := checkSealing(t, s, func(s *Segment, what string) {
 		t.Helper()
 		for row, k := range keys {
 			got, err := s.Key(uint64(row))
@@ -207,17 +181,8 @@ func TestKeyedRowsWithoutKeys(t *testing.T) {
 		if row, ok := s.LookupKey([]byte("b")); !ok || row != 2 {
 			t.Fatalf("%s: LookupKey(b) = %d, %v", what, row, ok)
 		}
-	}
-	check("active")
-	seal, err := s.Seal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	check("sealed")
-	mustClose(t, s)
-	s = mustOpen(t, dir, 1, dim, capacity, &seal)
+	})
 	defer s.Close()
-	check("reopened sealed")
 	if n := len(s.disk.keyTab) / keyTabEntry; n != 2 {
 		t.Fatalf("key table of %d entries, want 2", n)
 	}
@@ -322,10 +287,7 @@ func TestOldVersionsKeepTheirFormat(t *testing.T) {
 		if _, ok := s.LookupKey([]byte("k")); ok || s.Supersedes() != nil {
 			t.Fatalf("v%d: an old file has keys or superseded IDs", version)
 		}
-		seal, err := s.Seal()
-		if err != nil {
-			t.Fatal(err)
-		}
+		seal := mustSeal(t, s)
 		mustClose(t, s)
 		if fi, _ := os.Stat(path); fi.Size() != lay.size {
 			t.Fatalf("v%d: the file grew to %d bytes, want %d", version, fi.Size(), lay.size)
@@ -346,19 +308,13 @@ func TestOldVersionsKeepTheirFormat(t *testing.T) {
 // one key, whatever the segment holds.
 func TestSealedOpenReadsOnlyTheHeaderPage(t *testing.T) {
 	const dim, capacity = 2, 64
-	dir := t.TempDir()
-	s := mustCreate(t, dir, 1, dim, capacity)
-	m, km := &model{dim: dim}, &keyModel{}
-	appendKeyed(t, s, m, km, rand.New(rand.NewPCG(36, 37)), []keyedSpec{
+	dir, s, _, km := newKeyed(t, dim, capacity, rand.New(rand.NewPCG(36, 37)), []keyedSpec{
 		{batchSpec: batchSpec{firstID: 1, rows: 30}, keyed: true, payloads: true, supersedes: 4},
 	})
-	seal, err := s.Seal()
-	if err != nil {
-		t.Fatal(err)
-	}
+	seal := mustSeal(t, s)
 	mustClose(t, s)
 	f := vfs.NewFault(nil, 0)
-	s, err = Open(f, dir, 1, dim, capacity, &seal)
+	s, err := Open(f, dir, 1, dim, capacity, &seal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,14 +339,8 @@ func TestKeyedTablesDamage(t *testing.T) {
 		lay       layout
 	}
 	setup := func(t *testing.T) sealed {
-		dir := t.TempDir()
-		s := mustCreate(t, dir, 1, dim, capacity)
-		m, km := &model{dim: dim}, &keyModel{}
-		appendKeyed(t, s, m, km, rand.New(rand.NewPCG(38, 39)), keyedSpecs()[:5])
-		seal, err := s.Seal()
-		if err != nil {
-			t.Fatal(err)
-		}
+		dir, s, _, km := newKeyed(t, dim, capacity, rand.New(rand.NewPCG(38, 39)), keyedSpecs()[:5])
+		seal := mustSeal(t, s)
 		e := sealed{dir, s.Path(), seal, km, *s.trailer, s.lay}
 		mustClose(t, s)
 		return e
@@ -468,15 +418,10 @@ func TestKeyedTablesDamage(t *testing.T) {
 // last byte leaves no trailer, whatever the previous seal left.
 func TestKeyedResealAfterUnrecordedSeal(t *testing.T) {
 	const dim, capacity = 2, 32
-	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(72, 73))
-	s := mustCreate(t, dir, 1, dim, capacity)
-	m, km := &model{dim: dim}, &keyModel{}
-	appendKeyed(t, s, m, km, rng, keyedSpecs()[:3])
+	dir, s, m, km := newKeyed(t, dim, capacity, rng, keyedSpecs()[:3])
 	blobEnd := s.blobEnd
-	if _, err := s.Seal(); err != nil {
-		t.Fatal(err)
-	}
+	mustSeal(t, s)
 	path := s.Path()
 	mustClose(t, s)
 	// The manifest did not record the seal: the segment is active.
@@ -508,12 +453,8 @@ func TestKeyedResealAfterUnrecordedSeal(t *testing.T) {
 		}
 		return vfs.Decision{}
 	})
-	seal, err := s.Seal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustClose(t, s)
-	s = mustOpen(t, dir, 1, dim, capacity, &seal)
+	seal := mustSeal(t, s)
+	s = reopenSealed(t, s, seal)
 	defer s.Close()
 	checkKeys(t, s, km, false)
 	if err := s.Verify(context.Background(), &seal); err != nil {
@@ -545,8 +486,7 @@ func TestKeyedSealWithoutTables(t *testing.T) {
 		t.Fatalf("TablesErr: %v", err)
 	}
 	checkKeys(t, s, km, true)
-	mustClose(t, s)
-	s = mustOpen(t, dir, 1, dim, capacity, &seal)
+	s = reopenSealed(t, s, seal)
 	defer s.Close()
 	checkKeys(t, s, km, false)
 	if err := s.TablesErr(); err == nil || errors.Is(err, errs.ErrCorrupt) {
@@ -604,9 +544,7 @@ func TestKeyedConcurrentReaders(t *testing.T) {
 	for i := range 30 {
 		appendKeyed(t, s, m, km, rng, []keyedSpec{{batchSpec: batchSpec{firstID: uint64(100 + 10*i), rows: 1 + i%5}, keyed: i%3 != 0, payloads: true}})
 	}
-	if _, err := s.Seal(); err != nil {
-		t.Fatal(err)
-	}
+	mustSeal(t, s)
 	close(stop)
 	wg.Wait()
 	checkKeys(t, s, km, true)
@@ -616,10 +554,7 @@ func TestKeyedConcurrentReaders(t *testing.T) {
 // previous batch's blob ended is bad: the blobs are back to back.
 func TestKeyedBlobOffsetChecked(t *testing.T) {
 	const dim, capacity = 2, 8
-	dir := t.TempDir()
-	s := mustCreate(t, dir, 1, dim, capacity)
-	m, km := &model{dim: dim}, &keyModel{}
-	appendKeyed(t, s, m, km, rand.New(rand.NewPCG(70, 71)), []keyedSpec{
+	dir, s, m, km := newKeyed(t, dim, capacity, rand.New(rand.NewPCG(70, 71)), []keyedSpec{
 		{batchSpec: batchSpec{firstID: 1, rows: 2}, keyed: true, payloads: true},
 		{batchSpec: batchSpec{firstID: 3, rows: 2}, keyed: true, payloads: true},
 	})

@@ -61,11 +61,8 @@ func checkTorn(t *testing.T, what string, dir string, dim int, capacity uint64, 
 // never did.
 func TestKeyedTornTailEveryOffset(t *testing.T) {
 	const dim, capacity = 2, 16
-	dir := t.TempDir()
-	s := mustCreate(t, dir, 1, dim, capacity)
-	m, km := &model{dim: dim}, &keyModel{}
 	specs := tornSpecs()
-	appendKeyed(t, s, m, km, rand.New(rand.NewPCG(51, 52)), specs)
+	dir, s, m, km := newKeyed(t, dim, capacity, rand.New(rand.NewPCG(51, 52)), specs)
 	path, lay := s.Path(), s.lay
 	last := len(specs) - 1
 	blobOff := lay.size
@@ -141,12 +138,7 @@ func TestKeyedCrashTorn(t *testing.T) {
 		if err != nil {
 			t.Fatalf("seed %d: OpenActive: %v", seed, err)
 		}
-		k := -1
-		for i := 0; i <= len(m.start); i++ {
-			if m.prefix(i).rows() == r.Rows() {
-				k = i
-			}
-		}
+		k := batchesHeld(m, r.Rows())
 		r.Close()
 		if k < 1 {
 			t.Fatalf("seed %d: %d rows: not a batch boundary at or past the synced batch", seed, r.Rows())

@@ -27,14 +27,8 @@ func TestVerifyDataOfSealedKeyed(t *testing.T) {
 		{"blob and trailer", func(tr trailer) int64 { return int64(tr.blobEnd) - 2 }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s := mustCreate(t, dir, 1, dim, capacity)
-			m, km := &model{dim: dim}, &keyModel{}
-			appendKeyed(t, s, m, km, rand.New(rand.NewPCG(40, 41)), keyedSpecs()[:5])
-			seal, err := s.Seal()
-			if err != nil {
-				t.Fatal(err)
-			}
+			dir, s, _, _ := newKeyed(t, dim, capacity, rand.New(rand.NewPCG(40, 41)), keyedSpecs()[:5])
+			seal := mustSeal(t, s)
 			tr := *s.trailer
 			mustClose(t, s)
 			if tc.off != nil {
@@ -45,7 +39,7 @@ func TestVerifyDataOfSealedKeyed(t *testing.T) {
 			}
 			s = mustOpen(t, dir, 1, dim, capacity, &seal)
 			defer s.Close()
-			err = s.VerifyData(context.Background(), &seal)
+			err := s.VerifyData(context.Background(), &seal)
 			if tc.corrupt != errors.Is(err, errs.ErrCorrupt) || !tc.corrupt && err != nil {
 				t.Fatalf("VerifyData: %v, want corrupt %v", err, tc.corrupt)
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+
+	"github.com/memvec/memvec"
 )
 
 // newDeleteCommand returns the delete command.
@@ -70,44 +72,40 @@ than 1024 bytes is a usage error and deletes nothing.`,
 }
 
 // deleteIDs deletes ids from store and reports how many were live.
-func deleteIDs(c *cli, store string, ids []uint64, jsonOut bool) (err error) {
-	db, err := openStore(store, readWrite)
-	if err != nil {
-		return err
-	}
-	defer closeStore(db, &err)
-	n, err := db.Delete(ids)
-	if err != nil {
-		return err
-	}
-	if err := db.Close(); err != nil {
-		return err
-	}
-	if jsonOut {
-		return writeJSON(c.stdout, map[string]int{"requested": len(ids), "deleted": n})
-	}
-	fmt.Fprintf(c.stdout, "deleted %d of %d IDs\n", n, len(ids))
-	return nil
+func deleteIDs(c *cli, store string, ids []uint64, jsonOut bool) error {
+	return deleteIn(c, store, len(ids), "IDs", jsonOut, func(db *memvec.DB) (int, error) {
+		return db.Delete(ids)
+	})
 }
 
 // deleteKeys deletes the records stored under keys and reports how many
 // were live.
-func deleteKeys(c *cli, store string, keys []string, jsonOut bool) (err error) {
+func deleteKeys(c *cli, store string, keys []string, jsonOut bool) error {
+	return deleteIn(c, store, len(keys), "keys", jsonOut, func(db *memvec.DB) (int, error) {
+		n, err := db.DeleteKeys(keys)
+		return n, keyArgError(err)
+	})
+}
+
+// deleteIn opens store, deletes with del the requested IDs or keys (what
+// names them) and, once the store is closed and the delete durable,
+// reports how many were live.
+func deleteIn(c *cli, store string, requested int, what string, jsonOut bool, del func(*memvec.DB) (int, error)) (err error) {
 	db, err := openStore(store, readWrite)
 	if err != nil {
 		return err
 	}
 	defer closeStore(db, &err)
-	n, err := db.DeleteKeys(keys)
+	n, err := del(db)
 	if err != nil {
-		return keyArgError(err)
+		return err
 	}
 	if err := db.Close(); err != nil {
 		return err
 	}
 	if jsonOut {
-		return writeJSON(c.stdout, map[string]int{"requested": len(keys), "deleted": n})
+		return writeJSON(c.stdout, map[string]int{"requested": requested, "deleted": n})
 	}
-	fmt.Fprintf(c.stdout, "deleted %d of %d keys\n", n, len(keys))
+	fmt.Fprintf(c.stdout, "deleted %d of %d %s\n", n, requested, what)
 	return nil
 }

@@ -54,18 +54,31 @@ type exportArgs struct {
 	raw, jsonOut       bool
 }
 
-type exportResult struct {
+// fileResult begins the --json output of export and of import: the store,
+// the vector file and the files beside it, and the rows moved.
+type fileResult struct {
 	Store       string  `json:"store"`
 	File        string  `json:"file"`
 	Format      string  `json:"format"`
-	IDsFile     string  `json:"ids_file,omitempty"`
+	IDsFile     string  `json:"ids_file,omitempty"` // export --ids only
 	KeysFile    string  `json:"keys_file,omitempty"`
 	PayloadFile string  `json:"payload_file,omitempty"`
 	Dimension   int     `json:"dimension"`
 	Count       int64   `json:"count"`
 	FirstID     *uint64 `json:"first_id,omitempty"`
 	LastID      *uint64 `json:"last_id,omitempty"`
-	Seconds     float64 `json:"seconds"`
+}
+
+// setIDs records first and last as the IDs of the rows, if there are any.
+func (r *fileResult) setIDs(first, last uint64) {
+	if r.Count > 0 {
+		r.FirstID, r.LastID = &first, &last
+	}
+}
+
+type exportResult struct {
+	fileResult
+	Seconds float64 `json:"seconds"`
 }
 
 func export(ctx context.Context, c *cli, e exportArgs) (err error) {
@@ -135,11 +148,9 @@ func export(ctx context.Context, c *cli, e exportArgs) (err error) {
 			return err
 		}
 	}
-	res := exportResult{Store: store, File: file, Format: format, IDsFile: idsFile, KeysFile: e.keys, PayloadFile: e.payload,
-		Dimension: db.Dimension(), Count: vw.rows, Seconds: round(time.Since(start).Seconds())}
-	if vw.rows > 0 {
-		res.FirstID, res.LastID = &first, &last
-	}
+	res := exportResult{fileResult: fileResult{Store: store, File: file, Format: format, IDsFile: idsFile, KeysFile: e.keys,
+		PayloadFile: e.payload, Dimension: db.Dimension(), Count: vw.rows}, Seconds: round(time.Since(start).Seconds())}
+	res.setIDs(first, last)
 	if e.jsonOut {
 		return writeJSON(c.stdout, res)
 	}

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+
+	"github.com/memvec/memvec"
 )
 
 // newGetCommand returns the get command.
@@ -61,13 +63,7 @@ type jsonVector struct {
 }
 
 func get(c *cli, store string, ids []uint64, out string, jsonOut bool) (err error) {
-	format := ""
-	if out != "" {
-		if format, err = formatOf(out, false, ""); err != nil {
-			return err
-		}
-	}
-	db, err := openStore(store, readOnly)
+	db, format, err := openForGet(store, out)
 	if err != nil {
 		return err
 	}
@@ -100,6 +96,19 @@ func get(c *cli, store string, ids []uint64, out string, jsonOut bool) (err erro
 		w.Write(b)
 	}
 	return w.Flush()
+}
+
+// openForGet opens store to read for get, once the format of out (the
+// file of --out, if any) is known to be one get writes. The caller closes
+// the store with closeStore.
+func openForGet(store, out string) (db *memvec.DB, format string, err error) {
+	if out != "" {
+		if format, err = formatOf(out, false, ""); err != nil {
+			return nil, "", err
+		}
+	}
+	db, err = openStore(store, readOnly)
+	return db, format, err
 }
 
 // writeGot writes the vectors get found to the file of --out.

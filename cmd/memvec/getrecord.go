@@ -28,13 +28,7 @@ func newJSONRecord(r memvec.Record) jsonRecord {
 // getRecords prints the records stored under keys, or writes their
 // vectors to out.
 func getRecords(c *cli, store string, keys []string, out string, jsonOut bool) (err error) {
-	format := ""
-	if out != "" {
-		if format, err = formatOf(out, false, ""); err != nil {
-			return err
-		}
-	}
-	db, err := openStore(store, readOnly)
+	db, format, err := openForGet(store, out)
 	if err != nil {
 		return err
 	}

@@ -89,20 +89,12 @@ type importArgs struct {
 }
 
 type importResult struct {
-	Store       string  `json:"store"`
-	File        string  `json:"file"`
-	Format      string  `json:"format"`
-	KeysFile    string  `json:"keys_file,omitempty"`
-	PayloadFile string  `json:"payload_file,omitempty"`
-	Dimension   int     `json:"dimension"`
-	Count       int64   `json:"count"`
-	FirstID     *uint64 `json:"first_id,omitempty"`
-	LastID      *uint64 `json:"last_id,omitempty"`
-	Keyed       *int64  `json:"keyed,omitempty"`    // rows put under a key (with --keys)
-	Replaced    *int64  `json:"replaced,omitempty"` // live records those keys replaced
-	Bytes       int64   `json:"bytes"`
-	Seconds     float64 `json:"seconds"`
-	MBPerSec    float64 `json:"mb_per_s"`
+	fileResult
+	Keyed    *int64  `json:"keyed,omitempty"`    // rows put under a key (with --keys)
+	Replaced *int64  `json:"replaced,omitempty"` // live records those keys replaced
+	Bytes    int64   `json:"bytes"`
+	Seconds  float64 `json:"seconds"`
+	MBPerSec float64 `json:"mb_per_s"`
 }
 
 func importFile(ctx context.Context, c *cli, im importArgs) (err error) {
@@ -150,7 +142,7 @@ func importFile(ctx context.Context, c *cli, im importArgs) (err error) {
 	if err != nil {
 		return err
 	}
-	res := importResult{Store: store, File: file, Format: format, KeysFile: im.keys, PayloadFile: im.payload, Dimension: vr.dim}
+	res := importResult{fileResult: fileResult{Store: store, File: file, Format: format, KeysFile: im.keys, PayloadFile: im.payload, Dimension: vr.dim}}
 	defer func() {
 		closeStore(db, &err)
 		if err != nil && created && res.Count == 0 {
@@ -216,9 +208,7 @@ func importFile(ctx context.Context, c *cli, im importArgs) (err error) {
 	res.Bytes = res.Count * int64(vr.dim) * 4
 	res.Seconds = round(elapsed.Seconds())
 	res.MBPerSec = round(rate(float64(res.Bytes)/1e6, elapsed))
-	if res.Count > 0 {
-		res.FirstID, res.LastID = &first, &last
-	}
+	res.setIDs(first, last)
 	var replaced int64
 	if keys != nil {
 		// Only this command writes to the store (it holds its lock), so

@@ -16,22 +16,29 @@ import (
 	"testing"
 
 	memvecdb "github.com/memvec/memvec"
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
-// importKeysOut is import's --json output with --keys.
-type importKeysOut struct {
+// filesOut is the start of import's and export's --json output.
+type filesOut struct {
 	Store, File, Format string
+	IDsFile             string `json:"ids_file"`
 	KeysFile            string `json:"keys_file"`
 	PayloadFile         string `json:"payload_file"`
 	Dimension           int
 	Count               int64
 	FirstID             *uint64 `json:"first_id"`
 	LastID              *uint64 `json:"last_id"`
-	Keyed               *int64
-	Replaced            *int64
-	Bytes               int64
-	Seconds             float64
-	MBPerS              float64 `json:"mb_per_s"`
+}
+
+// importKeysOut is import's --json output with --keys.
+type importKeysOut struct {
+	filesOut
+	Keyed    *int64
+	Replaced *int64
+	Bytes    int64
+	Seconds  float64
+	MBPerS   float64 `json:"mb_per_s"`
 }
 
 // recordOut is a record of get --key --json.
@@ -44,36 +51,10 @@ type recordOut struct {
 	Vector        []float32 `json:"vector"`
 }
 
-// keyedSearchOut is search's --json output, with keys and payloads.
-type keyedSearchOut struct {
-	K        int     `json:"k"`
-	MinScore float32 `json:"min_score"`
-	Seconds  float64 `json:"seconds"`
-	Queries  []struct {
-		Query    int     `json:"query"`
-		QueryID  *uint64 `json:"query_id"`
-		QueryKey *string `json:"query_key"`
-		Results  []struct {
-			ID            uint64  `json:"id"`
-			Score         float32 `json:"score"`
-			Key           string  `json:"key"`
-			KeyBase64     string  `json:"key_base64"`
-			Payload       string  `json:"payload"`
-			PayloadBase64 string  `json:"payload_base64"`
-		} `json:"results"`
-	} `json:"queries"`
-}
-
+// exportKeysOut is export's --json output.
 type exportKeysOut struct {
-	Store, File, Format string
-	IDsFile             string `json:"ids_file"`
-	KeysFile            string `json:"keys_file"`
-	PayloadFile         string `json:"payload_file"`
-	Dimension           int
-	Count               int64
-	FirstID             *uint64 `json:"first_id"`
-	LastID              *uint64 `json:"last_id"`
-	Seconds             float64
+	filesOut
+	Seconds float64
 }
 
 // keyedFixture is a vector file with its keys and payloads files: row 3
@@ -119,7 +100,7 @@ func getRecord(t *testing.T, dir, store, k string) recordOut {
 func checkRecord(t *testing.T, dir, store string, f keyedFixture, i int) recordOut {
 	t.Helper()
 	r := getRecord(t, dir, store, f.keys[i])
-	if r.Key != f.keys[i] || r.KeyBase64 != "" || !sameBits(r.Vector, f.rows[i]) {
+	if r.Key != f.keys[i] || r.KeyBase64 != "" || !memvectest.BitsEqual(r.Vector, f.rows[i]) {
 		t.Fatalf("get --key %q: %+v, want row %d %v", f.keys[i], r, i, f.rows[i])
 	}
 	if got := payloadOf(t, r.Payload, r.PayloadBase64); got != f.payloads[i] {
@@ -139,21 +120,9 @@ func payloadOf(t *testing.T, text, b64 string) string {
 	}
 	b, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("payload_base64 %q: %v", b64, err)
 	}
 	return string(b)
-}
-
-func sameBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // TestKeysRoundTrip imports keyed rows, reads them back by key and in
@@ -168,7 +137,7 @@ func TestKeysRoundTrip(t *testing.T) {
 	var im importKeysOut
 	okJSON(t, dir, &im, "import", "store", "v.npy", "--keys", "keys.txt", "--payload", "payloads.txt", "--batch", "16")
 	if im.Count != n || *im.FirstID != 0 || *im.LastID != n-1 || im.Keyed == nil || *im.Keyed != n-1 ||
-		im.Replaced == nil || *im.Replaced != 0 || im.KeysFile != "keys.txt" || im.PayloadFile != "payloads.txt" {
+		im.Replaced == nil || *im.Replaced != 0 || im.KeysFile != "keys.txt" || im.PayloadFile != "payloads.txt" || im.IDsFile != "" {
 		t.Fatalf("import: %+v", im)
 	}
 	for i := range f.keys {
@@ -193,13 +162,11 @@ func TestKeysRoundTrip(t *testing.T) {
 	}
 	// --out writes the vectors in the order of the keys.
 	ok(t, dir, "get", "store", "--key", "doc-c", "--key", "doc-b", "--out", "two.npy")
-	if got := readNpy32(t, filepath.Join(dir, "two.npy")); !sameBits(got[0], f.rows[2]) || !sameBits(got[1], f.rows[1]) {
-		t.Fatalf("get --key --out: %v", got)
-	}
+	memvectest.EqualRows(t, "get --key --out", readNpy32(t, filepath.Join(dir, "two.npy")), [][]float32{f.rows[2], f.rows[1]})
 
 	// search --key: the record finds itself first, with its key; its
 	// payload only with --payload.
-	var sr keyedSearchOut
+	var sr searchOut
 	okJSON(t, dir, &sr, "search", "store", "--key", "doc-f", "-k", "40", "--min-score", "-1", "--payload")
 	q := sr.Queries[0]
 	if q.QueryKey == nil || *q.QueryKey != "doc-f" || len(q.Results) != n || q.Results[0].Key != "doc-f" || q.Results[0].ID != 5 {
@@ -214,7 +181,7 @@ func TestKeysRoundTrip(t *testing.T) {
 	if q.Results[0].PayloadBase64 != base64.StdEncoding.EncodeToString([]byte(f.payloads[5])) {
 		t.Fatalf("a payload that is not UTF-8: %+v", q.Results[0])
 	}
-	sr = keyedSearchOut{} // a decode into the old results would keep their payloads
+	sr = searchOut{} // a decode into the old results would keep their payloads
 	okJSON(t, dir, &sr, "search", "store", "--id", "0", "-k", "5", "--min-score", "-1")
 	for _, h := range sr.Queries[0].Results {
 		if h.Key != f.keys[h.ID] || h.Payload != "" || h.PayloadBase64 != "" {
@@ -275,6 +242,16 @@ func TestKeysRoundTrip(t *testing.T) {
 	}
 }
 
+// importKeyed imports a row of random vectors of dimension 4, drawn with
+// seed, for each of keys ("" for a row without a key) into dir/store, from
+// v.npy and k.txt.
+func importKeyed(t *testing.T, dir string, seed int64, keys ...string) {
+	t.Helper()
+	writeNpy32(t, filepath.Join(dir, "v.npy"), randRows(seed, len(keys), 4))
+	writeFile(t, filepath.Join(dir, "k.txt"), []byte(strings.Join(keys, "\n")+"\n"))
+	ok(t, dir, "import", "store", "v.npy", "--keys", "k.txt")
+}
+
 func readFileT(t *testing.T, dir, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, name))
@@ -301,15 +278,13 @@ func TestImportKeysReplace(t *testing.T) {
 	if !strings.Contains(out, "as IDs 3-5") || !strings.Contains(out, "keys from b.txt: 3 records put, of which 2 replaced a live record; 0 rows without a key") {
 		t.Fatalf("import over live keys:\n%s", out)
 	}
-	if r := getRecord(t, dir, "store", "y"); r.ID != 3 || !sameBits(r.Vector, b[0]) || r.Payload != "" {
+	if r := getRecord(t, dir, "store", "y"); r.ID != 3 || !memvectest.BitsEqual(r.Vector, b[0]) || r.Payload != "" {
 		t.Fatalf("y after the replace: %+v", r)
 	}
 	if r := getRecord(t, dir, "store", "x"); r.ID != 0 || r.Payload != "px" {
 		t.Fatalf("x after the replace: %+v", r)
 	}
-	var st statsOut
-	okJSON(t, dir, &st, "stats", "store")
-	if st.Live != 4 || st.Deleted != 2 {
+	if st := statsOf(t, dir, "store"); st.Live != 4 || st.Deleted != 2 {
 		t.Fatalf("stats after the replace: %+v", st)
 	}
 }
@@ -358,9 +333,7 @@ func TestImportKeysRefused(t *testing.T) {
 	ok(t, dir, "import", "store", "v.npy", "--keys", "max.txt")
 	checkLive := func() {
 		t.Helper()
-		var st statsOut
-		okJSON(t, dir, &st, "stats", "store")
-		if st.Total != 3 || st.Live != 3 {
+		if st := statsOf(t, dir, "store"); st.Total != 3 || st.Live != 3 {
 			t.Fatalf("the store changed: %+v", st)
 		}
 	}
@@ -380,9 +353,7 @@ func TestImportKeysRefused(t *testing.T) {
 func TestKeyArgs(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	writeNpy32(t, filepath.Join(dir, "v.npy"), randRows(4, 3, 4))
-	writeFile(t, filepath.Join(dir, "k.txt"), []byte("a\nb\nc\n"))
-	ok(t, dir, "import", "store", "v.npy", "--keys", "k.txt")
+	importKeyed(t, dir, 4, "a", "b", "c")
 	long := strings.Repeat("k", memvecdb.MaxKeyLen+1)
 	for _, args := range [][]string{
 		{"get", "store", "--key", ""},
@@ -401,9 +372,7 @@ func TestKeyArgs(t *testing.T) {
 	fails(t, dir, 2, []string{"exactly one of --query FILE, --id N and --key K"}, "search", "store", "--id", "1", "--key", "a")
 	fails(t, dir, 2, []string{"--key"}, "get", "store", "--key")
 	// Nothing was deleted by the refused deletes.
-	var st statsOut
-	okJSON(t, dir, &st, "stats", "store")
-	if st.Live != 3 {
+	if st := statsOf(t, dir, "store"); st.Live != 3 {
 		t.Fatalf("stats: %+v", st)
 	}
 }
@@ -413,9 +382,7 @@ func TestKeyArgs(t *testing.T) {
 func TestDeleteKeys(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	writeNpy32(t, filepath.Join(dir, "v.npy"), randRows(5, 6, 4))
-	writeFile(t, filepath.Join(dir, "k.txt"), []byte("a\nb\nc\n\ne\nf\n"))
-	ok(t, dir, "import", "store", "v.npy", "--keys", "k.txt")
+	importKeyed(t, dir, 5, "a", "b", "c", "", "e", "f")
 
 	if out := ok(t, dir, "delete", "store", "--key", "a", "--key", "nope", "--key", "a"); out != "deleted 1 of 3 keys\n" {
 		t.Fatalf("delete --key: %q", out)
@@ -434,9 +401,7 @@ func TestDeleteKeys(t *testing.T) {
 		fails(t, dir, 1, []string{"not found"}, "get", "store", "--key", k)
 	}
 	getRecord(t, dir, "store", "f")
-	var st statsOut
-	okJSON(t, dir, &st, "stats", "store")
-	if st.Live != 2 || st.Deleted != 4 {
+	if st := statsOf(t, dir, "store"); st.Live != 2 || st.Deleted != 4 {
 		t.Fatalf("stats: %+v", st)
 	}
 	// The row without a key is still there, by ID.
@@ -471,7 +436,7 @@ func TestExportKeysRefused(t *testing.T) {
 			t.Errorf("%s left behind (%v)", name, err)
 		}
 	}
-	var sr keyedSearchOut
+	var sr searchOut
 	okJSON(t, dir, &sr, "search", "store", "--id", "2", "-k", "1", "--payload")
 	h := sr.Queries[0].Results[0]
 	if h.Key != "" || h.KeyBase64 != base64.StdEncoding.EncodeToString([]byte("\xff")) || h.Payload != "p\r" {
@@ -496,9 +461,7 @@ func TestImportKeysBadRow(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "k.txt"), []byte("\n\nc\nd\ne\n"))
 	fails(t, dir, 1, []string{"row 3 of v.npy", "NaN", "the 2 vectors before were imported as IDs 0-1"},
 		"import", "store", "v.npy", "--keys", "k.txt")
-	var st statsOut
-	okJSON(t, dir, &st, "stats", "store")
-	if st.Live != 2 {
+	if st := statsOf(t, dir, "store"); st.Live != 2 {
 		t.Fatalf("stats: %+v", st)
 	}
 	fails(t, dir, 1, []string{"not found"}, "get", "store", "--key", "c")

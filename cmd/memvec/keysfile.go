@@ -69,37 +69,52 @@ func (lr *lineReader) next() ([]byte, error) {
 // Close closes the file.
 func (lr *lineReader) Close() error { return lr.f.Close() }
 
+// forLines calls fn with each line of path (see openLines) and its number,
+// from 1, and stops at the first error, of the file or of fn.
+func forLines(path, what string, limit int, fn func(line int, b []byte) error) error {
+	lr, err := openLines(path, what, limit)
+	if err != nil {
+		return err
+	}
+	defer lr.Close()
+	for {
+		b, err := lr.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(lr.line, b); err != nil {
+			return err
+		}
+	}
+}
+
 // readImportKeys reads the keys of an import, one per row: "" for an empty
 // line (a row imported without a key). A key longer than MaxKeyLen or on
 // two lines fails it, naming the lines: import checks the whole file
 // before it writes anything.
 func readImportKeys(path string) ([]string, error) {
-	lr, err := openLines(path, "key", memvec.MaxKeyLen)
-	if err != nil {
-		return nil, err
-	}
-	defer lr.Close()
 	var keys []string
 	seen := map[string]int{}
-	for {
-		b, err := lr.next()
-		if err == io.EOF {
-			return keys, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err := forLines(path, "key", memvec.MaxKeyLen, func(line int, b []byte) error {
 		k := string(b)
 		if k != "" {
 			// Put would refuse a key twice in a batch but replace it
 			// across batches: refused whatever --batch is.
 			if prev, dup := seen[k]; dup {
-				return nil, fmt.Errorf("%s:%d: key %s also on line %d", path, lr.line, showText(k), prev)
+				return fmt.Errorf("%s:%d: key %s also on line %d", path, line, showText(k), prev)
 			}
-			seen[k] = lr.line
+			seen[k] = line
 		}
 		keys = append(keys, k)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return keys, nil
 }
 
 // checkPayloads reads a payload file through once and returns its number
@@ -107,46 +122,34 @@ func readImportKeys(path string) ([]string, error) {
 // row without a key (Add stores no payload). The payloads are read again
 // as the import goes, not held in memory.
 func checkPayloads(path, keysPath string, keys []string) (int, error) {
-	lr, err := openLines(path, "payload", memvec.MaxPayloadLen)
+	lines := 0
+	err := forLines(path, "payload", memvec.MaxPayloadLen, func(line int, b []byte) error {
+		lines = line
+		if i := line - 1; len(b) > 0 && i < len(keys) && keys[i] == "" {
+			return fmt.Errorf("%s:%d: a payload for a row without a key (line %d of %s is empty)", path, line, line, keysPath)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	defer lr.Close()
-	for {
-		b, err := lr.next()
-		if err == io.EOF {
-			return lr.line, nil
-		}
-		if err != nil {
-			return 0, err
-		}
-		if i := lr.line - 1; len(b) > 0 && i < len(keys) && keys[i] == "" {
-			return 0, fmt.Errorf("%s:%d: a payload for a row without a key (line %d of %s is empty)", path, lr.line, lr.line, keysPath)
-		}
-	}
+	return lines, nil
 }
 
 // readKeys reads a file of keys to delete, one per line; empty lines (rows
 // without a key in a file that export --keys wrote) are skipped.
 func readKeys(path string) ([]string, error) {
-	lr, err := openLines(path, "key", memvec.MaxKeyLen)
-	if err != nil {
-		return nil, err
-	}
-	defer lr.Close()
 	var keys []string
-	for {
-		b, err := lr.next()
-		if err == io.EOF {
-			return keys, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err := forLines(path, "key", memvec.MaxKeyLen, func(_ int, b []byte) error {
 		if len(b) > 0 {
 			keys = append(keys, string(b))
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return keys, nil
 }
 
 // lineWriter writes a key or payload file, one line per row.
@@ -178,15 +181,7 @@ func (lw *lineWriter) write(id uint64, b []byte) error {
 
 // Close flushes and closes the file, removing it on failure.
 func (lw *lineWriter) Close() error {
-	err := lw.w.Flush()
-	if cerr := lw.f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(lw.path)
-		return fmt.Errorf("write %s: %w", lw.path, err)
-	}
-	return nil
+	return closeWritten(lw.f, lw.path, lw.w.Flush())
 }
 
 // Abort closes and removes a file that could not be completed.

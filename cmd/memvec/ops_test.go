@@ -16,16 +16,23 @@ import (
 	"github.com/memvec/memvec/internal/memvectest"
 )
 
+// searchOut is search's --json output; the keys and payloads are there
+// for keyed records (keys_test.go).
 type searchOut struct {
 	K        int     `json:"k"`
 	MinScore float32 `json:"min_score"`
 	Seconds  float64 `json:"seconds"`
 	Queries  []struct {
-		Query   int     `json:"query"`
-		QueryID *uint64 `json:"query_id"`
-		Results []struct {
-			ID    uint64  `json:"id"`
-			Score float32 `json:"score"`
+		Query    int     `json:"query"`
+		QueryID  *uint64 `json:"query_id"`
+		QueryKey *string `json:"query_key"`
+		Results  []struct {
+			ID            uint64  `json:"id"`
+			Score         float32 `json:"score"`
+			Key           string  `json:"key"`
+			KeyBase64     string  `json:"key_base64"`
+			Payload       string  `json:"payload"`
+			PayloadBase64 string  `json:"payload_base64"`
 		} `json:"results"`
 	} `json:"queries"`
 }
@@ -53,6 +60,14 @@ type statsOut struct {
 		Sealed   bool   `json:"sealed"`
 		Bytes    int64  `json:"bytes"`
 	} `json:"segment_files"`
+}
+
+// statsOf runs stats --json on store.
+func statsOf(t *testing.T, dir, store string) statsOut {
+	t.Helper()
+	var st statsOut
+	okJSON(t, dir, &st, "stats", store)
+	return st
 }
 
 type mapOut struct {

@@ -233,12 +233,19 @@ func (vw *vecWriter) Close() error {
 	if err == nil && vw.format == fmtNpy {
 		err = vw.finishNpy()
 	}
-	if cerr := vw.f.Close(); err == nil {
+	return closeWritten(vw.f, vw.path, err)
+}
+
+// closeWritten closes f, the file at path, after writes that ended with
+// err; if they failed or the close does, it removes the file and returns
+// the error, naming the file.
+func closeWritten(f *os.File, path string, err error) error {
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(vw.path)
-		return fmt.Errorf("write %s: %w", vw.path, err)
+		os.Remove(path)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
