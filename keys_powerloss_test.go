@@ -52,35 +52,21 @@ func kplSamples(c matrixCombo) int {
 // It stops at the first error: a cut (f.Crashed) is expected.
 func kplWorkload(c matrixCombo, seed int64, f *vfs.Fault, dir string, m *kcModel, cut <-chan struct{}) (err error) {
 	rng := rand.New(rand.NewSource(seed))
-	watch := newCompactWatch()
-	opts := c.options(kplDim)
-	opts.fs = f
-	opts.OnCompact = watch.onCompact
-	db, err := Open(dir, opts)
+	st, err := openPLStore(c, kplDim, f, dir, m.synced)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if db != nil {
-			cerr := db.Close()
-			if cerr == nil {
-				m.synced()
-			}
-			if err == nil && !f.Crashed() {
-				err = cerr
-			}
-		}
-	}()
+	defer st.finish(&err)
 	// settle waits for the background compactor, so that its file
 	// operations come at the same point of every run.
 	settle := func() error {
 		for c.auto {
-			due, err := autoCompactionDue(db)
+			due, err := autoCompactionDue(st.db)
 			if err != nil || !due {
 				return err
 			}
 			select {
-			case <-watch.wake:
+			case <-st.watch.wake:
 			case <-cut:
 				return fmt.Errorf("power cut while the background compactor ran: %w", vfs.ErrCrashed)
 			case <-time.After(plSettleTimeout):
@@ -100,26 +86,19 @@ func kplWorkload(c matrixCombo, seed int64, f *vfs.Fault, dir string, m *kcModel
 			for i, j := range rng.Perm(len(m.space))[:n] {
 				recs[i] = Record{Key: m.space[j], Vector: randVec(rng, kplDim), Payload: randPayload(rng)}
 			}
-			err = m.put(db, recs)
+			err = m.put(st.db, recs)
 		case x < 72:
 			keys := make([]string, 1+rng.Intn(3))
 			for i := range keys {
 				keys[i] = m.space[rng.Intn(len(m.space))]
 			}
-			err = m.deleteKeys(db, keys)
+			err = m.deleteKeys(st.db, keys)
 		case x < 82 && c.compact:
-			_, err = db.Compact(context.Background())
+			_, err = st.db.Compact(context.Background())
 		case x < 88 && c.noSync:
-			if err = db.Sync(); err == nil {
-				m.synced()
-			}
+			err = st.sync()
 		case x < 94:
-			err = db.Close()
-			db = nil
-			if err == nil {
-				m.synced()
-				db, err = Open(dir, opts)
-			}
+			err = st.reopen()
 		}
 		if err == nil {
 			err = settle()

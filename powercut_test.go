@@ -246,3 +246,65 @@ func runPowerCut(t *testing.T, cut plCut, workload plWorkloadFunc) (res plResult
 	res.bad = append(res.bad, checkReopened(dir, Options{DisableAutoCompaction: true}, crashDim, rng)...)
 	return res
 }
+
+// plStore is the store a power-cut workload runs on: opened on f with the
+// options of its combination, the background compactor reporting to
+// watch. synced is called whenever a Sync or Close returns nil: what the
+// model may then count as durable.
+type plStore struct {
+	db     *DB // nil after a Close whose reopen failed
+	dir    string
+	opts   Options
+	f      *vfs.Fault
+	watch  *compactWatch
+	synced func()
+}
+
+// openPLStore opens the store of combination c (vectors of dim) in dir on f.
+func openPLStore(c matrixCombo, dim int, f *vfs.Fault, dir string, synced func()) (*plStore, error) {
+	s := &plStore{dir: dir, opts: c.options(dim), f: f, watch: newCompactWatch(), synced: synced}
+	s.opts.fs = f
+	s.opts.OnCompact = s.watch.onCompact
+	db, err := Open(dir, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	return s, nil
+}
+
+// finish closes the store at the end of a workload whose error is *err
+// (deferred): a Close error is the workload's unless the power was cut.
+func (s *plStore) finish(err *error) {
+	if s.db == nil {
+		return
+	}
+	cerr := s.db.Close()
+	if cerr == nil {
+		s.synced()
+	}
+	if *err == nil && !s.f.Crashed() {
+		*err = cerr
+	}
+}
+
+// sync calls Sync.
+func (s *plStore) sync() error {
+	err := s.db.Sync()
+	if err == nil {
+		s.synced()
+	}
+	return err
+}
+
+// reopen closes and reopens the store.
+func (s *plStore) reopen() error {
+	err := s.db.Close()
+	s.db = nil
+	if err != nil {
+		return err
+	}
+	s.synced()
+	s.db, err = Open(s.dir, s.opts)
+	return err
+}

@@ -84,25 +84,11 @@ type plRun struct {
 func plWorkload(r plRun) (err error) {
 	rng := rand.New(rand.NewSource(r.seed))
 	m := r.m
-	watch := newCompactWatch()
-	opts := r.combo.options(crashDim)
-	opts.fs = r.f
-	opts.OnCompact = watch.onCompact
-	db, err := Open(r.dir, opts)
+	st, err := openPLStore(r.combo, crashDim, r.f, r.dir, m.synced)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if db != nil {
-			cerr := db.Close()
-			if cerr == nil {
-				m.synced()
-			}
-			if err == nil && !r.f.Crashed() {
-				err = cerr
-			}
-		}
-	}()
+	defer st.finish(&err)
 	// settle applies the maps of the compactions that committed and,
 	// with the background compactor on, waits until it has nothing left
 	// to do and every commit's map has arrived. A compaction it is
@@ -111,7 +97,7 @@ func plWorkload(r plRun) (err error) {
 	expecting := false
 	settle := func() error {
 		for {
-			for _, mp := range watch.take() {
+			for _, mp := range st.watch.take() {
 				if mp.Epoch <= m.epoch {
 					continue // a Compact call's, applied by m.compact
 				}
@@ -134,11 +120,11 @@ func plWorkload(r plRun) (err error) {
 			// committed between the two shows in the epoch, and one
 			// that committed before the first read shows in both. Its
 			// map may still be on its way to OnCompact.
-			due, err := autoCompactionDue(db)
+			due, err := autoCompactionDue(st.db)
 			if err != nil {
 				return err
 			}
-			if !due && db.Stats().Epoch == m.epoch {
+			if !due && st.db.Stats().Epoch == m.epoch {
 				return nil
 			}
 			if !expecting {
@@ -147,7 +133,7 @@ func plWorkload(r plRun) (err error) {
 				expecting = true
 			}
 			select {
-			case <-watch.wake:
+			case <-st.watch.wake:
 			case <-r.cut:
 				return fmt.Errorf("power cut while the background compactor ran: %w", vfs.ErrCrashed)
 			case <-time.After(plSettleTimeout):
@@ -171,7 +157,7 @@ func plWorkload(r plRun) (err error) {
 			case 1, 2:
 				n = 1 + rng.Intn(matrixTinyRows-1)
 			}
-			err = m.add(db, randVecs(rng, n, crashDim))
+			err = m.add(st.db, randVecs(rng, n, crashDim))
 		case x < 48:
 			// Churn: a small batch, most likely appended to the active
 			// segment (without a sync under NoSync), then deleted with a
@@ -180,7 +166,7 @@ func plWorkload(r plRun) (err error) {
 			// records the tombstones of rows not yet durable (issue 10,
 			// item 1).
 			vecs := randVecs(rng, 1+rng.Intn(matrixTinyRows-1), crashDim)
-			if err = m.add(db, vecs); err == nil {
+			if err = m.add(st.db, vecs); err == nil {
 				err = settle() // a new segment wakes the compactor
 			}
 			if err != nil {
@@ -200,7 +186,7 @@ func plWorkload(r plRun) (err error) {
 			for range 1 + rng.Intn(2) {
 				del = append(del, ids[rng.Intn(len(ids))])
 			}
-			err = m.del(db, del)
+			err = m.del(st.db, del)
 		case x < 65:
 			// Often one of the newest IDs, in the active segment (unsynced
 			// under NoSync), whose tombstone a background compaction's
@@ -217,22 +203,15 @@ func plWorkload(r plRun) (err error) {
 			if rng.Intn(4) == 0 {
 				del = append(del, m.bound+uint64(rng.Intn(100))) // never handed out
 			}
-			err = m.del(db, del)
+			err = m.del(st.db, del)
 		case x < 75 && r.combo.compact:
-			err = m.compact(db)
+			err = m.compact(st.db)
 		case x < 80 && m.noSync:
-			if err = db.Sync(); err == nil {
-				m.synced()
-			}
+			err = st.sync()
 		case x < 90:
-			err = db.Close()
-			db = nil
-			if err == nil {
-				m.synced()
-				db, err = Open(r.dir, opts)
-			}
+			err = st.reopen()
 		default:
-			err = db.ReleaseIDMaps(m.epoch)
+			err = st.db.ReleaseIDMaps(m.epoch)
 		}
 		if err == nil {
 			err = settle()
