@@ -231,17 +231,7 @@ func (m *kkModel) resolve(db *DB, op *kkOp) (string, []string) {
 	if op != nil {
 		// All or nothing: the keys whose state the call changes show
 		// the old state, or all the new one.
-		var old, nw []string
-		for k, r := range changes {
-			got, present := view.recs[k]
-			switch {
-			case m.keys[k].matches(got, present) && r.matches(got, present):
-			case r.matches(got, present):
-				nw = append(nw, k)
-			default:
-				old = append(old, k)
-			}
-		}
+		nw, old := splitApplied(view, m.keys, changes)
 		switch {
 		case len(nw) > 0 && len(old) > 0:
 			bad = append(bad, fmt.Sprintf("the %v in flight is partly applied: keys %q new, %q old", op, nw, old))
