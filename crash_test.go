@@ -191,12 +191,13 @@ type crashRound struct {
 	waitErr  error
 }
 
-func runCrashChild(t *testing.T, dir string, seed int64, c matrixCombo, delay time.Duration, fromStart bool) crashRound {
+// killChild runs the child process helper (a Test function of this binary)
+// with the environment env and SIGKILLs it delay after it printed its
+// ready line (the line that ready accepts) or, fromStart, delay after its
+// start. It returns the lines the child printed after prefix.
+func killChild(t *testing.T, helper, prefix string, env []string, ready func(line string) bool, delay time.Duration, fromStart bool) crashRound {
 	t.Helper()
-	child := memvectest.StartChild(t, "TestCrashHelper", false,
-		crashEnvDir+"="+dir,
-		crashEnvSeed+"="+strconv.FormatInt(seed, 10),
-		crashEnvCombo+"="+c.String())
+	child := memvectest.StartChild(t, helper, false, env...)
 	// A backstop against a hung child; the round then fails because the
 	// child did not die by the kill it was meant to.
 	backstop := time.AfterFunc(time.Minute, child.Kill)
@@ -206,8 +207,8 @@ func runCrashChild(t *testing.T, dir string, seed int64, c matrixCombo, delay ti
 		timer = time.AfterFunc(delay, child.Kill)
 	}
 	var r crashRound
-	err := memvectest.ReadLines(child.Stdout, crashLinePrefix, func(rest string) {
-		if timer == nil && strings.HasPrefix(rest, "ready ") {
+	err := memvectest.ReadLines(child.Stdout, prefix, func(rest string) {
+		if timer == nil && ready(rest) {
 			timer = time.AfterFunc(delay, child.Kill)
 		}
 		r.lines = append(r.lines, rest)
@@ -222,6 +223,35 @@ func runCrashChild(t *testing.T, dir string, seed int64, c matrixCombo, delay ti
 	r.signaled = child.Killed()
 	r.stderr = child.Stderr()
 	return r
+}
+
+// mustBeKilled fails the test unless the child of round (seed childSeed)
+// died by our SIGKILL and the race detector found nothing in it.
+func (r crashRound) mustBeKilled(t *testing.T, round int, childSeed int64) {
+	t.Helper()
+	if strings.Contains(r.stderr, "DATA RACE") || !r.signaled {
+		t.Fatalf("round %d: child (seed %d) did not die by our SIGKILL: %v\nstderr:\n%s", round, childSeed, r.waitErr, r.stderr)
+	}
+}
+
+// killDelay draws when a round's child is killed: mostly a few ms to
+// 300 ms after the child reported its store open; sometimes measured
+// from the start (fromStart), to kill it during Open's own recovery.
+func killDelay(rng *rand.Rand) (delay time.Duration, fromStart bool) {
+	delay = time.Duration(1+rng.Intn(300)) * time.Millisecond
+	if rng.Intn(4) == 0 {
+		delay = time.Duration(rng.Intn(10000)) * time.Microsecond
+	}
+	return delay, rng.Intn(6) == 0
+}
+
+// runCrashChild runs one child of TestCrashKill9 and kills it delay after
+// its ready line (or after its start, fromStart).
+func runCrashChild(t *testing.T, dir string, seed int64, c matrixCombo, delay time.Duration, fromStart bool) crashRound {
+	t.Helper()
+	env := []string{crashEnvDir + "=" + dir, crashEnvSeed + "=" + strconv.FormatInt(seed, 10), crashEnvCombo + "=" + c.String()}
+	ready := func(line string) bool { return strings.HasPrefix(line, "ready ") }
+	return killChild(t, "TestCrashHelper", crashLinePrefix, env, ready, delay, fromStart)
 }
 
 // applyCrashLines folds the acks of one round into the model and returns
@@ -444,18 +474,9 @@ func crashKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 	var acked, inflight, keptInflight int
 	for round := 0; round < rounds; round++ {
 		childSeed := rng.Int63()
-		// Mostly a few ms to 300 ms after the child reported its store
-		// open; sometimes measured from the start, to kill it during
-		// Open's own recovery.
-		delay := time.Duration(1+rng.Intn(300)) * time.Millisecond
-		if rng.Intn(4) == 0 {
-			delay = time.Duration(rng.Intn(10000)) * time.Microsecond
-		}
-		fromStart := rng.Intn(6) == 0
+		delay, fromStart := killDelay(rng)
 		r := runCrashChild(t, dir, childSeed, c, delay, fromStart)
-		if strings.Contains(r.stderr, "DATA RACE") || !r.signaled {
-			t.Fatalf("round %d: child (seed %d) did not die by our SIGKILL: %v\nstderr:\n%s", round, childSeed, r.waitErr, r.stderr)
-		}
+		r.mustBeKilled(t, round, childSeed)
 		pending := applyCrashLines(t, o, r.lines)
 		o.gapOK = o.gapOK || c.noSync // the next open may find its reservation
 		for _, l := range r.lines {

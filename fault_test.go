@@ -569,13 +569,62 @@ func faultVariants(k vfs.Kind) []faultVariant {
 	return []faultVariant{{err: syscall.EIO}}
 }
 
+// eachFault calls try once for every fault to inject into a phase that
+// performed counts operations of each kind (its run without faults): the
+// n-th operation of every kind k, failed in one of k's variants (chosen by
+// n), or in every variant with MEMVEC_FAULT_FULL=1.
+func eachFault(counts map[vfs.Kind]int, try func(k vfs.Kind, n int, v faultVariant)) {
+	full := os.Getenv("MEMVEC_FAULT_FULL") != ""
+	for i := 0; i < 32; i++ {
+		k := vfs.Kind(1) << i
+		for n := 1; n <= counts[k]; n++ {
+			vs := faultVariants(k)
+			if !full {
+				vs = vs[(n-1)%len(vs) : (n-1)%len(vs)+1]
+			}
+			for _, v := range vs {
+				try(k, n, v)
+			}
+		}
+	}
+}
+
+// faultInjector is the hook of a fault case: while armed, it counts the
+// operations of each kind and fails the n-th of kind k as v (k == 0:
+// none), recording it in hit.
+type faultInjector struct {
+	counts map[vfs.Kind]int
+	armed  bool
+	hit    *vfs.Event
+}
+
+// injectFault sets f's hook to a new faultInjector, disarmed.
+func injectFault(f *vfs.Fault, k vfs.Kind, n int, v faultVariant) *faultInjector {
+	in := &faultInjector{counts: map[vfs.Kind]int{}}
+	f.SetHook(func(ev vfs.Event) vfs.Decision {
+		if !in.armed {
+			return vfs.Decision{}
+		}
+		in.counts[ev.Kind]++
+		if ev.Kind != k || in.counts[k] != n {
+			return vfs.Decision{}
+		}
+		in.hit = &ev
+		d := vfs.Decision{Err: v.err, After: v.after}
+		if v.short {
+			d.Short = ev.Len / 2
+		}
+		return d
+	})
+	return in
+}
+
 // faultStats are the figures the test logs.
 type faultStats struct {
 	cases, injected, survived, sticky, usable, tolerated int
 }
 
 func TestFaultInjection(t *testing.T) {
-	full := os.Getenv("MEMVEC_FAULT_FULL") != ""
 	base, baseModel := buildFaultBase(t)
 	var total faultStats
 	start := time.Now()
@@ -583,18 +632,9 @@ func TestFaultInjection(t *testing.T) {
 		t.Run(ph.name, func(t *testing.T) {
 			counts := runFaultPhase(t, base, baseModel, ph, 0, 0, faultVariant{}, nil)
 			var st faultStats
-			for i := 0; i < 32; i++ {
-				k := vfs.Kind(1) << i
-				for n := 1; n <= counts[k]; n++ {
-					vs := faultVariants(k)
-					if !full {
-						vs = vs[(n-1)%len(vs) : (n-1)%len(vs)+1]
-					}
-					for _, v := range vs {
-						runFaultPhase(t, base, baseModel, ph, k, n, v, &st)
-					}
-				}
-			}
+			eachFault(counts, func(k vfs.Kind, n int, v faultVariant) {
+				runFaultPhase(t, base, baseModel, ph, k, n, v, &st)
+			})
 			t.Logf("%s: operations per run %v; %d cases, %d faults injected, %d survived (%d left the store read-only, %d usable, %d tolerated without an error)",
 				ph.name, formatCounts(counts), st.cases, st.injected, st.survived, st.sticky, st.usable, st.tolerated)
 			total.cases += st.cases
@@ -633,24 +673,8 @@ func runFaultPhase(t *testing.T, base string, baseModel *faultModel, ph faultPha
 		rng: rand.New(rand.NewSource(int64(n)*31 + int64(k))),
 	}
 	copyStore(t, base, c.dir)
-	counts := map[vfs.Kind]int{}
-	armed := false
-	var hit *vfs.Event
-	c.f.SetHook(func(ev vfs.Event) vfs.Decision {
-		if !armed {
-			return vfs.Decision{}
-		}
-		counts[ev.Kind]++
-		if ev.Kind != k || counts[k] != n {
-			return vfs.Decision{}
-		}
-		hit = &ev
-		d := vfs.Decision{Err: v.err, After: v.after}
-		if v.short {
-			d.Short = ev.Len / 2
-		}
-		return d
-	})
+	in := injectFault(c.f, k, n, v)
+	counts := in.counts
 	var bad []string
 	fail := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
 	defer func() {
@@ -664,7 +688,7 @@ func runFaultPhase(t *testing.T, base string, baseModel *faultModel, ph faultPha
 			return
 		}
 		st.cases++
-		if hit != nil {
+		if in.hit != nil {
 			st.injected++
 		}
 		if len(bad) > 0 {
@@ -698,18 +722,19 @@ func runFaultPhase(t *testing.T, base string, baseModel *faultModel, ph faultPha
 			}
 		}
 	}
-	armed = true
+	in.armed = true
 	err := ph.run(c)
-	armed = false
+	in.armed = false
 	if k == 0 {
 		if err != nil {
 			fail("%v", err)
 		}
-	} else if hit == nil {
+	} else if in.hit == nil {
 		return counts // the phase took another path this time
 	} else if err != nil && !errors.Is(err, v.err) {
 		fail("the phase failed with %v, which does not wrap the injected %v", err, v.err)
 	}
+	hit := in.hit
 	mustStick := err != nil && hit != nil && (hit.Kind&(vfs.OpSync|vfs.OpDatasync|vfs.OpRename) != 0) &&
 		(strings.Contains(filepath.Base(hit.Path), manifest.FileName) || old[filepath.Base(hit.Path)])
 	if k != 0 && err == nil {

@@ -197,7 +197,7 @@ func runFuzzOps(t *testing.T, data []byte) {
 		case fzDeleteKeys:
 			s.deleteKeys()
 		case fzGetRecord:
-			s.getRecord()
+			s.getRecord(s.pickKey())
 		}
 	}
 	s.checkAll()

@@ -129,17 +129,7 @@ func (m *kcModel) check(db *DB) []string {
 	})...)
 	if !m.noSync {
 		for _, c := range m.failed {
-			var old, nw []string
-			for k, r := range c.new {
-				got, present := view.recs[k]
-				switch {
-				case c.old[k].matches(got, present) && r.matches(got, present):
-				case r.matches(got, present):
-					nw = append(nw, k)
-				default:
-					old = append(old, k)
-				}
-			}
+			nw, old := splitApplied(view, c.old, c.new)
 			if len(nw) > 0 && len(old) > 0 {
 				bad = append(bad, fmt.Sprintf("the failed %s is partly applied: keys %q new, %q old", c.what, nw, old))
 			}

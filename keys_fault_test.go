@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,26 +137,16 @@ func (m *kcModel) compactKeys(db *DB) error {
 }
 
 func TestKeysFaultInjection(t *testing.T) {
-	full := os.Getenv("MEMVEC_FAULT_FULL") != ""
 	base, baseModel := buildKeysFaultBase(t)
 	start := time.Now()
 	for _, ph := range kfPhases() {
 		t.Run(ph.name, func(t *testing.T) {
 			counts := runKeysFaultPhase(t, base, baseModel, ph, 0, 0, faultVariant{})
 			cases := 0
-			for i := 0; i < 32; i++ {
-				k := vfs.Kind(1) << i
-				for n := 1; n <= counts[k]; n++ {
-					vs := faultVariants(k)
-					if !full {
-						vs = vs[(n-1)%len(vs) : (n-1)%len(vs)+1]
-					}
-					for _, v := range vs {
-						runKeysFaultPhase(t, base, baseModel, ph, k, n, v)
-						cases++
-					}
-				}
-			}
+			eachFault(counts, func(k vfs.Kind, n int, v faultVariant) {
+				runKeysFaultPhase(t, base, baseModel, ph, k, n, v)
+				cases++
+			})
 			t.Logf("%s: operations per run %v; %d cases", ph.name, formatCounts(counts), cases)
 		})
 	}
@@ -179,37 +168,21 @@ func runKeysFaultPhase(t *testing.T, base string, baseModel *kcModel, ph kfPhase
 	}
 	rng := rand.New(rand.NewSource(int64(n)*31 + int64(k)))
 	f := vfs.NewFault(nil, uint64(n))
-	counts := map[vfs.Kind]int{}
-	armed := false
-	var hit *vfs.Event
-	f.SetHook(func(ev vfs.Event) vfs.Decision {
-		if !armed {
-			return vfs.Decision{}
-		}
-		counts[ev.Kind]++
-		if ev.Kind != k || counts[k] != n {
-			return vfs.Decision{}
-		}
-		hit = &ev
-		d := vfs.Decision{Err: v.err, After: v.after}
-		if v.short {
-			d.Short = ev.Len / 2
-		}
-		return d
-	})
+	in := injectFault(f, k, n, v)
+	counts := in.counts
 	var bad []string
 	fail := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
 	db, err := openT(t, dir, faultOptions(f))
 	if err != nil {
 		t.Fatalf("%s: open: %v", name, err)
 	}
-	armed = true
+	in.armed = true
 	err = ph.run(db, m, rng)
-	armed = false
+	in.armed = false
 	switch {
 	case k == 0 && err != nil:
 		t.Fatalf("%s: the run without faults failed: %v", name, err)
-	case k != 0 && hit == nil:
+	case k != 0 && in.hit == nil:
 		db.Close()
 		return counts // the phase took another path this time
 	case errors.Is(err, errKFWrong):

@@ -209,13 +209,10 @@ func (s *fzState) deleteKeys() {
 	s.trimDead()
 }
 
-func (s *fzState) getRecord() {
-	k := s.pickKey()
+// getRecord reads k back and checks it against the model; the
+// operations log it, whether the input picked it or checkKeys reads it.
+func (s *fzState) getRecord(k string) {
 	s.logf("GetRecord(%.20q)", k)
-	s.checkRecord(k)
-}
-
-func (s *fzState) checkRecord(k string) {
 	got, err := s.db.GetRecord(k)
 	if want := keyError(k); want != nil {
 		if !errors.Is(err, want) {
@@ -252,6 +249,6 @@ func (s *fzState) checkResultKeys(opts SearchOptions, got []Result) {
 // checkKeys reads every key of the key space back.
 func (s *fzState) checkKeys() {
 	for i := 0; i < fzKeySpace; i++ {
-		s.checkRecord(fmt.Sprintf("key-%d", i))
+		s.getRecord(fmt.Sprintf("key-%d", i))
 	}
 }

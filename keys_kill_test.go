@@ -231,17 +231,7 @@ func (m *kkModel) resolve(db *DB, op *kkOp) (string, []string) {
 	if op != nil {
 		// All or nothing: the keys whose state the call changes show
 		// the old state, or all the new one.
-		var old, nw []string
-		for k, r := range changes {
-			got, present := view.recs[k]
-			switch {
-			case m.keys[k].matches(got, present) && r.matches(got, present):
-			case r.matches(got, present):
-				nw = append(nw, k)
-			default:
-				old = append(old, k)
-			}
-		}
+		nw, old := splitApplied(view, m.keys, changes)
 		switch {
 		case len(nw) > 0 && len(old) > 0:
 			bad = append(bad, fmt.Sprintf("the %v in flight is partly applied: keys %q new, %q old", op, nw, old))
@@ -286,15 +276,9 @@ func keysKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 	var kept, lost int
 	for round := 0; round < rounds; round++ {
 		childSeed := rng.Int63()
-		delay := time.Duration(1+rng.Intn(300)) * time.Millisecond
-		if rng.Intn(4) == 0 {
-			delay = time.Duration(rng.Intn(10000)) * time.Microsecond
-		}
-		fromStart := rng.Intn(6) == 0
+		delay, fromStart := killDelay(rng)
 		r := runKeysKillChild(t, dir, childSeed, c, delay, fromStart)
-		if strings.Contains(r.stderr, "DATA RACE") || !r.signaled {
-			t.Fatalf("round %d: child (seed %d) did not die by our SIGKILL: %v\nstderr:\n%s", round, childSeed, r.waitErr, r.stderr)
-		}
+		r.mustBeKilled(t, round, childSeed)
 		pending, err := m.applyLines(r.lines)
 		if err != nil {
 			t.Fatalf("round %d (child seed %d): %v", round, childSeed, err)
@@ -331,29 +315,7 @@ func keysKill9(t *testing.T, c matrixCombo, seed int64, rounds int) {
 // (or after its start, fromStart).
 func runKeysKillChild(t *testing.T, dir string, seed int64, c matrixCombo, delay time.Duration, fromStart bool) crashRound {
 	t.Helper()
-	child := memvectest.StartChild(t, "TestKeysKillHelper", false,
-		kkEnvDir+"="+dir, kkEnvSeed+"="+strconv.FormatInt(seed, 10), kkEnvCombo+"="+c.String())
-	backstop := time.AfterFunc(time.Minute, child.Kill)
-	defer backstop.Stop()
-	var timer *time.Timer
-	if fromStart {
-		timer = time.AfterFunc(delay, child.Kill)
-	}
-	var r crashRound
-	err := memvectest.ReadLines(child.Stdout, kkPrefix, func(rest string) {
-		if timer == nil && rest == "ready" {
-			timer = time.AfterFunc(delay, child.Kill)
-		}
-		r.lines = append(r.lines, rest)
-	})
-	if err != nil {
-		t.Errorf("reading the child's stdout: %v", err)
-	}
-	r.waitErr = child.Wait()
-	if timer != nil {
-		timer.Stop()
-	}
-	r.signaled = child.Killed()
-	r.stderr = child.Stderr()
-	return r
+	env := []string{kkEnvDir + "=" + dir, kkEnvSeed + "=" + strconv.FormatInt(seed, 10), kkEnvCombo + "=" + c.String()}
+	ready := func(line string) bool { return line == "ready" }
+	return killChild(t, "TestKeysKillHelper", kkPrefix, env, ready, delay, fromStart)
 }

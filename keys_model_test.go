@@ -181,6 +181,24 @@ func checkKeysAgainst(view *keyedView, space []string, allowed func(k string) []
 	return bad
 }
 
+// splitApplied sorts the keys of a call, which gives them the states
+// after and found them in the states before, by what view shows: nw, the
+// keys that hold their new state (and not the old one), and old, the
+// others. A call applied wholly or not at all leaves one of them empty.
+func splitApplied(view *keyedView, before, after map[string]kRec) (nw, old []string) {
+	for k, r := range after {
+		got, present := view.recs[k]
+		switch {
+		case before[k].matches(got, present) && r.matches(got, present):
+		case r.matches(got, present):
+			nw = append(nw, k)
+		default:
+			old = append(old, k)
+		}
+	}
+	return nw, old
+}
+
 // keySpace returns n keys of the kinds an application uses: short ASCII
 // names, a few bytes that are not UTF-8, a NUL, and keys of MaxKeyLen
 // bytes that differ only in their last byte.

@@ -1,14 +1,9 @@
 package memvec
 
 import (
-	"errors"
 	"fmt"
 	"math/rand"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +40,8 @@ import (
 // combination (plBudget; about 1,000 cuts in all, plus the cuts during
 // recovery); MEMVEC_POWERLOSS_FULL=1 cuts at every sync point, and
 // MEMVEC_POWERLOSS_SEEDS=n runs n seeds per combination. The combinations
-// run in parallel.
+// run in parallel. The driver (powerLossMatrix, powercut_test.go) is
+// shared with TestKeysPowerLoss; this file holds the workload.
 //
 // The WAL is outside the seam (see package vfs): its records are fsynced
 // by tidwall before Delete returns, and a cut does not roll it back.
@@ -88,25 +84,11 @@ type plRun struct {
 func plWorkload(r plRun) (err error) {
 	rng := rand.New(rand.NewSource(r.seed))
 	m := r.m
-	watch := newCompactWatch()
-	opts := r.combo.options(crashDim)
-	opts.fs = r.f
-	opts.OnCompact = watch.onCompact
-	db, err := Open(r.dir, opts)
+	st, err := openPLStore(r.combo, crashDim, r.f, r.dir, m.synced)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if db != nil {
-			cerr := db.Close()
-			if cerr == nil {
-				m.synced()
-			}
-			if err == nil && !r.f.Crashed() {
-				err = cerr
-			}
-		}
-	}()
+	defer st.finish(&err)
 	// settle applies the maps of the compactions that committed and,
 	// with the background compactor on, waits until it has nothing left
 	// to do and every commit's map has arrived. A compaction it is
@@ -115,7 +97,7 @@ func plWorkload(r plRun) (err error) {
 	expecting := false
 	settle := func() error {
 		for {
-			for _, mp := range watch.take() {
+			for _, mp := range st.watch.take() {
 				if mp.Epoch <= m.epoch {
 					continue // a Compact call's, applied by m.compact
 				}
@@ -138,11 +120,11 @@ func plWorkload(r plRun) (err error) {
 			// committed between the two shows in the epoch, and one
 			// that committed before the first read shows in both. Its
 			// map may still be on its way to OnCompact.
-			due, err := autoCompactionDue(db)
+			due, err := autoCompactionDue(st.db)
 			if err != nil {
 				return err
 			}
-			if !due && db.Stats().Epoch == m.epoch {
+			if !due && st.db.Stats().Epoch == m.epoch {
 				return nil
 			}
 			if !expecting {
@@ -151,7 +133,7 @@ func plWorkload(r plRun) (err error) {
 				expecting = true
 			}
 			select {
-			case <-watch.wake:
+			case <-st.watch.wake:
 			case <-r.cut:
 				return fmt.Errorf("power cut while the background compactor ran: %w", vfs.ErrCrashed)
 			case <-time.After(plSettleTimeout):
@@ -175,7 +157,7 @@ func plWorkload(r plRun) (err error) {
 			case 1, 2:
 				n = 1 + rng.Intn(matrixTinyRows-1)
 			}
-			err = m.add(db, randVecs(rng, n, crashDim))
+			err = m.add(st.db, randVecs(rng, n, crashDim))
 		case x < 48:
 			// Churn: a small batch, most likely appended to the active
 			// segment (without a sync under NoSync), then deleted with a
@@ -184,7 +166,7 @@ func plWorkload(r plRun) (err error) {
 			// records the tombstones of rows not yet durable (issue 10,
 			// item 1).
 			vecs := randVecs(rng, 1+rng.Intn(matrixTinyRows-1), crashDim)
-			if err = m.add(db, vecs); err == nil {
+			if err = m.add(st.db, vecs); err == nil {
 				err = settle() // a new segment wakes the compactor
 			}
 			if err != nil {
@@ -204,7 +186,7 @@ func plWorkload(r plRun) (err error) {
 			for range 1 + rng.Intn(2) {
 				del = append(del, ids[rng.Intn(len(ids))])
 			}
-			err = m.del(db, del)
+			err = m.del(st.db, del)
 		case x < 65:
 			// Often one of the newest IDs, in the active segment (unsynced
 			// under NoSync), whose tombstone a background compaction's
@@ -221,22 +203,15 @@ func plWorkload(r plRun) (err error) {
 			if rng.Intn(4) == 0 {
 				del = append(del, m.bound+uint64(rng.Intn(100))) // never handed out
 			}
-			err = m.del(db, del)
+			err = m.del(st.db, del)
 		case x < 75 && r.combo.compact:
-			err = m.compact(db)
+			err = m.compact(st.db)
 		case x < 80 && m.noSync:
-			if err = db.Sync(); err == nil {
-				m.synced()
-			}
+			err = st.sync()
 		case x < 90:
-			err = db.Close()
-			db = nil
-			if err == nil {
-				m.synced()
-				db, err = Open(r.dir, opts)
-			}
+			err = st.reopen()
 		default:
-			err = db.ReleaseIDMaps(m.epoch)
+			err = st.db.ReleaseIDMaps(m.epoch)
 		}
 		if err == nil {
 			err = settle()
@@ -248,200 +223,17 @@ func plWorkload(r plRun) (err error) {
 	return nil
 }
 
-// plCut is one simulated power cut: after the k-th sync (write == 0) or,
-// torn, at the write-th write.
-type plCut struct {
-	combo matrixCombo
-	seed  int64
-	sync  int
-	write int
-}
-
-func (c plCut) String() string {
-	if c.write > 0 {
-		return fmt.Sprintf("torn cut at write %d (after sync %d)", c.write, c.sync)
-	}
-	return fmt.Sprintf("cut after sync %d", c.sync)
-}
-
-// plResult is what one power cut found.
-type plResult struct {
-	bad    []string // invariant violations
-	cut    bool     // the cut happened (the run reached its point)
-	second bool     // a second cut hit the recovery after it
-}
-
-// cutHook wraps h so that the returned channel is closed as soon as h
-// decides to cut the power.
-func cutHook(h vfs.Hook) (vfs.Hook, <-chan struct{}) {
-	cut := make(chan struct{})
-	var once sync.Once
-	return func(ev vfs.Event) vfs.Decision {
-		d := h(ev)
-		if d.Crash {
-			once.Do(func() { close(cut) })
-		}
-		return d
-	}, cut
-}
-
-// runPowerCut runs the workload of cut.seed with the power cut as cut says
-// and reopens the store to check it.
-func runPowerCut(t *testing.T, cut plCut) (res plResult) {
-	dir := filepath.Join(t.TempDir(), "s")
-	f := vfs.NewFault(nil, uint64(cut.seed)<<20^uint64(cut.sync)<<8^uint64(cut.write))
-	h := vfs.Nth(vfs.AnySync, "", cut.sync, vfs.Decision{Crash: true})
-	if cut.write > 0 {
-		h = vfs.Nth(vfs.OpWrite, "", cut.write, vfs.Decision{Crash: true, Torn: true})
-	}
-	h, cutCh := cutHook(h)
-	f.SetHook(h)
-	m := newFaultModel()
-	m.noSync = cut.combo.noSync
-	err := plWorkload(plRun{combo: cut.combo, seed: cut.seed, f: f, dir: dir, m: m, cut: cutCh})
-	if !f.Crashed() {
-		if err != nil {
-			res.bad = []string{fmt.Sprintf("workload failed without a cut: %v", err)}
-		}
-		return res
-	}
-	res.cut = true
-	if err != nil && !errors.Is(err, vfs.ErrCrashed) {
-		res.bad = append(res.bad, fmt.Sprintf("the call cut by the crash returned %v, which does not wrap vfs.ErrCrashed", err))
-	}
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil && m.acked == 0 && !m.pending() {
-		return res // cut while the store was being created: nothing was promised
-	}
-	// Every other cut also lands in the recovery that follows: at one of
-	// its first writes or syncs (a torn tail being zeroed, orphans being
-	// removed, the tail being synced). Recovery changes no data, so the
-	// model is the same.
-	if cut.sync%2 == 0 {
-		f2 := vfs.NewFault(nil, uint64(cut.seed)^uint64(cut.sync))
-		f2.SetHook(vfs.Nth(vfs.AnySync|vfs.AnyWrite|vfs.OpRemove, "", 1+cut.sync%3, vfs.Decision{Crash: true, Torn: true}))
-		if db, err := openT(t, dir, faultOptions(f2)); err == nil {
-			db.Close()
-		} else if !f2.Crashed() {
-			res.bad = append(res.bad, fmt.Sprintf("recovery under a fresh Fault: %v", err))
-		}
-		res.second = f2.Crashed()
-	}
-	rng := rand.New(rand.NewSource(cut.seed))
-	res.bad = append(res.bad, checkFaultModel(dir, m, rng)...)
-	res.bad = append(res.bad, checkReopened(dir, Options{DisableAutoCompaction: true}, crashDim, rng)...)
-	return res
-}
-
 func TestPowerLoss(t *testing.T) {
-	t.Parallel()
-	full := os.Getenv("MEMVEC_POWERLOSS_FULL") != ""
-	for _, c := range matrixCombos() {
-		seeds, samples := plBudget(c)
-		if s, err := strconv.Atoi(os.Getenv("MEMVEC_POWERLOSS_SEEDS")); err == nil && s > 0 {
-			seeds = s
+	powerLossMatrix(t, plBudget, func(c matrixCombo, seed int64, f *vfs.Fault, dir string, cut <-chan struct{}) plOutcome {
+		m := newFaultModel()
+		m.noSync = c.noSync
+		err := plWorkload(plRun{combo: c, seed: seed, f: f, dir: dir, m: m, cut: cut})
+		return plOutcome{
+			err:      err,
+			promised: m.acked > 0 || m.pending(),
+			check:    func(dir string, rng *rand.Rand) []string { return checkFaultModel(dir, m, rng) },
 		}
-		if full {
-			samples = 0
-		}
-		t.Run(c.String(), func(t *testing.T) {
-			t.Parallel()
-			for seed := int64(1); seed <= int64(seeds); seed++ {
-				t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { powerLossSeed(t, c, seed, samples) })
-			}
-		})
-	}
-}
-
-// powerLossSeed cuts the power at samples sync points (all of them if 0)
-// of one workload and checks each cut.
-func powerLossSeed(t *testing.T, c matrixCombo, seed int64, samples int) {
-	start := time.Now()
-	// The run without a cut: it must succeed, and tells where the sync
-	// points are and how many writes precede each.
-	dir := filepath.Join(t.TempDir(), "count")
-	f := vfs.NewFault(nil, 0)
-	var writesBefore []int // writesBefore[k-1]: writes before sync k
-	writes := 0
-	var commits []int // the sync after which each compaction's commit is durable
-	f.SetHook(func(ev vfs.Event) vfs.Decision {
-		switch {
-		case ev.Kind == vfs.OpWrite:
-			writes++
-		case ev.Kind&vfs.AnySync != 0:
-			writesBefore = append(writesBefore, writes)
-			// A commit syncs its ID map, the directory, MANIFEST.tmp
-			// and, once renamed, the directory: three syncs later.
-			if strings.HasSuffix(ev.Path, ".idmap") {
-				commits = append(commits, len(writesBefore)+3)
-			}
-		}
-		return vfs.Decision{}
 	})
-	m := newFaultModel()
-	m.noSync = c.noSync
-	if err := plWorkload(plRun{combo: c, seed: seed, f: f, dir: dir, m: m}); err != nil {
-		t.Fatalf("the workload fails without a cut: %v", err)
-	}
-	rng := rand.New(rand.NewSource(seed))
-	bad := checkFaultModel(dir, m, rng)
-	bad = append(bad, checkReopened(dir, Options{DisableAutoCompaction: true}, crashDim, rng)...)
-	if len(bad) > 0 {
-		t.Fatalf("the workload without a cut:\n  %s", strings.Join(bad, "\n  "))
-	}
-	var cuts, torn, second, violations int
-	n := len(writesBefore)
-	rng = rand.New(rand.NewSource(seed * 7919))
-	// Right after each compaction's commit, background or not, became
-	// durable (the moment issue 10's checkpoint bug needs), then a
-	// sample of the rest.
-	var ks []int
-	seen := map[int]bool{}
-	for _, k := range commits {
-		if k <= n && !seen[k] {
-			seen[k] = true
-			ks = append(ks, k)
-		}
-	}
-	for i, k0 := range rng.Perm(n) {
-		if samples > 0 && i >= samples {
-			break
-		}
-		if !seen[k0+1] {
-			seen[k0+1] = true
-			ks = append(ks, k0+1)
-		}
-	}
-	for _, k := range ks {
-		plan := []plCut{{combo: c, seed: seed, sync: k}}
-		// A torn cut at a write between sync k and sync k+1.
-		lo, hi := writesBefore[k-1], writes
-		if k < n {
-			hi = writesBefore[k]
-		}
-		if hi > lo {
-			plan = append(plan, plCut{combo: c, seed: seed, sync: k, write: lo + 1 + rng.Intn(hi-lo)})
-		}
-		for _, cut := range plan {
-			res := runPowerCut(t, cut)
-			if res.second {
-				second++
-			}
-			if !res.cut {
-				t.Logf("%v: the run took another path and never got there", cut)
-			} else {
-				cuts++
-				if cut.write > 0 {
-					torn++
-				}
-			}
-			if len(res.bad) > 0 {
-				violations += len(res.bad)
-				t.Errorf("%v:\n  %s", cut, strings.Join(res.bad, "\n  "))
-			}
-		}
-	}
-	t.Logf("%d sync points, %d power cuts simulated (%d torn) plus %d during the recovery after one, %d invariant violations, in %v",
-		n, cuts, torn, second, violations, time.Since(start).Round(time.Millisecond))
 }
 
 // TestPowerLossNoSyncCompactionCheckpoint is issue 10, item 1, on the
