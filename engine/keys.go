@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"unsafe"
 
 	"github.com/memvec/memvec/internal/errs"
@@ -110,43 +109,32 @@ type keyHit struct {
 // findKey returns the live row holding key in v. Within a segment only the
 // last row holding a key can be live (a later Put of the key superseded
 // the earlier rows), and no key is live in two rows, so the first live
-// row found, newest segment first, is the one.
-//
-// A reader's snapshot may lag the segment: the last row holding key may
-// lie past the rows v shows. Then the key's state in v cannot be told from
-// the segment's index (an earlier row of the same segment may be the live
-// one), and findKey reports stale, for the caller to retry on a newer
-// version. A writer, holding writeMu, always sees the current version.
+// row found, newest segment first, is the one. Each segment is asked
+// about the rows v shows of it, so a reader's snapshot gets the key's row
+// as of that snapshot even while a Put of the key is being published.
 //
 // A segment whose key index is lost (its tables and its blobs damaged)
 // fails the lookup with the damage rather than report the key absent.
 func (v *version) findKey(key []byte) (h keyHit, ok bool, err error) {
-	h, ok, _, err = v.findKeyStale(key)
-	return h, ok, err
-}
-
-func (v *version) findKeyStale(key []byte) (h keyHit, ok, stale bool, err error) {
 	for si := v.segs.len() - 1; si >= 0; si-- {
 		s := v.segs.at(si)
 		if !s.ref.seg.Keyed() {
 			continue
 		}
-		row, found := s.ref.seg.LookupKey(key)
+		row, found := s.ref.seg.LookupKeyBelow(key, s.rows)
 		switch {
 		case !found:
 			if err := s.ref.seg.IndexErr(); err != nil {
-				return keyHit{}, false, false, err
+				return keyHit{}, false, err
 			}
 			continue
-		case row >= s.rows:
-			return keyHit{}, false, true, nil
 		case s.tomb.has(row):
 			continue
 		}
 		id, _ := segment.RowID(s.runs, row)
-		return keyHit{seg: si, row: row, id: id}, true, false, nil
+		return keyHit{seg: si, row: row, id: id}, true, nil
 	}
-	return keyHit{}, false, false, nil
+	return keyHit{}, false, nil
 }
 
 // GetRecord returns the live record holding key, or ErrNotFound.
@@ -174,41 +162,25 @@ func (e *Engine) GetRecord(key string) (Record, error) {
 	return Record{ID: h.id, Key: key, Vector: append([]float32(nil), s.ref.seg.Vectors(h.row, h.row+1)...), Payload: payload}, nil
 }
 
-// readingKeys enters a read (as reading does) on a snapshot in which keys
-// resolve, and returns where the live ones are, absent ones skipped. A
-// snapshot taken while a Put of one of the keys is being published cannot
-// tell (see findKey): the next one, an atomic store away, is taken instead.
+// readingKeys enters a read (as reading does) and returns where the live
+// rows holding keys are in its snapshot, absent keys skipped.
 func (e *Engine) readingKeys(keys [][]byte) (v *version, hits []keyHit, done func(), err error) {
-	for {
-		v, done, err := e.reading()
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		hits, stale, err := v.findKeys(keys)
-		if err == nil && !stale {
-			return v, hits, done, nil
-		}
-		done()
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		runtime.Gosched()
+	v, done, err = e.reading()
+	if err != nil {
+		return nil, nil, nil, err
 	}
-}
-
-// findKeys is findKey for each of keys, absent ones skipped, or stale.
-func (v *version) findKeys(keys [][]byte) (hits []keyHit, stale bool, err error) {
 	hits = make([]keyHit, 0, len(keys))
 	for _, k := range keys {
-		h, ok, st, err := v.findKeyStale(k)
-		if err != nil || st {
-			return nil, st, err
+		h, ok, err := v.findKey(k)
+		if err != nil {
+			done()
+			return nil, nil, nil, err
 		}
 		if ok {
 			hits = append(hits, h)
 		}
 	}
-	return hits, false, nil
+	return v, hits, done, nil
 }
 
 // DeleteKeys deletes the live records holding keys and returns how many

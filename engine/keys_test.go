@@ -232,3 +232,26 @@ func TestSearchCarriesKeys(t *testing.T) {
 		t.Fatalf("SearchInWith = %+v, %v", in, err)
 	}
 }
+
+// TestFindKeyInOlderSnapshot: a snapshot taken before a Put that replaces
+// a key in the same active segment still finds the key's row as it shows
+// it, and the current version the new one.
+func TestFindKeyInOlderSnapshot(t *testing.T) {
+	e := openEngine(t, 2)
+	ids, err := e.Put([]Record{{Key: "k", Vector: []float32{1, 0}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := e.acquire()
+	defer old.release()
+	ids2, err := e.Put([]Record{{Key: "k", Vector: []float32{0, 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, ok, err := old.findKey([]byte("k")); err != nil || !ok || h.id != ids[0] {
+		t.Fatalf("older snapshot: findKey = %+v, %v, %v; want ID %d", h, ok, err, ids[0])
+	}
+	if r, err := e.GetRecord("k"); err != nil || r.ID != ids2[0] {
+		t.Fatalf("GetRecord = %+v, %v; want ID %d", r, err, ids2[0])
+	}
+}

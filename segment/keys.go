@@ -2,6 +2,7 @@ package segment
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
@@ -82,10 +83,10 @@ func (m *memIndex) key(row uint64) []byte {
 	return m.keys[m.koff[row] : m.koff[row]+uint64(m.locs[row].klen)]
 }
 
-// lookup returns the last row holding key.
-func (m *memIndex) lookup(key []byte) (row uint64, ok bool) {
+// lookup returns the last row below rows holding key.
+func (m *memIndex) lookup(key []byte, rows uint64) (row uint64, ok bool) {
 	for r := m.byHash[hashKey(key)]; r != 0; r = m.prev[r-1] {
-		if string(m.key(r-1)) == string(key) {
+		if r-1 < rows && string(m.key(r-1)) == string(key) {
 			return r - 1, true
 		}
 	}
@@ -213,20 +214,28 @@ func (s *Segment) keyPayload(row uint64, payload bool) (key, pay []byte, err err
 // and compares the key bytes of each row with that hash.
 //
 // Any goroutine may call it. On the active segment, a lookup concurrent
-// with AppendRecords sees the batch or not, and may return a row at or
-// past a count Rows returned before (the index is updated before the rows
-// are published): the engine looks keys up and appends under one write
-// lock, which makes the answer exact. A damaged key index that cannot be
-// rebuilt from the blobs finds nothing: IndexErr says why.
+// with AppendRecords sees the batch or not (the index is updated before
+// the rows are published): LookupKeyBelow answers for a row count the
+// caller holds. A damaged key index that cannot be rebuilt from the blobs
+// finds nothing: IndexErr says why.
 func (s *Segment) LookupKey(key []byte) (row uint64, ok bool) {
+	return s.LookupKeyBelow(key, math.MaxUint64)
+}
+
+// LookupKeyBelow is LookupKey among rows [0, rows): the last of them
+// appended with key. A reader whose snapshot shows rows rows of the
+// active segment gets the key's row as of that snapshot, even while an
+// append of the key is being published. (A sealed segment's rows never
+// change; its tables hold only the last row of each key.)
+func (s *Segment) LookupKeyBelow(key []byte, rows uint64) (row uint64, ok bool) {
 	if !s.lay.keyed() || len(key) == 0 || len(key) > MaxKeyLen {
 		return 0, false
 	}
 	s.withIndex(func(m *memIndex, d *diskIndex) error {
 		if m != nil {
-			row, ok = m.lookup(key)
-		} else {
-			row, ok = d.lookup(key)
+			row, ok = m.lookup(key, rows)
+		} else if row, ok = d.lookup(key); row >= rows {
+			row, ok = 0, false
 		}
 		return nil
 	})
