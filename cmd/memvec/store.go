@@ -200,12 +200,5 @@ func writeOutput(path string, fill func(w *bufio.Writer) error) error {
 	if err == nil {
 		err = w.Flush()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return closeWritten(f, path, err)
 }
