@@ -134,14 +134,16 @@ type Result struct {
 }
 
 // Search returns the live vectors most cosine-similar to query, best first,
-// ties broken by ascending ID. It scans every live vector (exact search)
-// on a consistent snapshot, in parallel across segments. A query of the
+// ties broken by ascending ID. It is exact, on a consistent snapshot, in
+// parallel across segments: every live vector is considered, through its
+// int8 code first and in float32 when it can reach the top k, so the
+// answer is exactly that of scanning every float32 row (Exhaustive). A query of the
 // wrong length, with NaN or Inf, or all zeros is an error; a cancelled ctx
 // returns an error wrapping ctx.Err(), and a search that Close cancels
 // returns ErrClosed.
 func (db *DB) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Result, error) {
 	return search("search", opts, func(o SearchOptions) ([]engine.Hit, error) {
-		return db.e.SearchWith(ctx, query, o.TopK, o.MinScore, o.WithPayload)
+		return db.e.SearchWithParams(ctx, query, o.params())
 	})
 }
 
@@ -175,7 +177,7 @@ func (db *DB) SearchBatch(ctx context.Context, queries [][]float32, opts SearchO
 	if err != nil {
 		return nil, wrap("search batch", err)
 	}
-	hits, err := db.e.SearchBatchWith(ctx, queries, opts.TopK, opts.MinScore, opts.WithPayload)
+	hits, err := db.e.SearchBatchParams(ctx, queries, opts.params())
 	if err != nil {
 		return nil, wrap("search batch", err)
 	}
@@ -281,6 +283,20 @@ type Stats struct {
 	// handed out so far (after a crash of a NoSync store, by up to the
 	// 65,536 IDs it had reserved; see Options.NoSync).
 	NextID uint64
+	// CodeBytes is the part of DiskBytes taken by the int8 codes that
+	// let a search skip most float32 rows (see SearchOptions.Exhaustive):
+	// one byte per dimension and 16 bytes per row, for the rows of
+	// segments that have codes.
+	CodeBytes int64
+	// The prefilter's work since Open, summed over searches: CodeRows
+	// rows were bounded by their codes, RescoredRows of them rescored in
+	// float32 (the rows that could still be in a top k), and FullScanRows
+	// scored in float32 without codes (Exhaustive searches, segments of
+	// stores written before codes existed, and fallbacks).
+	// FallbackSearches counts the searches in which some rows left too
+	// many candidates and were scanned in float32 instead. Rows saved:
+	// CodeRows - RescoredRows.
+	CodeRows, RescoredRows, FullScanRows, FallbackSearches uint64
 }
 
 // Stats returns the store's statistics at one instant; on a closed DB it

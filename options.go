@@ -142,6 +142,18 @@ type SearchOptions struct {
 	// WithPayload fills Result.Payload. Off by default, so that a search
 	// reads no payload: every result carries its key either way.
 	WithPayload bool
+	// Exhaustive scans every float32 row and ignores the int8 codes. The
+	// results are identical either way, bit for bit: by default a search
+	// bounds every row's score from its code and rescores in float32 only
+	// the rows that can still reach the top k (see README, "Search").
+	// For verification and benchmarks. Ignored by SearchIn, which reads
+	// only the rows it names.
+	Exhaustive bool
+}
+
+// params is o as the engine takes it; o is resolved.
+func (o SearchOptions) params() engine.SearchParams {
+	return engine.SearchParams{K: o.TopK, MinScore: o.MinScore, Payload: o.WithPayload, Exhaustive: o.Exhaustive}
 }
 
 // defaultTopK is SearchOptions.TopK's default.

@@ -82,6 +82,9 @@ type Engine struct {
 	tombsBytes int64
 
 	cur atomic.Pointer[version]
+
+	// pf counts the prefilter's work since Open, for Stats.
+	pf prefilterStats
 }
 
 // Open recovers the store in dir (see package recovery) and returns it.

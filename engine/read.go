@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/memvec/memvec/internal/quant"
 	"path/filepath"
 
 	"github.com/memvec/memvec/internal/errs"
@@ -35,6 +36,9 @@ type Stats struct {
 	DiskBytes, ReclaimableBytes, WALBytes int64
 	Epoch                                 uint64
 	NextID                                uint64
+	CodeBytes                             int64
+	CodeRows, RescoredRows, FullScanRows  uint64
+	FallbackSearches                      uint64
 }
 
 // Stats returns the store's statistics; on a closed store it returns the
@@ -56,10 +60,17 @@ func (e *Engine) Stats() (Stats, error) {
 		WALBytes:         e.wal.Size(),
 		Epoch:            v.epoch,
 		NextID:           e.nextID.Load(),
+		CodeRows:         e.pf.codeRows.Load(),
+		RescoredRows:     e.pf.rescored.Load(),
+		FullScanRows:     e.pf.fullRows.Load(),
+		FallbackSearches: e.pf.fallbacks.Load(),
 	}
 	st.DiskBytes = st.WALBytes
 	for _, s := range v.segs.all() {
 		st.DiskBytes += s.ref.seg.Size()
+		if seg := s.ref.seg; seg.HasCodes() {
+			st.CodeBytes += int64(s.rows) * int64(seg.CodeStride()+quant.MetaSize)
+		}
 	}
 	if fi, err := e.fs.Stat(filepath.Join(e.dir, manifest.FileName)); err == nil {
 		st.DiskBytes += fi.Size()

@@ -59,6 +59,7 @@ func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k 
 					return err
 				}
 				scanChunk(s, c.from, c.to, qs, nq, dim, minScore, scores, tops)
+				e.pf.fullRows.Add(c.to - c.from)
 			}
 		})
 	}

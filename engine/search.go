@@ -55,6 +55,15 @@ func (e *Engine) SearchWith(ctx context.Context, q []float32, k int, minScore fl
 	return res[0], nil
 }
 
+// SearchWithParams is SearchBatchParams for one query.
+func (e *Engine) SearchWithParams(ctx context.Context, q []float32, p SearchParams) ([]Hit, error) {
+	res, err := e.SearchBatchParams(ctx, [][]float32{q}, p)
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
 // SearchBatch runs Search for every query in one pass over the data:
 // each block of rows is scored against all queries while it is in cache.
 func (e *Engine) SearchBatch(ctx context.Context, queries [][]float32, k int, minScore float32) ([][]Hit, error) {
@@ -63,6 +72,22 @@ func (e *Engine) SearchBatch(ctx context.Context, queries [][]float32, k int, mi
 
 // SearchBatchWith is SearchBatch with payloads, as SearchWith.
 func (e *Engine) SearchBatchWith(ctx context.Context, queries [][]float32, k int, minScore float32, payload bool) ([][]Hit, error) {
+	return e.SearchBatchParams(ctx, queries, SearchParams{K: k, MinScore: minScore, Payload: payload})
+}
+
+// SearchParams are a search's resolved options (memvec.SearchOptions).
+type SearchParams struct {
+	K          int     // results wanted, at least 1
+	MinScore   float32 // lowest score returned
+	Payload    bool    // fill each hit's payload
+	Exhaustive bool    // scan every float32 row, ignoring the codes
+}
+
+// SearchBatchParams runs one search per query in one pass over the data,
+// through the int8 codes (prefilterScan) unless p.Exhaustive; both give
+// the same answer, bit for bit.
+func (e *Engine) SearchBatchParams(ctx context.Context, queries [][]float32, p SearchParams) ([][]Hit, error) {
+	k, minScore, payload := p.K, p.MinScore, p.Payload
 	if err := e.begin(); err != nil {
 		return nil, err
 	}
@@ -86,7 +111,11 @@ func (e *Engine) SearchBatchWith(ctx context.Context, queries [][]float32, k int
 	}
 	v := e.acquire()
 	defer v.release()
-	res, err := e.scan(ctx, v, qs, len(queries), e.dim, k, minScore)
+	scan := e.prefilterScan
+	if p.Exhaustive {
+		scan = e.scan
+	}
+	res, err := scan(ctx, v, qs, len(queries), e.dim, k, minScore)
 	if err != nil {
 		return nil, err
 	}

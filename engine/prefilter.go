@@ -1,0 +1,334 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"runtime"
+	"slices"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/memvec/memvec/internal/kernel"
+	"github.com/memvec/memvec/internal/quant"
+	"github.com/memvec/memvec/segment"
+)
+
+// The certified int8 prefilter (issue 13). A search first scans each
+// segment's int8 codes and gets, for every row, an interval [lo, hi] that
+// provably holds the score the float32 kernel would give it (see package
+// quant). A row can be in the top k only if its hi reaches the k-th best
+// lo seen: the others are dropped without reading their float32 bytes.
+// The survivors are then rescored with the float32 kernel, and the top k
+// is taken from exact scores only, so the answer is bit for bit the one
+// of the full float32 scan (scan): same IDs, scores, order and MinScore
+// cut.
+//
+// Why the answer is the full scan's. Let T be the k-th largest lower bound
+// among rows whose bound was computed, or the k-th largest exact score
+// among rows scored exactly, whichever is larger (-Inf with fewer than k
+// of either). Each is at most the k-th largest exact score s_k of the
+// store, as every bound is at most its row's exact score and the rows
+// counted are distinct. A row of the full scan's answer has exact score at
+// least max(s_k, MinScore) >= max(T, MinScore), so its hi is too: it is
+// rescored (ties included, as the comparison is >=) and ranked by the same
+// comparison as in scan. Rows scored exactly (segments without codes, and
+// chunks that fell back) enter the same final ranking.
+//
+// Fallback. When one chunk would leave more than chunkFallback candidates
+// for a query (adversarial near-ties, or the start of a search with a
+// large k), the chunk's candidates are dropped and the chunk is scanned in
+// float32 instead, so a search never costs much more than Exhaustive.
+
+// prefilterStats counts the prefilter's work since Open (Stats).
+type prefilterStats struct {
+	codeRows  atomic.Uint64 // rows bounded by their codes
+	rescored  atomic.Uint64 // candidates rescored in float32
+	fullRows  atomic.Uint64 // rows scored in float32 without codes
+	fallbacks atomic.Uint64 // searches with a chunk that fell back
+}
+
+// cand is a row that survived the code pass for one query.
+type cand struct {
+	seg int
+	row uint64
+	hi  float32 // upper bound of its score
+}
+
+// lowHeap keeps the k largest lower bounds seen: a min-heap of float32.
+type lowHeap struct {
+	k int
+	v []float32
+}
+
+func (h *lowHeap) push(x float32) {
+	if len(h.v) < h.k {
+		h.v = append(h.v, x)
+		for i := len(h.v) - 1; i > 0; {
+			p := (i - 1) / 2
+			if h.v[p] <= h.v[i] {
+				break
+			}
+			h.v[p], h.v[i] = h.v[i], h.v[p]
+			i = p
+		}
+		return
+	}
+	if x <= h.v[0] {
+		return
+	}
+	h.v[0] = x
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < len(h.v) && h.v[l] < h.v[m] {
+			m = l
+		}
+		if r := l + 1; r < len(h.v) && h.v[r] < h.v[m] {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		h.v[i], h.v[m] = h.v[m], h.v[i]
+		i = m
+	}
+}
+
+// floor is the threshold a row's upper bound must reach: minScore, raised
+// to the k-th largest lower bound once there are k.
+func (h *lowHeap) floor(minScore float32) float32 {
+	if len(h.v) < h.k {
+		return minScore
+	}
+	return max(minScore, h.v[0])
+}
+
+// pfQuery is one worker's state for one query.
+type pfQuery struct {
+	lb    lowHeap // lower bounds of code-scanned rows
+	exact *topK   // rows scored in float32 during the pass
+	cands []cand
+}
+
+// floor is the threshold of the query's upper bounds in this worker.
+func (p *pfQuery) floor(minScore float32) float32 {
+	return max(p.lb.floor(minScore), p.exact.floor(minScore))
+}
+
+// prune drops the candidates that can no longer reach the threshold.
+func (p *pfQuery) prune(minScore float32) {
+	thr := p.floor(minScore)
+	p.cands = slices.DeleteFunc(p.cands, func(c cand) bool { return c.hi < thr })
+}
+
+// pfWorker is one worker of a prefiltered scan.
+type pfWorker struct {
+	qs       []pfQuery
+	dots     []int32
+	sums     []int32
+	scores   []float32 // for fallback chunks
+	tops     []*topK   // exact tops, one per query (aliases qs[i].exact)
+	marks    []int
+	fellBack bool
+}
+
+// chunkFallback is the number of candidates one chunk may leave for one
+// query before the chunk is scanned in float32 instead: a quarter of the
+// chunk (the code pass then costs at most what scanning it costs), plus k
+// (a search's first k rows are all candidates).
+func chunkFallback(rows uint64, k int) int { return int(rows/4) + k }
+
+// prefilterScan is scan through the codes; see the comment at the top of
+// this file. qcodes packs the nq quantised queries, pq their bounds.
+func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
+	queries := make([]quant.Query, nq)
+	qcodes := make([]int8, 0, nq*dim)
+	for i := range queries {
+		queries[i] = quant.NewQuery(qs[i*dim : (i+1)*dim])
+		qcodes = append(qcodes, queries[i].Codes...)
+	}
+	chunks := v.chunks()
+	workers := min(runtime.GOMAXPROCS(0), len(chunks))
+	parts := make([]*pfWorker, workers)
+	var next atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for w := 0; w < workers; w++ {
+		g.Go(func() error {
+			pw := &pfWorker{
+				qs:     make([]pfQuery, nq),
+				dots:   make([]int32, nq*blockRows),
+				sums:   make([]int32, blockRows),
+				scores: make([]float32, nq*blockRows),
+				tops:   make([]*topK, nq),
+				marks:  make([]int, nq),
+			}
+			for i := range pw.qs {
+				pw.tops[i] = newTopK(k, 64)
+				pw.qs[i] = pfQuery{lb: lowHeap{k: k}, exact: pw.tops[i]}
+			}
+			parts[w] = pw
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(chunks) {
+					return nil
+				}
+				if err := e.stopped(gctx); err != nil {
+					return err
+				}
+				c := chunks[i]
+				s := v.segs.at(c.seg)
+				if err := s.ref.verify(); err != nil {
+					return err
+				}
+				if !s.ref.seg.HasCodes() {
+					scanChunk(s, c.from, c.to, qs, nq, dim, minScore, pw.scores, pw.tops)
+					e.pf.fullRows.Add(c.to - c.from)
+					continue
+				}
+				pw.codeChunk(e, s, c, queries, qcodes, qs, nq, dim, k, minScore)
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out, err := e.rescore(ctx, v, parts, qs, nq, dim, k, minScore)
+	if err != nil {
+		return nil, err
+	}
+	for _, pw := range parts {
+		if pw.fellBack {
+			e.pf.fallbacks.Add(1)
+			break
+		}
+	}
+	return out, nil
+}
+
+// codeChunk runs the code pass over one chunk, or falls back to scanning
+// it in float32 when it leaves too many candidates.
+func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Query, qcodes []int8, qs []float32, nq, dim, k int, minScore float32) {
+	seg := s.ref.seg
+	stride := seg.CodeStride()
+	for q := range pw.qs {
+		pw.marks[q] = len(pw.qs[q].cands)
+	}
+	limit := chunkFallback(c.to-c.from, k)
+	for b := c.from; b < c.to; b += blockRows {
+		end := min(b+blockRows, c.to)
+		n := int(end - b)
+		codes := seg.Codes(b, end)
+		meta := seg.CodeMeta(b, end)
+		inv := seg.InvNorms(b, end)
+		for j := 0; j < n; j++ {
+			pw.sums[j] = int32(binary.LittleEndian.Uint32(meta[j*quant.MetaSize+12:]))
+		}
+		kernel.Int8DotBlockMulti(qcodes, nq, dim, codes, stride, n, pw.sums[:n], pw.dots, blockRows)
+		dead := anyDeleted(s.tomb, b, end)
+		for q := range pw.qs {
+			p := &pw.qs[q]
+			qq := &queries[q]
+			thr := p.floor(minScore)
+			for j, dot := range pw.dots[q*blockRows : q*blockRows+n] {
+				lo, hi := qq.DotBounds(quant.DecodeMeta(meta[j*quant.MetaSize:]), dot)
+				sup := score(hi, inv[j])
+				if sup < thr {
+					continue
+				}
+				row := b + uint64(j)
+				if dead && s.tomb.has(row) {
+					continue
+				}
+				p.cands = append(p.cands, cand{seg: c.seg, row: row, hi: sup})
+				p.lb.push(score(lo, inv[j]))
+				thr = p.floor(minScore)
+			}
+			if len(p.cands)-pw.marks[q] > limit {
+				pw.fallBack(e, s, c, qs, nq, dim, minScore)
+				return
+			}
+		}
+		e.pf.codeRows.Add(uint64(n))
+	}
+	for q := range pw.qs {
+		p := &pw.qs[q]
+		if len(p.cands) > 2*k+4096 {
+			p.prune(minScore)
+		}
+	}
+}
+
+// fallBack drops the candidates of chunk c and scans it in float32. The
+// lower bounds its rows left stay valid: they are of distinct rows, and
+// the exact scores go to another heap (see the file comment).
+func (pw *pfWorker) fallBack(e *Engine, s *segView, c chunk, qs []float32, nq, dim int, minScore float32) {
+	for q := range pw.qs {
+		pw.qs[q].cands = pw.qs[q].cands[:pw.marks[q]]
+	}
+	scanChunk(s, c.from, c.to, qs, nq, dim, minScore, pw.scores, pw.tops)
+	e.pf.fullRows.Add(c.to - c.from)
+	pw.fellBack = true
+}
+
+// anyDeleted reports whether a row of [from, to) is tombstoned.
+func anyDeleted(t tombs, from, to uint64) bool {
+	if t.count() == 0 {
+		return false
+	}
+	for r := from; r < to; r++ {
+		if t.has(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// rescore merges the workers' passes: per query, the final threshold from
+// every worker's bounds and exact scores, then the float32 score of each
+// surviving candidate, and the top k of exact scores.
+func (e *Engine) rescore(ctx context.Context, v *version, parts []*pfWorker, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
+	out := make([][]Hit, nq)
+	exact := make([][]Hit, len(parts))
+	for q := 0; q < nq; q++ {
+		if err := e.stopped(ctx); err != nil {
+			return nil, err
+		}
+		all := lowHeap{k: k}
+		var cands []cand
+		for w, pw := range parts {
+			p := &pw.qs[q]
+			for _, x := range p.lb.v {
+				all.push(x)
+			}
+			exact[w] = p.exact.hits
+			cands = append(cands, p.cands...)
+		}
+		exactTop := merge(k, exact...)
+		thr := all.floor(minScore)
+		if len(exactTop) == k {
+			thr = max(thr, exactTop[k-1].Score)
+		}
+		cands = slices.DeleteFunc(cands, func(c cand) bool { return c.hi < thr })
+		// Segment then row order: rows are read in file order.
+		slices.SortFunc(cands, func(a, b cand) int {
+			if a.seg != b.seg {
+				return a.seg - b.seg
+			}
+			return int(a.row) - int(b.row)
+		})
+		top := newTopK(k, uint64(len(cands)))
+		qn := qs[q*dim : (q+1)*dim]
+		for _, c := range cands {
+			s := v.segs.at(c.seg)
+			seg := s.ref.seg
+			sc := score(kernel.Dot(qn, seg.Vectors(c.row, c.row+1)), seg.InvNorms(c.row, c.row+1)[0])
+			if sc >= minScore {
+				id, _ := segment.RowID(s.runs, c.row)
+				top.offer(Hit{ID: id, Score: sc})
+			}
+		}
+		e.pf.rescored.Add(uint64(len(cands)))
+		out[q] = merge(k, exactTop, top.hits)
+	}
+	return out, nil
+}
