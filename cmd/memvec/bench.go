@@ -22,11 +22,12 @@ func newBenchCommand() *command {
 	return &command{
 		name:  "bench",
 		args:  "[--n 1000000] [--dim 512] [--queries 100] [--json]",
-		short: "time Search, SearchBatch and SearchIn against the memory-bandwidth floor",
+		short: "time Search (codes and Exhaustive), SearchBatch and SearchIn against the memory-bandwidth floor",
 		long: `Bench builds a temporary store of --n random vectors of dimension --dim,
 reopens it, and times --queries random queries with Search, the same
-number in SearchBatch calls of --batch queries, and SearchIn over --in
-random IDs. Beside them it measures, in the same run, the floor: one
+number in SearchBatch calls of --batch queries (each both through the
+int8 codes, the default, and Exhaustive: every float32 row), and
+SearchIn over --in random IDs. Beside them it measures, in the same run, the floor: one
 parallel read, with every core, of as many bytes as a Search scans (the
 vectors and their norms), by the widest vector loads the CPU has with one
 XOR per load and no other work (the kernel package's Stream). As memvec's
@@ -71,7 +72,7 @@ type benchArgs struct {
 }
 
 type benchRow struct {
-	Name        string  `json:"name"` // floor, search, search_batch, search_in
+	Name        string  `json:"name"` // floor, search, search_exhaustive, search_batch, search_batch_exhaustive, search_in
 	Op          string  `json:"op"`
 	Calls       int     `json:"calls"`
 	MedianMs    float64 `json:"median_ms"`
@@ -157,10 +158,13 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 	defer func() { unmap() }()
 	floor.Read(onHeap) // fault the pages in
 	floor.Read(mapped)
-	prog := c.newProgress("bench", int64(2*b.queries+(b.queries+b.batch-1)/b.batch), "calls", b.json)
+	prog := c.newProgress("bench", int64(3*b.queries+2*((b.queries+b.batch-1)/b.batch)), "calls", b.json)
 	defer prog.Done()
-	// Search and the floors take turns, so that all see the same machine.
-	var search, heapTimes, mappedTimes []time.Duration
+	// Search, Exhaustive and the floors take turns, so that all see the
+	// same machine.
+	exOpts := opts
+	exOpts.Exhaustive = true
+	var search, exhaustive, heapTimes, mappedTimes []time.Duration
 	floorReps := min(max(b.queries, 5), 30)
 	for i := 0; i < max(b.queries, floorReps); i++ {
 		if err := ctx.Err(); err != nil {
@@ -172,7 +176,12 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 				return err
 			}
 			search = append(search, time.Since(t))
-			prog.Add(1)
+			t = time.Now()
+			if _, err := db.Search(ctx, queries[i], exOpts); err != nil {
+				return err
+			}
+			exhaustive = append(exhaustive, time.Since(t))
+			prog.Add(2)
 		}
 		if i < floorReps {
 			t := time.Now()
@@ -186,7 +195,7 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 	onHeap = nil
 	unmap()
 	unmap = func() {}
-	var batch []time.Duration
+	var batch, batchEx []time.Duration
 	for from := 0; from < b.queries; from += b.batch {
 		qs := queries[from:min(from+b.batch, len(queries))]
 		if len(qs) < b.batch { // every call takes a full batch
@@ -197,7 +206,12 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 			return err
 		}
 		batch = append(batch, time.Since(t))
-		prog.Add(1)
+		t = time.Now()
+		if _, err := db.SearchBatch(ctx, qs, exOpts); err != nil {
+			return err
+		}
+		batchEx = append(batchEx, time.Since(t))
+		prog.Add(2)
 	}
 	var searchIn []time.Duration
 	ids := make([]uint64, b.in)
@@ -221,12 +235,15 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 		fl, res.Floor.Source = fm, "mapped"
 	}
 	vs := func(d time.Duration) float64 { return round(float64(d) / float64(fl)) }
-	s, bt, si := median(search), median(batch), median(searchIn)
+	s, se, bt, bte, si := median(search), median(exhaustive), median(batch), median(batchEx), median(searchIn)
 	res.Rows = []benchRow{
 		{Name: "floor", Op: fmt.Sprintf("floor: parallel read of %s (%s)", fmtBytes(res.ScanBytes), res.Floor.Source), Calls: len(heapTimes), MedianMs: ms(fl), VsFloor: 1},
 		{Name: "search", Op: fmt.Sprintf("Search, top %d", b.k), Calls: len(search), MedianMs: ms(s), PerQueryMs: ms(s), QueriesPerS: round(rate(1, s)), VsFloor: vs(s)},
+		{Name: "search_exhaustive", Op: fmt.Sprintf("Search, top %d, Exhaustive", b.k), Calls: len(exhaustive), MedianMs: ms(se), PerQueryMs: ms(se), QueriesPerS: round(rate(1, se)), VsFloor: vs(se)},
 		{Name: "search_batch", Op: fmt.Sprintf("SearchBatch of %d, top %d", b.batch, b.k), Calls: len(batch), MedianMs: ms(bt),
 			PerQueryMs: ms(bt / time.Duration(b.batch)), QueriesPerS: round(rate(float64(b.batch), bt)), VsFloor: vs(bt)},
+		{Name: "search_batch_exhaustive", Op: fmt.Sprintf("SearchBatch of %d, top %d, Exhaustive", b.batch, b.k), Calls: len(batchEx), MedianMs: ms(bte),
+			PerQueryMs: ms(bte / time.Duration(b.batch)), QueriesPerS: round(rate(float64(b.batch), bte)), VsFloor: vs(bte)},
 		{Name: "search_in", Op: fmt.Sprintf("SearchIn %d IDs, top %d", b.in, b.k), Calls: len(searchIn), MedianMs: ms(si), PerQueryMs: ms(si), QueriesPerS: round(rate(1, si))},
 	}
 	res.TotalSeconds = round(time.Since(start).Seconds())
@@ -259,7 +276,8 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 	tw.Flush()
 	fmt.Fprintf(out, "\nmedians; the floor is the faster of a read from the heap (%s) and from the store's mapping (%s)\n",
 		fmtDuration(fh), fmtDuration(fm))
-	fmt.Fprintf(out, "a SearchBatch call reads the data once for all its queries; SearchIn reads only its rows\n")
+	fmt.Fprintf(out, "Search reads the int8 codes and rescores only rows that can reach the top k; Exhaustive reads every float32 row\n")
+	fmt.Fprintf(out, "(both give the same answer); a SearchBatch call reads the data once for all its queries; SearchIn reads only its rows\n")
 	return nil
 }
 

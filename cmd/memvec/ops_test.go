@@ -475,23 +475,23 @@ func TestBench(t *testing.T) {
 		}
 	}
 	okJSON(t, dir, &res, "bench", "--n", "3000", "--dim", "32", "--queries", "6", "--batch", "4", "--in", "50", "--dir", dir)
-	if res.N != 3000 || res.Dim != 32 || res.ScanBytes != 3000*132 || res.Kernel == "" || len(res.Rows) != 4 {
+	if res.N != 3000 || res.Dim != 32 || res.ScanBytes != 3000*132 || res.Kernel == "" || len(res.Rows) != 6 {
 		t.Fatalf("bench: %+v", res)
 	}
-	for i, name := range []string{"floor", "search", "search_batch", "search_in"} {
+	for i, name := range []string{"floor", "search", "search_exhaustive", "search_batch", "search_batch_exhaustive", "search_in"} {
 		r := res.Rows[i]
 		if r.Name != name || r.MedianMs <= 0 || r.Calls <= 0 {
 			t.Errorf("row %d: %+v", i, r)
 		}
 	}
-	if res.Rows[2].Calls != 2 || res.Rows[1].Calls != 6 {
+	if res.Rows[3].Calls != 2 || res.Rows[4].Calls != 2 || res.Rows[1].Calls != 6 || res.Rows[2].Calls != 6 {
 		t.Errorf("calls: %+v", res.Rows)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("bench left %v behind", entries)
 	}
 	out := ok(t, dir, "bench", "--n", "500", "--dim", "8", "--queries", "2", "--dir", dir)
-	for _, want := range []string{"floor", "Search, top 10", "SearchBatch of 32", "SearchIn 1000 IDs", "vs floor", "median"} {
+	for _, want := range []string{"floor", "Search, top 10", "Search, top 10, Exhaustive", "SearchBatch of 32", "SearchIn 1000 IDs", "vs floor", "median"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
 		}
