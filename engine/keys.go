@@ -54,6 +54,7 @@ func (e *Engine) checkRecords(recs []Record) (batch, error) {
 		// compared by lookups), so they are not copied here.
 		b.vecs[i], b.inv[i], b.keys[i], b.payloads[i] = r.Vector, inv, unsafe.Slice(unsafe.StringData(r.Key), len(r.Key)), r.Payload
 	}
+	e.encodeBatch(&b)
 	return b, nil
 }
 

@@ -56,6 +56,7 @@ func (e *Engine) Add(vecs [][]float32) ([]uint64, error) {
 			return nil, fmt.Errorf("vector %d: %w", i, err)
 		}
 	}
+	e.encodeBatch(&b)
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	if err := e.writable(); err != nil {
