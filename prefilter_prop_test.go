@@ -126,13 +126,8 @@ func checkPrefilter(t *testing.T, db *DB, queries [][]float32, what string) {
 // score bits in the same order.
 func sameResults(t *testing.T, where string, got, want []Result) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d results, Exhaustive %d", where, len(got), len(want))
-	}
-	for i := range got {
-		if got[i].ID != want[i].ID || math.Float32bits(got[i].Score) != math.Float32bits(want[i].Score) {
-			t.Fatalf("%s: result %d is (%d, %v), Exhaustive (%d, %v)", where, i, got[i].ID, got[i].Score, want[i].ID, want[i].Score)
-		}
+	if !sameHits(got, want) {
+		t.Fatalf("%s:\n got        %v\n Exhaustive %v", where, got, want)
 	}
 }
 
