@@ -94,6 +94,9 @@ type impl struct {
 	multi func(qs []float32, nq, d int, rows []float32, stride, n int, out []float32, outStride int)
 	// stream: any length.
 	stream func(b []byte) uint64
+	// i8 is the integer kernel (kernel_int8.go), named i8name.
+	i8     int8Multi
+	i8name string
 }
 
 // cur is the implementation the package-level functions use.
