@@ -96,6 +96,15 @@ func (m *int8Data) dot(t *testing.T, j, r int) int32 {
 
 const int8Sentinel = int32(-0x5a5a5a5a)
 
+// garbage fills the padding between rows, which no kernel may count.
+var garbage = func() []int8 {
+	g := make([]int8, 4096)
+	for i := range g {
+		g[i] = int8(i*7 + 3)
+	}
+	return g
+}()
+
 // checkInt8 scores the first n rows, laid out with the given stride,
 // against the first nq queries (Int8DotBlock when nq == 0) with
 // implementation k, every input in guarded memory that ends (or starts,
@@ -119,8 +128,8 @@ func checkInt8(t *testing.T, k *impl, m *int8Data, nq, n, stride int, atEnd bool
 	codes, freeC := guardedInt8(t, clen, atEnd)
 	defer freeC()
 	if n > 0 {
-		for i := range codes {
-			codes[i] = int8(i*7 + 3) // padding between rows: garbage
+		for i := 0; i < len(codes); i += len(garbage) {
+			copy(codes[i:], garbage) // padding between rows
 		}
 		for r := 0; r < n; r++ {
 			copy(codes[r*stride:r*stride+d], m.rows[r*d:(r+1)*d])
@@ -168,62 +177,91 @@ func checkInt8(t *testing.T, k *impl, m *int8Data, nq, n, stride int, atEnd bool
 // int8Ns are the row counts: every tile remainder, and a whole block.
 var int8Ns = []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 256}
 
-// TestInt8DotBlock: every implementation returns the exact dot product
+// TestInt8DotBlock: every implementation available (available(), whatever
+// MEMVEC_KERNEL says) returns the exact dot product
 // for every dimension in int8Dims, every kind of value, every n in
-// int8Ns, strides d, d+1 and d+37, with the data flush against a guard
-// page at either end.
+// int8Ns, strides d, d+1 and d+37 (one of them, cycled, above d = 1000,
+// where 256 rows are tried with random and maximal values only), with the
+// data flush against a guard page at either end.
 func TestInt8DotBlock(t *testing.T) {
-	forEachImpl(t, func(t *testing.T, k *impl) {
-		rng := rand.New(rand.NewSource(11))
-		for _, d := range int8Dims {
-			for _, kind := range int8Kinds {
-				m := newInt8Data(rng, kind, d, 1, 256)
+	rng := rand.New(rand.NewSource(11))
+	for _, d := range int8Dims {
+		for ki, kind := range int8Kinds {
+			m := newInt8Data(rng, kind, d, 1, 256)
+			for _, k := range available() {
 				for i, n := range int8Ns {
 					for si, stride := range []int{d, d + 1, d + 37} {
-						checkInt8(t, k, m, 0, n, stride, (i+si)%2 == 0)
+						c := i + si + ki
+						if d > 1000 && (si != c%3 || n == 256 && ki > 1) {
+							continue
+						}
+						checkInt8(t, k, m, 0, n, stride, c%2 == 0)
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
-// TestInt8DotBlockMulti: the same for 1..33 queries. Every shape is
-// covered up to d = 128; above, fewer query counts keep the test short
-// (the Go implementation and the reference are the slow part).
+// TestInt8DotBlockMulti: the same for 1..33 queries, on the shapes
+// multiShape picks.
 func TestInt8DotBlockMulti(t *testing.T) {
-	allNQ := make([]int, 33)
-	for i := range allNQ {
-		allNQ[i] = i + 1
-	}
-	forEachImpl(t, func(t *testing.T, k *impl) {
-		rng := rand.New(rand.NewSource(12))
-		for _, d := range int8Dims {
-			nqs, ns := allNQ, int8Ns
-			switch {
-			case d > 1000:
-				nqs, ns = []int{1, 3, 4, 5, 8, 33}, []int{0, 1, 3, 4, 5, 9}
-			case d > 128:
-				nqs = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 31, 32, 33}
-			}
-			for ki, kind := range int8Kinds {
-				if d > 128 && ki > 1 && ki != 4 {
-					continue // random, max and signs
-				}
-				m := newInt8Data(rng, kind, d, 33, 256)
-				for qi, nq := range nqs {
-					for ni, n := range ns {
-						c := qi + ni + ki
+	rng := rand.New(rand.NewSource(12))
+	for _, d := range int8Dims {
+		for ki, kind := range int8Kinds {
+			m := newInt8Data(rng, kind, d, 33, 256)
+			for _, k := range available() {
+				for nq := 1; nq <= 33; nq++ {
+					for ni, n := range int8Ns {
+						c := nq + ni
+						if !multiShape(d, ki, nq, n, c) {
+							continue
+						}
 						stride := []int{d, d + 1, d + 37}[c%3]
 						checkInt8(t, k, m, nq, n, stride, c%2 == 0)
 					}
 				}
 			}
 		}
-		// Query sets of several 32 KiB batches, over row chunks.
-		m := newInt8Data(rng, int8Kinds[0], 4096, 33, 256)
-		checkInt8(t, k, m, 33, 256, 4096+64, true)
-	})
+	}
+	// Query sets of several 32 KiB batches (4 at d = 4096), over row
+	// chunks (of 60 rows at this stride).
+	m := newInt8Data(rng, int8Kinds[0], 4096, 33, 256)
+	for _, k := range available() {
+		checkInt8(t, k, m, 33, 67, 4096+64, true)
+	}
+}
+
+// multiShape reports whether TestInt8DotBlockMulti runs nq queries against
+// n rows of dimension d with values of kind ki (c cycles the choices). The
+// test is dominated by the Go implementation and the reference, so it
+// covers the shapes where tails and tiles differ densely and the
+// expensive ones sparsely:
+//
+//   - d <= 1000, n <= 9: every nq up to 33 (every nq%4 with every n%4
+//     and n/4) for d <= 128, and 1..9, 16, 31..33 above, each with random
+//     values and one extreme kind, cycled;
+//   - d <= 1000, n = 256: nq 1, 5 and 33, random values;
+//   - d > 1000: nq 1, 4, 5 and 33 with n in 0, 1, 4, 5, 9, random and
+//     maximal values; 256 rows for nq 1 and 5 at d = 4096 and nq 1 at
+//     MaxInt8Dim, random values.
+func multiShape(d, ki, nq, n, c int) bool {
+	extreme := 1 + c%(len(int8Kinds)-1)
+	switch {
+	case d <= 1000 && n <= 9:
+		if ki != 0 && ki != extreme {
+			return false
+		}
+		return d <= 128 || nq <= 9 || nq == 16 || nq >= 31
+	case d <= 1000:
+		return ki == 0 && (nq == 1 || nq == 5 || nq == 33)
+	case n == 256:
+		return ki == 0 && (nq == 1 || nq == 5 && d == 4096)
+	}
+	if ki > 1 || nq != 1 && nq != 4 && nq != 5 && nq != 33 {
+		return false
+	}
+	return n == 0 || n == 1 || n == 4 || n == 5 || n == 9
 }
 
 // TestInt8Preconditions: violated length preconditions panic before any

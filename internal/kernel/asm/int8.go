@@ -42,12 +42,14 @@ type i8isa struct {
 	zero func(r VecVirtual)
 	// setup prepares the per-function constants from d (in bytes).
 	setup func(d Register)
-	// loop emits the main loop and the tail over the d bytes at qc, rc
-	// (cnt is a scratch register; prefetch, if not nil, is called once
-	// per 64 bytes of a row); prefix names its labels. step(disp, masked)
-	// is the work of one register of row bytes at byte offset disp.
-	loop func(d, qc, rc, cnt Register, prefix string, body func(disp int, masked bool), prefetch func())
-	// body accumulates the chunk at disp into acc[k][r].
+	// sets is the number of accumulator sets a tile of nq queries
+	// uses: independent dependency chains for each (query, row) pair,
+	// summed before the reduction.
+	sets func(nq int) int
+	// loop emits the loops over the d bytes of the queries and rows at
+	// w.qc, w.rc and the tail.
+	loop func(w *walk)
+	// body accumulates the register of row bytes at disp into acc[k][r].
 	body  func(nq, rows int, q, row func(k, disp int) Mem, acc [][]VecVirtual, disp int, masked bool)
 	tree  func(slots []VecVirtual) VecVirtual
 	lanes int // int32 lanes of a register
@@ -58,6 +60,28 @@ type i8isa struct {
 	// it.
 	extract   func(r VecVirtual, k int) Register
 	storeLane func(r VecVirtual, k int, m Mem)
+}
+
+// walk is what an isa's loop works with: the registers of a tile (d in
+// bytes, the query and row cursors, a scratch counter), the prefix of its
+// labels, and its emitters.
+type walk struct {
+	d, qc, rc, cnt Register
+	prefix         string
+	sets           int
+	// body accumulates the register at disp into accumulator set set.
+	body func(disp, set int, masked bool)
+	// prefetch, for 4-row tiles, prefetches the line at disp of the rows
+	// ahead; pfNext moves that window on by n bytes.
+	prefetch func(disp int)
+	pfNext   func(n int)
+}
+
+// next moves the cursors (and the prefetch window) on by n bytes.
+func (w *walk) next(n int) {
+	w.pfNext(n)
+	ADDQ(U32(n), w.qc)
+	ADDQ(U32(n), w.rc)
 }
 
 var (
@@ -95,23 +119,51 @@ func vnni() *i8isa {
 			vnni80 = ZMM()
 			VPBROADCASTD(bytes80(), vnni80)
 		},
-		loop: func(dB, qc, rc, cnt Register, prefix string, body func(int, bool), prefetch func()) {
-			MOVQ(dB, cnt)
-			SHRQ(U8(6), cnt)
-			JZ(LabelRef(prefix + "tail"))
-			Label(prefix + "loop")
-			body(0, false)
-			if prefetch != nil {
-				prefetch()
+		// VPDPBUSD has a latency of about 5 cycles and two can
+		// issue a cycle, so a tile needs about ten independent
+		// accumulators to keep them busy: one query x 4 rows uses four
+		// sets, two queries two.
+		sets: func(nq int) int {
+			switch nq {
+			case 1:
+				return 4
+			case 2:
+				return 2
 			}
-			ADDQ(U32(64), qc)
-			ADDQ(U32(64), rc)
-			DECQ(cnt)
-			JNZ(LabelRef(prefix + "loop"))
-			Label(prefix + "tail")
+			return 1
+		},
+		loop: func(w *walk) {
+			// sets registers a step, each into its own set, then
+			// single registers, then the tail.
+			p := w.prefix
+			MOVQ(w.d, w.cnt)
+			SHRQ(U8(6+log2(w.sets)), w.cnt)
+			JZ(LabelRef(p + "rest"))
+			Label(p + "loop")
+			for i := 0; i < w.sets; i++ {
+				w.body(64*i, i, false)
+				w.prefetch(64 * i)
+			}
+			w.next(64 * w.sets)
+			DECQ(w.cnt)
+			JNZ(LabelRef(p + "loop"))
+			Label(p + "rest")
+			if w.sets > 1 {
+				MOVQ(w.d, w.cnt)
+				SHRQ(U8(6), w.cnt)
+				ANDQ(U8(w.sets-1), w.cnt)
+				JZ(LabelRef(p + "tail"))
+				Label(p + "loop1")
+				w.body(0, 0, false)
+				w.prefetch(0)
+				w.next(64)
+				DECQ(w.cnt)
+				JNZ(LabelRef(p + "loop1"))
+			}
+			Label(p + "tail")
 			KORTESTQ(vnniK, vnniK)
-			JZ(LabelRef(prefix + "reduce"))
-			body(0, true)
+			JZ(LabelRef(p + "reduce"))
+			w.body(0, w.sets-1, true)
 		},
 		body: func(nq, rows int, q, row func(int, int) Mem, acc [][]VecVirtual, disp int, masked bool) {
 			loadQ := func(k int) VecVirtual {
@@ -174,45 +226,44 @@ func i8avx2() *i8isa {
 		vec:   YMM,
 		zero:  func(r VecVirtual) { VPXOR(r, r, r) },
 		setup: func(dB Register) {},
-		loop: func(dB, qc, rc, cnt Register, prefix string, body func(int, bool), prefetch func()) {
+		// The adds have a latency of one cycle: one set is enough.
+		sets: func(int) int { return 1 },
+		loop: func(w *walk) {
 			// 64 bytes a step (one prefetch per line), then 16-byte
 			// steps, then the tail.
-			MOVQ(dB, cnt)
-			SHRQ(U8(6), cnt)
-			JZ(LabelRef(prefix + "rest"))
-			Label(prefix + "loop")
+			p := w.prefix
+			MOVQ(w.d, w.cnt)
+			SHRQ(U8(6), w.cnt)
+			JZ(LabelRef(p + "rest"))
+			Label(p + "loop")
 			for disp := 0; disp < 64; disp += 16 {
-				body(disp, false)
+				w.body(disp, 0, false)
 			}
-			if prefetch != nil {
-				prefetch()
-			}
-			ADDQ(U32(64), qc)
-			ADDQ(U32(64), rc)
-			DECQ(cnt)
-			JNZ(LabelRef(prefix + "loop"))
-			Label(prefix + "rest")
-			MOVQ(dB, cnt)
-			SHRQ(U8(4), cnt)
-			ANDQ(U8(3), cnt)
-			JZ(LabelRef(prefix + "tail"))
-			Label(prefix + "loop16")
-			body(0, false)
-			ADDQ(U32(16), qc)
-			ADDQ(U32(16), rc)
-			DECQ(cnt)
-			JNZ(LabelRef(prefix + "loop16"))
-			Label(prefix + "tail")
-			TESTQ(U32(15), dB)
-			JZ(LabelRef(prefix + "reduce"))
+			w.prefetch(0)
+			w.next(64)
+			DECQ(w.cnt)
+			JNZ(LabelRef(p + "loop"))
+			Label(p + "rest")
+			MOVQ(w.d, w.cnt)
+			SHRQ(U8(4), w.cnt)
+			ANDQ(U8(3), w.cnt)
+			JZ(LabelRef(p + "tail"))
+			Label(p + "loop16")
+			w.body(0, 0, false)
+			w.next(16)
+			DECQ(w.cnt)
+			JNZ(LabelRef(p + "loop16"))
+			Label(p + "tail")
+			TESTQ(U32(15), w.d)
+			JZ(LabelRef(p + "reduce"))
 			// Step back to the last 16 bytes of the rows: qc, rc +=
-			// d%16 - 16.
+			// d%16 - 16 (the prefetch window is done with).
 			avx2Rem = GP64()
-			MOVQ(dB, avx2Rem)
+			MOVQ(w.d, avx2Rem)
 			ANDQ(U8(15), avx2Rem)
-			LEAQ(Mem{Base: qc, Index: avx2Rem, Scale: 1, Disp: -16}, qc)
-			LEAQ(Mem{Base: rc, Index: avx2Rem, Scale: 1, Disp: -16}, rc)
-			body(0, true)
+			LEAQ(Mem{Base: w.qc, Index: avx2Rem, Scale: 1, Disp: -16}, w.qc)
+			LEAQ(Mem{Base: w.rc, Index: avx2Rem, Scale: 1, Disp: -16}, w.rc)
+			w.body(0, 0, true)
 		},
 		body: func(nq, rows int, q, row func(int, int) Mem, acc [][]VecVirtual, disp int, masked bool) {
 			var mask Mem
@@ -365,40 +416,54 @@ func genI8Block(s *i8isa, nq int) {
 		outg := Load(outArg, GP64())
 		gc := Load(Param("groups"), GP64())
 		Label(prefix + "group")
-		acc := make([][]VecVirtual, nq) // [k][r]
-		for k := range acc {
-			acc[k] = make([]VecVirtual, rows)
-			for r := range acc[k] {
-				acc[k][r] = s.vec()
-				s.zero(acc[k][r])
+		sets := s.sets(nq)
+		acc := make([][][]VecVirtual, sets) // [set][k][r]
+		for i := range acc {
+			acc[i] = make([][]VecVirtual, nq)
+			for k := range acc[i] {
+				acc[i][k] = make([]VecVirtual, rows)
+				for r := range acc[i][k] {
+					acc[i][k][r] = s.vec()
+					s.zero(acc[i][k][r])
+				}
 			}
 		}
-		qc, rc, cnt := GP64(), GP64(), GP64()
-		MOVQ(qg, qc)
-		Load(rowsArg, rc)
-		var prefetch func()
+		w := &walk{d: dB, qc: GP64(), rc: GP64(), cnt: GP64(), prefix: prefix, sets: sets,
+			prefetch: func(int) {}, pfNext: func(int) {}}
+		MOVQ(qg, w.qc)
+		Load(rowsArg, w.rc)
 		if rows == nr {
 			pf := Load(Param("pf"), GP64())
-			ADDQ(rc, pf)
-			prefetch = func() {
+			ADDQ(w.rc, pf)
+			w.prefetch = func(disp int) {
 				for r := 0; r < rows; r++ {
-					PREFETCHT0(rowAddr(pf, r, 0))
+					PREFETCHT0(rowAddr(pf, r, disp))
 				}
-				ADDQ(U32(64), pf)
 			}
+			w.pfNext = func(n int) { ADDQ(U32(n), pf) }
 		}
-		body := func(disp int, masked bool) {
-			s.body(nq, rows, func(k, disp int) Mem { return qAddr(qc, k, disp) },
-				func(r, disp int) Mem { return rowAddr(rc, r, disp) }, acc, disp, masked)
+		w.body = func(disp, set int, masked bool) {
+			s.body(nq, rows, func(k, disp int) Mem { return qAddr(w.qc, k, disp) },
+				func(r, disp int) Mem { return rowAddr(w.rc, r, disp) }, acc[set], disp, masked)
 		}
-		s.loop(dB, qc, rc, cnt, prefix, body, prefetch)
+		s.loop(w)
 
 		Label(prefix + "reduce")
+		// Fold the sets into set 0 pairwise (integer sums: any order).
+		for n := sets; n > 1; n /= 2 {
+			for i := 0; i < n/2; i++ {
+				for k := range acc[i] {
+					for r := range acc[i][k] {
+						VPADDD(acc[i+n/2][k][r], acc[i][k][r], acc[i][k][r])
+					}
+				}
+			}
+		}
 		per := s.lanes / 4 // queries per tree group (slot = r*per + k)
 		slots := make([]VecVirtual, 4*per)
 		for k := 0; k < nq; k++ {
 			for r := 0; r < rows; r++ {
-				slots[r*per+k] = acc[k][r]
+				slots[r*per+k] = acc[0][k][r]
 			}
 		}
 		e := s.tree(slots)

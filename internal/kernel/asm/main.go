@@ -21,6 +21,9 @@
 // vector loops cover whole registers and the tail is a masked load
 // (VMASKMOVPS for AVX2, an opmask for AVX-512), which never faults on
 // the lanes it leaves out.
+//
+// int8.go emits the integer kernels int8{VNNI,AVX2}x{Q} of the int8
+// prefilter in the same shape (see there).
 package main
 
 import (
