@@ -10,8 +10,10 @@ import "golang.org/x/sys/cpu"
 // exists and every masked load stays inside the slices.
 
 var (
-	avx2Impl   = &impl{name: "avx2", dot: dotAVX2Go, multi: multiAVX2, stream: streamAVX2}
-	avx512Impl = &impl{name: "avx512", dot: dotAVX512Go, multi: multiAVX512, stream: streamAVX512}
+	avx2Impl = &impl{name: "avx2", dot: dotAVX2Go, multi: multiAVX2, stream: streamAVX2,
+		i8: int8MultiAVX2, i8name: "avx2"}
+	avx512Impl = &impl{name: "avx512", dot: dotAVX512Go, multi: multiAVX512, stream: streamAVX512,
+		i8: avx512Int8(), i8name: avx512Int8Name()}
 
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL

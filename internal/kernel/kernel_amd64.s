@@ -1404,3 +1404,1866 @@ reduce:
 	MOVQ          AX, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// func int8AVX2x1(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// Requires: AVX, AVX2, MMX+
+TEXT ·int8AVX2x1(SB), NOSPLIT, $8-80
+	MOVQ d+8(FP), AX
+	MOVQ stride+24(FP), CX
+	LEAQ (CX)(CX*2), DX
+	MOVQ outStride+56(FP), BX
+	SHLQ $0x02, BX
+	MOVQ n+32(FP), SI
+	MOVQ SI, DI
+	ANDQ $0x03, DI
+	MOVQ DI, (SP)
+	SHRQ $0x02, SI
+	MOVQ SI, n+32(FP)
+	CMPQ n+32(FP), $0x00
+	JE   rest
+
+tiles:
+	MOVQ q+0(FP), SI
+	MOVQ out+48(FP), DI
+	MOVQ groups+64(FP), R8
+
+tgroup:
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	MOVQ  SI, R9
+	MOVQ  codes+16(FP), R10
+	MOVQ  pf+72(FP), R12
+	ADDQ  R10, R12
+	MOVQ  AX, R11
+	SHRQ  $0x06, R11
+	JZ    trest
+
+tloop:
+	VPMOVSXBW  (R10), Y4
+	VPMOVSXBW  (R10)(CX*1), Y5
+	VPMOVSXBW  (R10)(CX*2), Y6
+	VPMOVSXBW  (R10)(DX*1), Y7
+	VPMOVSXBW  (R9), Y8
+	VPMADDWD   Y4, Y8, Y4
+	VPADDD     Y4, Y0, Y0
+	VPMADDWD   Y5, Y8, Y4
+	VPADDD     Y4, Y1, Y1
+	VPMADDWD   Y6, Y8, Y4
+	VPADDD     Y4, Y2, Y2
+	VPMADDWD   Y7, Y8, Y4
+	VPADDD     Y4, Y3, Y3
+	VPMOVSXBW  16(R10), Y4
+	VPMOVSXBW  16(R10)(CX*1), Y5
+	VPMOVSXBW  16(R10)(CX*2), Y6
+	VPMOVSXBW  16(R10)(DX*1), Y7
+	VPMOVSXBW  16(R9), Y8
+	VPMADDWD   Y4, Y8, Y4
+	VPADDD     Y4, Y0, Y0
+	VPMADDWD   Y5, Y8, Y4
+	VPADDD     Y4, Y1, Y1
+	VPMADDWD   Y6, Y8, Y4
+	VPADDD     Y4, Y2, Y2
+	VPMADDWD   Y7, Y8, Y4
+	VPADDD     Y4, Y3, Y3
+	VPMOVSXBW  32(R10), Y4
+	VPMOVSXBW  32(R10)(CX*1), Y5
+	VPMOVSXBW  32(R10)(CX*2), Y6
+	VPMOVSXBW  32(R10)(DX*1), Y7
+	VPMOVSXBW  32(R9), Y8
+	VPMADDWD   Y4, Y8, Y4
+	VPADDD     Y4, Y0, Y0
+	VPMADDWD   Y5, Y8, Y4
+	VPADDD     Y4, Y1, Y1
+	VPMADDWD   Y6, Y8, Y4
+	VPADDD     Y4, Y2, Y2
+	VPMADDWD   Y7, Y8, Y4
+	VPADDD     Y4, Y3, Y3
+	VPMOVSXBW  48(R10), Y4
+	VPMOVSXBW  48(R10)(CX*1), Y5
+	VPMOVSXBW  48(R10)(CX*2), Y6
+	VPMOVSXBW  48(R10)(DX*1), Y7
+	VPMOVSXBW  48(R9), Y8
+	VPMADDWD   Y4, Y8, Y4
+	VPADDD     Y4, Y0, Y0
+	VPMADDWD   Y5, Y8, Y4
+	VPADDD     Y4, Y1, Y1
+	VPMADDWD   Y6, Y8, Y4
+	VPADDD     Y4, Y2, Y2
+	VPMADDWD   Y7, Y8, Y4
+	VPADDD     Y4, Y3, Y3
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(CX*1)
+	PREFETCHT0 (R12)(CX*2)
+	PREFETCHT0 (R12)(DX*1)
+	ADDQ       $0x00000040, R12
+	ADDQ       $0x00000040, R9
+	ADDQ       $0x00000040, R10
+	DECQ       R11
+	JNZ        tloop
+
+trest:
+	MOVQ AX, R11
+	SHRQ $0x04, R11
+	ANDQ $0x03, R11
+	JZ   ttail
+
+tloop16:
+	VPMOVSXBW (R10), Y4
+	VPMOVSXBW (R10)(CX*1), Y5
+	VPMOVSXBW (R10)(CX*2), Y6
+	VPMOVSXBW (R10)(DX*1), Y7
+	VPMOVSXBW (R9), Y8
+	VPMADDWD  Y4, Y8, Y4
+	VPADDD    Y4, Y0, Y0
+	VPMADDWD  Y5, Y8, Y4
+	VPADDD    Y4, Y1, Y1
+	VPMADDWD  Y6, Y8, Y4
+	VPADDD    Y4, Y2, Y2
+	VPMADDWD  Y7, Y8, Y4
+	VPADDD    Y4, Y3, Y3
+	ADDQ      $0x00000010, R12
+	ADDQ      $0x00000010, R9
+	ADDQ      $0x00000010, R10
+	DECQ      R11
+	JNZ       tloop16
+
+ttail:
+	TESTQ     $0x0000000f, AX
+	JZ        treduce
+	MOVQ      AX, R11
+	ANDQ      $0x0f, R11
+	LEAQ      -16(R9)(R11*1), R9
+	LEAQ      -16(R10)(R11*1), R10
+	LEAQ      int8TailWords<>+0(SB), R12
+	VPMOVSXBW (R10), Y4
+	VPMOVSXBW (R10)(CX*1), Y5
+	VPMOVSXBW (R10)(CX*2), Y6
+	VPMOVSXBW (R10)(DX*1), Y7
+	VPMOVSXBW (R9), Y8
+	VPAND     (R12)(R11*2), Y8, Y8
+	VPMADDWD  Y4, Y8, Y4
+	VPADDD    Y4, Y0, Y0
+	VPMADDWD  Y5, Y8, Y4
+	VPADDD    Y4, Y1, Y1
+	VPMADDWD  Y6, Y8, Y4
+	VPADDD    Y4, Y2, Y2
+	VPMADDWD  Y7, Y8, Y4
+	VPADDD    Y4, Y3, Y3
+
+treduce:
+	VXORPS     Y4, Y4, Y4
+	VPERM2F128 $0x20, Y4, Y0, Y5
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VPADDD     Y0, Y5, Y5
+	VPERM2F128 $0x20, Y4, Y1, Y0
+	VPERM2F128 $0x31, Y4, Y1, Y1
+	VPADDD     Y1, Y0, Y0
+	VPERM2F128 $0x20, Y4, Y2, Y1
+	VPERM2F128 $0x31, Y4, Y2, Y2
+	VPADDD     Y2, Y1, Y1
+	VPERM2F128 $0x20, Y4, Y3, Y2
+	VPERM2F128 $0x31, Y4, Y3, Y3
+	VPADDD     Y3, Y2, Y2
+	VSHUFPS    $0x44, Y0, Y5, Y3
+	VSHUFPS    $0xee, Y0, Y5, Y0
+	VPADDD     Y0, Y3, Y3
+	VSHUFPS    $0x44, Y2, Y1, Y0
+	VSHUFPS    $0xee, Y2, Y1, Y1
+	VPADDD     Y1, Y0, Y0
+	VSHUFPS    $0x88, Y0, Y3, Y1
+	VSHUFPS    $0xdd, Y0, Y3, Y0
+	VPADDD     Y0, Y1, Y1
+	VMOVUPS    X1, (DI)
+	LEAQ       (SI)(AX*1), SI
+	LEAQ       (DI)(BX*1), DI
+	DECQ       R8
+	JNZ        tgroup
+	MOVQ       codes+16(FP), SI
+	LEAQ       (SI)(CX*4), SI
+	MOVQ       SI, codes+16(FP)
+	MOVQ       out+48(FP), SI
+	ADDQ       $0x10, SI
+	MOVQ       SI, out+48(FP)
+	DECQ       n+32(FP)
+	JNZ        tiles
+
+rest:
+	CMPQ (SP), $0x00
+	JE   done
+
+rowloop:
+	MOVQ q+0(FP), DX
+	MOVQ out+48(FP), SI
+	MOVQ groups+64(FP), DI
+
+rgroup:
+	VPXOR Y0, Y0, Y0
+	MOVQ  DX, R8
+	MOVQ  codes+16(FP), R9
+	MOVQ  AX, R10
+	SHRQ  $0x06, R10
+	JZ    rrest
+
+rloop:
+	VPMOVSXBW (R9), Y1
+	VPMOVSXBW (R8), Y2
+	VPMADDWD  Y1, Y2, Y1
+	VPADDD    Y1, Y0, Y0
+	VPMOVSXBW 16(R9), Y1
+	VPMOVSXBW 16(R8), Y2
+	VPMADDWD  Y1, Y2, Y1
+	VPADDD    Y1, Y0, Y0
+	VPMOVSXBW 32(R9), Y1
+	VPMOVSXBW 32(R8), Y2
+	VPMADDWD  Y1, Y2, Y1
+	VPADDD    Y1, Y0, Y0
+	VPMOVSXBW 48(R9), Y1
+	VPMOVSXBW 48(R8), Y2
+	VPMADDWD  Y1, Y2, Y1
+	VPADDD    Y1, Y0, Y0
+	ADDQ      $0x00000040, R8
+	ADDQ      $0x00000040, R9
+	DECQ      R10
+	JNZ       rloop
+
+rrest:
+	MOVQ AX, R10
+	SHRQ $0x04, R10
+	ANDQ $0x03, R10
+	JZ   rtail
+
+rloop16:
+	VPMOVSXBW (R9), Y1
+	VPMOVSXBW (R8), Y2
+	VPMADDWD  Y1, Y2, Y1
+	VPADDD    Y1, Y0, Y0
+	ADDQ      $0x00000010, R8
+	ADDQ      $0x00000010, R9
+	DECQ      R10
+	JNZ       rloop16
+
+rtail:
+	TESTQ     $0x0000000f, AX
+	JZ        rreduce
+	MOVQ      AX, R10
+	ANDQ      $0x0f, R10
+	LEAQ      -16(R8)(R10*1), R8
+	LEAQ      -16(R9)(R10*1), R9
+	LEAQ      int8TailWords<>+0(SB), R11
+	VPMOVSXBW (R9), Y1
+	VPMOVSXBW (R8), Y2
+	VPAND     (R11)(R10*2), Y2, Y2
+	VPMADDWD  Y1, Y2, Y1
+	VPADDD    Y1, Y0, Y0
+
+rreduce:
+	VXORPS     Y1, Y1, Y1
+	VPERM2F128 $0x20, Y1, Y0, Y2
+	VPERM2F128 $0x31, Y1, Y0, Y0
+	VPADDD     Y0, Y2, Y2
+	VSHUFPS    $0x44, Y1, Y2, Y0
+	VSHUFPS    $0xee, Y1, Y2, Y2
+	VPADDD     Y2, Y0, Y0
+	VSHUFPS    $0x88, Y1, Y0, Y2
+	VSHUFPS    $0xdd, Y1, Y0, Y0
+	VPADDD     Y0, Y2, Y2
+	VMOVD      X2, (SI)
+	LEAQ       (DX)(AX*1), DX
+	LEAQ       (SI)(BX*1), SI
+	DECQ       DI
+	JNZ        rgroup
+	MOVQ       codes+16(FP), DX
+	ADDQ       CX, DX
+	MOVQ       DX, codes+16(FP)
+	MOVQ       out+48(FP), DX
+	ADDQ       $0x04, DX
+	MOVQ       DX, out+48(FP)
+	DECQ       (SP)
+	JNZ        rowloop
+
+done:
+	VZEROUPPER
+	RET
+
+DATA int8TailWords<>+0(SB)/2, $0x0000
+DATA int8TailWords<>+2(SB)/2, $0x0000
+DATA int8TailWords<>+4(SB)/2, $0x0000
+DATA int8TailWords<>+6(SB)/2, $0x0000
+DATA int8TailWords<>+8(SB)/2, $0x0000
+DATA int8TailWords<>+10(SB)/2, $0x0000
+DATA int8TailWords<>+12(SB)/2, $0x0000
+DATA int8TailWords<>+14(SB)/2, $0x0000
+DATA int8TailWords<>+16(SB)/2, $0x0000
+DATA int8TailWords<>+18(SB)/2, $0x0000
+DATA int8TailWords<>+20(SB)/2, $0x0000
+DATA int8TailWords<>+22(SB)/2, $0x0000
+DATA int8TailWords<>+24(SB)/2, $0x0000
+DATA int8TailWords<>+26(SB)/2, $0x0000
+DATA int8TailWords<>+28(SB)/2, $0x0000
+DATA int8TailWords<>+30(SB)/2, $0x0000
+DATA int8TailWords<>+32(SB)/2, $0xffff
+DATA int8TailWords<>+34(SB)/2, $0xffff
+DATA int8TailWords<>+36(SB)/2, $0xffff
+DATA int8TailWords<>+38(SB)/2, $0xffff
+DATA int8TailWords<>+40(SB)/2, $0xffff
+DATA int8TailWords<>+42(SB)/2, $0xffff
+DATA int8TailWords<>+44(SB)/2, $0xffff
+DATA int8TailWords<>+46(SB)/2, $0xffff
+DATA int8TailWords<>+48(SB)/2, $0xffff
+DATA int8TailWords<>+50(SB)/2, $0xffff
+DATA int8TailWords<>+52(SB)/2, $0xffff
+DATA int8TailWords<>+54(SB)/2, $0xffff
+DATA int8TailWords<>+56(SB)/2, $0xffff
+DATA int8TailWords<>+58(SB)/2, $0xffff
+DATA int8TailWords<>+60(SB)/2, $0xffff
+DATA int8TailWords<>+62(SB)/2, $0xffff
+GLOBL int8TailWords<>(SB), RODATA|NOPTR, $64
+
+// func int8AVX2x2(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// Requires: AVX, AVX2, MMX+
+TEXT ·int8AVX2x2(SB), NOSPLIT, $8-80
+	MOVQ d+8(FP), AX
+	MOVQ stride+24(FP), CX
+	LEAQ (CX)(CX*2), DX
+	MOVQ outStride+56(FP), BX
+	SHLQ $0x02, BX
+	MOVQ n+32(FP), SI
+	MOVQ SI, DI
+	ANDQ $0x03, DI
+	MOVQ DI, (SP)
+	SHRQ $0x02, SI
+	MOVQ SI, n+32(FP)
+	CMPQ n+32(FP), $0x00
+	JE   rest
+
+tiles:
+	MOVQ q+0(FP), SI
+	MOVQ out+48(FP), DI
+	MOVQ groups+64(FP), R8
+
+tgroup:
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	MOVQ  SI, R9
+	MOVQ  codes+16(FP), R10
+	MOVQ  pf+72(FP), R12
+	ADDQ  R10, R12
+	MOVQ  AX, R11
+	SHRQ  $0x06, R11
+	JZ    trest
+
+tloop:
+	VPMOVSXBW  (R10), Y8
+	VPMOVSXBW  (R10)(CX*1), Y9
+	VPMOVSXBW  (R10)(CX*2), Y10
+	VPMOVSXBW  (R10)(DX*1), Y11
+	VPMOVSXBW  (R9), Y12
+	VPMADDWD   Y8, Y12, Y13
+	VPADDD     Y13, Y0, Y0
+	VPMADDWD   Y9, Y12, Y13
+	VPADDD     Y13, Y1, Y1
+	VPMADDWD   Y10, Y12, Y13
+	VPADDD     Y13, Y2, Y2
+	VPMADDWD   Y11, Y12, Y12
+	VPADDD     Y12, Y3, Y3
+	VPMOVSXBW  (R9)(AX*1), Y12
+	VPMADDWD   Y8, Y12, Y8
+	VPADDD     Y8, Y4, Y4
+	VPMADDWD   Y9, Y12, Y8
+	VPADDD     Y8, Y5, Y5
+	VPMADDWD   Y10, Y12, Y8
+	VPADDD     Y8, Y6, Y6
+	VPMADDWD   Y11, Y12, Y8
+	VPADDD     Y8, Y7, Y7
+	VPMOVSXBW  16(R10), Y8
+	VPMOVSXBW  16(R10)(CX*1), Y9
+	VPMOVSXBW  16(R10)(CX*2), Y10
+	VPMOVSXBW  16(R10)(DX*1), Y11
+	VPMOVSXBW  16(R9), Y12
+	VPMADDWD   Y8, Y12, Y13
+	VPADDD     Y13, Y0, Y0
+	VPMADDWD   Y9, Y12, Y13
+	VPADDD     Y13, Y1, Y1
+	VPMADDWD   Y10, Y12, Y13
+	VPADDD     Y13, Y2, Y2
+	VPMADDWD   Y11, Y12, Y12
+	VPADDD     Y12, Y3, Y3
+	VPMOVSXBW  16(R9)(AX*1), Y12
+	VPMADDWD   Y8, Y12, Y8
+	VPADDD     Y8, Y4, Y4
+	VPMADDWD   Y9, Y12, Y8
+	VPADDD     Y8, Y5, Y5
+	VPMADDWD   Y10, Y12, Y8
+	VPADDD     Y8, Y6, Y6
+	VPMADDWD   Y11, Y12, Y8
+	VPADDD     Y8, Y7, Y7
+	VPMOVSXBW  32(R10), Y8
+	VPMOVSXBW  32(R10)(CX*1), Y9
+	VPMOVSXBW  32(R10)(CX*2), Y10
+	VPMOVSXBW  32(R10)(DX*1), Y11
+	VPMOVSXBW  32(R9), Y12
+	VPMADDWD   Y8, Y12, Y13
+	VPADDD     Y13, Y0, Y0
+	VPMADDWD   Y9, Y12, Y13
+	VPADDD     Y13, Y1, Y1
+	VPMADDWD   Y10, Y12, Y13
+	VPADDD     Y13, Y2, Y2
+	VPMADDWD   Y11, Y12, Y12
+	VPADDD     Y12, Y3, Y3
+	VPMOVSXBW  32(R9)(AX*1), Y12
+	VPMADDWD   Y8, Y12, Y8
+	VPADDD     Y8, Y4, Y4
+	VPMADDWD   Y9, Y12, Y8
+	VPADDD     Y8, Y5, Y5
+	VPMADDWD   Y10, Y12, Y8
+	VPADDD     Y8, Y6, Y6
+	VPMADDWD   Y11, Y12, Y8
+	VPADDD     Y8, Y7, Y7
+	VPMOVSXBW  48(R10), Y8
+	VPMOVSXBW  48(R10)(CX*1), Y9
+	VPMOVSXBW  48(R10)(CX*2), Y10
+	VPMOVSXBW  48(R10)(DX*1), Y11
+	VPMOVSXBW  48(R9), Y12
+	VPMADDWD   Y8, Y12, Y13
+	VPADDD     Y13, Y0, Y0
+	VPMADDWD   Y9, Y12, Y13
+	VPADDD     Y13, Y1, Y1
+	VPMADDWD   Y10, Y12, Y13
+	VPADDD     Y13, Y2, Y2
+	VPMADDWD   Y11, Y12, Y12
+	VPADDD     Y12, Y3, Y3
+	VPMOVSXBW  48(R9)(AX*1), Y12
+	VPMADDWD   Y8, Y12, Y8
+	VPADDD     Y8, Y4, Y4
+	VPMADDWD   Y9, Y12, Y8
+	VPADDD     Y8, Y5, Y5
+	VPMADDWD   Y10, Y12, Y8
+	VPADDD     Y8, Y6, Y6
+	VPMADDWD   Y11, Y12, Y8
+	VPADDD     Y8, Y7, Y7
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(CX*1)
+	PREFETCHT0 (R12)(CX*2)
+	PREFETCHT0 (R12)(DX*1)
+	ADDQ       $0x00000040, R12
+	ADDQ       $0x00000040, R9
+	ADDQ       $0x00000040, R10
+	DECQ       R11
+	JNZ        tloop
+
+trest:
+	MOVQ AX, R11
+	SHRQ $0x04, R11
+	ANDQ $0x03, R11
+	JZ   ttail
+
+tloop16:
+	VPMOVSXBW (R10), Y8
+	VPMOVSXBW (R10)(CX*1), Y9
+	VPMOVSXBW (R10)(CX*2), Y10
+	VPMOVSXBW (R10)(DX*1), Y11
+	VPMOVSXBW (R9), Y12
+	VPMADDWD  Y8, Y12, Y13
+	VPADDD    Y13, Y0, Y0
+	VPMADDWD  Y9, Y12, Y13
+	VPADDD    Y13, Y1, Y1
+	VPMADDWD  Y10, Y12, Y13
+	VPADDD    Y13, Y2, Y2
+	VPMADDWD  Y11, Y12, Y12
+	VPADDD    Y12, Y3, Y3
+	VPMOVSXBW (R9)(AX*1), Y12
+	VPMADDWD  Y8, Y12, Y8
+	VPADDD    Y8, Y4, Y4
+	VPMADDWD  Y9, Y12, Y8
+	VPADDD    Y8, Y5, Y5
+	VPMADDWD  Y10, Y12, Y8
+	VPADDD    Y8, Y6, Y6
+	VPMADDWD  Y11, Y12, Y8
+	VPADDD    Y8, Y7, Y7
+	ADDQ      $0x00000010, R12
+	ADDQ      $0x00000010, R9
+	ADDQ      $0x00000010, R10
+	DECQ      R11
+	JNZ       tloop16
+
+ttail:
+	TESTQ     $0x0000000f, AX
+	JZ        treduce
+	MOVQ      AX, R11
+	ANDQ      $0x0f, R11
+	LEAQ      -16(R9)(R11*1), R9
+	LEAQ      -16(R10)(R11*1), R10
+	LEAQ      int8TailWords<>+0(SB), R12
+	VPMOVSXBW (R10), Y8
+	VPMOVSXBW (R10)(CX*1), Y9
+	VPMOVSXBW (R10)(CX*2), Y10
+	VPMOVSXBW (R10)(DX*1), Y11
+	VPMOVSXBW (R9), Y12
+	VPAND     (R12)(R11*2), Y12, Y12
+	VPMADDWD  Y8, Y12, Y13
+	VPADDD    Y13, Y0, Y0
+	VPMADDWD  Y9, Y12, Y13
+	VPADDD    Y13, Y1, Y1
+	VPMADDWD  Y10, Y12, Y13
+	VPADDD    Y13, Y2, Y2
+	VPMADDWD  Y11, Y12, Y12
+	VPADDD    Y12, Y3, Y3
+	VPMOVSXBW (R9)(AX*1), Y12
+	VPAND     (R12)(R11*2), Y12, Y12
+	VPMADDWD  Y8, Y12, Y8
+	VPADDD    Y8, Y4, Y4
+	VPMADDWD  Y9, Y12, Y8
+	VPADDD    Y8, Y5, Y5
+	VPMADDWD  Y10, Y12, Y8
+	VPADDD    Y8, Y6, Y6
+	VPMADDWD  Y11, Y12, Y8
+	VPADDD    Y8, Y7, Y7
+
+treduce:
+	VPERM2F128   $0x20, Y4, Y0, Y8
+	VPERM2F128   $0x31, Y4, Y0, Y0
+	VPADDD       Y0, Y8, Y8
+	VPERM2F128   $0x20, Y5, Y1, Y0
+	VPERM2F128   $0x31, Y5, Y1, Y1
+	VPADDD       Y1, Y0, Y0
+	VPERM2F128   $0x20, Y6, Y2, Y1
+	VPERM2F128   $0x31, Y6, Y2, Y2
+	VPADDD       Y2, Y1, Y1
+	VPERM2F128   $0x20, Y7, Y3, Y2
+	VPERM2F128   $0x31, Y7, Y3, Y3
+	VPADDD       Y3, Y2, Y2
+	VSHUFPS      $0x44, Y0, Y8, Y3
+	VSHUFPS      $0xee, Y0, Y8, Y0
+	VPADDD       Y0, Y3, Y3
+	VSHUFPS      $0x44, Y2, Y1, Y0
+	VSHUFPS      $0xee, Y2, Y1, Y1
+	VPADDD       Y1, Y0, Y0
+	VSHUFPS      $0x88, Y0, Y3, Y1
+	VSHUFPS      $0xdd, Y0, Y3, Y0
+	VPADDD       Y0, Y1, Y1
+	VMOVUPS      X1, (DI)
+	VEXTRACTI128 $0x01, Y1, (DI)(BX*1)
+	LEAQ         (SI)(AX*2), SI
+	LEAQ         (DI)(BX*2), DI
+	DECQ         R8
+	JNZ          tgroup
+	MOVQ         codes+16(FP), SI
+	LEAQ         (SI)(CX*4), SI
+	MOVQ         SI, codes+16(FP)
+	MOVQ         out+48(FP), SI
+	ADDQ         $0x10, SI
+	MOVQ         SI, out+48(FP)
+	DECQ         n+32(FP)
+	JNZ          tiles
+
+rest:
+	CMPQ (SP), $0x00
+	JE   done
+
+rowloop:
+	MOVQ q+0(FP), DX
+	MOVQ out+48(FP), SI
+	MOVQ groups+64(FP), DI
+
+rgroup:
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	MOVQ  DX, R8
+	MOVQ  codes+16(FP), R9
+	MOVQ  AX, R10
+	SHRQ  $0x06, R10
+	JZ    rrest
+
+rloop:
+	VPMOVSXBW (R9), Y2
+	VPMOVSXBW (R8), Y3
+	VPMADDWD  Y2, Y3, Y3
+	VPADDD    Y3, Y0, Y0
+	VPMOVSXBW (R8)(AX*1), Y3
+	VPMADDWD  Y2, Y3, Y2
+	VPADDD    Y2, Y1, Y1
+	VPMOVSXBW 16(R9), Y2
+	VPMOVSXBW 16(R8), Y3
+	VPMADDWD  Y2, Y3, Y3
+	VPADDD    Y3, Y0, Y0
+	VPMOVSXBW 16(R8)(AX*1), Y3
+	VPMADDWD  Y2, Y3, Y2
+	VPADDD    Y2, Y1, Y1
+	VPMOVSXBW 32(R9), Y2
+	VPMOVSXBW 32(R8), Y3
+	VPMADDWD  Y2, Y3, Y3
+	VPADDD    Y3, Y0, Y0
+	VPMOVSXBW 32(R8)(AX*1), Y3
+	VPMADDWD  Y2, Y3, Y2
+	VPADDD    Y2, Y1, Y1
+	VPMOVSXBW 48(R9), Y2
+	VPMOVSXBW 48(R8), Y3
+	VPMADDWD  Y2, Y3, Y3
+	VPADDD    Y3, Y0, Y0
+	VPMOVSXBW 48(R8)(AX*1), Y3
+	VPMADDWD  Y2, Y3, Y2
+	VPADDD    Y2, Y1, Y1
+	ADDQ      $0x00000040, R8
+	ADDQ      $0x00000040, R9
+	DECQ      R10
+	JNZ       rloop
+
+rrest:
+	MOVQ AX, R10
+	SHRQ $0x04, R10
+	ANDQ $0x03, R10
+	JZ   rtail
+
+rloop16:
+	VPMOVSXBW (R9), Y2
+	VPMOVSXBW (R8), Y3
+	VPMADDWD  Y2, Y3, Y3
+	VPADDD    Y3, Y0, Y0
+	VPMOVSXBW (R8)(AX*1), Y3
+	VPMADDWD  Y2, Y3, Y2
+	VPADDD    Y2, Y1, Y1
+	ADDQ      $0x00000010, R8
+	ADDQ      $0x00000010, R9
+	DECQ      R10
+	JNZ       rloop16
+
+rtail:
+	TESTQ     $0x0000000f, AX
+	JZ        rreduce
+	MOVQ      AX, R10
+	ANDQ      $0x0f, R10
+	LEAQ      -16(R8)(R10*1), R8
+	LEAQ      -16(R9)(R10*1), R9
+	LEAQ      int8TailWords<>+0(SB), R11
+	VPMOVSXBW (R9), Y2
+	VPMOVSXBW (R8), Y3
+	VPAND     (R11)(R10*2), Y3, Y3
+	VPMADDWD  Y2, Y3, Y3
+	VPADDD    Y3, Y0, Y0
+	VPMOVSXBW (R8)(AX*1), Y3
+	VPAND     (R11)(R10*2), Y3, Y3
+	VPMADDWD  Y2, Y3, Y2
+	VPADDD    Y2, Y1, Y1
+
+rreduce:
+	VPERM2F128   $0x20, Y1, Y0, Y2
+	VPERM2F128   $0x31, Y1, Y0, Y0
+	VPADDD       Y0, Y2, Y2
+	VXORPS       Y0, Y0, Y0
+	VSHUFPS      $0x44, Y0, Y2, Y1
+	VSHUFPS      $0xee, Y0, Y2, Y2
+	VPADDD       Y2, Y1, Y1
+	VSHUFPS      $0x88, Y0, Y1, Y2
+	VSHUFPS      $0xdd, Y0, Y1, Y0
+	VPADDD       Y0, Y2, Y2
+	VMOVD        X2, (SI)
+	VEXTRACTI128 $0x01, Y2, X0
+	VMOVD        X0, (SI)(BX*1)
+	LEAQ         (DX)(AX*2), DX
+	LEAQ         (SI)(BX*2), SI
+	DECQ         DI
+	JNZ          rgroup
+	MOVQ         codes+16(FP), DX
+	ADDQ         CX, DX
+	MOVQ         DX, codes+16(FP)
+	MOVQ         out+48(FP), DX
+	ADDQ         $0x04, DX
+	MOVQ         DX, out+48(FP)
+	DECQ         (SP)
+	JNZ          rowloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func int8VNNIx1(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI, BMI2, MMX+
+TEXT ·int8VNNIx1(SB), NOSPLIT, $8-80
+	MOVQ         d+8(FP), AX
+	MOVQ         stride+24(FP), CX
+	LEAQ         (CX)(CX*2), DX
+	MOVQ         outStride+56(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         AX, SI
+	ANDQ         $0x3f, SI
+	MOVQ         $-1, DI
+	BZHIQ        SI, DI, DI
+	KMOVQ        DI, K1
+	VPBROADCASTD int8SignBits<>+0(SB), Z0
+	MOVQ         n+32(FP), SI
+	MOVQ         SI, DI
+	ANDQ         $0x03, DI
+	MOVQ         DI, (SP)
+	SHRQ         $0x02, SI
+	MOVQ         SI, n+32(FP)
+	CMPQ         n+32(FP), $0x00
+	JE           rest
+
+tiles:
+	MOVQ q+0(FP), SI
+	MOVQ out+48(FP), DI
+	MOVQ groups+64(FP), R8
+
+tgroup:
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	MOVQ   SI, R9
+	MOVQ   codes+16(FP), R10
+	MOVQ   pf+72(FP), R12
+	ADDQ   R10, R12
+	MOVQ   AX, R11
+	SHRQ   $0x08, R11
+	JZ     trest
+
+tloop:
+	VPXORD     (R9), Z0, Z17
+	VPDPBUSD   (R10), Z17, Z1
+	VPDPBUSD   (R10)(CX*1), Z17, Z2
+	VPDPBUSD   (R10)(CX*2), Z17, Z3
+	VPDPBUSD   (R10)(DX*1), Z17, Z4
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(CX*1)
+	PREFETCHT0 (R12)(CX*2)
+	PREFETCHT0 (R12)(DX*1)
+	VPXORD     64(R9), Z0, Z17
+	VPDPBUSD   64(R10), Z17, Z5
+	VPDPBUSD   64(R10)(CX*1), Z17, Z6
+	VPDPBUSD   64(R10)(CX*2), Z17, Z7
+	VPDPBUSD   64(R10)(DX*1), Z17, Z8
+	PREFETCHT0 64(R12)
+	PREFETCHT0 64(R12)(CX*1)
+	PREFETCHT0 64(R12)(CX*2)
+	PREFETCHT0 64(R12)(DX*1)
+	VPXORD     128(R9), Z0, Z17
+	VPDPBUSD   128(R10), Z17, Z9
+	VPDPBUSD   128(R10)(CX*1), Z17, Z10
+	VPDPBUSD   128(R10)(CX*2), Z17, Z11
+	VPDPBUSD   128(R10)(DX*1), Z17, Z12
+	PREFETCHT0 128(R12)
+	PREFETCHT0 128(R12)(CX*1)
+	PREFETCHT0 128(R12)(CX*2)
+	PREFETCHT0 128(R12)(DX*1)
+	VPXORD     192(R9), Z0, Z17
+	VPDPBUSD   192(R10), Z17, Z13
+	VPDPBUSD   192(R10)(CX*1), Z17, Z14
+	VPDPBUSD   192(R10)(CX*2), Z17, Z15
+	VPDPBUSD   192(R10)(DX*1), Z17, Z16
+	PREFETCHT0 192(R12)
+	PREFETCHT0 192(R12)(CX*1)
+	PREFETCHT0 192(R12)(CX*2)
+	PREFETCHT0 192(R12)(DX*1)
+	ADDQ       $0x00000100, R12
+	ADDQ       $0x00000100, R9
+	ADDQ       $0x00000100, R10
+	DECQ       R11
+	JNZ        tloop
+
+trest:
+	MOVQ AX, R11
+	SHRQ $0x06, R11
+	ANDQ $0x03, R11
+	JZ   ttail
+
+tloop1:
+	VPXORD     (R9), Z0, Z17
+	VPDPBUSD   (R10), Z17, Z1
+	VPDPBUSD   (R10)(CX*1), Z17, Z2
+	VPDPBUSD   (R10)(CX*2), Z17, Z3
+	VPDPBUSD   (R10)(DX*1), Z17, Z4
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(CX*1)
+	PREFETCHT0 (R12)(CX*2)
+	PREFETCHT0 (R12)(DX*1)
+	ADDQ       $0x00000040, R12
+	ADDQ       $0x00000040, R9
+	ADDQ       $0x00000040, R10
+	DECQ       R11
+	JNZ        tloop1
+
+ttail:
+	KORTESTQ   K1, K1
+	JZ         treduce
+	VMOVDQU8.Z (R10), K1, Z17
+	VMOVDQU8.Z (R10)(CX*1), K1, Z24
+	VMOVDQU8.Z (R10)(CX*2), K1, Z25
+	VMOVDQU8.Z (R10)(DX*1), K1, Z26
+	VMOVDQU8.Z (R9), K1, Z27
+	VPXORD     Z27, Z0, Z27
+	VPDPBUSD   Z17, Z27, Z13
+	VPDPBUSD   Z24, Z27, Z14
+	VPDPBUSD   Z25, Z27, Z15
+	VPDPBUSD   Z26, Z27, Z16
+
+treduce:
+	VPADDD          Z9, Z1, Z1
+	VPADDD          Z10, Z2, Z2
+	VPADDD          Z11, Z3, Z3
+	VPADDD          Z12, Z4, Z4
+	VPADDD          Z13, Z5, Z5
+	VPADDD          Z14, Z6, Z6
+	VPADDD          Z15, Z7, Z7
+	VPADDD          Z16, Z8, Z8
+	VPADDD          Z5, Z1, Z1
+	VPADDD          Z6, Z2, Z2
+	VPADDD          Z7, Z3, Z3
+	VPADDD          Z8, Z4, Z4
+	VPXORD          Z18, Z18, Z18
+	VSHUFF32X4      $0x44, Z18, Z1, Z17
+	VSHUFF32X4      $0xee, Z18, Z1, Z24
+	VPADDD          Z24, Z17, Z17
+	VSHUFF32X4      $0x44, Z18, Z2, Z24
+	VSHUFF32X4      $0xee, Z18, Z2, Z25
+	VPADDD          Z25, Z24, Z24
+	VSHUFF32X4      $0x44, Z18, Z3, Z25
+	VSHUFF32X4      $0xee, Z18, Z3, Z26
+	VPADDD          Z26, Z25, Z25
+	VSHUFF32X4      $0x44, Z18, Z4, Z26
+	VSHUFF32X4      $0xee, Z18, Z4, Z27
+	VPADDD          Z27, Z26, Z26
+	VSHUFF32X4      $0x88, Z18, Z17, Z27
+	VSHUFF32X4      $0xdd, Z18, Z17, Z17
+	VPADDD          Z17, Z27, Z27
+	VSHUFF32X4      $0x88, Z18, Z24, Z17
+	VSHUFF32X4      $0xdd, Z18, Z24, Z24
+	VPADDD          Z24, Z17, Z17
+	VSHUFF32X4      $0x88, Z18, Z25, Z24
+	VSHUFF32X4      $0xdd, Z18, Z25, Z25
+	VPADDD          Z25, Z24, Z24
+	VSHUFF32X4      $0x88, Z18, Z26, Z25
+	VSHUFF32X4      $0xdd, Z18, Z26, Z26
+	VPADDD          Z26, Z25, Z25
+	VSHUFPS         $0x44, Z17, Z27, Z26
+	VSHUFPS         $0xee, Z17, Z27, Z17
+	VPADDD          Z17, Z26, Z26
+	VSHUFPS         $0x44, Z25, Z24, Z17
+	VSHUFPS         $0xee, Z25, Z24, Z24
+	VPADDD          Z24, Z17, Z17
+	VSHUFPS         $0x88, Z17, Z26, Z24
+	VSHUFPS         $0xdd, Z17, Z26, Z17
+	VPADDD          Z17, Z24, Z24
+	MOVQ            sums+40(FP), R9
+	VBROADCASTI32X4 (R9), Z17
+	VPSLLD          $0x07, Z17, Z17
+	VPSUBD          Z17, Z24, Z24
+	VMOVUPS         X24, (DI)
+	LEAQ            (SI)(AX*1), SI
+	LEAQ            (DI)(BX*1), DI
+	DECQ            R8
+	JNZ             tgroup
+	MOVQ            codes+16(FP), SI
+	LEAQ            (SI)(CX*4), SI
+	MOVQ            SI, codes+16(FP)
+	MOVQ            out+48(FP), SI
+	ADDQ            $0x10, SI
+	MOVQ            SI, out+48(FP)
+	MOVQ            sums+40(FP), SI
+	ADDQ            $0x10, SI
+	MOVQ            SI, sums+40(FP)
+	DECQ            n+32(FP)
+	JNZ             tiles
+
+rest:
+	CMPQ (SP), $0x00
+	JE   done
+
+rowloop:
+	MOVQ q+0(FP), DX
+	MOVQ out+48(FP), SI
+	MOVQ groups+64(FP), DI
+
+rgroup:
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	MOVQ   DX, R8
+	MOVQ   codes+16(FP), R9
+	MOVQ   AX, R10
+	SHRQ   $0x08, R10
+	JZ     rrest
+
+rloop:
+	VPXORD   (R8), Z0, Z1
+	VPDPBUSD (R9), Z1, Z19
+	VPXORD   64(R8), Z0, Z1
+	VPDPBUSD 64(R9), Z1, Z20
+	VPXORD   128(R8), Z0, Z1
+	VPDPBUSD 128(R9), Z1, Z21
+	VPXORD   192(R8), Z0, Z1
+	VPDPBUSD 192(R9), Z1, Z22
+	ADDQ     $0x00000100, R8
+	ADDQ     $0x00000100, R9
+	DECQ     R10
+	JNZ      rloop
+
+rrest:
+	MOVQ AX, R10
+	SHRQ $0x06, R10
+	ANDQ $0x03, R10
+	JZ   rtail
+
+rloop1:
+	VPXORD   (R8), Z0, Z1
+	VPDPBUSD (R9), Z1, Z19
+	ADDQ     $0x00000040, R8
+	ADDQ     $0x00000040, R9
+	DECQ     R10
+	JNZ      rloop1
+
+rtail:
+	KORTESTQ   K1, K1
+	JZ         rreduce
+	VMOVDQU8.Z (R9), K1, Z1
+	VMOVDQU8.Z (R8), K1, Z2
+	VPXORD     Z2, Z0, Z2
+	VPDPBUSD   Z1, Z2, Z22
+
+rreduce:
+	VPADDD       Z21, Z19, Z19
+	VPADDD       Z22, Z20, Z20
+	VPADDD       Z20, Z19, Z19
+	VPXORD       Z23, Z23, Z23
+	VSHUFF32X4   $0x44, Z23, Z19, Z1
+	VSHUFF32X4   $0xee, Z23, Z19, Z2
+	VPADDD       Z2, Z1, Z1
+	VSHUFF32X4   $0x88, Z23, Z1, Z2
+	VSHUFF32X4   $0xdd, Z23, Z1, Z1
+	VPADDD       Z1, Z2, Z2
+	VSHUFPS      $0x44, Z23, Z2, Z1
+	VSHUFPS      $0xee, Z23, Z2, Z2
+	VPADDD       Z2, Z1, Z1
+	VSHUFPS      $0x88, Z23, Z1, Z2
+	VSHUFPS      $0xdd, Z23, Z1, Z1
+	VPADDD       Z1, Z2, Z2
+	MOVQ         sums+40(FP), R8
+	VPBROADCASTD (R8), Z1
+	VPSLLD       $0x07, Z1, Z1
+	VPSUBD       Z1, Z2, Z2
+	VMOVD        X2, (SI)
+	LEAQ         (DX)(AX*1), DX
+	LEAQ         (SI)(BX*1), SI
+	DECQ         DI
+	JNZ          rgroup
+	MOVQ         codes+16(FP), DX
+	ADDQ         CX, DX
+	MOVQ         DX, codes+16(FP)
+	MOVQ         out+48(FP), DX
+	ADDQ         $0x04, DX
+	MOVQ         DX, out+48(FP)
+	MOVQ         sums+40(FP), DX
+	ADDQ         $0x04, DX
+	MOVQ         DX, sums+40(FP)
+	DECQ         (SP)
+	JNZ          rowloop
+
+done:
+	VZEROUPPER
+	RET
+
+DATA int8SignBits<>+0(SB)/4, $0x80808080
+GLOBL int8SignBits<>(SB), RODATA|NOPTR, $4
+
+// func int8VNNIx2(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI, BMI2, MMX+
+TEXT ·int8VNNIx2(SB), NOSPLIT, $8-80
+	MOVQ         d+8(FP), AX
+	MOVQ         stride+24(FP), CX
+	LEAQ         (CX)(CX*2), DX
+	MOVQ         outStride+56(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         AX, SI
+	ANDQ         $0x3f, SI
+	MOVQ         $-1, DI
+	BZHIQ        SI, DI, DI
+	KMOVQ        DI, K1
+	VPBROADCASTD int8SignBits<>+0(SB), Z0
+	MOVQ         n+32(FP), SI
+	MOVQ         SI, DI
+	ANDQ         $0x03, DI
+	MOVQ         DI, (SP)
+	SHRQ         $0x02, SI
+	MOVQ         SI, n+32(FP)
+	CMPQ         n+32(FP), $0x00
+	JE           rest
+
+tiles:
+	MOVQ q+0(FP), SI
+	MOVQ out+48(FP), DI
+	MOVQ groups+64(FP), R8
+
+tgroup:
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	MOVQ   SI, R9
+	MOVQ   codes+16(FP), R10
+	MOVQ   pf+72(FP), R12
+	ADDQ   R10, R12
+	MOVQ   AX, R11
+	SHRQ   $0x07, R11
+	JZ     trest
+
+tloop:
+	VMOVDQU64  (R10), Z17
+	VMOVDQU64  (R10)(CX*1), Z18
+	VMOVDQU64  (R10)(CX*2), Z19
+	VMOVDQU64  (R10)(DX*1), Z20
+	VPXORD     (R9), Z0, Z21
+	VPDPBUSD   Z17, Z21, Z1
+	VPDPBUSD   Z18, Z21, Z2
+	VPDPBUSD   Z19, Z21, Z3
+	VPDPBUSD   Z20, Z21, Z4
+	VPXORD     (R9)(AX*1), Z0, Z21
+	VPDPBUSD   Z17, Z21, Z5
+	VPDPBUSD   Z18, Z21, Z6
+	VPDPBUSD   Z19, Z21, Z7
+	VPDPBUSD   Z20, Z21, Z8
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(CX*1)
+	PREFETCHT0 (R12)(CX*2)
+	PREFETCHT0 (R12)(DX*1)
+	VMOVDQU64  64(R10), Z17
+	VMOVDQU64  64(R10)(CX*1), Z18
+	VMOVDQU64  64(R10)(CX*2), Z19
+	VMOVDQU64  64(R10)(DX*1), Z20
+	VPXORD     64(R9), Z0, Z21
+	VPDPBUSD   Z17, Z21, Z9
+	VPDPBUSD   Z18, Z21, Z10
+	VPDPBUSD   Z19, Z21, Z11
+	VPDPBUSD   Z20, Z21, Z12
+	VPXORD     64(R9)(AX*1), Z0, Z21
+	VPDPBUSD   Z17, Z21, Z13
+	VPDPBUSD   Z18, Z21, Z14
+	VPDPBUSD   Z19, Z21, Z15
+	VPDPBUSD   Z20, Z21, Z16
+	PREFETCHT0 64(R12)
+	PREFETCHT0 64(R12)(CX*1)
+	PREFETCHT0 64(R12)(CX*2)
+	PREFETCHT0 64(R12)(DX*1)
+	ADDQ       $0x00000080, R12
+	ADDQ       $0x00000080, R9
+	ADDQ       $0x00000080, R10
+	DECQ       R11
+	JNZ        tloop
+
+trest:
+	MOVQ AX, R11
+	SHRQ $0x06, R11
+	ANDQ $0x01, R11
+	JZ   ttail
+
+tloop1:
+	VMOVDQU64  (R10), Z17
+	VMOVDQU64  (R10)(CX*1), Z18
+	VMOVDQU64  (R10)(CX*2), Z19
+	VMOVDQU64  (R10)(DX*1), Z20
+	VPXORD     (R9), Z0, Z21
+	VPDPBUSD   Z17, Z21, Z1
+	VPDPBUSD   Z18, Z21, Z2
+	VPDPBUSD   Z19, Z21, Z3
+	VPDPBUSD   Z20, Z21, Z4
+	VPXORD     (R9)(AX*1), Z0, Z21
+	VPDPBUSD   Z17, Z21, Z5
+	VPDPBUSD   Z18, Z21, Z6
+	VPDPBUSD   Z19, Z21, Z7
+	VPDPBUSD   Z20, Z21, Z8
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(CX*1)
+	PREFETCHT0 (R12)(CX*2)
+	PREFETCHT0 (R12)(DX*1)
+	ADDQ       $0x00000040, R12
+	ADDQ       $0x00000040, R9
+	ADDQ       $0x00000040, R10
+	DECQ       R11
+	JNZ        tloop1
+
+ttail:
+	KORTESTQ   K1, K1
+	JZ         treduce
+	VMOVDQU8.Z (R10), K1, Z17
+	VMOVDQU8.Z (R10)(CX*1), K1, Z18
+	VMOVDQU8.Z (R10)(CX*2), K1, Z19
+	VMOVDQU8.Z (R10)(DX*1), K1, Z20
+	VMOVDQU8.Z (R9), K1, Z21
+	VPXORD     Z21, Z0, Z21
+	VPDPBUSD   Z17, Z21, Z9
+	VPDPBUSD   Z18, Z21, Z10
+	VPDPBUSD   Z19, Z21, Z11
+	VPDPBUSD   Z20, Z21, Z12
+	VMOVDQU8.Z (R9)(AX*1), K1, Z21
+	VPXORD     Z21, Z0, Z21
+	VPDPBUSD   Z17, Z21, Z13
+	VPDPBUSD   Z18, Z21, Z14
+	VPDPBUSD   Z19, Z21, Z15
+	VPDPBUSD   Z20, Z21, Z16
+
+treduce:
+	VPADDD          Z9, Z1, Z1
+	VPADDD          Z10, Z2, Z2
+	VPADDD          Z11, Z3, Z3
+	VPADDD          Z12, Z4, Z4
+	VPADDD          Z13, Z5, Z5
+	VPADDD          Z14, Z6, Z6
+	VPADDD          Z15, Z7, Z7
+	VPADDD          Z16, Z8, Z8
+	VSHUFF32X4      $0x44, Z5, Z1, Z17
+	VSHUFF32X4      $0xee, Z5, Z1, Z18
+	VPADDD          Z18, Z17, Z17
+	VSHUFF32X4      $0x44, Z6, Z2, Z18
+	VSHUFF32X4      $0xee, Z6, Z2, Z19
+	VPADDD          Z19, Z18, Z18
+	VSHUFF32X4      $0x44, Z7, Z3, Z19
+	VSHUFF32X4      $0xee, Z7, Z3, Z20
+	VPADDD          Z20, Z19, Z19
+	VSHUFF32X4      $0x44, Z8, Z4, Z20
+	VSHUFF32X4      $0xee, Z8, Z4, Z21
+	VPADDD          Z21, Z20, Z20
+	VPXORD          Z22, Z22, Z22
+	VSHUFF32X4      $0x88, Z22, Z17, Z21
+	VSHUFF32X4      $0xdd, Z22, Z17, Z17
+	VPADDD          Z17, Z21, Z21
+	VSHUFF32X4      $0x88, Z22, Z18, Z17
+	VSHUFF32X4      $0xdd, Z22, Z18, Z18
+	VPADDD          Z18, Z17, Z17
+	VSHUFF32X4      $0x88, Z22, Z19, Z18
+	VSHUFF32X4      $0xdd, Z22, Z19, Z19
+	VPADDD          Z19, Z18, Z18
+	VSHUFF32X4      $0x88, Z22, Z20, Z19
+	VSHUFF32X4      $0xdd, Z22, Z20, Z20
+	VPADDD          Z20, Z19, Z19
+	VSHUFPS         $0x44, Z17, Z21, Z20
+	VSHUFPS         $0xee, Z17, Z21, Z17
+	VPADDD          Z17, Z20, Z20
+	VSHUFPS         $0x44, Z19, Z18, Z17
+	VSHUFPS         $0xee, Z19, Z18, Z18
+	VPADDD          Z18, Z17, Z17
+	VSHUFPS         $0x88, Z17, Z20, Z18
+	VSHUFPS         $0xdd, Z17, Z20, Z17
+	VPADDD          Z17, Z18, Z18
+	MOVQ            sums+40(FP), R9
+	VBROADCASTI32X4 (R9), Z17
+	VPSLLD          $0x07, Z17, Z17
+	VPSUBD          Z17, Z18, Z18
+	VMOVUPS         X18, (DI)
+	VEXTRACTI32X4   $0x01, Z18, (DI)(BX*1)
+	LEAQ            (SI)(AX*2), SI
+	LEAQ            (DI)(BX*2), DI
+	DECQ            R8
+	JNZ             tgroup
+	MOVQ            codes+16(FP), SI
+	LEAQ            (SI)(CX*4), SI
+	MOVQ            SI, codes+16(FP)
+	MOVQ            out+48(FP), SI
+	ADDQ            $0x10, SI
+	MOVQ            SI, out+48(FP)
+	MOVQ            sums+40(FP), SI
+	ADDQ            $0x10, SI
+	MOVQ            SI, sums+40(FP)
+	DECQ            n+32(FP)
+	JNZ             tiles
+
+rest:
+	CMPQ (SP), $0x00
+	JE   done
+
+rowloop:
+	MOVQ q+0(FP), DX
+	MOVQ out+48(FP), SI
+	MOVQ groups+64(FP), DI
+
+rgroup:
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	MOVQ   DX, R8
+	MOVQ   codes+16(FP), R9
+	MOVQ   AX, R10
+	SHRQ   $0x07, R10
+	JZ     rrest
+
+rloop:
+	VMOVDQU64 (R9), Z1
+	VPXORD    (R8), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z23
+	VPXORD    (R8)(AX*1), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z24
+	VMOVDQU64 64(R9), Z1
+	VPXORD    64(R8), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z25
+	VPXORD    64(R8)(AX*1), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z26
+	ADDQ      $0x00000080, R8
+	ADDQ      $0x00000080, R9
+	DECQ      R10
+	JNZ       rloop
+
+rrest:
+	MOVQ AX, R10
+	SHRQ $0x06, R10
+	ANDQ $0x01, R10
+	JZ   rtail
+
+rloop1:
+	VMOVDQU64 (R9), Z1
+	VPXORD    (R8), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z23
+	VPXORD    (R8)(AX*1), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z24
+	ADDQ      $0x00000040, R8
+	ADDQ      $0x00000040, R9
+	DECQ      R10
+	JNZ       rloop1
+
+rtail:
+	KORTESTQ   K1, K1
+	JZ         rreduce
+	VMOVDQU8.Z (R9), K1, Z1
+	VMOVDQU8.Z (R8), K1, Z2
+	VPXORD     Z2, Z0, Z2
+	VPDPBUSD   Z1, Z2, Z25
+	VMOVDQU8.Z (R8)(AX*1), K1, Z2
+	VPXORD     Z2, Z0, Z2
+	VPDPBUSD   Z1, Z2, Z26
+
+rreduce:
+	VPADDD        Z25, Z23, Z23
+	VPADDD        Z26, Z24, Z24
+	VSHUFF32X4    $0x44, Z24, Z23, Z1
+	VSHUFF32X4    $0xee, Z24, Z23, Z2
+	VPADDD        Z2, Z1, Z1
+	VPXORD        Z27, Z27, Z27
+	VSHUFF32X4    $0x88, Z27, Z1, Z2
+	VSHUFF32X4    $0xdd, Z27, Z1, Z1
+	VPADDD        Z1, Z2, Z2
+	VSHUFPS       $0x44, Z27, Z2, Z1
+	VSHUFPS       $0xee, Z27, Z2, Z2
+	VPADDD        Z2, Z1, Z1
+	VSHUFPS       $0x88, Z27, Z1, Z2
+	VSHUFPS       $0xdd, Z27, Z1, Z1
+	VPADDD        Z1, Z2, Z2
+	MOVQ          sums+40(FP), R8
+	VPBROADCASTD  (R8), Z1
+	VPSLLD        $0x07, Z1, Z1
+	VPSUBD        Z1, Z2, Z2
+	VMOVD         X2, (SI)
+	VEXTRACTI32X4 $0x01, Z2, X1
+	VMOVD         X1, (SI)(BX*1)
+	LEAQ          (DX)(AX*2), DX
+	LEAQ          (SI)(BX*2), SI
+	DECQ          DI
+	JNZ           rgroup
+	MOVQ          codes+16(FP), DX
+	ADDQ          CX, DX
+	MOVQ          DX, codes+16(FP)
+	MOVQ          out+48(FP), DX
+	ADDQ          $0x04, DX
+	MOVQ          DX, out+48(FP)
+	MOVQ          sums+40(FP), DX
+	ADDQ          $0x04, DX
+	MOVQ          DX, sums+40(FP)
+	DECQ          (SP)
+	JNZ           rowloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func int8VNNIx3(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI, BMI2, MMX+
+TEXT ·int8VNNIx3(SB), NOSPLIT, $8-80
+	MOVQ         d+8(FP), AX
+	MOVQ         stride+24(FP), CX
+	LEAQ         (CX)(CX*2), DX
+	MOVQ         outStride+56(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         AX, SI
+	ANDQ         $0x3f, SI
+	MOVQ         $-1, DI
+	BZHIQ        SI, DI, DI
+	KMOVQ        DI, K1
+	VPBROADCASTD int8SignBits<>+0(SB), Z0
+	MOVQ         n+32(FP), SI
+	MOVQ         SI, DI
+	ANDQ         $0x03, DI
+	MOVQ         DI, (SP)
+	SHRQ         $0x02, SI
+	MOVQ         SI, n+32(FP)
+	CMPQ         n+32(FP), $0x00
+	JE           rest
+
+tiles:
+	MOVQ q+0(FP), SI
+	MOVQ out+48(FP), DI
+	MOVQ groups+64(FP), R8
+
+tgroup:
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	MOVQ   SI, R9
+	MOVQ   codes+16(FP), R10
+	MOVQ   pf+72(FP), R12
+	ADDQ   R10, R12
+	MOVQ   AX, R11
+	SHRQ   $0x06, R11
+	JZ     trest
+
+tloop:
+	VMOVDQU64  (R10), Z13
+	VMOVDQU64  (R10)(CX*1), Z14
+	VMOVDQU64  (R10)(CX*2), Z15
+	VMOVDQU64  (R10)(DX*1), Z16
+	VPXORD     (R9), Z0, Z17
+	VPDPBUSD   Z13, Z17, Z1
+	VPDPBUSD   Z14, Z17, Z2
+	VPDPBUSD   Z15, Z17, Z3
+	VPDPBUSD   Z16, Z17, Z4
+	VPXORD     (R9)(AX*1), Z0, Z17
+	VPDPBUSD   Z13, Z17, Z5
+	VPDPBUSD   Z14, Z17, Z6
+	VPDPBUSD   Z15, Z17, Z7
+	VPDPBUSD   Z16, Z17, Z8
+	VPXORD     (R9)(AX*2), Z0, Z17
+	VPDPBUSD   Z13, Z17, Z9
+	VPDPBUSD   Z14, Z17, Z10
+	VPDPBUSD   Z15, Z17, Z11
+	VPDPBUSD   Z16, Z17, Z12
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(CX*1)
+	PREFETCHT0 (R12)(CX*2)
+	PREFETCHT0 (R12)(DX*1)
+	ADDQ       $0x00000040, R12
+	ADDQ       $0x00000040, R9
+	ADDQ       $0x00000040, R10
+	DECQ       R11
+	JNZ        tloop
+
+trest:
+	KORTESTQ   K1, K1
+	JZ         treduce
+	VMOVDQU8.Z (R10), K1, Z13
+	VMOVDQU8.Z (R10)(CX*1), K1, Z14
+	VMOVDQU8.Z (R10)(CX*2), K1, Z15
+	VMOVDQU8.Z (R10)(DX*1), K1, Z16
+	VMOVDQU8.Z (R9), K1, Z17
+	VPXORD     Z17, Z0, Z17
+	VPDPBUSD   Z13, Z17, Z1
+	VPDPBUSD   Z14, Z17, Z2
+	VPDPBUSD   Z15, Z17, Z3
+	VPDPBUSD   Z16, Z17, Z4
+	VMOVDQU8.Z (R9)(AX*1), K1, Z17
+	VPXORD     Z17, Z0, Z17
+	VPDPBUSD   Z13, Z17, Z5
+	VPDPBUSD   Z14, Z17, Z6
+	VPDPBUSD   Z15, Z17, Z7
+	VPDPBUSD   Z16, Z17, Z8
+	VMOVDQU8.Z (R9)(AX*2), K1, Z17
+	VPXORD     Z17, Z0, Z17
+	VPDPBUSD   Z13, Z17, Z9
+	VPDPBUSD   Z14, Z17, Z10
+	VPDPBUSD   Z15, Z17, Z11
+	VPDPBUSD   Z16, Z17, Z12
+
+treduce:
+	VSHUFF32X4      $0x44, Z5, Z1, Z13
+	VSHUFF32X4      $0xee, Z5, Z1, Z14
+	VPADDD          Z14, Z13, Z13
+	VPXORD          Z18, Z18, Z18
+	VSHUFF32X4      $0x44, Z18, Z9, Z14
+	VSHUFF32X4      $0xee, Z18, Z9, Z15
+	VPADDD          Z15, Z14, Z14
+	VSHUFF32X4      $0x44, Z6, Z2, Z15
+	VSHUFF32X4      $0xee, Z6, Z2, Z16
+	VPADDD          Z16, Z15, Z15
+	VSHUFF32X4      $0x44, Z18, Z10, Z16
+	VSHUFF32X4      $0xee, Z18, Z10, Z17
+	VPADDD          Z17, Z16, Z16
+	VSHUFF32X4      $0x44, Z7, Z3, Z17
+	VSHUFF32X4      $0xee, Z7, Z3, Z23
+	VPADDD          Z23, Z17, Z17
+	VSHUFF32X4      $0x44, Z18, Z11, Z23
+	VSHUFF32X4      $0xee, Z18, Z11, Z24
+	VPADDD          Z24, Z23, Z23
+	VSHUFF32X4      $0x44, Z8, Z4, Z24
+	VSHUFF32X4      $0xee, Z8, Z4, Z25
+	VPADDD          Z25, Z24, Z24
+	VSHUFF32X4      $0x44, Z18, Z12, Z25
+	VSHUFF32X4      $0xee, Z18, Z12, Z26
+	VPADDD          Z26, Z25, Z25
+	VSHUFF32X4      $0x88, Z14, Z13, Z26
+	VSHUFF32X4      $0xdd, Z14, Z13, Z13
+	VPADDD          Z13, Z26, Z26
+	VSHUFF32X4      $0x88, Z16, Z15, Z13
+	VSHUFF32X4      $0xdd, Z16, Z15, Z14
+	VPADDD          Z14, Z13, Z13
+	VSHUFF32X4      $0x88, Z23, Z17, Z14
+	VSHUFF32X4      $0xdd, Z23, Z17, Z15
+	VPADDD          Z15, Z14, Z14
+	VSHUFF32X4      $0x88, Z25, Z24, Z15
+	VSHUFF32X4      $0xdd, Z25, Z24, Z16
+	VPADDD          Z16, Z15, Z15
+	VSHUFPS         $0x44, Z13, Z26, Z16
+	VSHUFPS         $0xee, Z13, Z26, Z13
+	VPADDD          Z13, Z16, Z16
+	VSHUFPS         $0x44, Z15, Z14, Z13
+	VSHUFPS         $0xee, Z15, Z14, Z14
+	VPADDD          Z14, Z13, Z13
+	VSHUFPS         $0x88, Z13, Z16, Z14
+	VSHUFPS         $0xdd, Z13, Z16, Z13
+	VPADDD          Z13, Z14, Z14
+	MOVQ            sums+40(FP), R9
+	VBROADCASTI32X4 (R9), Z13
+	VPSLLD          $0x07, Z13, Z13
+	VPSUBD          Z13, Z14, Z14
+	VMOVUPS         X14, (DI)
+	VEXTRACTI32X4   $0x01, Z14, (DI)(BX*1)
+	VEXTRACTI32X4   $0x02, Z14, (DI)(BX*2)
+	LEAQ            (SI)(AX*2), SI
+	ADDQ            AX, SI
+	LEAQ            (DI)(BX*2), DI
+	ADDQ            BX, DI
+	DECQ            R8
+	JNZ             tgroup
+	MOVQ            codes+16(FP), SI
+	LEAQ            (SI)(CX*4), SI
+	MOVQ            SI, codes+16(FP)
+	MOVQ            out+48(FP), SI
+	ADDQ            $0x10, SI
+	MOVQ            SI, out+48(FP)
+	MOVQ            sums+40(FP), SI
+	ADDQ            $0x10, SI
+	MOVQ            SI, sums+40(FP)
+	DECQ            n+32(FP)
+	JNZ             tiles
+
+rest:
+	CMPQ (SP), $0x00
+	JE   done
+
+rowloop:
+	MOVQ q+0(FP), DX
+	MOVQ out+48(FP), SI
+	MOVQ groups+64(FP), DI
+
+rgroup:
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	MOVQ   DX, R8
+	MOVQ   codes+16(FP), R9
+	MOVQ   AX, R10
+	SHRQ   $0x06, R10
+	JZ     rrest
+
+rloop:
+	VMOVDQU64 (R9), Z1
+	VPXORD    (R8), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z19
+	VPXORD    (R8)(AX*1), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z20
+	VPXORD    (R8)(AX*2), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z21
+	ADDQ      $0x00000040, R8
+	ADDQ      $0x00000040, R9
+	DECQ      R10
+	JNZ       rloop
+
+rrest:
+	KORTESTQ   K1, K1
+	JZ         rreduce
+	VMOVDQU8.Z (R9), K1, Z1
+	VMOVDQU8.Z (R8), K1, Z2
+	VPXORD     Z2, Z0, Z2
+	VPDPBUSD   Z1, Z2, Z19
+	VMOVDQU8.Z (R8)(AX*1), K1, Z2
+	VPXORD     Z2, Z0, Z2
+	VPDPBUSD   Z1, Z2, Z20
+	VMOVDQU8.Z (R8)(AX*2), K1, Z2
+	VPXORD     Z2, Z0, Z2
+	VPDPBUSD   Z1, Z2, Z21
+
+rreduce:
+	VSHUFF32X4    $0x44, Z20, Z19, Z1
+	VSHUFF32X4    $0xee, Z20, Z19, Z2
+	VPADDD        Z2, Z1, Z1
+	VPXORD        Z22, Z22, Z22
+	VSHUFF32X4    $0x44, Z22, Z21, Z2
+	VSHUFF32X4    $0xee, Z22, Z21, Z3
+	VPADDD        Z3, Z2, Z2
+	VSHUFF32X4    $0x88, Z2, Z1, Z3
+	VSHUFF32X4    $0xdd, Z2, Z1, Z1
+	VPADDD        Z1, Z3, Z3
+	VSHUFPS       $0x44, Z22, Z3, Z1
+	VSHUFPS       $0xee, Z22, Z3, Z2
+	VPADDD        Z2, Z1, Z1
+	VSHUFPS       $0x88, Z22, Z1, Z2
+	VSHUFPS       $0xdd, Z22, Z1, Z1
+	VPADDD        Z1, Z2, Z2
+	MOVQ          sums+40(FP), R8
+	VPBROADCASTD  (R8), Z1
+	VPSLLD        $0x07, Z1, Z1
+	VPSUBD        Z1, Z2, Z2
+	VMOVD         X2, (SI)
+	VEXTRACTI32X4 $0x01, Z2, X1
+	VMOVD         X1, (SI)(BX*1)
+	VEXTRACTI32X4 $0x02, Z2, X1
+	VMOVD         X1, (SI)(BX*2)
+	LEAQ          (DX)(AX*2), DX
+	ADDQ          AX, DX
+	LEAQ          (SI)(BX*2), SI
+	ADDQ          BX, SI
+	DECQ          DI
+	JNZ           rgroup
+	MOVQ          codes+16(FP), DX
+	ADDQ          CX, DX
+	MOVQ          DX, codes+16(FP)
+	MOVQ          out+48(FP), DX
+	ADDQ          $0x04, DX
+	MOVQ          DX, out+48(FP)
+	MOVQ          sums+40(FP), DX
+	ADDQ          $0x04, DX
+	MOVQ          DX, sums+40(FP)
+	DECQ          (SP)
+	JNZ           rowloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func int8VNNIx4(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI, BMI2, MMX+
+TEXT ·int8VNNIx4(SB), NOSPLIT, $8-80
+	MOVQ         d+8(FP), AX
+	LEAQ         (AX)(AX*2), CX
+	MOVQ         stride+24(FP), DX
+	LEAQ         (DX)(DX*2), BX
+	MOVQ         outStride+56(FP), SI
+	SHLQ         $0x02, SI
+	MOVQ         AX, DI
+	ANDQ         $0x3f, DI
+	MOVQ         $-1, R8
+	BZHIQ        DI, R8, R8
+	KMOVQ        R8, K1
+	VPBROADCASTD int8SignBits<>+0(SB), Z0
+	MOVQ         n+32(FP), DI
+	MOVQ         DI, R8
+	ANDQ         $0x03, R8
+	MOVQ         R8, (SP)
+	SHRQ         $0x02, DI
+	MOVQ         DI, n+32(FP)
+	CMPQ         n+32(FP), $0x00
+	JE           rest
+
+tiles:
+	MOVQ q+0(FP), DI
+	MOVQ out+48(FP), R8
+	MOVQ groups+64(FP), R9
+
+tgroup:
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	MOVQ   DI, R10
+	MOVQ   codes+16(FP), R11
+	MOVQ   pf+72(FP), R13
+	ADDQ   R11, R13
+	MOVQ   AX, R12
+	SHRQ   $0x06, R12
+	JZ     trest
+
+tloop:
+	VMOVDQU64  (R11), Z17
+	VMOVDQU64  (R11)(DX*1), Z18
+	VMOVDQU64  (R11)(DX*2), Z19
+	VMOVDQU64  (R11)(BX*1), Z20
+	VPXORD     (R10), Z0, Z21
+	VPDPBUSD   Z17, Z21, Z1
+	VPDPBUSD   Z18, Z21, Z2
+	VPDPBUSD   Z19, Z21, Z3
+	VPDPBUSD   Z20, Z21, Z4
+	VPXORD     (R10)(AX*1), Z0, Z21
+	VPDPBUSD   Z17, Z21, Z5
+	VPDPBUSD   Z18, Z21, Z6
+	VPDPBUSD   Z19, Z21, Z7
+	VPDPBUSD   Z20, Z21, Z8
+	VPXORD     (R10)(AX*2), Z0, Z21
+	VPDPBUSD   Z17, Z21, Z9
+	VPDPBUSD   Z18, Z21, Z10
+	VPDPBUSD   Z19, Z21, Z11
+	VPDPBUSD   Z20, Z21, Z12
+	VPXORD     (R10)(CX*1), Z0, Z21
+	VPDPBUSD   Z17, Z21, Z13
+	VPDPBUSD   Z18, Z21, Z14
+	VPDPBUSD   Z19, Z21, Z15
+	VPDPBUSD   Z20, Z21, Z16
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R13)(DX*1)
+	PREFETCHT0 (R13)(DX*2)
+	PREFETCHT0 (R13)(BX*1)
+	ADDQ       $0x00000040, R13
+	ADDQ       $0x00000040, R10
+	ADDQ       $0x00000040, R11
+	DECQ       R12
+	JNZ        tloop
+
+trest:
+	KORTESTQ   K1, K1
+	JZ         treduce
+	VMOVDQU8.Z (R11), K1, Z17
+	VMOVDQU8.Z (R11)(DX*1), K1, Z18
+	VMOVDQU8.Z (R11)(DX*2), K1, Z19
+	VMOVDQU8.Z (R11)(BX*1), K1, Z20
+	VMOVDQU8.Z (R10), K1, Z21
+	VPXORD     Z21, Z0, Z21
+	VPDPBUSD   Z17, Z21, Z1
+	VPDPBUSD   Z18, Z21, Z2
+	VPDPBUSD   Z19, Z21, Z3
+	VPDPBUSD   Z20, Z21, Z4
+	VMOVDQU8.Z (R10)(AX*1), K1, Z21
+	VPXORD     Z21, Z0, Z21
+	VPDPBUSD   Z17, Z21, Z5
+	VPDPBUSD   Z18, Z21, Z6
+	VPDPBUSD   Z19, Z21, Z7
+	VPDPBUSD   Z20, Z21, Z8
+	VMOVDQU8.Z (R10)(AX*2), K1, Z21
+	VPXORD     Z21, Z0, Z21
+	VPDPBUSD   Z17, Z21, Z9
+	VPDPBUSD   Z18, Z21, Z10
+	VPDPBUSD   Z19, Z21, Z11
+	VPDPBUSD   Z20, Z21, Z12
+	VMOVDQU8.Z (R10)(CX*1), K1, Z21
+	VPXORD     Z21, Z0, Z21
+	VPDPBUSD   Z17, Z21, Z13
+	VPDPBUSD   Z18, Z21, Z14
+	VPDPBUSD   Z19, Z21, Z15
+	VPDPBUSD   Z20, Z21, Z16
+
+treduce:
+	VSHUFF32X4      $0x44, Z5, Z1, Z17
+	VSHUFF32X4      $0xee, Z5, Z1, Z18
+	VPADDD          Z18, Z17, Z17
+	VSHUFF32X4      $0x44, Z13, Z9, Z18
+	VSHUFF32X4      $0xee, Z13, Z9, Z19
+	VPADDD          Z19, Z18, Z18
+	VSHUFF32X4      $0x44, Z6, Z2, Z19
+	VSHUFF32X4      $0xee, Z6, Z2, Z20
+	VPADDD          Z20, Z19, Z19
+	VSHUFF32X4      $0x44, Z14, Z10, Z20
+	VSHUFF32X4      $0xee, Z14, Z10, Z21
+	VPADDD          Z21, Z20, Z20
+	VSHUFF32X4      $0x44, Z7, Z3, Z21
+	VSHUFF32X4      $0xee, Z7, Z3, Z27
+	VPADDD          Z27, Z21, Z21
+	VSHUFF32X4      $0x44, Z15, Z11, Z27
+	VSHUFF32X4      $0xee, Z15, Z11, Z28
+	VPADDD          Z28, Z27, Z27
+	VSHUFF32X4      $0x44, Z8, Z4, Z28
+	VSHUFF32X4      $0xee, Z8, Z4, Z29
+	VPADDD          Z29, Z28, Z28
+	VSHUFF32X4      $0x44, Z16, Z12, Z29
+	VSHUFF32X4      $0xee, Z16, Z12, Z30
+	VPADDD          Z30, Z29, Z29
+	VSHUFF32X4      $0x88, Z18, Z17, Z30
+	VSHUFF32X4      $0xdd, Z18, Z17, Z17
+	VPADDD          Z17, Z30, Z30
+	VSHUFF32X4      $0x88, Z20, Z19, Z17
+	VSHUFF32X4      $0xdd, Z20, Z19, Z18
+	VPADDD          Z18, Z17, Z17
+	VSHUFF32X4      $0x88, Z27, Z21, Z18
+	VSHUFF32X4      $0xdd, Z27, Z21, Z19
+	VPADDD          Z19, Z18, Z18
+	VSHUFF32X4      $0x88, Z29, Z28, Z19
+	VSHUFF32X4      $0xdd, Z29, Z28, Z20
+	VPADDD          Z20, Z19, Z19
+	VSHUFPS         $0x44, Z17, Z30, Z20
+	VSHUFPS         $0xee, Z17, Z30, Z17
+	VPADDD          Z17, Z20, Z20
+	VSHUFPS         $0x44, Z19, Z18, Z17
+	VSHUFPS         $0xee, Z19, Z18, Z18
+	VPADDD          Z18, Z17, Z17
+	VSHUFPS         $0x88, Z17, Z20, Z18
+	VSHUFPS         $0xdd, Z17, Z20, Z17
+	VPADDD          Z17, Z18, Z18
+	MOVQ            sums+40(FP), R10
+	VBROADCASTI32X4 (R10), Z17
+	VPSLLD          $0x07, Z17, Z17
+	VPSUBD          Z17, Z18, Z18
+	VMOVUPS         X18, (R8)
+	VEXTRACTI32X4   $0x01, Z18, (R8)(SI*1)
+	VEXTRACTI32X4   $0x02, Z18, (R8)(SI*2)
+	LEAQ            (R8)(SI*2), R10
+	VEXTRACTI32X4   $0x03, Z18, (R10)(SI*1)
+	LEAQ            (DI)(AX*4), DI
+	LEAQ            (R8)(SI*4), R8
+	DECQ            R9
+	JNZ             tgroup
+	MOVQ            codes+16(FP), DI
+	LEAQ            (DI)(DX*4), DI
+	MOVQ            DI, codes+16(FP)
+	MOVQ            out+48(FP), DI
+	ADDQ            $0x10, DI
+	MOVQ            DI, out+48(FP)
+	MOVQ            sums+40(FP), DI
+	ADDQ            $0x10, DI
+	MOVQ            DI, sums+40(FP)
+	DECQ            n+32(FP)
+	JNZ             tiles
+
+rest:
+	CMPQ (SP), $0x00
+	JE   done
+
+rowloop:
+	MOVQ q+0(FP), BX
+	MOVQ out+48(FP), DI
+	MOVQ groups+64(FP), R8
+
+rgroup:
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	MOVQ   BX, R9
+	MOVQ   codes+16(FP), R10
+	MOVQ   AX, R11
+	SHRQ   $0x06, R11
+	JZ     rrest
+
+rloop:
+	VMOVDQU64 (R10), Z1
+	VPXORD    (R9), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z22
+	VPXORD    (R9)(AX*1), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z23
+	VPXORD    (R9)(AX*2), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z24
+	VPXORD    (R9)(CX*1), Z0, Z2
+	VPDPBUSD  Z1, Z2, Z25
+	ADDQ      $0x00000040, R9
+	ADDQ      $0x00000040, R10
+	DECQ      R11
+	JNZ       rloop
+
+rrest:
+	KORTESTQ   K1, K1
+	JZ         rreduce
+	VMOVDQU8.Z (R10), K1, Z1
+	VMOVDQU8.Z (R9), K1, Z2
+	VPXORD     Z2, Z0, Z2
+	VPDPBUSD   Z1, Z2, Z22
+	VMOVDQU8.Z (R9)(AX*1), K1, Z2
+	VPXORD     Z2, Z0, Z2
+	VPDPBUSD   Z1, Z2, Z23
+	VMOVDQU8.Z (R9)(AX*2), K1, Z2
+	VPXORD     Z2, Z0, Z2
+	VPDPBUSD   Z1, Z2, Z24
+	VMOVDQU8.Z (R9)(CX*1), K1, Z2
+	VPXORD     Z2, Z0, Z2
+	VPDPBUSD   Z1, Z2, Z25
+
+rreduce:
+	VSHUFF32X4    $0x44, Z23, Z22, Z1
+	VSHUFF32X4    $0xee, Z23, Z22, Z2
+	VPADDD        Z2, Z1, Z1
+	VSHUFF32X4    $0x44, Z25, Z24, Z2
+	VSHUFF32X4    $0xee, Z25, Z24, Z3
+	VPADDD        Z3, Z2, Z2
+	VSHUFF32X4    $0x88, Z2, Z1, Z3
+	VSHUFF32X4    $0xdd, Z2, Z1, Z1
+	VPADDD        Z1, Z3, Z3
+	VPXORD        Z26, Z26, Z26
+	VSHUFPS       $0x44, Z26, Z3, Z1
+	VSHUFPS       $0xee, Z26, Z3, Z2
+	VPADDD        Z2, Z1, Z1
+	VSHUFPS       $0x88, Z26, Z1, Z2
+	VSHUFPS       $0xdd, Z26, Z1, Z1
+	VPADDD        Z1, Z2, Z2
+	MOVQ          sums+40(FP), R9
+	VPBROADCASTD  (R9), Z1
+	VPSLLD        $0x07, Z1, Z1
+	VPSUBD        Z1, Z2, Z2
+	VMOVD         X2, (DI)
+	VEXTRACTI32X4 $0x01, Z2, X1
+	VMOVD         X1, (DI)(SI*1)
+	VEXTRACTI32X4 $0x02, Z2, X1
+	VMOVD         X1, (DI)(SI*2)
+	VEXTRACTI32X4 $0x03, Z2, X1
+	LEAQ          (DI)(SI*2), R9
+	VMOVD         X1, (R9)(SI*1)
+	LEAQ          (BX)(AX*4), BX
+	LEAQ          (DI)(SI*4), DI
+	DECQ          R8
+	JNZ           rgroup
+	MOVQ          codes+16(FP), BX
+	ADDQ          DX, BX
+	MOVQ          BX, codes+16(FP)
+	MOVQ          out+48(FP), BX
+	ADDQ          $0x04, BX
+	MOVQ          BX, out+48(FP)
+	MOVQ          sums+40(FP), BX
+	ADDQ          $0x04, BX
+	MOVQ          BX, sums+40(FP)
+	DECQ          (SP)
+	JNZ           rowloop
+
+done:
+	VZEROUPPER
+	RET

@@ -6,7 +6,8 @@ import "encoding/binary"
 // amd64 and under the purego build tag, the fallback on amd64 CPUs without
 // AVX2+FMA, and the reference the assembly is tested against.
 
-var goImpl = &impl{name: "go", dot: dotGo, multi: multiGo, stream: streamGo}
+var goImpl = &impl{name: "go", dot: dotGo, multi: multiGo, stream: streamGo,
+	i8: int8MultiGo, i8name: "go"}
 
 // dotGo returns the dot product of a and b, which must have the same
 // length. Four independent accumulators let the CPU overlap the additions.

@@ -21,6 +21,9 @@
 // vector loops cover whole registers and the tail is a masked load
 // (VMASKMOVPS for AVX2, an opmask for AVX-512), which never faults on
 // the lanes it leaves out.
+//
+// int8.go emits the integer kernels int8{VNNI,AVX2}x{Q} of the int8
+// prefilter in the same shape (see there).
 package main
 
 import (
@@ -82,7 +85,7 @@ func avx2() *isa {
 		},
 		loadTail:  func(m Mem, dst VecVirtual) { VMASKMOVPS(m, avx2Mask, dst) },
 		zero:      func(r VecVirtual) { VXORPS(r, r, r) },
-		tree:      treeYMM,
+		tree:      func(s []VecVirtual) VecVirtual { return treeYMM(s, addPS) },
 		extract:   extractWith(VEXTRACTF128),
 		storeLane: storeLaneWith(VEXTRACTF128),
 	}
@@ -111,7 +114,7 @@ func avx512() *isa {
 		},
 		loadTail:  func(m Mem, dst VecVirtual) { VMOVUPS_Z(m, avx512K, dst) },
 		zero:      func(r VecVirtual) { VPXORD(r, r, r) },
-		tree:      treeZMM,
+		tree:      func(s []VecVirtual) VecVirtual { return treeZMM(s, addPS) },
 		extract:   extractWith(func(k, r, dst Op) { VEXTRACTF32X4(k, r, dst) }),
 		storeLane: storeLaneWith(func(k, r, dst Op) { VEXTRACTF32X4(k, r, dst) }),
 	}
@@ -162,14 +165,19 @@ func pairs(slots []VecVirtual, zero func() VecVirtual, comb func(a, b VecVirtual
 	return out
 }
 
-// shufAdd returns shuf(a, b, lo) + shuf(a, b, hi).
-func shufAdd(a, b VecVirtual, alloc func() VecVirtual, shuf func(imm uint8, a, b, dst VecVirtual), lo, hi uint8) VecVirtual {
+// shufAdd returns shuf(a, b, lo) + shuf(a, b, hi), added by add (VADDPS
+// for float32 lanes, VPADDD for int32).
+func shufAdd(a, b VecVirtual, alloc func() VecVirtual, add func(x, y, dst Op), shuf func(imm uint8, a, b, dst VecVirtual), lo, hi uint8) VecVirtual {
 	x, y := alloc(), alloc()
 	shuf(lo, a, b, x)
 	shuf(hi, a, b, y)
-	VADDPS(y, x, x)
+	add(y, x, x)
 	return x
 }
+
+// addPS and addD are the lane additions of the float32 and int32 trees.
+func addPS(x, y, dst Op) { VADDPS(x, y, dst) }
+func addD(x, y, dst Op)  { VPADDD(x, y, dst) }
 
 func lazyZero(alloc func() VecVirtual, zero func(VecVirtual)) func() VecVirtual {
 	var z VecVirtual
@@ -192,23 +200,24 @@ type treeStep struct {
 }
 
 // tree reduces 2^len(steps) slots of registers from alloc to one, a step
-// a level, each halving the slots (pairs); zero clears a register.
-func tree(slots []VecVirtual, alloc func() VecVirtual, zero func(VecVirtual), steps ...treeStep) VecVirtual {
+// a level, each halving the slots (pairs) with add; zero clears a
+// register.
+func tree(slots []VecVirtual, alloc func() VecVirtual, zero func(VecVirtual), add func(x, y, dst Op), steps ...treeStep) VecVirtual {
 	if len(slots) != 1<<len(steps) {
 		panic(fmt.Sprintf("tree of %d steps wants %d slots, not %d", len(steps), 1<<len(steps), len(slots)))
 	}
 	z := lazyZero(alloc, zero)
 	for _, st := range steps {
-		slots = pairs(slots, z, func(a, b VecVirtual) VecVirtual { return shufAdd(a, b, alloc, st.shuf, st.lo, st.hi) })
+		slots = pairs(slots, z, func(a, b VecVirtual) VecVirtual { return shufAdd(a, b, alloc, add, st.shuf, st.lo, st.hi) })
 	}
 	return slots[0]
 }
 
 // treeZMM reduces 16 ZMM slots to one ZMM whose 128-bit lane k holds the
-// sums of slots k, 4+k, 8+k, 12+k in elements 0..3.
-func treeZMM(slots []VecVirtual) VecVirtual {
+// sums (by add) of slots k, 4+k, 8+k, 12+k in elements 0..3.
+func treeZMM(slots []VecVirtual, add func(x, y, dst Op)) VecVirtual {
 	shuff := func(imm uint8, a, b, dst VecVirtual) { VSHUFF32X4(U8(imm), b, a, dst) }
-	return tree(slots, ZMM, func(r VecVirtual) { VPXORD(r, r, r) },
+	return tree(slots, ZMM, func(r VecVirtual) { VPXORD(r, r, r) }, add,
 		// 16 -> 8: 256-bit halves; lanes 0-1 hold slot 2i, lanes 2-3 slot 2i+1.
 		treeStep{shuff, 0x44, 0xEE},
 		// 8 -> 4: 128-bit lane k holds slot 4i+k.
@@ -220,10 +229,10 @@ func treeZMM(slots []VecVirtual) VecVirtual {
 }
 
 // treeYMM reduces 8 YMM slots to one YMM whose 128-bit lane k holds the
-// sums of slots k, 2+k, 4+k, 6+k in elements 0..3.
-func treeYMM(slots []VecVirtual) VecVirtual {
+// sums (by add) of slots k, 2+k, 4+k, 6+k in elements 0..3.
+func treeYMM(slots []VecVirtual, add func(x, y, dst Op)) VecVirtual {
 	perm := func(imm uint8, a, b, dst VecVirtual) { VPERM2F128(U8(imm), b, a, dst) }
-	return tree(slots, YMM, func(r VecVirtual) { VXORPS(r, r, r) },
+	return tree(slots, YMM, func(r VecVirtual) { VXORPS(r, r, r) }, add,
 		// 8 -> 4: 128-bit lane 0 holds slot 2i, lane 1 slot 2i+1.
 		treeStep{perm, 0x20, 0x31},
 		// 4 -> 2: lane k: elements 0-1 slot k(+4), 2-3 slot 2+k(+4).
@@ -607,5 +616,13 @@ func main() {
 	}
 	genXor(a2)
 	genXor(a5)
+	// The int8 kernels (int8.go), tiled like the float32 ones.
+	i2 := i8avx2()
+	genI8Block(i2, 1)
+	genI8Block(i2, 2)
+	v := vnni()
+	for q := 1; q <= 4; q++ {
+		genI8Block(v, q)
+	}
 	Generate()
 }

@@ -1,0 +1,95 @@
+package kernel
+
+// The integer kernels behind the int8 prefilter (issue 13): a query of
+// int8 values meets rows of int8 codes. Their sums are exact in int32, so
+// every implementation returns the same values and a search that trusts
+// them picks the same candidates whichever kernel runs.
+
+// MaxInt8Dim is the largest dimension the int8 kernels accept: for d <=
+// 65536 every dot product of int8 vectors is at most 128*128*d = 2^30 in
+// absolute value, so the int32 result is exact (the VNNI kernel's
+// unsigned-times-signed intermediates may wrap, which the final
+// correction undoes exactly, modulo 2^32).
+const MaxInt8Dim = 1 << 16
+
+// Int8DotBlock scores n = len(out) rows of int8 codes against one int8
+// query:
+//
+//	out[r] = sum_i int32(q[i]) * int32(codes[r*stride+i])
+//
+// for i in [0, len(q)) and r in [0, n). sums[r] must be the sum of the
+// row's codes, sum_i codes[r*stride+i], stored with the row: the
+// AVX-512 VNNI kernel computes sum_i (q[i]+128)*codes[...] and subtracts
+// 128*sums[r] (the other kernels ignore sums, so a wrong sum gives a
+// wrong result on VNNI only; the caller must check sums like the codes).
+// Values may be any int8 (the quantizer's codes are in [-127, 127]).
+//
+// It needs len(q) <= MaxInt8Dim, stride >= len(q), len(codes) >=
+// (n-1)*stride+len(q) and len(sums) >= n. The result is exact and the
+// same for every implementation. Only out[:n] is written. Int8DotBlock
+// does not allocate.
+func Int8DotBlock(q []int8, codes []int8, stride int, sums []int32, out []int32) {
+	cur.Int8DotBlock(q, codes, stride, sums, out)
+}
+
+// Int8DotBlockMulti scores n rows of codes against nq int8 queries of
+// dimension d packed row-major in qs (query j is qs[j*d:(j+1)*d]):
+//
+//	out[j*outStride+r] = dot(qs[j*d:(j+1)*d], codes[r*stride:r*stride+d])
+//
+// for j in [0, nq) and r in [0, n), exactly, with sums as for
+// Int8DotBlock. It needs d <= MaxInt8Dim, len(qs) >= nq*d, stride >= d,
+// len(codes) >= (n-1)*stride+d, len(sums) >= n, outStride >= n and
+// len(out) >= (nq-1)*outStride+n; no other element of out is written. The
+// kernel is register-tiled like DotBlockMulti, so each code chunk loaded
+// from memory is used for several queries. It does not allocate.
+func Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n int, sums []int32, out []int32, outStride int) {
+	cur.Int8DotBlockMulti(qs, nq, d, codes, stride, n, sums, out, outStride)
+}
+
+// Int8Impl names the integer kernel of the selected implementation:
+// "avx512-vnni", "avx2" or "go" ("avx512" runs the AVX2 integer kernel on
+// CPUs without AVX512_VNNI).
+func Int8Impl() string { return cur.i8name }
+
+// int8Multi is Int8DotBlockMulti for validated arguments: nq, d, n >= 1.
+type int8Multi func(qs []int8, nq, d int, codes []int8, stride, n int, sums []int32, out []int32, outStride int)
+
+// Int8DotBlock is the package-level Int8DotBlock for implementation k.
+func (k *impl) Int8DotBlock(q []int8, codes []int8, stride int, sums []int32, out []int32) {
+	k.Int8DotBlockMulti(q, 1, len(q), codes, stride, len(out), sums, out, len(out))
+}
+
+// Int8DotBlockMulti is the package-level Int8DotBlockMulti for
+// implementation k.
+func (k *impl) Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n int, sums []int32, out []int32, outStride int) {
+	if nq < 0 || d < 0 || n < 0 {
+		panic("kernel: negative count or dimension")
+	}
+	if d > MaxInt8Dim {
+		panic("kernel: int8 dimension above MaxInt8Dim")
+	}
+	if nq == 0 || n == 0 {
+		return
+	}
+	// Each check is written to avoid overflow in (n-1)*stride and friends.
+	if len(qs)/nq < d {
+		panic("kernel: qs shorter than nq*d")
+	}
+	if stride < d || len(codes) < d || (n > 1 && (len(codes)-d)/(n-1) < stride) {
+		panic("kernel: codes shorter than (n-1)*stride+d, or stride < d")
+	}
+	if len(sums) < n {
+		panic("kernel: sums shorter than n")
+	}
+	if len(out) < n || (nq > 1 && (outStride < n || (len(out)-n)/(nq-1) < outStride)) {
+		panic("kernel: out shorter than (nq-1)*outStride+n, or outStride < n")
+	}
+	if d == 0 {
+		for i := 0; i < nq; i++ {
+			clear(out[i*outStride : i*outStride+n])
+		}
+		return
+	}
+	k.i8(qs, nq, d, codes, stride, n, sums, out, outStride)
+}
