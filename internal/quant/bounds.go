@@ -1,0 +1,166 @@
+package quant
+
+import "math"
+
+// # The certified interval
+//
+// The engine scores a stored row x (float32, not normalised) against a unit
+// query qn (float32: the query times its float32 inverse norm) as
+// fl(K*inv) clamped to [-1, 1], where K is the float32 dot product its
+// kernel computes. fl(K*inv) is monotone in K for inv > 0, so an interval
+// [lo, hi] that contains K gives one for the score. DotBounds returns such
+// an interval from the row's Meta and the exact integer dot product I of
+// the codes, without reading x.
+//
+// Write x = s*c + e (c the row's codes, s its scale, e the residual) and
+// qn = t*p + f (p the query's codes, t its scale, f its residual). Then,
+// as real numbers, D = <x, qn> is
+//
+//	D = s*t*I + s*<c, f> + <e, qn>
+//
+// and, by Cauchy-Schwarz, with N = Meta.CodeNorm >= s*||c|| and
+// E = Meta.ErrNorm >= ||e||, Q >= ||qn|| and F >= ||f||:
+//
+//	|s*<c, f>| <= N*F        |<e, qn>| <= E*Q.
+//
+// The kernel computes K = fl(sum qn_i*x_i) in float32 in an order of its
+// own, with or without fused multiply-adds. Every such evaluation is a
+// binary tree over the d products: each leaf enters through one multiply
+// (alone or fused), and each of at most d-1 merges (an add or an FMA's
+// add) rounds once; a merge with an exact zero (a masked lane, an unused
+// accumulator) is exact. In the standard model with gradual underflow,
+// fl(z) = z*(1+δ) + η with |δ| <= u = 2^-24, |η| <= 2^-150, and η = 0
+// for additions (a sum that lands in the subnormal range is exact), so
+// (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., §3.1
+// and Lemma 3.1; the η terms as in §2.1):
+//
+//	|K - D| <= gamma_d * sum|x_i*qn_i| + d*2^-150*(1+gamma_d)
+//	        <= gamma_{d+1}*(N+E)*Q + d*2^-149,
+//
+// gamma_n = n*u/(1-n*u), using sum|x_i*qn_i| <= ||x||*||qn|| <= (N+E)*Q.
+// No partial sum overflows: the engine keeps ||x|| <= 1e30 and ||qn|| ~ 1.
+// So K lies in [s*t*I - R, s*t*I + R] with
+//
+//	R = N*(F + gamma*Q) + E*Q*(1+gamma) + d*2^-149,  gamma = gamma_{d+1}.
+//
+// # Rounding of the bound's own arithmetic
+//
+// NewQuery computes the per-query constants in float64, from exact
+// values (f_i = qn_i - t*p_i is exact in float64, as in Encode), and
+// inflates each by (1+k)*(1+2^-40), k = 2^-20: the 2^-40 covers the float64
+// roundings of computing the constant (a handful, 2^-53 each, and the sums
+// of squares' (d+2)*2^-53 < 2^-36 covered by sumSlack), so
+//
+//	a >= (1+k)*(F + gamma*Q),  b >= (1+k)*Q*(1+gamma),  w >= (1+k)*(d+1)*2^-149.
+//
+// Per row DotBounds computes in float64
+//
+//	c = (s*t)*I                       s*t is exact (24 by 24 bits); one rounding
+//	g = N*a + E*b + w + |c|*k         at most four roundings, all of non-negative terms
+//	lo = float32(c - g), hi = float32(c + g)  round to nearest
+//
+// and the slack k pays for every rounding: with ε = 2^-23 (which exceeds
+// 2^-24 + 2^-53 + 2^-77, float32's rounding of a float64 plus the
+// float64 rounding of c ± g), hi >= c + g*(1-ε) - ε*|c| - 2^-150 (the
+// 2^-150 for a result in float32's subnormal range), g >= (1-2^-51)*(
+// (1+k)*(R + 2^-149) + k*|c|), and |c - s*t*I| <= 2^-52*|c|, so
+//
+//	hi >= s*t*I + (1-2ε)(1+k)*(R + 2^-149) + ((1-2ε)*k - ε - 2^-52)*|c| - 2^-150
+//	   >= s*t*I + R >= K,
+//
+// since (1-2ε)(1+k) >= 1 and (1-2ε)*k > ε + 2^-52 for k = 8ε; lo <= K
+// likewise. No intermediate underflows or overflows float64: for rows the
+// engine accepts every non-zero term is between 2^-400 and 2^200. Going
+// through float64 with a relative slack of 2^-20 widens the interval by
+// about 1e-6 of |D| + R, against a width of order 1e-2 of ||x|| from the
+// quantization itself.
+
+// slackK is k above: the relative slack that covers the rounding of
+// DotBounds' float64 arithmetic and of its conversion to float32.
+const slackK = 0x1p-20
+
+// cover inflates a per-query constant for the few float64 roundings that
+// computed it.
+const cover = 1 + 0x1p-40
+
+// unit is u, the unit roundoff of float32.
+const unit = 0x1p-24
+
+// Query is a unit query quantised for the integer kernels: Codes are p
+// (as int8), and the unexported fields are the constants DotBounds needs.
+type Query struct {
+	// Codes are the query's int8 codes p, one per dimension.
+	Codes []int8
+
+	t     float64 // scale: a float32 value, qn ≈ t*p
+	qNorm float64 // Q >= ||qn||
+	fNorm float64 // F >= ||qn - t*p||
+	gamma float64 // >= gamma_{d+1}
+	d     int
+
+	a, b, w float64 // per-row coefficients (see the comment above)
+}
+
+// NewQuery quantises qn, the float32 unit query the float32 kernel uses
+// (the engine's normalised query): t = max|qn_i|/127 rounded to float32
+// and p_i = round(qn_i/t), which lies in [-127, 127]. qn must be finite,
+// with 1 <= len(qn) <= MaxDim; only rows of that dimension have codes.
+func NewQuery(qn []float32) Query {
+	d := len(qn)
+	if d == 0 || d > MaxDim {
+		panic("quant: NewQuery: dimension outside [1, MaxDim]")
+	}
+	var m float64
+	for _, x := range qn {
+		m = max(m, math.Abs(float64(x)))
+	}
+	ts := float32(m / 127)
+	if ts == 0 { // all zero, or below float32's range: p = 0, f = qn
+		ts = math.SmallestNonzeroFloat32
+	}
+	t := float64(ts)
+	codes := make([]int8, d)
+	var ssF, ssQ float64
+	for i, x := range qn {
+		p := min(max(math.RoundToEven(float64(x)/t), -127), 127)
+		codes[i] = int8(p)
+		// Exact, as in Encode: t*p has at most 31 significant bits and,
+		// when p != 0, x and t*p are within a few binades of each other.
+		f := float64(x) - t*p
+		ssF += f * f
+		ssQ += float64(x) * float64(x)
+	}
+	qNorm := math.Sqrt(ssQ) * sumSlack
+	fNorm := math.Sqrt(ssF) * sumSlack
+	n := float64(d + 1)
+	// n*unit and 1-n*unit are exact; the division rounds once.
+	gamma := n * unit / (1 - n*unit) * cover
+	return Query{
+		Codes: codes,
+		t:     t,
+		qNorm: qNorm,
+		fNorm: fNorm,
+		gamma: gamma,
+		d:     d,
+		a:     (fNorm + gamma*qNorm) * (1 + slackK) * cover,
+		b:     qNorm * (1 + gamma) * (1 + slackK) * cover,
+		w:     n * 0x1p-149 * (1 + slackK) * cover,
+	}
+}
+
+// DotBounds returns lo <= hi such that lo <= K <= hi for the float32 dot
+// product K of the query and the row that any of memvec's kernels
+// computes (any summation order, with or without FMA), given the row's
+// Meta m (as Encode returned it, for a row the engine accepts) and dot,
+// the exact integer dot product sum p_i*c_i of the query's and the row's
+// codes. If m holds a NaN, as no Encode result does, the interval is
+// [-Inf, +Inf]. See the comment at the top of bounds.go for the proof.
+func (q *Query) DotBounds(m Meta, dot int32) (lo, hi float32) {
+	c := float64(m.Scale) * q.t * float64(dot)
+	g := float64(m.CodeNorm)*q.a + float64(m.ErrNorm)*q.b + q.w + math.Abs(c)*slackK
+	lo, hi = float32(c-g), float32(c+g)
+	if !(lo <= hi) {
+		return float32(math.Inf(-1)), float32(math.Inf(1))
+	}
+	return lo, hi
+}
