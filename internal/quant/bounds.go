@@ -28,16 +28,19 @@ import "math"
 // binary tree over the d products: each leaf enters through one multiply
 // (alone or fused), and each of at most d-1 merges (an add or an FMA's
 // add) rounds once; a merge with an exact zero (a masked lane, an unused
-// accumulator) is exact. In the standard model with gradual underflow,
-// fl(z) = z*(1+δ) + η with |δ| <= u = 2^-24, |η| <= 2^-150, and η = 0
-// for additions (a sum that lands in the subnormal range is exact), so
-// (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., §3.1
-// and Lemma 3.1; the η terms as in §2.1):
+// accumulator) is exact. So each product reaches K through at most d
+// roundings. With gradual underflow (Go never sets flush-to-zero), every
+// rounding is fl(z) = z*(1+δ) + η with |δ| <= u = 2^-24 and |η| <= 2^-150,
+// and η = 0 for additions (a sum that lands in the subnormal range is
+// exact); only the d multiplies (fused or not) carry an η. As for the
+// inner product in Higham, Accuracy and Stability of Numerical Algorithms
+// (2nd ed., §3.1, with Lemma 3.1 for the products of (1+δ) factors):
 //
 //	|K - D| <= gamma_d * sum|x_i*qn_i| + d*2^-150*(1+gamma_d)
 //	        <= gamma_{d+1}*(N+E)*Q + d*2^-149,
 //
-// gamma_n = n*u/(1-n*u), using sum|x_i*qn_i| <= ||x||*||qn|| <= (N+E)*Q.
+// gamma_n = n*u/(1-n*u), using sum|x_i*qn_i| <= ||x||*||qn|| <= (N+E)*Q;
+// gamma_{d+1} rather than gamma_d is a margin, not a need.
 // No partial sum overflows: the engine keeps ||x|| <= 1e30 and ||qn|| ~ 1.
 // So K lies in [s*t*I - R, s*t*I + R] with
 //
@@ -45,43 +48,46 @@ import "math"
 //
 // # Rounding of the bound's own arithmetic
 //
-// NewQuery computes the per-query constants in float64, from exact
-// values (f_i = qn_i - t*p_i is exact in float64, as in Encode), and
-// inflates each by (1+k)*(1+2^-40), k = 2^-20: the 2^-40 covers the float64
-// roundings of computing the constant (a handful, 2^-53 each, and the sums
-// of squares' (d+2)*2^-53 < 2^-36 covered by sumSlack), so
+// NewQuery computes the per-query constants in float64 from exact values
+// (f_i = qn_i - t*p_i is exact in float64, as in Encode; the sums of
+// squares are covered by sumSlack) and multiplies each by inflate =
+// 1+2^-38, which covers (1+k), k = 2^-40, and the at most eight float64
+// roundings (2^-53 each) of computing it. With P >= ||p||:
 //
-//	a >= (1+k)*(F + gamma*Q),  b >= (1+k)*Q*(1+gamma),  w >= (1+k)*(d+1)*2^-149.
+//	a >= (1+k)*(F + gamma*Q) + 2k*t*P,  b >= (1+k)*Q*(1+gamma),  w >= (1+k)*d*2^-149.
 //
 // Per row DotBounds computes in float64
 //
-//	c = (s*t)*I                       s*t is exact (24 by 24 bits); one rounding
-//	g = N*a + E*b + w + |c|*k         at most four roundings, all of non-negative terms
-//	lo = float32(c - g), hi = float32(c + g)  round to nearest
+//	c = (s*t)*I              s*t is exact (24 by 24 bits): one rounding
+//	g = N*a + E*b + w        four roundings of non-negative terms
+//	lo = float32(c - g), hi = float32(c + g)
 //
-// and the slack k pays for every rounding: with ε = 2^-23 (which exceeds
-// 2^-24 + 2^-53 + 2^-77, float32's rounding of a float64 plus the
-// float64 rounding of c ± g), hi >= c + g*(1-ε) - ε*|c| - 2^-150 (the
-// 2^-150 for a result in float32's subnormal range), g >= (1-2^-51)*(
-// (1+k)*(R + 2^-149) + k*|c|), and |c - s*t*I| <= 2^-52*|c|, so
+// Since |I| <= ||c||*||p||, |c| <= (1+2^-53)*s*t*|I| <= (1+2^-53)*N*t*P,
+// so N*a >= (1+k)*N*(F + gamma*Q) + k*|c|: the 2k*t*P part of a pays
+// for the rounding of c and for the cancellation in c + g when the
+// interval straddles zero, without making g wait for c. Then, with
+// |c - s*t*I| <= 2^-52*|c|, g >= (1-2^-51)*((1+k)*R + k*|c|) and
+// fl(c+g) >= c + g - 2^-53*(|c| + g),
 //
-//	hi >= s*t*I + (1-2ε)(1+k)*(R + 2^-149) + ((1-2ε)*k - ε - 2^-52)*|c| - 2^-150
-//	   >= s*t*I + R >= K,
+//	fl(c+g) >= s*t*I + (1-2^-50)(1+k)*R + ((1-2^-50)*k - 2^-53 - 2^-52)*|c|
+//	        >= s*t*I + R >= K,
 //
-// since (1-2ε)(1+k) >= 1 and (1-2ε)*k > ε + 2^-52 for k = 8ε; lo <= K
-// likewise. No intermediate underflows or overflows float64: for rows the
-// engine accepts every non-zero term is between 2^-400 and 2^200. Going
-// through float64 with a relative slack of 2^-20 widens the interval by
-// about 1e-6 of |D| + R, against a width of order 1e-2 of ||x|| from the
-// quantization itself.
+// as (1-2^-50)(1+k) >= 1 and (1-2^-50)*k > 2^-53 + 2^-52. Rounding to
+// float32 is monotone and K is a float32, so fl(c+g) >= K gives hi =
+// float32(fl(c+g)) >= float32(K) = K: the conversion needs no slack (an
+// overflow gives +Inf). lo <= K likewise. For rows the engine accepts,
+// every non-zero intermediate lies between 2^-400 and 2^200, far inside
+// float64's normal range, so the relative error model holds. The slack
+// widens the interval by about 2^-40 of R + 2*||x||, against a width of
+// order 1e-2 of ||x|| from the quantization itself.
 
-// slackK is k above: the relative slack that covers the rounding of
-// DotBounds' float64 arithmetic and of its conversion to float32.
-const slackK = 0x1p-20
+// slackK is k above: the relative slack that covers the float64 rounding
+// of DotBounds' own arithmetic.
+const slackK = 0x1p-40
 
-// cover inflates a per-query constant for the few float64 roundings that
-// computed it.
-const cover = 1 + 0x1p-40
+// inflate turns a per-query constant into one that is at least (1+k)
+// times its real value, whatever its (at most eight) float64 roundings.
+const inflate = 1 + 0x1p-38
 
 // unit is u, the unit roundoff of float32.
 const unit = 0x1p-24
@@ -95,7 +101,7 @@ type Query struct {
 	t     float64 // scale: a float32 value, qn ≈ t*p
 	qNorm float64 // Q >= ||qn||
 	fNorm float64 // F >= ||qn - t*p||
-	gamma float64 // >= gamma_{d+1}
+	gamma float64 // gamma_{d+1}, rounded once
 	d     int
 
 	a, b, w float64 // per-row coefficients (see the comment above)
@@ -121,20 +127,23 @@ func NewQuery(qn []float32) Query {
 	t := float64(ts)
 	codes := make([]int8, d)
 	var ssF, ssQ float64
+	var ssP int64
 	for i, x := range qn {
 		p := min(max(math.RoundToEven(float64(x)/t), -127), 127)
 		codes[i] = int8(p)
-		// Exact, as in Encode: t*p has at most 31 significant bits and,
-		// when p != 0, x and t*p are within a few binades of each other.
+		ssP += int64(p) * int64(p)
+		// Exact, as x - s*c in Encode.
 		f := float64(x) - t*p
 		ssF += f * f
 		ssQ += float64(x) * float64(x)
 	}
 	qNorm := math.Sqrt(ssQ) * sumSlack
 	fNorm := math.Sqrt(ssF) * sumSlack
+	pNorm := math.Sqrt(float64(ssP)) * sumSlack // ssP < 2^31: exact
 	n := float64(d + 1)
-	// n*unit and 1-n*unit are exact; the division rounds once.
-	gamma := n * unit / (1 - n*unit) * cover
+	// n*unit and 1-n*unit are exact; the division rounds once (inflate
+	// covers it where gamma is used).
+	gamma := n * unit / (1 - n*unit)
 	return Query{
 		Codes: codes,
 		t:     t,
@@ -142,9 +151,9 @@ func NewQuery(qn []float32) Query {
 		fNorm: fNorm,
 		gamma: gamma,
 		d:     d,
-		a:     (fNorm + gamma*qNorm) * (1 + slackK) * cover,
-		b:     qNorm * (1 + gamma) * (1 + slackK) * cover,
-		w:     n * 0x1p-149 * (1 + slackK) * cover,
+		a:     (fNorm + gamma*qNorm + 2*slackK*t*pNorm) * inflate,
+		b:     qNorm * (1 + gamma) * inflate,
+		w:     float64(d) * 0x1p-149 * inflate,
 	}
 }
 
@@ -156,11 +165,32 @@ func NewQuery(qn []float32) Query {
 // codes. If m holds a NaN, as no Encode result does, the interval is
 // [-Inf, +Inf]. See the comment at the top of bounds.go for the proof.
 func (q *Query) DotBounds(m Meta, dot int32) (lo, hi float32) {
+	// g does not depend on c, so the two chains overlap.
+	g := float64(m.CodeNorm)*q.a + float64(m.ErrNorm)*q.b + q.w
 	c := float64(m.Scale) * q.t * float64(dot)
-	g := float64(m.CodeNorm)*q.a + float64(m.ErrNorm)*q.b + q.w + math.Abs(c)*slackK
 	lo, hi = float32(c-g), float32(c+g)
 	if !(lo <= hi) {
-		return float32(math.Inf(-1)), float32(math.Inf(1))
+		lo, hi = negInf, posInf
 	}
 	return lo, hi
+}
+
+// negInf and posInf are the float32 infinities (variables, so that the
+// bound functions stay cheap enough to inline).
+var (
+	negInf = float32(math.Inf(-1))
+	posInf = float32(math.Inf(1))
+)
+
+// UpperBound returns DotBounds' hi alone, in about half the time: a scan
+// can test it against the k-th best lower bound and call DotBounds only
+// for the rows that pass. If m holds a NaN the result is +Inf.
+func (q *Query) UpperBound(m Meta, dot int32) float32 {
+	g := float64(m.CodeNorm)*q.a + float64(m.ErrNorm)*q.b + q.w
+	c := float64(m.Scale) * q.t * float64(dot)
+	hi := float32(c + g)
+	if hi != hi {
+		hi = posInf
+	}
+	return hi
 }
