@@ -98,19 +98,15 @@ type Query struct {
 	// Codes are the query's int8 codes p, one per dimension.
 	Codes []int8
 
-	t     float64 // scale: a float32 value, qn ≈ t*p
-	qNorm float64 // Q >= ||qn||
-	fNorm float64 // F >= ||qn - t*p||
-	gamma float64 // gamma_{d+1}, rounded once
-	d     int
-
-	a, b, w float64 // per-row coefficients (see the comment above)
+	t       float64 // scale: a float32 value, qn ≈ t*p
+	a, b, w float64 // the coefficients of N, E and 1 in g (see above)
 }
 
 // NewQuery quantises qn, the float32 unit query the float32 kernel uses
-// (the engine's normalised query): t = max|qn_i|/127 rounded to float32
-// and p_i = round(qn_i/t), which lies in [-127, 127]. qn must be finite,
-// with 1 <= len(qn) <= MaxDim; only rows of that dimension have codes.
+// (the engine's normalised query; the bounds are for dot products with
+// exactly these float32 values): t = max|qn_i|/127 rounded to float32 and
+// p_i = round(qn_i/t), which lies in [-127, 127]. qn must be finite, with
+// 1 <= len(qn) <= MaxDim; only rows of that dimension have codes.
 func NewQuery(qn []float32) Query {
 	d := len(qn)
 	if d == 0 || d > MaxDim {
@@ -147,10 +143,6 @@ func NewQuery(qn []float32) Query {
 	return Query{
 		Codes: codes,
 		t:     t,
-		qNorm: qNorm,
-		fNorm: fNorm,
-		gamma: gamma,
-		d:     d,
 		a:     (fNorm + gamma*qNorm + 2*slackK*t*pNorm) * inflate,
 		b:     qNorm * (1 + gamma) * inflate,
 		w:     float64(d) * 0x1p-149 * inflate,
@@ -182,9 +174,10 @@ var (
 	posInf = float32(math.Inf(1))
 )
 
-// UpperBound returns DotBounds' hi alone, in about half the time: a scan
-// can test it against the k-th best lower bound and call DotBounds only
-// for the rows that pass. If m holds a NaN the result is +Inf.
+// UpperBound returns DotBounds' hi alone, about 10% cheaper (1.8 against
+// 2.0 ns a row here): a scan can test it against the k-th best lower bound
+// and call DotBounds only for the rows that pass. If m holds a NaN the
+// result is +Inf.
 func (q *Query) UpperBound(m Meta, dot int32) float32 {
 	g := float64(m.CodeNorm)*q.a + float64(m.ErrNorm)*q.b + q.w
 	c := float64(m.Scale) * q.t * float64(dot)
