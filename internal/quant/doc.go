@@ -23,11 +23,30 @@
 // dot product of a code with an int8 query (at most d*255*127 in absolute
 // value for the unsigned-times-signed form) fits in an int32 exactly.
 //
+// # Bounds
+//
+// NewQuery quantises a unit query the same way (scale t, codes p), and
+// Query.DotBounds turns a row's Meta and the exact integer dot product
+// I = sum p_i*c_i into float32 lo <= hi that contain the float32 dot
+// product any of memvec's kernels computes for the pair, whatever its
+// summation order and use of FMA:
+//
+//	[s*t*I - R, s*t*I + R],  R = N*(F + gamma*Q) + E*Q*(1+gamma) + d*2^-149
+//
+// with N = CodeNorm, E = ErrNorm, Q >= ||qn||, F >= ||qn - t*p|| and
+// gamma = gamma_{d+1} of float32, computed in float64 with every rounding
+// covered, then rounded to float32 (which cannot cross K, itself a
+// float32). bounds.go holds the proof.
+//
 // # Invariants
 //
 //   - Meta.ErrNorm >= ||x - s*c|| and Meta.CodeNorm >= s*||c|| as real
 //     numbers, for every row Encode accepts (finite, non-zero, dimension
 //     at most MaxDim).
+//   - For every row and query the engine accepts, lo <= K <= hi, K the
+//     float32 dot product of any kernel (bounds_test.go checks the
+//     selected kernel and ten pure-Go summation orders; run it with
+//     MEMVEC_KERNEL=go, avx2 and avx512 for every kernel).
 //   - Nothing here trusts bytes read from disk: the segment checks the
 //     codes and metas with the rows' checksums before a search uses them.
 package quant

@@ -73,9 +73,10 @@ func Encode(row []float32, codes []byte) Meta {
 		c := math.RoundToEven(float64(x) / sd)
 		c = min(max(c, -127), 127)
 		codes[i] = byte(int8(c))
-		// sd*c is exact (24 by 8 significant bits), and so, as both
-		// operands have at most 32 significant bits and are close, is
-		// the difference.
+		// sd*c is exact (24 by 8 significant bits), and so is the
+		// difference: if c == 0 it is x; otherwise |x| >= s/2, so x and
+		// s*c are both multiples of ulp(s)/4 (or of 2^-149), and their
+		// difference, at most about s/2, has at most 26 significant bits.
 		e := float64(x) - sd*c
 		ssErr += e * e
 		ssCode += int64(c) * int64(c)
