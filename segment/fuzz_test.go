@@ -131,6 +131,8 @@ func FuzzRecoverTail(f *testing.F) {
 	f.Add(true, uint8(2), append(at(lay.recordOff+3*recordSize+24, 0x80), at(lay.normsOff+4, 1)...))
 	f.Add(false, uint8(2), at(lay.recordOff+6*recordSize, 0x4d))
 	f.Add(true, uint8(1), at(5, 1))
+	f.Add(false, uint8(0), at(lay.codeOff+int64(mNosync.start[3])*dim, 0x02))  // the last batch's codes
+	f.Add(true, uint8(1), at(lay.metaOff+int64(mDurable.start[1])*16+3, 0x40)) // batch 1's meta, below the bound
 	f.Fuzz(func(t *testing.T, useDurable bool, bound uint8, damage []byte) {
 		orig, m := nosync, mNosync
 		if useDurable {
