@@ -49,11 +49,12 @@ type Seal struct {
 // FileName returns the file name of segment number n (filenames.Segment).
 func FileName(n uint64) string { return filenames.Make(filenames.Segment, n) }
 
-// Segment is one open segment file. Append, AppendRecords, Sync, Seal and
-// Supersedes are for a single writer; the read accessors (Vectors,
-// InvNorms, Key, Payload) may be called from any goroutine for rows below a
-// row count the caller obtained from Rows, and LookupKey from any goroutine
-// (see it for what a lookup concurrent with an append sees).
+// Segment is one open segment file. Append, AppendRecords, AppendBatch,
+// Sync, Seal and Supersedes are for a single writer; the read accessors
+// (Vectors, InvNorms, Codes, CodeMeta, Key, Payload) may be called from
+// any goroutine for rows below a row count the caller obtained from Rows,
+// and LookupKey from any goroutine (see it for what a lookup concurrent
+// with an append sees).
 type Segment struct {
 	fs   vfs.FS
 	path string
@@ -283,8 +284,8 @@ func (s *Segment) Capacity() uint64 { return s.lay.capacity }
 // Dim returns the vector dimension.
 func (s *Segment) Dim() int { return s.lay.dim }
 
-// Size returns the file's size in bytes: the fixed part and, in version 3,
-// the blobs and the sealed tables after it.
+// Size returns the file's size in bytes: the fixed part and, from version
+// 3 on, the blobs and the sealed tables after it.
 func (s *Segment) Size() int64 { return s.size.Load() }
 
 // Rows returns the number of committed rows.
