@@ -406,7 +406,7 @@ func TestAppendBatchCodeArgs(t *testing.T) {
 	}
 	for _, version := range []uint32{2, 3} {
 		dir := t.TempDir()
-		old, err := createVersion(nil, dir, 1, 3, 8, 0, version)
+		old, err := CreateVersion(nil, dir, 1, 3, 8, 0, version)
 		if err != nil {
 			t.Fatal(err)
 		}

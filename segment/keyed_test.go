@@ -246,7 +246,7 @@ func TestOldVersionsKeepTheirFormat(t *testing.T) {
 		const dim, capacity = 3, 12
 		dir := t.TempDir()
 		rng := rand.New(rand.NewPCG(uint64(version), 35))
-		s, err := createVersion(nil, dir, 2, dim, capacity, 0, version)
+		s, err := CreateVersion(nil, dir, 2, dim, capacity, 0, version)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -103,15 +103,18 @@ type Segment struct {
 // error it removes the file (best effort: a file left behind is an orphan
 // no manifest names, which recovery removes).
 func Create(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64) (*Segment, error) {
-	return createVersion(fsys, dir, n, dim, capacity, gen, Version)
+	return CreateVersion(fsys, dir, n, dim, capacity, gen, Version)
 }
 
-// createVersion is Create writing the given format version: tests make
-// files of older versions with it.
-func createVersion(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64, version uint32) (*Segment, error) {
+// CreateVersion is Create writing the given format version (1 to Version):
+// the store creates only the current one, but tests (and tools that show
+// what happens to older files, such as an upgrade's) make files of older
+// versions with it. The file is opened, appended to and sealed in its own
+// version's layout.
+func CreateVersion(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64, version uint32) (*Segment, error) {
 	fsys = vfs.Or(fsys)
-	if dim <= 0 || capacity == 0 || capacity > maxCapacityFor(version, dim) {
-		return nil, fmt.Errorf("segment %d: dimension %d capacity %d: %w", n, dim, capacity, errs.ErrInvalidArgument)
+	if version < 1 || version > Version || dim <= 0 || capacity == 0 || capacity > maxCapacityFor(version, dim) {
+		return nil, fmt.Errorf("segment %d: format version %d dimension %d capacity %d: %w", n, version, dim, capacity, errs.ErrInvalidArgument)
 	}
 	path := filepath.Join(dir, FileName(n))
 	lay := layoutFor(version, dim, capacity)
