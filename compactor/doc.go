@@ -1,11 +1,11 @@
 // Package compactor gives back the space of deleted vectors. It owns the
 // policy (which segments to rewrite), the copy (live rows into new segment
 // files under fresh IDs, building the old-to-new ID map), the background
-// goroutine that runs it, and Rewrite, which upgrades one sealed segment to
-// the current format in place of IDs. It works beside the engine through the narrow
-// Store interface: the engine plans a job (snapshot, reserved IDs), the
-// compactor copies without holding any lock, and the engine commits the
-// result in one manifest replacement.
+// goroutine that runs it, and Rewrite, which gives one sealed segment the
+// current format without moving any ID. It works beside the engine
+// through the narrow Store interface: the engine plans a job (snapshot,
+// reserved IDs), the compactor copies without holding any lock, and the
+// engine commits the result in one manifest replacement.
 //
 // # Invariants
 //
