@@ -444,3 +444,48 @@ func TestCapacityWithCodes(t *testing.T) {
 		t.Fatalf("Capacity past quant.MaxDim = %d: rows without codes cost what they did", c)
 	}
 }
+
+// Files of version 3 keep their layout (no code areas: the records follow
+// the norms) through keyed appends, a reopen with a torn tail, a seal with
+// key tables and a reopen sealed; they hold no codes.
+func TestVersion3KeepsItsFormat(t *testing.T) {
+	const dim, capacity = 3, 16
+	dir := t.TempDir()
+	s, err := CreateVersion(nil, dir, 1, dim, capacity, 0, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lay := layoutFor(3, dim, capacity)
+	if s.lay != lay || s.HasCodes() || lay.recordOff != align(lay.normsOff+capacity*4, 8) || s.Size() != lay.size {
+		t.Fatalf("version 3 layout %+v, file of %d bytes", s.lay, s.Size())
+	}
+	m, km := &model{dim: dim}, &keyModel{}
+	rng := rand.New(rand.NewPCG(95, 96))
+	specs := tornSpecs()
+	appendKeyed(t, s, m, km, rng, specs)
+	path := s.Path()
+	mustClose(t, s)
+	// The last batch's record, where version 3 puts it, is torn.
+	last := uint64(len(specs) - 1)
+	if rec, err := decodeRecordFor(3, readAt(t, path, lay.recordAt(last), recordSize)); err != nil || rec.FirstRow != m.start[last] {
+		t.Fatalf("record %d: %+v, %v", last, rec, err)
+	}
+	xorByte(t, path, lay.recordAt(last)+56, 1)
+	s, err = OpenActive(nil, dir, 1, dim, capacity, m.start[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, km = m.prefix(int(last)), km.prefix(m, int(last))
+	appendKeyed(t, s, m, km, rng, []keyedSpec{{batchSpec: batchSpec{firstID: 60, rows: 3}, keyed: true, payloads: true}})
+	s, seal := checkSealing(t, s, func(s *Segment, what string) {
+		checkModel(t, s, m)
+		checkKeys(t, s, km, what == "active")
+	})
+	defer s.Close()
+	if err := s.Verify(context.Background(), &seal); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if s.Version() != 3 || s.TablesErr() != nil {
+		t.Fatalf("version %d, tables %v", s.Version(), s.TablesErr())
+	}
+}
