@@ -601,8 +601,10 @@ func (s *Segment) Remove() error {
 }
 
 // Verify reads every checksummed byte of the segment: the header, and the
-// rows against seal's checksum when sealed or against each batch record
-// when active. The error names the file and offset of the first mismatch.
+// rows (vectors, norms and, in format 4, codes and metas) against seal's
+// checksum when sealed or against each batch record when active, and the
+// blobs and key tables (format 3 on). The error names the file and offset
+// of the first mismatch.
 func (s *Segment) Verify(ctx context.Context, seal *Seal) error {
 	if _, err := DecodeHeader(s.m[:HeaderSize]); err != nil {
 		return fmt.Errorf("segment %s: offset 0: %w", s.path, err)
