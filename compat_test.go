@@ -1,8 +1,10 @@
 package memvec
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +18,13 @@ type fixture struct {
 		ID     uint64    `json:"id"`
 		Vector []float32 `json:"vector"`
 	} `json:"live"`
+	// Records are the live records with keys (store-v3 on).
+	Records []struct {
+		Key     string    `json:"key"`
+		ID      uint64    `json:"id"`
+		Vector  []float32 `json:"vector"`
+		Payload []byte    `json:"payload"`
+	} `json:"records"`
 }
 
 // openFixture copies testdata/name/store to a temporary directory (tests
@@ -39,10 +48,10 @@ func openFixture(t *testing.T, name string) (string, fixture) {
 }
 
 // TestCompatStores opens every store an earlier build wrote, reads every
-// live vector back bit for bit, adds and deletes, compacts, reopens and
-// reads again.
+// live vector and record back bit for bit, adds, puts and deletes,
+// compacts, reopens and reads again.
 func TestCompatStores(t *testing.T) {
-	for _, name := range []string{"store-v1", "store-v1-stale-tombs", "store-v2"} {
+	for _, name := range []string{"store-v1", "store-v1-stale-tombs", "store-v2", "store-v3"} {
 		t.Run(name, func(t *testing.T) {
 			dir, fx := openFixture(t, name)
 			db, err := openT(t, dir, Options{DisableAutoCompaction: true})
@@ -73,7 +82,37 @@ func TestCompatStores(t *testing.T) {
 					t.Fatalf("%s: Verify: %v", stage, err)
 				}
 			}
+			// The fixture's records, by key: each read back with its
+			// payload, and found by a search for its vector.
+			type rec struct {
+				vec     []float32
+				payload []byte
+			}
+			fixed := map[string]rec{}
+			for _, r := range fx.Records {
+				fixed[r.Key] = rec{r.Vector, r.Payload}
+				if got, err := db.GetRecord(r.Key); err != nil || got.ID != r.ID {
+					t.Fatalf("open: GetRecord(%q) = %+v, %v; want ID %d", r.Key, got, err, r.ID)
+				}
+			}
+			checkFixed := func(stage string) {
+				t.Helper()
+				for k, want := range fixed {
+					r, err := db.GetRecord(k)
+					if err != nil || !slices.Equal(r.Vector, want.vec) || !bytes.Equal(r.Payload, want.payload) || !slices.Equal(want.vec, storedVec(db, r.ID)) {
+						t.Fatalf("%s: GetRecord(%q) = %+v, %v; want %v %q", stage, k, r, err, want.vec, want.payload)
+					}
+					res, err := db.Search(context.Background(), want.vec, SearchOptions{TopK: 1, WithPayload: true})
+					if err != nil || len(res) != 1 || res[0].ID != r.ID || res[0].Key != k || !bytes.Equal(res[0].Payload, want.payload) {
+						t.Fatalf("%s: Search for %q's vector = %+v, %v; want ID %d", stage, k, res, err, r.ID)
+					}
+				}
+			}
+			if name == "store-v3" && (len(fixed) < 10 || len(fx.Live) <= len(fixed)) {
+				t.Fatalf("store-v3 holds %d records of %d live rows: want records and rows without keys", len(fixed), len(fx.Live))
+			}
 			check("open")
+			checkFixed("open")
 			v := make([]float32, fx.Dimension)
 			v[0] = 1
 			ids, err := db.Add([][]float32{v, v, v})
@@ -114,8 +153,26 @@ func TestCompatStores(t *testing.T) {
 					want[r.ID] = v
 				}
 			}
+			// Replacing a record the old build wrote deletes its row.
+			for _, r := range fx.Records[:min(1, len(fx.Records))] {
+				old, err := db.GetRecord(r.Key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fixed[r.Key] = rec{kv(0.125), []byte("replaced")}
+				ids, err := db.Put([]Record{{Key: r.Key, Vector: kv(0.125), Payload: []byte("replaced")}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				delete(want, old.ID)
+				want[ids[0]] = kv(0.125)
+				if _, err := db.Get(old.ID); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("Get(%d) of the replaced record's row: %v", old.ID, err)
+				}
+			}
 			checkRecords("after puts")
 			check("after puts")
+			checkFixed("after puts")
 			m, err := db.Compact(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -123,6 +180,7 @@ func TestCompatStores(t *testing.T) {
 			want = remapped(want, m)
 			checkRecords("after compact")
 			check("after compact")
+			checkFixed("after compact")
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -131,6 +189,17 @@ func TestCompatStores(t *testing.T) {
 			}
 			check("after reopen")
 			checkRecords("after reopen")
+			checkFixed("after reopen")
 		})
 	}
+}
+
+// storedVec returns the vector stored under id (nil when Get fails), so
+// that a record's ID is checked against the row it names.
+func storedVec(db *DB, id uint64) []float32 {
+	v, err := db.Get(id)
+	if err != nil {
+		return nil
+	}
+	return v
 }

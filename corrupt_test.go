@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/memvec/memvec/manifest"
+	"github.com/memvec/memvec/segment"
 )
 
 // The torn-and-flipped-bytes test: a cleanly closed store is copied, one
@@ -27,14 +28,21 @@ import (
 const (
 	corruptDim = 8
 	// Layout of an 8 KiB segment of dimension 8 (see segment/doc.go):
-	// capacity (8192-4096)/(8*4+4+64) = 40 rows (segment format 3).
-	corruptCap       = 40
+	// capacity (8192-4096-133)/(8*4+4+8+16+64) = 31 rows (segment format
+	// 4: 133 bytes of alignment slack, 8 code and 16 meta bytes a row).
+	corruptCap       = 31
 	corruptHeader    = 4096
 	corruptHeaderUse = 64 // 48 header bytes and a little padding
 	corruptRecSize   = 64
+	corruptMetaSize  = 16 // quant.MetaSize
 	corruptVecOff    = corruptHeader
 	corruptNormsOff  = corruptVecOff + corruptCap*corruptDim*4
-	corruptRecOff    = (corruptNormsOff + corruptCap*4 + 7) / 8 * 8
+	corruptNormsEnd  = corruptNormsOff + corruptCap*4
+	corruptCodeOff   = (corruptNormsEnd + 63) / 64 * 64
+	corruptCodeEnd   = corruptCodeOff + corruptCap*corruptDim
+	corruptMetaOff   = (corruptCodeEnd + 63) / 64 * 64
+	corruptMetaEnd   = corruptMetaOff + corruptCap*corruptMetaSize
+	corruptRecOff    = (corruptMetaEnd + 7) / 8 * 8
 	corruptRecEnd    = corruptRecOff + corruptCap*corruptRecSize
 	corruptSegSize   = (corruptRecEnd + 4095) / 4096 * 4096
 )
@@ -51,6 +59,9 @@ type corruptStore struct {
 
 func buildCorruptStore(t *testing.T) *corruptStore {
 	t.Helper()
+	if c, size := segment.Capacity(corruptDim, testSegmentBytes), segment.FileSize(corruptDim, corruptCap); c != corruptCap || size != corruptSegSize {
+		t.Fatalf("segments of %d rows, %d bytes; this test's layout says %d, %d", c, size, corruptCap, corruptSegSize)
+	}
 	dir := filepath.Join(t.TempDir(), "src")
 	db, err := openT(t, dir, Options{Dimension: corruptDim, SegmentBytes: testSegmentBytes, DisableAutoCompaction: true})
 	if err != nil {
@@ -62,10 +73,10 @@ func buildCorruptStore(t *testing.T) *corruptStore {
 	add(corruptCap)       // a full sealed segment
 	add(2*corruptCap + 4) // two more sealed ones and the start of a fourth
 	add(20)
-	del(3, 50, 51, 130)
-	add(7)
-	add(22) // does not fit: the fourth is sealed part-full, a fifth begins
-	del(1, 2, 160, 149)
+	del(3, 50, 51, 110)
+	add(5)
+	add(15) // does not fit: the fourth is sealed part-full, a fifth begins
+	del(1, 2, 130, 121)
 	add(5)
 	add(6)
 	for i := 0; i < 10; i++ {
@@ -232,8 +243,12 @@ func flipsFor(rng *rand.Rand, rel string, b []byte, sealed, full bool) []damage 
 			span{"header padding", 48, corruptHeaderUse, 16, false},
 			span{"header padding", corruptHeaderUse, corruptHeader, 10, false},
 			span{"vectors", corruptVecOff, corruptNormsOff, 30, false},
-			span{"norms", corruptNormsOff, corruptNormsOff + corruptCap*4, 25, false},
-			span{"alignment", corruptNormsOff + corruptCap*4, corruptRecOff, 4, false},
+			span{"norms", corruptNormsOff, corruptNormsEnd, 25, false},
+			span{"alignment", corruptNormsEnd, corruptCodeOff, 4, false},
+			span{"codes", corruptCodeOff, corruptCodeEnd, 25, false},
+			span{"alignment", corruptCodeEnd, corruptMetaOff, 4, false},
+			span{"metas", corruptMetaOff, corruptMetaEnd, 25, false},
+			span{"alignment", corruptMetaEnd, corruptRecOff, 4, false},
 			span{"records", corruptRecOff, corruptRecEnd, 30, false},
 			span{"padding", corruptRecEnd, corruptSegSize, 10, false})
 		if bs := segBatches(b); len(bs) > 0 {
@@ -241,9 +256,13 @@ func flipsFor(rng *rand.Rand, rel string, b []byte, sealed, full bool) []damage 
 			vo := corruptVecOff + last.firstRow*corruptDim*4
 			no := corruptNormsOff + last.firstRow*4
 			ro := corruptRecOff + last.index*corruptRecSize
+			co := corruptCodeOff + last.firstRow*corruptDim
+			mo := corruptMetaOff + last.firstRow*corruptMetaSize
 			spans = append(spans,
 				span{"last batch vectors", vo, vo + last.rows*corruptDim*4, 96, true},
 				span{"last batch norms", no, no + last.rows*4, 24, true},
+				span{"last batch codes", co, co + last.rows*corruptDim, 48, true},
+				span{"last batch metas", mo, mo + last.rows*corruptMetaSize, 48, true},
 				span{"last batch record", ro, ro + corruptRecSize, corruptRecSize, !sealed})
 		}
 	}
@@ -597,6 +616,10 @@ func TestCorruptOpenLeavesDamageAlone(t *testing.T) {
 		{rel: sealed, off: corruptSegSize - 1},
 		{rel: active, off: corruptVecOff + last.firstRow*corruptDim*4 + 5, mask: 1},
 		{rel: active, off: corruptRecOff + last.index*corruptRecSize + 9, mask: 1},
+		{rel: sealed, off: corruptCodeOff + 3, mask: 1},
+		{rel: sealed, off: corruptMetaOff + 5, mask: 0x80},
+		{rel: active, off: corruptCodeOff + last.firstRow*corruptDim + 1, mask: 1},
+		{rel: active, off: corruptMetaOff + last.firstRow*corruptMetaSize + 2, mask: 1},
 		{rel: active, off: corruptRecOff + 4, mask: 1},
 		{rel: active, off: corruptSegSize - 100},
 		{rel: walFile, off: 10, mask: 1}, // the first record
@@ -653,8 +676,8 @@ func idMapsEqual(a, b []IDMap) bool {
 
 // buildCompactedCorruptStore builds a store that went through one
 // committed compaction: the background compactor (garbage ratio 0.5)
-// rewrites the two segments half of whose rows one Delete removes into one
-// full segment, so the store holds an ID map, and a tombstone checkpoint
+// rewrites the two segments over half of whose rows one Delete removes
+// into one segment, so the store holds an ID map, and a tombstone checkpoint
 // with the deletes of the two segments it kept. More batches and deletes
 // follow, so the active segment has several batches and the WAL records
 // past the checkpoint.
@@ -675,11 +698,11 @@ func buildCompactedCorruptStore(t *testing.T) *corruptStore {
 	add(corruptCap) // A
 	add(corruptCap) // B
 	add(corruptCap) // C
-	add(20)         // D, the active segment
+	add(15)         // D, the active segment
 	add(5)
-	var half []uint64 // every other row of A and B: two 24-row holes
+	var half []uint64 // every other row of A and B, the first included: over half of each
 	for i := 0; i < corruptCap; i += 2 {
-		half = append(half, uint64(i), uint64(corruptCap+i+1))
+		half = append(half, uint64(i), uint64(corruptCap+i))
 	}
 	del(append(half, 2*corruptCap+3, 2*corruptCap+40, 3*corruptCap+2)...) // one call: one compaction
 	var m IDMap

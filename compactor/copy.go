@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"unsafe"
 
+	"github.com/memvec/memvec/internal/quant"
 	"github.com/memvec/memvec/manifest"
 	"github.com/memvec/memvec/segment"
 )
@@ -46,7 +48,7 @@ func Copy(ctx context.Context, job *Job) (out *Output, err error) {
 	}
 	sort.Slice(refs, func(a, b int) bool { return refs[a].firstID < refs[b].firstID })
 
-	w := writer{job: job, out: out, ctx: ctx}
+	w := writer{job: job, out: out, ctx: ctx, stride: segment.CodeStrideFor(job.Dim)}
 	for _, ref := range refs {
 		src := &job.Sources[ref.src]
 		for k := uint64(0); k < ref.n; k++ {
@@ -79,8 +81,13 @@ type writer struct {
 	// keys and payloads of the pending rows, once one of them has a key
 	// (an empty key is a row added without one); nil before.
 	keys, payloads [][]byte
-	copied         uint64 // rows added so far
-	first          uint64 // new ID of vecs[0]
+	// codes and metas of the pending rows when the outputs have codes
+	// (stride > 0): copied bit for bit from a source that has them,
+	// encoded for one that has not.
+	stride       int
+	codes, metas []byte
+	copied       uint64 // rows added so far
+	first        uint64 // new ID of vecs[0]
 }
 
 func (w *writer) add(seg *segment.Segment, row, oldID uint64) error {
@@ -101,8 +108,10 @@ func (w *writer) add(seg *segment.Segment, row, oldID uint64) error {
 	if err := w.addKey(seg, row); err != nil {
 		return err
 	}
-	w.vecs = append(w.vecs, seg.Vectors(row, row+1))
+	vec := seg.Vectors(row, row+1)
+	w.vecs = append(w.vecs, vec)
 	w.norms = append(w.norms, seg.InvNorms(row, row+1)[0])
+	w.codes, w.metas = appendCodes(w.codes, w.metas, w.stride, seg, row, vec)
 	if w.cur == nil || uint64(len(w.vecs)) == chunkRows || uint64(len(w.vecs)) == w.cur.Free() {
 		return w.flush()
 	}
@@ -130,7 +139,12 @@ func (w *writer) flush() error {
 			keys, payloads = w.keys[:n], w.payloads[:n]
 			w.keys, w.payloads = w.keys[n:], w.payloads[n:]
 		}
-		if err := w.cur.AppendRecords(w.first, w.vecs[:n], w.norms[:n], keys, payloads, nil, false); err != nil {
+		b := segment.Batch{FirstID: w.first, Vecs: w.vecs[:n], InvNorms: w.norms[:n], Keys: keys, Payloads: payloads}
+		if w.stride > 0 {
+			b.Codes, b.Meta = w.codes[:int(n)*w.stride], w.metas[:n*quant.MetaSize]
+			w.codes, w.metas = w.codes[int(n)*w.stride:], w.metas[n*quant.MetaSize:]
+		}
+		if err := w.cur.AppendBatch(b, false); err != nil {
 			return err
 		}
 		w.first += n
@@ -145,8 +159,27 @@ func (w *writer) flush() error {
 		}
 	}
 	w.vecs, w.norms = w.vecs[:0], w.norms[:0]
+	w.codes, w.metas = w.codes[:0], w.metas[:0]
 	w.keys, w.payloads = nil, nil
 	return nil
+}
+
+// appendCodes appends the code and meta of row of seg (whose vector is
+// vec) for an output of the given code stride (0: none): seg's own, bit
+// for bit, or, for a segment without codes (an older format), encoded.
+func appendCodes(codes, metas []byte, stride int, seg *segment.Segment, row uint64, vec []float32) ([]byte, []byte) {
+	if stride == 0 {
+		return codes, metas
+	}
+	if seg.HasCodes() {
+		codes = append(codes, int8Bytes(seg.Codes(row, row+1))...)
+		return codes, append(metas, seg.CodeMeta(row, row+1)...)
+	}
+	at := len(codes)
+	codes = append(codes, make([]byte, stride)...)
+	var m [quant.MetaSize]byte
+	quant.Encode(vec, codes[at:]).Put(m[:])
+	return codes, append(metas, m[:]...)
 }
 
 // addKey records the key and payload of a row about to be added: keys
@@ -197,4 +230,9 @@ func (w *writer) open() error {
 	w.out.Segments = append(w.out.Segments, seg)
 	w.cur = seg
 	return nil
+}
+
+// int8Bytes returns the bytes of c: segment.Batch takes codes as bytes.
+func int8Bytes(c []int8) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c))), len(c))
 }

@@ -19,7 +19,8 @@ type batch struct {
 // checkRecord decodes record i and checks that it starts at row want, that
 // (version 3) its blob starts at blobAt (anywhere in the blob area when
 // blobAt < 0), lies within the file and decodes, and, with sum, that its
-// checksum matches the rows and the blob it covers. Damage returns an
+// checksum matches the rows, norms, codes and metas (version 4) and the
+// blob it covers. Damage returns an
 // error wrapping ErrCorrupt; any other error is a failed read.
 func (s *Segment) checkRecord(i, want uint64, blobAt int64, sum bool) (batch, error) {
 	return s.checkRecordFrom(nil, i, want, blobAt, sum)
@@ -59,7 +60,8 @@ func (s *Segment) checkRecordFrom(r *blobReader, i, want uint64, blobAt int64, s
 		bt.end = int64(end)
 	}
 	end := want + uint64(rec.Rows)
-	if sum && recordSum(s.hdr.Salt, covered, s.vectorBytes(want, end), s.normBytes(want, end), bt.raw) != rec.Sum {
+	if sum && recordSum(s.hdr.Salt, covered, s.vectorBytes(want, end), s.normBytes(want, end),
+		s.codeBytes(want, end), s.metaBytes(want, end), bt.raw) != rec.Sum {
 		return batch{}, fmt.Errorf("record %d: rows %d..%d fail their checksum: %w", i, want, end, errs.ErrCorrupt)
 	}
 	return bt, nil

@@ -1,29 +1,42 @@
 // Package segment owns one segment file: a fixed-capacity, preallocated file
 // of vectors that is appended to and read through a read-only memory map,
-// with (format version 3) a key, a payload and superseded IDs per batch in
-// a blob area after it, indexed by key (see keys.go and tables.go).
+// with (format version 3 on) a key, a payload and superseded IDs per batch
+// in a blob area after it, indexed by key (see keys.go and tables.go), and
+// (format version 4) an int8 code and its meta per row for the certified
+// prefilter of package quant (see codes.go).
 //
 // # File format
 //
 // All integers are little-endian. A segment of capacity C rows and dimension
 // D is laid out as
 //
-//	offset                     size          contents
-//	0                          4096          header (below), zero padded
-//	4096                       C*D*4         vectors, row-major float32
-//	4096+C*D*4                 C*4           inverse L2 norm of each row, float32
-//	align8(4096+C*D*4+C*4)     C*R           batch commit records, one per batch,
-//	                                         R = 64 bytes (version 3; 48 before)
-//	F = the above rounded up to 4096         end of the fixed part: preallocated
-//	                                         at Create, mapped read-only
-//	F                          grows         blob area (version 3): one blob per
-//	                                         batch that has one, back to back
-//	align8(blob end)           sealed only   key tables (version 3, below)
+//	offset                       size   contents
+//	0                            4096   header (below), zero padded
+//	4096                         C*D*4  vectors, row-major float32
+//	4096+C*D*4                   C*4    inverse L2 norm of each row, float32
+//	K = align64(4096+C*D*4+C*4)  C*CS   codes (version 4): CS = D int8 per
+//	                                    row, row-major; CS = 0 (no codes)
+//	                                    when D > quant.MaxDim
+//	M = align64(K+C*CS)          C*MS   metas (version 4): MS =
+//	                                    quant.MetaSize bytes per row
+//	                                    (quant.Meta.Put); MS = 0 when CS = 0
+//	align8(M+C*MS)               C*R    batch commit records, one per batch,
+//	                                    R = 64 bytes (versions 3 and 4; 48
+//	                                    before)
+//	F = the above rounded up to 4096    end of the fixed part: preallocated
+//	                                    at Create, mapped read-only
+//	F                            grows  blob area (version 3 on): one blob
+//	                                    per batch that has one, back to back
+//	align8(blob end)             sealed key tables (version 3 on, below),
+//	                             only
+//
+// Before version 4 there are no code and meta areas: the records start at
+// align8(4096+C*D*4+C*4).
 //
 // Header:
 //
 //	0   8  magic "memvecSG"
-//	8   4  format version (3)
+//	8   4  format version (4)
 //	12  4  dimension D
 //	16  8  capacity C (rows)
 //	24  8  segment number (the file's name)
@@ -35,7 +48,7 @@
 //	64 24  named record, written after the first manifest naming the file
 //	       was committed (see named.go): evidence against a rolled-back
 //	       manifest, never data
-//	128 96 seal trailer (version 3), written by Seal (below)
+//	128 96 seal trailer (version 3 on), written by Seal (below)
 //
 // # Versions
 //
@@ -52,9 +65,22 @@
 //     payloads and superseded IDs in the blob area after the fixed part,
 //     and, once sealed, key tables after the blobs and a seal trailer in
 //     the header page. The header is that of version 2.
+//   - Version 4 (issue 13) adds the code and meta areas to the fixed part
+//     (a row costs CS+MS more bytes: about a fifth fewer rows per file at
+//     D = 512). Its records, blobs, tables, trailer and header are those
+//     of version 3; its record checksums and its sealed checksum also
+//     cover the codes and metas. Files of versions 1 to 3 have no codes
+//     (HasCodes false) and are searched in float32; compactor.Rewrite
+//     copies one into a version 4 file with the same rows and IDs.
 //
-// Batch commit record i, version 3 (one per batch, written after its rows
-// and its blob):
+// A batch's codes and metas are written by the batch itself, with its
+// rows (pwrite, before its record; the same fdatasync), either as the
+// caller gives them (a compaction copies them bit for bit) or encoded by
+// the segment with quant.Encode. Nothing reads a code that a checksum has
+// not covered: the same checks as the vectors' (below) guard them.
+//
+// Batch commit record i, versions 3 and 4 (one per batch, written after
+// its rows, norms, codes, metas and blob):
 //
 //	0   4  magic "MVBT"
 //	4   4  rows in the batch (n >= 1)
@@ -66,13 +92,14 @@
 //	       batch, == blob offset + blob length of record i-1 after it)
 //	48  8  blob length (0: no keys, no payloads, no superseded IDs)
 //	56  8  xxhash64(salt, bytes 0..56, the batch's vector bytes, its norm
-//	       bytes, its blob bytes)
+//	       bytes, its code bytes and its meta bytes (version 4; none
+//	       before), its blob bytes)
 //
 // Batch commit record i, versions 1 and 2: bytes 0..40 as above, then
 //
 //	40  8  xxhash64(salt, bytes 0..40, the batch's vector bytes, its norm bytes)
 //
-// Blob of a batch of n rows (version 3), only when it has keys or
+// Blob of a batch of n rows (version 3 on), only when it has keys or
 // superseded IDs:
 //
 //	0   1  flags: bit 0 set when the rows carry keys; the others zero
@@ -85,8 +112,8 @@
 //	of 0 is a row without a key, and then without a payload: a
 //	compaction copies rows added with and without keys into one batch
 //
-// Seal trailer (version 3, header page offset 128), written by Seal with
-// the tables it describes and synced with the rows:
+// Seal trailer (version 3 on, header page offset 128), written by Seal
+// with the tables it describes and synced with the rows:
 //
 //	0   4  magic "MVSL"
 //	4   4  bloom probes per key k (0 without keys)
@@ -114,7 +141,9 @@
 // (or a failed write of them at Seal) makes the segment rebuild its key
 // index in memory from the blobs on first use, never lose a key; Verify
 // reports the damage as ErrCorrupt. The manifest's Seal (rows, checksum
-// of the rows, ID runs) is unchanged by version 3.
+// of the rows, ID runs) is unchanged by version 3; in version 4 its
+// checksum (DataSum) covers the vector, norm, code and meta bytes of the
+// rows, in that order.
 //
 // # Invariants
 //
@@ -134,6 +163,11 @@
 //     end of the file and read with pread, so the blob area can be cut
 //     back under the mapping; a sealed segment's tables are read through
 //     a second mapping of the whole file, made on first lookup.
+//   - Version 4: a record's checksum covers its codes and metas, so a torn
+//     or flipped code or meta fails its record like torn rows do (a torn
+//     tail past the durable mark; corruption below it, found by Verify,
+//     VerifyData and Seal), and a sealed segment's codes and metas are
+//     checked against the manifest's checksum with its rows.
 //   - Version 3: a record's checksum covers its blob, so a torn blob fails
 //     its record like torn rows do. On open of the active segment the file
 //     is truncated back to the end of the last valid blob (never below the

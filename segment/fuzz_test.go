@@ -11,6 +11,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/quant"
 	"github.com/memvec/memvec/internal/testutil"
 )
 
@@ -36,6 +37,8 @@ func FuzzDecodeHeader(f *testing.F) {
 	f.Add(EncodeHeader(Header{Version: 1, Dim: 4, Capacity: 8, Number: 1, Salt: fuzzSalt}))
 	f.Add(EncodeHeader(Header{Version: Version, Dim: 1, Capacity: maxCapacity(1)}))
 	f.Add(EncodeHeader(Header{Version: Version, Dim: 1, Capacity: maxCapacity(1) + 1}))
+	f.Add(EncodeHeader(Header{Version: 3, Dim: 1, Capacity: maxCapacityFor(3, 1)}))
+	f.Add(EncodeHeader(Header{Version: Version, Dim: quant.MaxDim + 1, Capacity: maxCapacity(quant.MaxDim + 1)}))
 	f.Add(EncodeHeader(Header{Version: Version, Dim: ^uint32(0), Capacity: 1}))
 	f.Add(EncodeHeader(Header{Version: Version, Dim: 0, Capacity: 1}))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -67,12 +70,13 @@ func checkDecodeHeader(t *testing.T, b []byte) {
 	if !bytes.Equal(enc, b[:len(enc)]) {
 		t.Fatalf("EncodeHeader(%+v) = %x, want %x", h, enc, b[:len(enc)])
 	}
-	if h.Version < 1 || h.Version > Version || h.Dim == 0 || h.Capacity == 0 || h.Capacity > maxCapacity(int(h.Dim)) {
+	if h.Version < 1 || h.Version > Version || h.Dim == 0 || h.Capacity == 0 || h.Capacity > maxCapacityFor(h.Version, int(h.Dim)) {
 		t.Fatalf("accepted out-of-range header %+v", h)
 	}
 	// The shape it accepts has a sane layout: no offset overflows.
-	l := newLayout(int(h.Dim), h.Capacity)
-	if l.normsOff <= HeaderSize || l.recordOff < l.normsOff || l.size < l.recordOff || l.size > maxFileSize+4096 {
+	l := layoutFor(h.Version, int(h.Dim), h.Capacity)
+	if l.normsOff <= HeaderSize || l.codeOff < l.normsOff || l.metaOff < l.codeOff || l.recordOff < l.metaOff ||
+		l.size < l.recordOff || l.size > maxFileSize+4096 {
 		t.Fatalf("header %+v gives layout %+v", h, l)
 	}
 }
@@ -127,6 +131,8 @@ func FuzzRecoverTail(f *testing.F) {
 	f.Add(true, uint8(2), append(at(lay.recordOff+3*recordSize+24, 0x80), at(lay.normsOff+4, 1)...))
 	f.Add(false, uint8(2), at(lay.recordOff+6*recordSize, 0x4d))
 	f.Add(true, uint8(1), at(5, 1))
+	f.Add(false, uint8(0), at(lay.codeOff+int64(mNosync.start[3])*dim, 0x02))  // the last batch's codes
+	f.Add(true, uint8(1), at(lay.metaOff+int64(mDurable.start[1])*16+3, 0x40)) // batch 1's meta, below the bound
 	f.Fuzz(func(t *testing.T, useDurable bool, bound uint8, damage []byte) {
 		orig, m := nosync, mNosync
 		if useDurable {
@@ -262,7 +268,8 @@ func TestSeedCorpus(t *testing.T) {
 		{"FuzzDecodeHeader", "valid", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
 		{"FuzzDecodeHeader", "valid_page", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
 		{"FuzzDecodeHeader", "truncated", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrCorrupt},
-		{"FuzzDecodeHeader", "version4", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrVersion},
+		{"FuzzDecodeHeader", "version4", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
+		{"FuzzDecodeHeader", "version5", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrVersion},
 		{"FuzzDecodeHeader", "v1_valid", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
 		{"FuzzDecodeHeader", "v1_valid_page", func(b []byte) error { _, err := DecodeHeader(b); return err }, nil},
 		{"FuzzDecodeHeader", "bad_checksum", func(b []byte) error { _, err := DecodeHeader(b); return err }, errs.ErrCorrupt},

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/quant"
 )
 
 // HeaderSize is the size of the header page at the start of every segment.
@@ -13,7 +14,7 @@ const HeaderSize = 4096
 
 // Version is the segment format version this package writes; it reads
 // every version from 1 on (see the package doc).
-const Version = 3
+const Version = 4
 
 const (
 	headerMagic = "memvecSG"
@@ -99,36 +100,74 @@ func DecodeHeader(b []byte) (Header, error) {
 	if version >= 2 {
 		h.Gen = binary.LittleEndian.Uint64(b[40:])
 	}
-	if h.Dim == 0 || h.Capacity == 0 || h.Capacity > maxCapacity(int(h.Dim)) {
+	if h.Dim == 0 || h.Capacity == 0 || h.Capacity > maxCapacityFor(version, int(h.Dim)) {
 		return Header{}, fmt.Errorf("header: dimension %d capacity %d out of range: %w", h.Dim, h.Capacity, errs.ErrCorrupt)
 	}
 	return h, nil
 }
 
 // layout gives the byte offsets of a segment's regions. They depend on
-// the format version: records are recSize bytes (48 before version 3).
+// the format version: records are recSize bytes (48 before version 3),
+// and only version 4 has codes (codeStride > 0) and their metas.
 type layout struct {
-	version   uint32
-	dim       int
-	capacity  uint64
-	normsOff  int64
-	recordOff int64
-	recSize   int64
-	size      int64 // the fixed part; version 3's blob area starts here
+	version    uint32
+	dim        int
+	capacity   uint64
+	normsOff   int64
+	codeOff    int64 // version 4: the codes, codeStride bytes per row
+	metaOff    int64 // version 4: the metas, metaSize bytes per row
+	codeStride int64 // 0: no codes (before version 4, or dim > quant.MaxDim)
+	metaSize   int64 // quant.MetaSize with codes, else 0
+	recordOff  int64
+	recSize    int64
+	size       int64 // the fixed part; version 3's blob area starts here
 }
 
 // maxFileSize bounds the fixed part of a segment file (1 TiB) so that
 // offsets never overflow.
 const maxFileSize = 1 << 40
 
-// maxCapacity bounds the capacity of every version alike, with the largest
-// record (version 3's), so that no accepted header has a layout that
-// overflows.
-func maxCapacity(dim int) uint64 {
-	return uint64(maxFileSize-HeaderSize) / uint64(rowCost(dim))
+// codeAlign aligns the code and meta areas (version 4) to a cache line,
+// for the scans that read them.
+const codeAlign = 64
+
+// layoutSlack bounds the alignment padding of a version 4 fixed part
+// before its page rounding: the code area, the meta area (up to
+// codeAlign-1 bytes each) and the records (up to 7 bytes).
+const layoutSlack = 2*(codeAlign-1) + 7
+
+// CodeStrideFor returns the code bytes per row of a segment Create makes
+// for dimension dim: dim, or 0 (no codes) past quant.MaxDim.
+func CodeStrideFor(dim int) int {
+	if dim > quant.MaxDim {
+		return 0
+	}
+	return dim
 }
 
-func rowCost(dim int) int64 { return int64(dim)*4 + 4 + recordSize }
+// maxCapacity bounds the capacity of a file of the current version.
+func maxCapacity(dim int) uint64 { return maxCapacityFor(Version, dim) }
+
+// maxCapacityFor bounds the capacity of a file of the given version so
+// that no accepted header has a layout that overflows. Versions 1 to 3
+// share the bound of version 3's record (as they did before version 4);
+// version 4 pays for its codes and alignment.
+func maxCapacityFor(version uint32, dim int) uint64 {
+	if version < 4 {
+		return uint64(maxFileSize-HeaderSize) / uint64(rowCostFor(version, dim))
+	}
+	return uint64(maxFileSize-HeaderSize-layoutSlack) / uint64(rowCostFor(version, dim))
+}
+
+// rowCostFor is the fixed-part bytes of one row of a file of the given
+// version (versions 1 and 2 are bounded as version 3).
+func rowCostFor(version uint32, dim int) int64 {
+	c := int64(dim)*4 + 4 + recordSize
+	if version >= 4 && CodeStrideFor(dim) > 0 {
+		c += int64(CodeStrideFor(dim)) + quant.MetaSize
+	}
+	return c
+}
 
 // newLayout is the layout of a file of the current version.
 func newLayout(dim int, capacity uint64) layout { return layoutFor(Version, dim, capacity) }
@@ -139,15 +178,30 @@ func layoutFor(version uint32, dim int, capacity uint64) layout {
 	if version < 3 {
 		l.recSize = recordSizeV2
 	}
-	l.normsOff = HeaderSize + int64(capacity)*int64(dim)*4
-	l.recordOff = align(l.normsOff+int64(capacity)*4, 8)
-	l.size = align(l.recordOff+int64(capacity)*l.recSize, 4096)
+	c := int64(capacity)
+	l.normsOff = HeaderSize + c*int64(dim)*4
+	normsEnd := l.normsOff + c*4
+	if version >= 4 {
+		if cs := CodeStrideFor(dim); cs > 0 {
+			l.codeStride, l.metaSize = int64(cs), quant.MetaSize
+		}
+		l.codeOff = align(normsEnd, codeAlign)
+		l.metaOff = align(l.codeOff+c*l.codeStride, codeAlign)
+		l.recordOff = align(l.metaOff+c*l.metaSize, 8)
+	} else {
+		l.recordOff = align(normsEnd, 8)
+		l.codeOff, l.metaOff = l.recordOff, l.recordOff // empty areas
+	}
+	l.size = align(l.recordOff+c*l.recSize, 4096)
 	return l
 }
 
 // keyed reports whether the layout's version holds keys, payloads and
 // superseded IDs (a blob area).
 func (l layout) keyed() bool { return l.version >= 3 }
+
+// hasCodes reports whether the layout holds codes and metas.
+func (l layout) hasCodes() bool { return l.codeStride > 0 }
 
 func (l layout) recordAt(i uint64) int64 { return l.recordOff + int64(i)*l.recSize }
 
@@ -156,9 +210,11 @@ func align(n, to int64) int64 { return (n + to - 1) / to * to }
 func (l layout) vectorOff(row uint64) int64 { return HeaderSize + int64(row)*int64(l.dim)*4 }
 
 // Capacity returns how many rows of dimension dim fit in a segment file of
-// about segmentBytes bytes; it is at least 1 so that any size works.
+// the current version of about segmentBytes bytes (its fixed part, codes
+// included, ends within segmentBytes rounded up to a page); it is at
+// least 1 so that any size works.
 func Capacity(dim int, segmentBytes int64) uint64 {
-	n := (segmentBytes - HeaderSize) / rowCost(dim)
+	n := (segmentBytes - HeaderSize - layoutSlack) / rowCostFor(Version, dim)
 	if n < 1 {
 		n = 1
 	}

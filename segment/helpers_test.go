@@ -1,12 +1,15 @@
 package segment
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/memvec/memvec/internal/quant"
 )
 
 // model is what a test believes a segment holds, row by row.
@@ -15,6 +18,9 @@ type model struct {
 	vecs  [][]float32
 	norms []float32
 	ids   []uint64
+	// codes and metas of each row, as a segment with codes holds them:
+	// quant.Encode's unless the batch gave its own (addCodes).
+	codes, metas [][]byte
 	// per batch
 	start  []uint64 // first row
 	count  []int    // rows
@@ -52,6 +58,12 @@ func (m *model) rows() uint64 { return uint64(len(m.ids)) }
 
 // add records a successful Append in the model.
 func (m *model) add(firstID uint64, vecs [][]float32, norms []float32, synced uint64) {
+	codes, metas := EncodeCodes(vecs)
+	m.addCodes(firstID, vecs, norms, synced, codes, metas)
+}
+
+// addCodes is add for a batch appended with the given codes and metas.
+func (m *model) addCodes(firstID uint64, vecs [][]float32, norms []float32, synced uint64, codes, metas []byte) {
 	m.start = append(m.start, m.rows())
 	m.count = append(m.count, len(vecs))
 	m.synced = append(m.synced, synced)
@@ -59,6 +71,8 @@ func (m *model) add(firstID uint64, vecs [][]float32, norms []float32, synced ui
 		m.vecs = append(m.vecs, vecs[i])
 		m.norms = append(m.norms, norms[i])
 		m.ids = append(m.ids, firstID+uint64(i))
+		m.codes = append(m.codes, codes[i*m.dim:(i+1)*m.dim])
+		m.metas = append(m.metas, metas[i*quant.MetaSize:(i+1)*quant.MetaSize])
 	}
 }
 
@@ -75,6 +89,8 @@ func (m *model) prefix(k int) *model {
 		vecs:   append([][]float32(nil), m.vecs[:rows]...),
 		norms:  append([]float32(nil), m.norms[:rows]...),
 		ids:    append([]uint64(nil), m.ids[:rows]...),
+		codes:  append([][]byte(nil), m.codes[:rows]...),
+		metas:  append([][]byte(nil), m.metas[:rows]...),
 		start:  append([]uint64(nil), m.start[:k]...),
 		count:  append([]int(nil), m.count[:k]...),
 		synced: append([]uint64(nil), m.synced[:k]...),
@@ -159,6 +175,42 @@ func checkModel(t testing.TB, s *Segment, m *model) {
 	for r, want := range m.norms {
 		if math.Float32bits(norms[r]) != math.Float32bits(want) {
 			t.Fatalf("norm %d = %#x, want %#x", r, math.Float32bits(norms[r]), math.Float32bits(want))
+		}
+	}
+	checkCodes(t, s, m)
+}
+
+// checkCodes asserts that s holds the codes and metas of m's rows bit for
+// bit when it has codes, and none when it has not.
+func checkCodes(t testing.TB, s *Segment, m *model) {
+	t.Helper()
+	rows := m.rows()
+	codes, metas := s.Codes(0, rows), s.CodeMeta(0, rows)
+	wantCodes, stride := s.lay.version >= 4 && m.dim <= quant.MaxDim, 0
+	if wantCodes {
+		stride = m.dim
+	}
+	if s.HasCodes() != wantCodes || s.CodeStride() != stride {
+		t.Fatalf("format %d dim %d: HasCodes %v CodeStride %d", s.lay.version, m.dim, s.HasCodes(), s.CodeStride())
+	}
+	if !wantCodes {
+		if codes != nil || metas != nil {
+			t.Fatalf("a segment without codes returns %d code and %d meta bytes", len(codes), len(metas))
+		}
+		return
+	}
+	if len(codes) != int(rows)*m.dim || len(metas) != int(rows)*quant.MetaSize {
+		t.Fatalf("Codes(0, %d) has %d bytes, CodeMeta %d", rows, len(codes), len(metas))
+	}
+	for r := range m.codes {
+		got := codes[r*m.dim : (r+1)*m.dim]
+		for j, c := range m.codes[r] {
+			if byte(got[j]) != c {
+				t.Fatalf("row %d code %d = %d, want %d", r, j, got[j], int8(c))
+			}
+		}
+		if gm := metas[r*quant.MetaSize : (r+1)*quant.MetaSize]; !bytes.Equal(gm, m.metas[r]) {
+			t.Fatalf("row %d meta = %x, want %x", r, gm, m.metas[r])
 		}
 	}
 }

@@ -246,7 +246,7 @@ func TestOldVersionsKeepTheirFormat(t *testing.T) {
 		const dim, capacity = 3, 12
 		dir := t.TempDir()
 		rng := rand.New(rand.NewPCG(uint64(version), 35))
-		s, err := createVersion(nil, dir, 2, dim, capacity, 0, version)
+		s, err := CreateVersion(nil, dir, 2, dim, capacity, 0, version)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -564,6 +564,10 @@ func TestKeyedBlobOffsetChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	vecs, norms := bytes.Clone(s.vectorBytes(2, 4)), bytes.Clone(s.normBytes(2, 4))
+	codes, metas := bytes.Clone(s.codeBytes(2, 4)), bytes.Clone(s.metaBytes(2, 4))
+	if recordSum(salt, s.recordBytes(1)[:56], vecs, norms, codes, metas, b1.raw) != b1.rec.Sum {
+		t.Fatal("the test's checksum is not the segment's")
+	}
 	mustClose(t, s)
 	// Move batch 1's blob 8 bytes on and make its record say so, with a
 	// checksum that holds.
@@ -571,7 +575,7 @@ func TestKeyedBlobOffsetChecked(t *testing.T) {
 	rec.BlobOff += 8
 	writeAt(t, path, int64(rec.BlobOff), b1.raw)
 	rb := make([]byte, recordSize)
-	rec.Sum = recordSum(salt, rec.encodeFor(Version, rb), vecs, norms, b1.raw)
+	rec.Sum = recordSum(salt, rec.encodeFor(Version, rb), vecs, norms, codes, metas, b1.raw)
 	rec.encodeFor(Version, rb)
 	writeAt(t, path, lay.recordAt(1), rb)
 	checkTorn(t, "blob out of place", dir, dim, capacity, 0, m, km, 1)

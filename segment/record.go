@@ -9,7 +9,7 @@ import (
 )
 
 const (
-	recordSize   = 64         // version 3
+	recordSize   = 64         // versions 3 and 4
 	recordSizeV2 = 48         // versions 1 and 2
 	recordMagic  = 0x5442564d // "MVBT" little-endian
 )
@@ -64,7 +64,8 @@ func (r Record) encodeFor(version uint32, b []byte) (covered []byte) {
 	return b[:56]
 }
 
-// DecodeRecord parses the structure of one version 3 batch record. It does
+// DecodeRecord parses the structure of one batch record of the current
+// version (versions 3 and 4 share it). It does
 // not check the checksum, which covers row data the record does not hold;
 // see Segment.checkRecord.
 func DecodeRecord(b []byte) (Record, error) {
@@ -112,17 +113,20 @@ func decodeRecordFor(version uint32, b []byte) (Record, error) {
 const maxBlobEnd = 1 << 60
 
 // recordSum is the checksum a record carries: it binds the file's salt, the
-// record's fields (covered: all bytes before the checksum) and the bytes of
-// the batch's rows, norms and blob (version 3; nil before).
-func recordSum(salt uint64, covered []byte, vecs, norms, blob []byte) uint64 {
+// record's fields (covered: all bytes before the checksum) and parts, the
+// batch's bytes in the file's order: its rows, norms, codes and metas
+// (version 4; empty before) and blob (version 3; empty before). The
+// lengths of the parts follow from the record and the layout, so their
+// concatenation is unambiguous.
+func recordSum(salt uint64, covered []byte, parts ...[]byte) uint64 {
 	d := xxhash.New()
 	var s [8]byte
 	binary.LittleEndian.PutUint64(s[:], salt)
 	d.Write(s[:])
 	d.Write(covered)
-	d.Write(vecs)
-	d.Write(norms)
-	d.Write(blob)
+	for _, p := range parts {
+		d.Write(p)
+	}
 	return d.Sum64()
 }
 

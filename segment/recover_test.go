@@ -366,7 +366,7 @@ type flipOutcome struct {
 // TestSingleByteFlipSweep flips bytes of a small segment file one at a time
 // and checks OpenActive against a model of the rules in the package doc and
 // in recoverTail: header damage is corruption; damage to batch k (its rows,
-// norms or record) at or past the durable bound cuts the segment before k,
+// norms, codes, metas or record) at or past the durable bound cuts the segment before k,
 // unless a later record says that rows at or past the start of k had been
 // synced, which makes it corruption; below the durable bound, damage to a
 // record's structure is corruption and other damage is left to Verify;
@@ -387,6 +387,9 @@ func TestSingleByteFlipSweep(t *testing.T) {
 	for _, p := range patterns {
 		t.Run(p.name, func(t *testing.T) {
 			dir, path, lay, m, _ := writeClosed(t, dim, capacity, 13, 14, p.specs)
+			if !lay.hasCodes() {
+				t.Fatal("the sweep's segment has no codes to damage")
+			}
 			orig, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -417,12 +420,19 @@ func TestSingleByteFlipSweep(t *testing.T) {
 					return flipOutcome{corrupt: true}
 				case o < HeaderSize:
 					return intact
-				case o < lay.normsOff+int64(capacity)*4:
+				case o < lay.normsOff+int64(capacity)*4,
+					o >= lay.codeOff && o < lay.codeOff+int64(capacity)*lay.codeStride,
+					o >= lay.metaOff && o < lay.metaOff+int64(capacity)*lay.metaSize:
 					var r uint64
-					if o < lay.normsOff {
+					switch {
+					case o < lay.normsOff:
 						r = uint64(o-HeaderSize) / uint64(dim*4)
-					} else {
+					case o < lay.codeOff:
 						r = uint64(o-lay.normsOff) / 4
+					case o < lay.metaOff:
+						r = uint64((o - lay.codeOff) / lay.codeStride)
+					default:
+						r = uint64((o - lay.metaOff) / lay.metaSize)
 					}
 					if r >= rows {
 						return intact

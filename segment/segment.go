@@ -49,11 +49,12 @@ type Seal struct {
 // FileName returns the file name of segment number n (filenames.Segment).
 func FileName(n uint64) string { return filenames.Make(filenames.Segment, n) }
 
-// Segment is one open segment file. Append, AppendRecords, Sync, Seal and
-// Supersedes are for a single writer; the read accessors (Vectors,
-// InvNorms, Key, Payload) may be called from any goroutine for rows below a
-// row count the caller obtained from Rows, and LookupKey from any goroutine
-// (see it for what a lookup concurrent with an append sees).
+// Segment is one open segment file. Append, AppendRecords, AppendBatch,
+// Sync, Seal and Supersedes are for a single writer; the read accessors
+// (Vectors, InvNorms, Codes, CodeMeta, Key, Payload) may be called from
+// any goroutine for rows below a row count the caller obtained from Rows,
+// and LookupKey from any goroutine (see it for what a lookup concurrent
+// with an append sees).
 type Segment struct {
 	fs   vfs.FS
 	path string
@@ -102,15 +103,18 @@ type Segment struct {
 // error it removes the file (best effort: a file left behind is an orphan
 // no manifest names, which recovery removes).
 func Create(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64) (*Segment, error) {
-	return createVersion(fsys, dir, n, dim, capacity, gen, Version)
+	return CreateVersion(fsys, dir, n, dim, capacity, gen, Version)
 }
 
-// createVersion is Create writing the given format version: tests make
-// files of older versions with it.
-func createVersion(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64, version uint32) (*Segment, error) {
+// CreateVersion is Create writing the given format version (1 to Version):
+// the store creates only the current one, but tests (and tools that show
+// what happens to older files, such as an upgrade's) make files of older
+// versions with it. The file is opened, appended to and sealed in its own
+// version's layout.
+func CreateVersion(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64, version uint32) (*Segment, error) {
 	fsys = vfs.Or(fsys)
-	if dim <= 0 || capacity == 0 || capacity > maxCapacity(dim) {
-		return nil, fmt.Errorf("segment %d: dimension %d capacity %d: %w", n, dim, capacity, errs.ErrInvalidArgument)
+	if version < 1 || version > Version || dim <= 0 || capacity == 0 || capacity > maxCapacityFor(version, dim) {
+		return nil, fmt.Errorf("segment %d: format version %d dimension %d capacity %d: %w", n, version, dim, capacity, errs.ErrInvalidArgument)
 	}
 	path := filepath.Join(dir, FileName(n))
 	lay := layoutFor(version, dim, capacity)
@@ -202,7 +206,9 @@ func openMode(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, seal 
 }
 
 func (s *Segment) open(n uint64, dim int, capacity uint64, seal *Seal, durable uint64) error {
-	if dim <= 0 || capacity == 0 || capacity > maxCapacity(dim) {
+	// The loosest bound of any version (3's): the header's own version
+	// bounds its capacity (DecodeHeader), and it must match this one.
+	if dim <= 0 || capacity == 0 || capacity > maxCapacityFor(3, dim) {
 		return fmt.Errorf("offset 0: dimension %d capacity %d out of range: %w", dim, capacity, errs.ErrCorrupt)
 	}
 	fi, err := s.f.Stat()
@@ -281,8 +287,8 @@ func (s *Segment) Capacity() uint64 { return s.lay.capacity }
 // Dim returns the vector dimension.
 func (s *Segment) Dim() int { return s.lay.dim }
 
-// Size returns the file's size in bytes: the fixed part and, in version 3,
-// the blobs and the sealed tables after it.
+// Size returns the file's size in bytes: the fixed part and, from version
+// 3 on, the blobs and the sealed tables after it.
 func (s *Segment) Size() int64 { return s.size.Load() }
 
 // Rows returns the number of committed rows.
@@ -339,54 +345,87 @@ func (s *Segment) recordBytes(i uint64) []byte {
 // norms, holding IDs firstID, firstID+1, ...; with durable it returns only
 // after fdatasync. The rows become visible to Rows only after the batch's
 // record is written. After a failed write or sync the segment refuses
-// further appends: what reached the disk is unknown. It is AppendRecords
-// without keys, payloads or superseded IDs.
+// further appends: what reached the disk is unknown. It is AppendBatch
+// without keys, payloads, superseded IDs or given codes.
 func (s *Segment) Append(firstID uint64, vecs [][]float32, invNorms []float32, durable bool) error {
-	return s.AppendRecords(firstID, vecs, invNorms, nil, nil, nil, durable)
+	return s.AppendBatch(Batch{FirstID: firstID, Vecs: vecs, InvNorms: invNorms}, durable)
 }
 
-// AppendRecords is Append with, in format version 3, a key and a payload
-// per row and the IDs the batch supersedes, all written in the batch's
-// blob and covered by its record's checksum, so that they share its
-// fdatasync and its torn-tail rule (see the package doc).
-//
-// keys is nil for rows without keys, or holds one key of 1 to MaxKeyLen
-// bytes per row; payloads is nil or holds one payload of at most
-// MaxPayloadLen bytes per row (nil entries are empty), and only with keys.
-// A key given twice is held by its last row (LookupKey). supersedes names
-// IDs the batch replaces: the segment only keeps them (Supersedes), it is
-// the caller's to delete them. A batch with none of the three costs what
-// an Append cost before version 3. Bad arguments, or any of them on a
-// segment of an older version (Keyed false), return ErrInvalidArgument.
+// AppendRecords is AppendBatch with keys, payloads and superseded IDs, and
+// with the codes (format version 4) encoded by the segment.
 func (s *Segment) AppendRecords(firstID uint64, vecs [][]float32, invNorms []float32, keys, payloads [][]byte, supersedes []uint64, durable bool) error {
+	return s.AppendBatch(Batch{FirstID: firstID, Vecs: vecs, InvNorms: invNorms, Keys: keys, Payloads: payloads, Supersedes: supersedes}, durable)
+}
+
+// Batch is one batch of rows for AppendBatch: rows FirstID, FirstID+1, ...
+type Batch struct {
+	FirstID  uint64
+	Vecs     [][]float32 // each of length Dim
+	InvNorms []float32   // one per row
+	// Codes and Meta are the rows' int8 codes (len(Vecs)*CodeStrideFor(Dim)
+	// bytes, int8 bit patterns) and metas (len(Vecs)*quant.MetaSize bytes),
+	// both given or both nil. Given, they are written as they are (a
+	// compaction copies them bit for bit; the engine encodes outside its
+	// write lock); nil, a segment with codes encodes them with
+	// quant.Encode. A segment without codes (HasCodes false) ignores them.
+	Codes []byte
+	Meta  []byte
+	// Keys, Payloads and Supersedes are as for AppendRecords (format
+	// version 3 and later).
+	Keys, Payloads [][]byte
+	Supersedes     []uint64
+}
+
+// AppendBatch writes one batch: its rows, norms, codes and metas (format
+// version 4) and, in format version 3 and later, a key and a payload per
+// row and the IDs the batch supersedes, all covered by the batch record's
+// checksum, so that they share its fdatasync and its torn-tail rule (see
+// the package doc). With durable it returns only after fdatasync. The
+// rows become visible to Rows only after the batch's record is written.
+// After a failed write or sync the segment refuses further appends: what
+// reached the disk is unknown.
+//
+// Keys is nil for rows without keys, or holds one key of 1 to MaxKeyLen
+// bytes per row (or empty: a row without a key); Payloads is nil or holds
+// one payload of at most MaxPayloadLen bytes per row (nil entries are
+// empty), and only with keys. A key given twice is held by its last row
+// (LookupKey). Supersedes names IDs the batch replaces: the segment only
+// keeps them (Supersedes), it is the caller's to delete them. A batch with
+// none of the three has no blob. Bad arguments, or any of the three on a
+// segment of an older version (Keyed false), return ErrInvalidArgument.
+func (s *Segment) AppendBatch(b Batch, durable bool) error {
 	if s.err != nil {
 		return s.err
 	}
-	n := uint64(len(vecs))
+	n := uint64(len(b.Vecs))
 	rows := s.rows.Load()
 	switch {
 	case s.Sealed():
 		return fmt.Errorf("segment %d: append to sealed segment: %w", s.hdr.Number, errs.ErrInvalidArgument)
-	case n == 0 || n > s.lay.capacity-rows || len(invNorms) != len(vecs):
+	case n == 0 || n > s.lay.capacity-rows || len(b.InvNorms) != len(b.Vecs):
 		return fmt.Errorf("segment %d: append %d rows at %d of %d: %w", s.hdr.Number, n, rows, s.lay.capacity, errs.ErrInvalidArgument)
-	case !s.lay.keyed() && (len(keys) != 0 || len(payloads) != 0 || len(supersedes) != 0):
+	case !s.lay.keyed() && (len(b.Keys) != 0 || len(b.Payloads) != 0 || len(b.Supersedes) != 0):
 		return fmt.Errorf("segment %d: format version %d holds no keys, payloads or superseded IDs: %w", s.hdr.Number, s.lay.version, errs.ErrInvalidArgument)
-	case len(keys) != 0 && rows+n > maxKeyedRows:
+	case len(b.Keys) != 0 && rows+n > maxKeyedRows:
 		return fmt.Errorf("segment %d: keyed rows past row %d: %w", s.hdr.Number, maxKeyedRows, errs.ErrInvalidArgument)
 	}
-	if err := checkBatchArgs(int(n), keys, payloads, supersedes); err != nil {
+	if err := checkBatchArgs(int(n), b.Keys, b.Payloads, b.Supersedes); err != nil {
+		return fmt.Errorf("segment %d: %w", s.hdr.Number, err)
+	}
+	if err := checkCodeArgs(int(n), s.lay.dim, b.Codes, b.Meta); err != nil {
 		return fmt.Errorf("segment %d: %w", s.hdr.Number, err)
 	}
 	dim := s.lay.dim
 	buf := make([]byte, int(n)*dim*4)
-	for i, v := range vecs {
+	for i, v := range b.Vecs {
 		if len(v) != dim {
 			return fmt.Errorf("segment %d: row of length %d: %w", s.hdr.Number, len(v), errs.ErrDimension)
 		}
 		copy(buf[i*dim*4:], floatBytes(v))
 	}
-	norms := floatBytes(invNorms)
-	raw := encodeBlob(keys, payloads, supersedes)
+	norms := floatBytes(b.InvNorms)
+	codes, metas := s.batchCodes(b)
+	raw := encodeBlob(b.Keys, b.Payloads, b.Supersedes)
 	// Decoded before anything is written, so that the index takes the
 	// batch as recovery will read it back (encodeBlob's output always
 	// decodes: a failure here is a bug, refused before it reaches disk).
@@ -394,16 +433,24 @@ func (s *Segment) AppendRecords(firstID uint64, vecs [][]float32, invNorms []flo
 	if err != nil {
 		return fmt.Errorf("segment %d: %w", s.hdr.Number, err)
 	}
-	rec := Record{Rows: uint32(n), FirstRow: rows, FirstID: firstID, Synced: s.synced, Index: s.batches,
+	rec := Record{Rows: uint32(n), FirstRow: rows, FirstID: b.FirstID, Synced: s.synced, Index: s.batches,
 		BlobOff: uint64(s.blobEnd), BlobLen: uint64(len(raw))}
 	rb := make([]byte, s.lay.recSize)
-	rec.Sum = recordSum(s.hdr.Salt, rec.encodeFor(s.lay.version, rb), buf, norms, raw)
+	rec.Sum = recordSum(s.hdr.Salt, rec.encodeFor(s.lay.version, rb), buf, norms, codes, metas, raw)
 	rec.encodeFor(s.lay.version, rb)
 	if err := s.write(buf, s.lay.vectorOff(rows)); err != nil {
 		return err
 	}
 	if err := s.write(norms, s.lay.normsOff+int64(rows)*4); err != nil {
 		return err
+	}
+	if len(codes) > 0 {
+		if err := s.write(codes, s.lay.codeOff+int64(rows)*s.lay.codeStride); err != nil {
+			return err
+		}
+		if err := s.write(metas, s.lay.metaOff+int64(rows)*s.lay.metaSize); err != nil {
+			return err
+		}
 	}
 	if len(raw) > 0 {
 		// Past the end of the file: the mapping never covers the blobs.
@@ -420,7 +467,7 @@ func (s *Segment) AppendRecords(firstID uint64, vecs [][]float32, invNorms []flo
 		}
 	}
 	s.batches++
-	s.addRun(Run{FirstID: firstID, FirstRow: rows, Count: n})
+	s.addRun(Run{FirstID: b.FirstID, FirstRow: rows, Count: n})
 	if len(raw) > 0 {
 		s.addBatch(rec, raw, bl)
 	}
@@ -504,12 +551,15 @@ func (s *Segment) Seal() (Seal, error) {
 	return seal, nil
 }
 
-// DataSum returns the xxhash64 of the vector bytes and then the norm bytes
-// of rows [0, rows).
+// DataSum returns the xxhash64 of the vector bytes, then the norm bytes
+// and (format version 4) the code and meta bytes of rows [0, rows): the
+// manifest's checksum of a sealed segment.
 func (s *Segment) DataSum(rows uint64) uint64 {
 	d := xxhash.New()
 	d.Write(s.vectorBytes(0, rows))
 	d.Write(s.normBytes(0, rows))
+	d.Write(s.codeBytes(0, rows))
+	d.Write(s.metaBytes(0, rows))
 	return d.Sum64()
 }
 
@@ -551,8 +601,10 @@ func (s *Segment) Remove() error {
 }
 
 // Verify reads every checksummed byte of the segment: the header, and the
-// rows against seal's checksum when sealed or against each batch record
-// when active. The error names the file and offset of the first mismatch.
+// rows (vectors, norms and, in format 4, codes and metas) against seal's
+// checksum when sealed or against each batch record when active, and the
+// blobs and key tables (format 3 on). The error names the file and offset
+// of the first mismatch.
 func (s *Segment) Verify(ctx context.Context, seal *Seal) error {
 	if _, err := DecodeHeader(s.m[:HeaderSize]); err != nil {
 		return fmt.Errorf("segment %s: offset 0: %w", s.path, err)

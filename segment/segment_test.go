@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/quant"
 )
 
 func TestFileName(t *testing.T) {
@@ -35,24 +36,49 @@ func TestLayout(t *testing.T) {
 		dim      int
 		capacity uint64
 	}{
-		{1, 1}, {1, 7}, {2, 9}, {3, 10}, {4, 11}, {128, 1000}, {4096, 1}, {1536, 333},
+		{1, 1}, {1, 7}, {2, 9}, {3, 10}, {4, 11}, {128, 1000}, {4096, 1}, {1536, 333}, {512, 77},
+		{quant.MaxDim, 2}, {quant.MaxDim + 1, 3},
 	} {
-		l := newLayout(tc.dim, tc.capacity)
-		c := int64(tc.capacity)
-		if want := int64(HeaderSize) + c*int64(tc.dim)*4; l.normsOff != want {
-			t.Errorf("dim %d cap %d: normsOff %d, want %d", tc.dim, c, l.normsOff, want)
+		for _, version := range []uint32{2, 3, Version} {
+			l := layoutFor(version, tc.dim, tc.capacity)
+			c := int64(tc.capacity)
+			if want := int64(HeaderSize) + c*int64(tc.dim)*4; l.normsOff != want {
+				t.Errorf("v%d dim %d cap %d: normsOff %d, want %d", version, tc.dim, c, l.normsOff, want)
+			}
+			normsEnd := l.normsOff + c*4
+			wantStride, wantMeta := int64(0), int64(0)
+			if version >= 4 && tc.dim <= quant.MaxDim {
+				wantStride, wantMeta = int64(tc.dim), quant.MetaSize
+			}
+			if l.codeStride != wantStride || l.metaSize != wantMeta || l.hasCodes() != (wantStride > 0) {
+				t.Errorf("v%d dim %d: code stride %d meta %d, want %d %d", version, tc.dim, l.codeStride, l.metaSize, wantStride, wantMeta)
+			}
+			dataEnd := normsEnd // the end of the last area before the records
+			if version >= 4 {
+				// The code area is the 64-aligned end of the norms, the
+				// meta area the 64-aligned end of the codes.
+				if l.codeOff%64 != 0 || l.codeOff < normsEnd || l.codeOff >= normsEnd+64 {
+					t.Errorf("v%d dim %d cap %d: codeOff %d not the 64-aligned end of the norms (%d)", version, tc.dim, c, l.codeOff, normsEnd)
+				}
+				codesEnd := l.codeOff + c*l.codeStride
+				if l.metaOff%64 != 0 || l.metaOff < codesEnd || l.metaOff >= codesEnd+64 {
+					t.Errorf("v%d dim %d cap %d: metaOff %d not the 64-aligned end of the codes (%d)", version, tc.dim, c, l.metaOff, codesEnd)
+				}
+				dataEnd = l.metaOff + c*l.metaSize
+			}
+			if l.recordOff%8 != 0 || l.recordOff < dataEnd || l.recordOff >= dataEnd+8 {
+				t.Errorf("v%d dim %d cap %d: recordOff %d not the 8-aligned end of the areas before (%d)", version, tc.dim, c, l.recordOff, dataEnd)
+			}
+			end := l.recordOff + c*l.recSize
+			if l.size%4096 != 0 || l.size < end || l.size >= end+4096 {
+				t.Errorf("v%d dim %d cap %d: size %d not the 4096-aligned end of the records (%d)", version, tc.dim, c, l.size, end)
+			}
+			if got := l.vectorOff(tc.capacity); got != l.normsOff {
+				t.Errorf("vectorOff(capacity) = %d, want normsOff %d", got, l.normsOff)
+			}
 		}
-		if l.recordOff%8 != 0 || l.recordOff < l.normsOff+c*4 || l.recordOff >= l.normsOff+c*4+8 {
-			t.Errorf("dim %d cap %d: recordOff %d not the 8-aligned end of the norms (%d)", tc.dim, c, l.recordOff, l.normsOff+c*4)
-		}
-		if l.size%4096 != 0 || l.size < l.recordOff+c*recordSize || l.size >= l.recordOff+c*recordSize+4096 {
-			t.Errorf("dim %d cap %d: size %d not the 4096-aligned end of the records (%d)", tc.dim, c, l.size, l.recordOff+c*recordSize)
-		}
-		if got := FileSize(tc.dim, tc.capacity); got != l.size {
-			t.Errorf("FileSize(%d, %d) = %d, want %d", tc.dim, c, got, l.size)
-		}
-		if got := l.vectorOff(tc.capacity); got != l.normsOff {
-			t.Errorf("vectorOff(capacity) = %d, want normsOff %d", got, l.normsOff)
+		if got, l := FileSize(tc.dim, tc.capacity), newLayout(tc.dim, tc.capacity); got != l.size {
+			t.Errorf("FileSize(%d, %d) = %d, want %d", tc.dim, tc.capacity, got, l.size)
 		}
 	}
 }
@@ -82,9 +108,10 @@ func TestCapacity(t *testing.T) {
 			if c > maxCapacity(dim) {
 				t.Errorf("Capacity(%d, %d) = %d exceeds maxCapacity %d", dim, b, c, maxCapacity(dim))
 			}
-			// The file is "about" b bytes: at most the alignment slack over.
+			// The file is "about" b bytes: its fixed part ends within b
+			// rounded up to a page.
 			if c > 1 {
-				if size := FileSize(dim, c); size > b+4096+8 {
+				if size := FileSize(dim, c); size > align(b, 4096) {
 					t.Errorf("FileSize(%d, Capacity(%d, %d) = %d) = %d, want about %d", dim, dim, b, c, size, b)
 				}
 			}

@@ -7,10 +7,11 @@ import (
 	"github.com/memvec/memvec/internal/errs"
 )
 
-// VerifyData checks the bytes a reader of the segment reads: its rows
-// (against seal's checksum when sealed, each batch record when active)
-// and, in a sealed segment of format 3, its blob area against the seal
-// trailer's checksum: one pass over each. It is the check a segment
+// VerifyData checks the bytes a reader of the segment reads: its rows,
+// with their norms and (format 4) codes and metas (against seal's
+// checksum when sealed, each batch record when active) and, in a sealed
+// segment of format 3 on, its blob area against the seal trailer's
+// checksum: one pass over each. It is the check a segment
 // passes before its rows are served. Unlike Verify it leaves the derived
 // key tables alone (their own checksum is checked on first lookup, and
 // damage there only makes the segment rebuild them), and it builds no key

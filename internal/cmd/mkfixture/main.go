@@ -6,11 +6,15 @@
 //
 // The store has sealed segments, an active segment with a tail, deletes in
 // the tombstone log both before and after a compaction (so a tombstone
-// checkpoint and an ID-map file exist), and it is closed cleanly. Beside it,
-// expect.json lists every live ID with its vector.
+// checkpoint and an ID-map file exist), records with keys (some with
+// payloads, one replaced, one deleted by key) in sealed segments and in
+// the active one beside rows without keys, and it is closed cleanly.
+// Beside it, expect.json lists every live ID with its vector, and every
+// live record with its key, ID, vector and payload.
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -19,6 +23,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/memvec/memvec"
 )
@@ -96,6 +102,47 @@ func main() {
 		}
 	}
 	del(some...)
+
+	// Records with keys: a batch that fills segments (sealed with their
+	// key tables), a replacement and a new key, a delete by key, and rows
+	// without keys after them in the active segment.
+	type record struct {
+		Key     string    `json:"key"`
+		ID      uint64    `json:"id"`
+		Vector  []float32 `json:"vector"`
+		Payload []byte    `json:"payload,omitempty"`
+	}
+	records := map[string]record{}
+	put := func(recs []memvec.Record) {
+		ids, err := db.Put(recs)
+		must(err)
+		for i, r := range recs {
+			if old, ok := records[r.Key]; ok {
+				delete(live, old.ID)
+			}
+			records[r.Key] = record{Key: r.Key, ID: ids[i], Vector: r.Vector, Payload: r.Payload}
+			live[ids[i]] = r.Vector
+		}
+	}
+	rec := func(k int) memvec.Record {
+		r := memvec.Record{Key: fmt.Sprintf("fx-%d", k), Vector: vector(n)}
+		n++
+		if k%2 == 0 {
+			r.Payload = []byte(fmt.Sprintf("payload of fx-%d", k))
+		}
+		return r
+	}
+	var batch []memvec.Record
+	for k := range 20 {
+		batch = append(batch, rec(k))
+	}
+	put(batch)
+	put([]memvec.Record{rec(1), rec(17), rec(20)})
+	_, err = db.DeleteKeys([]string{"fx-3"})
+	must(err)
+	delete(live, records["fx-3"].ID)
+	delete(records, "fx-3")
+	add(2)
 	must(db.Close())
 
 	type row struct {
@@ -106,8 +153,14 @@ func main() {
 	for id, v := range live {
 		rows = append(rows, row{id, v})
 	}
-	b, err := json.MarshalIndent(map[string]any{"dimension": 8, "live": rows}, "", " ")
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.ID, b.ID) })
+	var recs []record
+	for _, r := range records {
+		recs = append(recs, r)
+	}
+	slices.SortFunc(recs, func(a, b record) int { return strings.Compare(a.Key, b.Key) })
+	b, err := json.MarshalIndent(map[string]any{"dimension": 8, "live": rows, "records": recs}, "", " ")
 	must(err)
 	must(os.WriteFile(filepath.Join(*out, "expect.json"), b, 0o644))
-	fmt.Printf("%s: %d live vectors\n", dir, len(live))
+	fmt.Printf("%s: %d live vectors, %d records\n", dir, len(live), len(records))
 }
