@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/memvec/memvec/internal/quant"
+import (
+	"github.com/memvec/memvec/internal/quant"
+	"github.com/memvec/memvec/segment"
+)
 
 // batch is what one write appends: rows with their inverse norms and, for
 // a Put, their keys and payloads and the IDs of the live rows their keys
@@ -8,16 +11,18 @@ import "github.com/memvec/memvec/internal/quant"
 type batch struct {
 	vecs       [][]float32
 	inv        []float32
-	codes      []byte // the rows' int8 codes (encodeBatch); nil: none
-	meta       []byte // their quant.Meta
+	codes      []byte   // the rows' int8 codes (encodeBatch); nil: none
+	meta       []byte   // their quant.Meta
 	keys       [][]byte // nil: rows without keys (Add)
 	payloads   [][]byte
 	supersedes []uint64
 }
 
-// keyed reports whether the batch needs a segment that holds keys
-// (format version 3 and later).
-func (b *batch) keyed() bool { return len(b.keys) > 0 || len(b.supersedes) > 0 }
+// segmentBatch is b as the segment takes it, its first row with ID first.
+func (b *batch) segmentBatch(first uint64) segment.Batch {
+	return segment.Batch{FirstID: first, Vecs: b.vecs, InvNorms: b.inv, Codes: b.codes, Meta: b.meta,
+		Keys: b.keys, Payloads: b.payloads, Supersedes: b.supersedes}
+}
 
 // rows returns rows [from, to) of b, without its supersedes.
 func (b *batch) rows(from, to int) batch {

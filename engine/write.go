@@ -76,7 +76,9 @@ func (e *Engine) appendLocked(b *batch) ([]uint64, error) {
 		}
 	}
 	var err error
-	if e.active != nil && e.active.seg.Free() >= n && (!b.keyed() || e.active.seg.Keyed()) {
+	// A segment of an older format is sealed at the first write after it
+	// is opened, so that new rows get the current format (codes, keys).
+	if e.active != nil && e.active.seg.Free() >= n && e.active.seg.Version() == segment.Version {
 		err = e.appendActive(first, b)
 	} else {
 		err = e.appendNew(first, b)
@@ -114,7 +116,7 @@ func (e *Engine) reserveIDs(mark uint64) error {
 // wait in e.pending for the WAL (see flushPendingLocked).
 func (e *Engine) appendActive(first uint64, b *batch) error {
 	seg := e.active.seg
-	if err := seg.AppendRecords(first, b.vecs, b.inv, b.keys, b.payloads, b.supersedes, !e.noSync); err != nil {
+	if err := seg.AppendBatch(b.segmentBatch(first), !e.noSync); err != nil {
 		return e.fail(err)
 	}
 	e.publishActive(first, b.supersedes)
@@ -164,7 +166,7 @@ func (e *Engine) appendNew(first uint64, b *batch) error {
 		}
 		// Durable before the manifest names it, even with NoSync: a
 		// manifest must never point at rows that may not be on disk.
-		if err := seg.AppendRecords(first+uint64(off), part.vecs, part.inv, part.keys, part.payloads, part.supersedes, true); err != nil {
+		if err := seg.AppendBatch(part.segmentBatch(first+uint64(off)), true); err != nil {
 			return cleanup(err)
 		}
 		off += n
