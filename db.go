@@ -231,6 +231,24 @@ func (db *DB) Compact(ctx context.Context) (IDMap, error) {
 	return idMap(res.Epoch, res.Runs), nil
 }
 
+// Upgrade rewrites every segment file of an older format into the current
+// one, without moving any ID, and returns how many it rewrote. Stores
+// written before int8 codes existed (format 4) open and answer correctly
+// as they are, but a search scans their rows in float32; after Upgrade it
+// reads their codes first, like those of every segment written since.
+// Upgrade runs one segment at a time, with compactions waiting; reads and
+// writes go on meanwhile. It is what `memvec upgrade` runs. Crash safety:
+// that of a compaction (see README, "Crash safety").
+func (db *DB) Upgrade(ctx context.Context) (int, error) {
+	var n int
+	err := db.c.Exclusive(func() error {
+		var err error
+		n, err = db.e.Upgrade(ctx)
+		return err
+	})
+	return n, wrap("upgrade", err)
+}
+
 // IDMapsSince reads from disk the ID maps of the compactions with an epoch
 // greater than epoch, oldest first. Maps are kept across restarts until
 // ReleaseIDMaps drops them, so an application that missed OnCompact (say,

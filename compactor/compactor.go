@@ -114,6 +114,15 @@ func (c *Compactor) Compact(ctx context.Context) (*Result, error) {
 	return c.run(ctx, true)
 }
 
+// Exclusive runs f while no compaction runs, and keeps compactions from
+// starting until f returns: for work that replaces segments outside a
+// compaction (memvec.DB.Upgrade).
+func (c *Compactor) Exclusive(f func() error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return f()
+}
+
 func (c *Compactor) run(ctx context.Context, manual bool) (*Result, error) {
 	c.mu.Lock()
 	res, err := c.runLocked(ctx, manual)

@@ -1,0 +1,84 @@
+package memvec
+
+import (
+	"context"
+	"slices"
+	"testing"
+)
+
+// TestUpgradeKeepsIDs upgrades every store an earlier build wrote: each
+// segment gets codes, and every ID, vector, record, tombstone and search
+// answer stays as it was, across a reopen; a second Upgrade has nothing
+// to do.
+func TestUpgradeKeepsIDs(t *testing.T) {
+	for _, name := range []string{"store-v1", "store-v1-stale-tombs", "store-v2", "store-v3"} {
+		t.Run(name, func(t *testing.T) {
+			dir, fx := openFixture(t, name)
+			db, err := openT(t, dir, Options{DisableAutoCompaction: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { db.Close() }()
+			ctx := context.Background()
+			before := db.Stats()
+			if before.CodeBytes != 0 {
+				t.Fatalf("a store of an older format has %d bytes of codes", before.CodeBytes)
+			}
+			queries := [][]float32{fx.Live[0].Vector, fx.Live[len(fx.Live)-1].Vector}
+			opts := SearchOptions{TopK: 1000, MinScore: -1}
+			want, err := db.SearchBatch(ctx, queries, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(stage string) {
+				t.Helper()
+				st := db.Stats()
+				if st.Live != before.Live || st.Total != before.Total || st.NextID != before.NextID {
+					t.Fatalf("%s: stats %+v, before %+v", stage, st, before)
+				}
+				if st.CodeBytes == 0 {
+					t.Fatalf("%s: no codes after Upgrade", stage)
+				}
+				for _, r := range fx.Live {
+					if got, err := db.Get(r.ID); err != nil || !slices.Equal(got, r.Vector) {
+						t.Fatalf("%s: Get(%d) = %v, %v; want %v", stage, r.ID, got, err, r.Vector)
+					}
+				}
+				for _, r := range fx.Records {
+					if got, err := db.GetRecord(r.Key); err != nil || got.ID != r.ID {
+						t.Fatalf("%s: GetRecord(%q) = %+v, %v; want ID %d", stage, r.Key, got, err, r.ID)
+					}
+				}
+				for _, exhaustive := range []bool{false, true} {
+					o := opts
+					o.Exhaustive = exhaustive
+					got, err := db.SearchBatch(ctx, queries, o)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := range got {
+						sameResults(t, stage, got[i], want[i])
+					}
+				}
+				if err := db.Verify(ctx); err != nil {
+					t.Fatalf("%s: Verify: %v", stage, err)
+				}
+			}
+			n, err := db.Upgrade(ctx)
+			if err != nil || n == 0 {
+				t.Fatalf("Upgrade = %d, %v", n, err)
+			}
+			check("after Upgrade")
+			if n, err := db.Upgrade(ctx); err != nil || n != 0 {
+				t.Fatalf("second Upgrade = %d, %v", n, err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if db, err = openT(t, dir, Options{DisableAutoCompaction: true}); err != nil {
+				t.Fatal(err)
+			}
+			check("after reopen")
+		})
+	}
+}
