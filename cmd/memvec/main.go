@@ -57,6 +57,7 @@ func commands() []*command {
 		newDeleteCommand(),
 		newCompactCommand(),
 		newMapsCommand(),
+		newUpgradeCommand(),
 		newStatsCommand(),
 		newVerifyCommand(),
 		newBenchCommand(),

@@ -47,6 +47,7 @@ type statsOut struct {
 	DiskBytes        int64  `json:"disk_bytes"`
 	ReclaimableBytes int64  `json:"reclaimable_bytes"`
 	WALBytes         int64  `json:"wal_bytes"`
+	CodeBytes        int64  `json:"code_bytes"`
 	Epoch            uint64 `json:"epoch"`
 	NextID           uint64 `json:"next_id"`
 	SegmentFiles     []struct {

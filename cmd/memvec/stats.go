@@ -74,6 +74,7 @@ type jsonStats struct {
 	DiskBytes        int64         `json:"disk_bytes"`
 	ReclaimableBytes int64         `json:"reclaimable_bytes"`
 	WALBytes         int64         `json:"wal_bytes"`
+	CodeBytes        int64         `json:"code_bytes"`
 	Epoch            uint64        `json:"epoch"`
 	NextID           uint64        `json:"next_id"`
 	SegmentFiles     []jsonSegment `json:"segment_files"`
@@ -83,7 +84,7 @@ func statsJSON(store string, st memvec.Stats, segs []memvec.SegmentInfo) jsonSta
 	j := jsonStats{
 		Store: store, Dimension: st.Dimension, Total: st.Total, Live: st.Live, Deleted: st.Deleted,
 		Segments: st.Segments, DiskBytes: st.DiskBytes, ReclaimableBytes: st.ReclaimableBytes,
-		WALBytes: st.WALBytes, Epoch: st.Epoch, NextID: st.NextID, SegmentFiles: make([]jsonSegment, len(segs)),
+		WALBytes: st.WALBytes, CodeBytes: st.CodeBytes, Epoch: st.Epoch, NextID: st.NextID, SegmentFiles: make([]jsonSegment, len(segs)),
 	}
 	for i, s := range segs {
 		j.SegmentFiles[i] = jsonSegment(s)
@@ -103,6 +104,7 @@ func printStats(c *cli, store string, st memvec.Stats, segs []memvec.SegmentInfo
 	fmt.Fprintf(tw, "disk\t%s\t(%d bytes)\n", fmtBytes(st.DiskBytes), st.DiskBytes)
 	fmt.Fprintf(tw, "reclaimable\t%s\t(%d bytes: what memvec compact would free)\n", fmtBytes(st.ReclaimableBytes), st.ReclaimableBytes)
 	fmt.Fprintf(tw, "wal\t%s\t(%d bytes of tombstone log)\n", fmtBytes(st.WALBytes), st.WALBytes)
+	fmt.Fprintf(tw, "codes\t%s\t(%d bytes of int8 codes, part of disk; 0 before memvec upgrade of an older store)\n", fmtBytes(st.CodeBytes), st.CodeBytes)
 	fmt.Fprintf(tw, "epoch\t%d\t(compactions committed)\n", st.Epoch)
 	fmt.Fprintf(tw, "next ID\t%d\t(the ID the next added vector gets)\n", st.NextID)
 	tw.Flush()
