@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/binary"
+	"math"
 	"runtime"
 	"slices"
 	"sync/atomic"
@@ -126,6 +127,7 @@ type pfWorker struct {
 	qs       []pfQuery
 	dots     []int32
 	sums     []int32
+	metas    []quant.Meta
 	scores   []float32 // for fallback chunks
 	tops     []*topK   // exact tops, one per query (aliases qs[i].exact)
 	marks    []int
@@ -158,6 +160,7 @@ func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq
 				qs:     make([]pfQuery, nq),
 				dots:   make([]int32, nq*blockRows),
 				sums:   make([]int32, blockRows),
+				metas:  make([]quant.Meta, blockRows),
 				scores: make([]float32, nq*blockRows),
 				tops:   make([]*topK, nq),
 				marks:  make([]int, nq),
@@ -222,26 +225,35 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 		inv := seg.InvNorms(b, end)
 		for j := 0; j < n; j++ {
 			pw.sums[j] = int32(binary.LittleEndian.Uint32(meta[j*quant.MetaSize+12:]))
+			pw.metas[j] = quant.DecodeMeta(meta[j*quant.MetaSize:])
 		}
 		kernel.Int8DotBlockMulti(qcodes, nq, dim, codes, stride, n, pw.sums[:n], pw.dots, blockRows)
 		dead := anyDeleted(s.tomb, b, end)
+		metas := pw.metas[:n]
+		inv = inv[:n]
 		for q := range pw.qs {
 			p := &pw.qs[q]
 			qq := &queries[q]
 			thr := p.floor(minScore)
+			cut := rawCut(thr)
 			for j, dot := range pw.dots[q*blockRows : q*blockRows+n] {
-				lo, hi := qq.DotBounds(quant.DecodeMeta(meta[j*quant.MetaSize:]), dot)
-				sup := score(hi, inv[j])
-				if sup < thr {
+				// Most rows stop here: fl(hi*inv) is score(hi, inv)
+				// before its clamp, which cut accounts for.
+				if qq.UpperBound(metas[j], dot)*inv[j] < cut {
+					continue
+				}
+				lo, hi := qq.DotBounds(metas[j], dot)
+				if score(hi, inv[j]) < thr {
 					continue
 				}
 				row := b + uint64(j)
 				if dead && s.tomb.has(row) {
 					continue
 				}
-				p.cands = append(p.cands, cand{seg: c.seg, row: row, hi: sup})
+				p.cands = append(p.cands, cand{seg: c.seg, row: row, hi: score(hi, inv[j])})
 				p.lb.push(score(lo, inv[j]))
 				thr = p.floor(minScore)
+				cut = rawCut(thr)
 			}
 			if len(p.cands)-pw.marks[q] > limit {
 				pw.fallBack(e, s, c, qs, nq, dim, minScore)
@@ -268,6 +280,16 @@ func (pw *pfWorker) fallBack(e *Engine, s *segView, c chunk, qs []float32, nq, d
 	scanChunk(s, c.from, c.to, qs, nq, dim, minScore, pw.scores, pw.tops)
 	e.pf.fullRows.Add(c.to - c.from)
 	pw.fellBack = true
+}
+
+// rawCut is the threshold of an unclamped score for a threshold thr of
+// clamped ones: a score below thr in (-1, 1] is one whose unclamped value
+// is below thr, and no score is below -1 (or at most -1: none is cut).
+func rawCut(thr float32) float32 {
+	if thr <= -1 {
+		return float32(math.Inf(-1))
+	}
+	return thr
 }
 
 // anyDeleted reports whether a row of [from, to) is tombstoned.
