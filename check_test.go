@@ -193,7 +193,11 @@ func checkStore(db *DB, dir string, fsys vfs.FS, orphansRemoved bool) error {
 		}
 	}
 	prev, outside := uint64(0), uint64(0)
+	var queries [][]float32 // a few stored vectors, to search with
 	err = db.Range(context.Background(), func(id uint64, vec []float32) error {
+		if len(queries) < 3 {
+			queries = append(queries, vec)
+		}
 		if rangeLive > 0 && id <= prev {
 			bad("Range: ID %d after %d", id, prev)
 		}
@@ -215,6 +219,22 @@ func checkStore(db *DB, dir string, fsys vfs.FS, orphansRemoved bool) error {
 	}
 	if rangeLive != s.Live || outside != activeLive {
 		bad("Range: %d live IDs, %d outside the sealed runs; Stats.Live %d, %d live in active segments", rangeLive, outside, s.Live, activeLive)
+	}
+
+	// The codes never change an answer: every search equals the same
+	// search over every float32 row, bit for bit.
+	for _, q := range queries {
+		for _, k := range []int{1, 10} {
+			got, err := db.Search(context.Background(), q, SearchOptions{TopK: k, MinScore: -1})
+			if err != nil {
+				bad("Search: %v", err)
+				continue
+			}
+			want, err := db.Search(context.Background(), q, SearchOptions{TopK: k, MinScore: -1, Exhaustive: true})
+			if err != nil || !sameHits(got, want) {
+				bad("Search(top %d) = %v; Exhaustive %v, %v", k, got, want, err)
+			}
+		}
 	}
 
 	// No key is live in two rows, and each live key leads GetRecord to
