@@ -9,7 +9,7 @@ import (
 
 // encodeMinRows is the smallest batch whose codes are computed on every
 // core: below it a goroutine costs more than it saves.
-const encodeMinRows = 1024
+const encodeMinRows = 32
 
 // encodeBatch fills b.codes and b.meta with the int8 codes of b's rows
 // (see package quant), before the write lock is taken, so that writers

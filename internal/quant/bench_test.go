@@ -46,3 +46,15 @@ func BenchmarkUpperBound(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(metas)), "ns/row")
 }
+
+// BenchmarkEncode measures Encode on a 512-d row: the cost every written
+// row pays (issue 13 allows Add 20% slower).
+func BenchmarkEncode(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	row := gauss(r, 512)
+	codes := make([]byte, 512)
+	for b.Loop() {
+		Encode(row, codes)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(row)), "ns/element")
+}
