@@ -2,8 +2,11 @@ package memvec
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
+
+	"github.com/memvec/memvec/internal/quant"
 )
 
 // TestUpgradeKeepsIDs upgrades every store an earlier build wrote: each
@@ -81,4 +84,73 @@ func TestUpgradeKeepsIDs(t *testing.T) {
 			check("after reopen")
 		})
 	}
+}
+
+// TestHostileUpgrade: Upgrade on a closed DB, a read-only one, with a
+// cancelled context, on a store in the current format, at a dimension
+// without codes.
+func TestHostileUpgrade(t *testing.T) {
+	ctx := context.Background()
+	t.Run("closed", func(t *testing.T) {
+		db, _ := openTest(t, 4)
+		db.Close()
+		if _, err := db.Upgrade(ctx); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Upgrade on a closed DB: %v", err)
+		}
+	})
+	t.Run("read-only", func(t *testing.T) {
+		dir, _ := openFixture(t, "store-v3")
+		db, err := openT(t, dir, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Upgrade(ctx); !errors.Is(err, ErrReadOnly) {
+			t.Fatalf("Upgrade on a read-only DB: %v", err)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		dir, _ := openFixture(t, "store-v3")
+		db, err := openT(t, dir, Options{DisableAutoCompaction: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		before, _ := db.SegmentInfo()
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if n, err := db.Upgrade(cctx); n != 0 || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Upgrade with a cancelled context = %d, %v", n, err)
+		}
+		if after, _ := db.SegmentInfo(); !slices.Equal(before, after) {
+			t.Fatalf("a cancelled Upgrade changed the segments: %+v, before %+v", after, before)
+		}
+	})
+	t.Run("current format", func(t *testing.T) {
+		db, _ := openTest(t, 4)
+		if _, err := db.Add([][]float32{{1, 2, 3, 4}}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := db.Upgrade(ctx); n != 0 || err != nil {
+			t.Fatalf("Upgrade of a current store = %d, %v", n, err)
+		}
+	})
+	t.Run("no codes at this dimension", func(t *testing.T) {
+		db, _ := openTest(t, quant.MaxDim+1, func(o *Options) { o.SegmentBytes = 4 << 20 })
+		v := make([]float32, quant.MaxDim+1)
+		v[0] = 1
+		if _, err := db.Add([][]float32{v}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := db.Upgrade(ctx); n != 0 || err != nil {
+			t.Fatalf("Upgrade = %d, %v", n, err)
+		}
+		if st := db.Stats(); st.CodeBytes != 0 {
+			t.Fatalf("CodeBytes %d past quant.MaxDim", st.CodeBytes)
+		}
+		res, err := db.Search(ctx, v, SearchOptions{})
+		if err != nil || len(res) != 1 {
+			t.Fatalf("Search = %v, %v", res, err)
+		}
+	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/memvec/memvec/internal/errs"
 	"github.com/memvec/memvec/internal/kernel"
+	"github.com/memvec/memvec/internal/quant"
 )
 
 // prepareQuery validates q and returns it scaled to unit length; a
@@ -112,7 +113,7 @@ func (e *Engine) SearchBatchParams(ctx context.Context, queries [][]float32, p S
 	v := e.acquire()
 	defer v.release()
 	scan := e.prefilterScan
-	if p.Exhaustive {
+	if p.Exhaustive || e.dim > quant.MaxDim { // no segment has codes
 		scan = e.scan
 	}
 	res, err := scan(ctx, v, qs, len(queries), e.dim, k, minScore)

@@ -35,6 +35,10 @@ func (e *Engine) Upgrade(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := ctx.Err(); err != nil { // before the seal below changes anything
+		done()
+		return 0, err
+	}
 	if e.dim > quant.MaxDim {
 		done()
 		return 0, nil // no format has codes at this dimension
