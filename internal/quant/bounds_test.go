@@ -138,12 +138,14 @@ func blockSize(d int, budget float64, limit int) int {
 // selected kernel (run with MEMVEC_KERNEL=go|avx2|avx512 for all three)
 // and through every pure-Go summation order.
 func TestDotBoundsContainKernel(t *testing.T) {
-	budget, limit := 1e6, 200 // about 2M pairs; -race: ~30 s here
+	budget, limit := 1e6, 200 // 1.8M pairs, 5 s here
 	switch {
 	case *long:
 		budget, limit = 1e8, 1000
 	case testing.Short():
 		budget, limit = 1e5, 60
+	case raceEnabled:
+		budget, limit = 5e5, 150 // 1M pairs, 20 s of CPU here
 	}
 	ck := &checker{t: t, ratio: map[int]float64{}}
 	for _, d := range dims {
