@@ -107,8 +107,8 @@ var garbage = func() []int8 {
 
 // checkInt8 scores the first n rows, laid out with the given stride,
 // against the first nq queries (Int8DotBlock when nq == 0) with
-// implementation k, every input in guarded memory that ends (or starts,
-// when !atEnd) at an inaccessible page, and checks every output against
+// implementation k, every input (queries, codes, sums) in guarded memory
+// that ends (or starts, when !atEnd) at an inaccessible page, and checks every output against
 // the exact dot product and every other element of out against the
 // sentinel.
 func checkInt8(t *testing.T, k *impl, m *int8Data, nq, n, stride int, atEnd bool) {
@@ -135,7 +135,13 @@ func checkInt8(t *testing.T, k *impl, m *int8Data, nq, n, stride int, atEnd bool
 			copy(codes[r*stride:r*stride+d], m.rows[r*d:(r+1)*d])
 		}
 	}
-	sums := append([]int32(nil), m.sums[:n]...)
+	sb, freeS := guardedInt8(t, 4*n, atEnd)
+	defer freeS()
+	sums := []int32{}
+	if n > 0 {
+		sums = unsafe.Slice((*int32)(unsafe.Pointer(&sb[0])), n)
+	}
+	copy(sums, m.sums)
 	outStride := n
 	if !block {
 		outStride = n + 3
