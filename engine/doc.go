@@ -47,6 +47,19 @@
 // Put's rows already shows its supersedes deleted, so no snapshot holds a
 // key live twice.
 //
+// # Search through int8 codes
+//
+// A search reads each row's int8 code (segment format 4) before its
+// float32 bytes (prefilter.go): a certified interval per row (package
+// quant), the float32 kernel only for rows whose interval reaches the
+// k-th best lower bound, a final top k of exact scores only, and a
+// float32 scan of any chunk that leaves too many candidates. Segments
+// without codes (written before format 4, or dimensions above
+// quant.MaxDim) and Exhaustive searches take the float32 scan (scan.go).
+// Writers compute codes before taking writeMu (codes.go). Upgrade
+// rewrites segments of older formats into the current one without moving
+// any ID (upgrade.go).
+//
 // # Invariants
 //
 //   - A version holds one reference on its segSet, and a segSet one on
@@ -74,6 +87,8 @@
 //     fresh segments of an Add, a compaction's output and commit files):
 //     those files are removed and the store stays writable, so a full
 //     disk (ENOSPC) during a compaction only abandons it.
+//   - A search through the codes returns exactly what the float32 scan of
+//     the same snapshot returns: IDs, score bits, order and MinScore cut.
 //   - Every file operation on the store directory goes through Config.FS
 //     (package internal/vfs), the WAL's excepted.
 package engine
