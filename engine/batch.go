@@ -8,6 +8,7 @@ type batch struct {
 	inv        []float32
 	keys       [][]byte // nil: rows without keys (Add)
 	payloads   [][]byte
+	hashes     []uint64 // Put: segment.HashKey of each key
 	supersedes []uint64
 }
 

@@ -2,12 +2,10 @@ package segment
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
-	"slices"
 	"sort"
 
 	"github.com/cespare/xxhash/v2"
@@ -24,13 +22,15 @@ const (
 	bloomK          = 7
 )
 
-// tables are the encoded key tables of a segment.
+// tables are the encoded key tables of a segment: three consecutive
+// parts of all, the bytes written after the blobs.
 type tables struct {
 	rowDir, keyTab, bloom []byte
 	k                     uint32
+	all                   []byte
 }
 
-func (t tables) bytes() []byte { return slices.Concat(t.rowDir, t.keyTab, t.bloom) }
+func (t tables) bytes() []byte { return t.all }
 
 // buildTables derives the key tables of rows [0, rows) from their index:
 // none when no row has a key. The key table holds each key once, with the
@@ -39,32 +39,31 @@ func buildTables(m *memIndex, rows uint64) tables {
 	if !m.hasKeys() {
 		return tables{}
 	}
-	t := tables{rowDir: make([]byte, rows*rowDirEntry), k: bloomK}
+	entries := make([]keyEntry, 0, m.n)
+	m.distinct(func(h, row uint64) { entries = append(entries, keyEntry{h, row}) })
+	sortKeyEntries(entries)
+	words := (len(entries)*bloomBitsPerKey + 63) / 64
+	dirLen, tabLen := int(rows)*rowDirEntry, len(entries)*keyTabEntry
+	all := make([]byte, dirLen+tabLen+words*8)
+	t := tables{rowDir: all[:dirLen], keyTab: all[dirLen : dirLen+tabLen], bloom: all[dirLen+tabLen:], k: bloomK, all: all}
 	for r, l := range m.locs {
 		e := t.rowDir[r*rowDirEntry:]
 		binary.LittleEndian.PutUint64(e, l.off)
 		binary.LittleEndian.PutUint32(e[8:], l.plen)
 		binary.LittleEndian.PutUint16(e[12:], l.klen)
 	}
-	type entry struct{ h, row uint64 }
-	entries := make([]entry, 0, len(m.byHash))
-	m.distinct(func(h, row uint64) { entries = append(entries, entry{h, row}) })
-	slices.SortFunc(entries, func(a, b entry) int {
-		if c := cmp.Compare(a.h, b.h); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.row, b.row)
-	})
-	t.keyTab = make([]byte, len(entries)*keyTabEntry)
-	words := (len(entries)*bloomBitsPerKey + 63) / 64
-	t.bloom = make([]byte, words*8)
+	nbits := uint64(words * 64)
 	for i, e := range entries {
 		binary.LittleEndian.PutUint64(t.keyTab[i*keyTabEntry:], e.h)
 		binary.LittleEndian.PutUint32(t.keyTab[i*keyTabEntry+8:], uint32(e.row))
-		bloomProbe(e.h, uint64(words*64), t.k, func(bit uint64) bool {
+		// bloomProbe inlined: a closure call per bit cost more than
+		// setting it.
+		h, delta := e.h, bits.RotateLeft64(e.h, 31)|1
+		for j := uint32(0); j < t.k; j++ {
+			bit := h % nbits
 			t.bloom[bit/8] |= 1 << (bit % 8)
-			return true
-		})
+			h += delta
+		}
 	}
 	return t
 }
@@ -269,12 +268,14 @@ func (d *diskIndex) loc(row uint64) (keyLoc, error) {
 	return l, nil
 }
 
-func (d *diskIndex) lookup(key []byte) (uint64, bool) {
+func (d *diskIndex) lookup(key []byte) (uint64, bool) { return d.lookupHashed(key, hashKey(key)) }
+
+// lookupHashed is lookup of a key whose hash is h.
+func (d *diskIndex) lookupHashed(key []byte, h uint64) (uint64, bool) {
 	n := len(d.keyTab) / keyTabEntry
 	if n == 0 || len(d.bloom) == 0 {
 		return 0, false
 	}
-	h := hashKey(key)
 	if !bloomProbe(h, uint64(len(d.bloom))*8, d.k, func(bit uint64) bool { return d.bloom[bit/8]&(1<<(bit%8)) != 0 }) {
 		return 0, false
 	}
