@@ -166,15 +166,14 @@ func (v *version) findKey(key []byte) (h keyHit, ok bool, err error) {
 // newest segment first, so that a key is hashed once and a segment's index
 // locked once per call rather than per key.
 func (v *version) findKeys(keys [][]byte, hashes []uint64, found func(i int, h keyHit)) error {
-	hits := make([]keyHit, len(keys))
-	live := make([]bool, len(keys))
-	// The keys still to find, by their index in keys.
-	idx := make([]int, len(keys))
-	for i := range idx {
-		idx[i] = i
-	}
-	todo, todoHashes := slices.Clone(keys), slices.Clone(hashes)
-	for si := v.segs.len() - 1; si >= 0 && len(idx) > 0; si-- {
+	// The keys still to find: keys[idx[j]] is todo[j]. A batch of new
+	// keys finds none, so the bookkeeping is made at the first hit.
+	var (
+		hits             []keyHit // by index into keys; id 0 and seg -1: not found
+		idx              []int
+		todo, todoHashes = keys, hashes
+	)
+	for si := v.segs.len() - 1; si >= 0 && len(todo) > 0; si-- {
 		s := v.segs.at(si)
 		if !s.ref.seg.Keyed() {
 			continue
@@ -184,8 +183,19 @@ func (v *version) findKeys(keys [][]byte, hashes []uint64, found func(i int, h k
 			if s.tomb.has(row) {
 				return
 			}
+			if hits == nil {
+				hits = make([]keyHit, len(keys))
+				for i := range hits {
+					hits[i].seg = -1
+				}
+				idx = make([]int, len(keys))
+				for i := range idx {
+					idx[i] = i
+				}
+				todo, todoHashes = slices.Clone(keys), slices.Clone(hashes)
+			}
 			id, _ := segment.RowID(s.runs, row)
-			hits[idx[j]], live[idx[j]], any = keyHit{seg: si, row: row, id: id}, true, true
+			hits[idx[j]], any = keyHit{seg: si, row: row, id: id}, true
 		})
 		// A damaged index finds nothing: a key it may hold is not absent.
 		if err := s.ref.seg.IndexErr(); err != nil {
@@ -196,16 +206,16 @@ func (v *version) findKeys(keys [][]byte, hashes []uint64, found func(i int, h k
 		}
 		n := 0
 		for j, i := range idx {
-			if !live[i] {
+			if hits[i].seg < 0 {
 				idx[n], todo[n], todoHashes[n] = i, todo[j], todoHashes[j]
 				n++
 			}
 		}
 		idx, todo, todoHashes = idx[:n], todo[:n], todoHashes[:n]
 	}
-	for i, ok := range live {
-		if ok {
-			found(i, hits[i])
+	for i, h := range hits {
+		if h.seg >= 0 {
+			found(i, h)
 		}
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"sort"
 
 	"github.com/cespare/xxhash/v2"
@@ -52,34 +51,13 @@ func buildTables(m *memIndex, rows uint64) tables {
 		binary.LittleEndian.PutUint32(e[8:], l.plen)
 		binary.LittleEndian.PutUint16(e[12:], l.klen)
 	}
-	nbits := uint64(words * 64)
+	bloom := newBloom(t.bloom, t.k)
 	for i, e := range entries {
 		binary.LittleEndian.PutUint64(t.keyTab[i*keyTabEntry:], e.h)
 		binary.LittleEndian.PutUint32(t.keyTab[i*keyTabEntry+8:], uint32(e.row))
-		// bloomProbe inlined: a closure call per bit cost more than
-		// setting it.
-		h, delta := e.h, bits.RotateLeft64(e.h, 31)|1
-		for j := uint32(0); j < t.k; j++ {
-			bit := h % nbits
-			t.bloom[bit/8] |= 1 << (bit % 8)
-			h += delta
-		}
+		bloom.add(e.h)
 	}
 	return t
-}
-
-// bloomProbe calls f with the k bits of hash h in a filter of nbits bits
-// (double hashing), until f returns false; it reports whether every call
-// returned true.
-func bloomProbe(h, nbits uint64, k uint32, f func(bit uint64) bool) bool {
-	delta := bits.RotateLeft64(h, 31) | 1
-	for i := uint32(0); i < k; i++ {
-		if !f(h % nbits) {
-			return false
-		}
-		h += delta
-	}
-	return true
 }
 
 // writeTables writes the key tables and the seal trailer of the active
@@ -237,16 +215,15 @@ type diskIndex struct {
 	file               []byte // the mapped file, up to the tables' end
 	blobStart, blobEnd uint64
 	rowDir, keyTab     []byte
-	bloom              []byte
-	k                  uint32
+	bloom              bloom
 }
 
 func newDiskIndex(file []byte, t trailer, blobStart uint64) *diskIndex {
 	return &diskIndex{
-		file: file, blobStart: blobStart, blobEnd: t.blobEnd, k: t.k,
+		file: file, blobStart: blobStart, blobEnd: t.blobEnd,
 		rowDir: file[t.rowDirOff : t.rowDirOff+t.rowDirLen],
 		keyTab: file[t.keyTabOff : t.keyTabOff+t.keyTabLen],
-		bloom:  file[t.bloomOff : t.bloomOff+t.bloomLen],
+		bloom:  newBloom(file[t.bloomOff:t.bloomOff+t.bloomLen], t.k),
 	}
 }
 
@@ -273,10 +250,7 @@ func (d *diskIndex) lookup(key []byte) (uint64, bool) { return d.lookupHashed(ke
 // lookupHashed is lookup of a key whose hash is h.
 func (d *diskIndex) lookupHashed(key []byte, h uint64) (uint64, bool) {
 	n := len(d.keyTab) / keyTabEntry
-	if n == 0 || len(d.bloom) == 0 {
-		return 0, false
-	}
-	if !bloomProbe(h, uint64(len(d.bloom))*8, d.k, func(bit uint64) bool { return d.bloom[bit/8]&(1<<(bit%8)) != 0 }) {
+	if n == 0 || !d.bloom.mayHold(h) {
 		return 0, false
 	}
 	hashAt := func(i int) uint64 { return binary.LittleEndian.Uint64(d.keyTab[i*keyTabEntry:]) }
