@@ -64,3 +64,11 @@ func (c modulus) mod(x uint64) uint64 {
 	}
 	return r
 }
+
+// touch loads the byte of h's first bit, and returns it: see probeAhead.
+func (f bloom) touch(h uint64) uint64 {
+	if len(f.bits) == 0 {
+		return 0
+	}
+	return uint64(f.bits[f.n.mod(h)/8])
+}

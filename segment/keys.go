@@ -3,6 +3,7 @@ package segment
 import (
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
@@ -152,7 +153,18 @@ func (s *Segment) LookupKeysBelow(keys [][]byte, hashes []uint64, rows uint64, f
 		return
 	}
 	s.withIndex(func(m *memIndex, d *diskIndex) error {
+		// Each lookup first loads the slot (or bloom filter byte) of the
+		// key probeAhead on, so that the cache misses of several keys
+		// overlap rather than follow each other.
+		var touched uint64
 		for i, key := range keys {
+			if j := i + probeAhead; j < len(keys) {
+				if m != nil {
+					touched ^= m.touch(hashes[j])
+				} else {
+					touched ^= d.bloom.touch(hashes[j])
+				}
+			}
 			if len(key) == 0 || len(key) > MaxKeyLen {
 				continue
 			}
@@ -160,6 +172,7 @@ func (s *Segment) LookupKeysBelow(keys [][]byte, hashes []uint64, rows uint64, f
 				found(i, row)
 			}
 		}
+		runtime.KeepAlive(touched)
 		return nil
 	})
 }

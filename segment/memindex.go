@@ -2,6 +2,7 @@ package segment
 
 import (
 	"math/bits"
+	"runtime"
 	"slices"
 )
 
@@ -24,6 +25,7 @@ type memIndex struct {
 	hash  []uint64 // by row: hashKey of its key (rows without one: 0)
 	keys  []byte   // every keyed row's key, in row order
 	slots []uint64 // tag | 1 + row; 0: empty. Length 0 or a power of two
+	shift uint     // 64 - log2(len(slots)): a key's first slot is its hash >> shift
 	n     int      // occupied slots: distinct keys
 }
 
@@ -57,30 +59,48 @@ func (m *memIndex) add(rec Record, raw []byte, bl blob) {
 	}
 	m.keys = grow(m.keys, kbytes)
 	m.reserve(m.n + n)
-	for i, r := range bl.rows {
-		row := rec.FirstRow + uint64(i)
+	first := len(m.prev)
+	for _, r := range bl.rows {
 		m.locs = append(m.locs, keyLoc{off: rec.BlobOff + r.off, klen: r.klen, plen: r.plen})
 		m.koff = append(m.koff, uint64(len(m.keys)))
+		var h uint64
+		if r.klen > 0 {
+			key := raw[r.off : r.off+uint64(r.klen)]
+			m.keys = append(m.keys, key...)
+			h = hashKey(key)
+		}
+		m.hash = append(m.hash, h)
+	}
+	// Then the table, in a second pass that knows the hashes ahead: each
+	// insert loads the slot of the key probeAhead rows on, so that the
+	// cache misses of several keys overlap rather than follow each other.
+	var touched uint64
+	for i, r := range bl.rows {
+		if j := first + i + probeAhead; j < len(m.hash) {
+			touched ^= m.touch(m.hash[j])
+		}
 		if r.klen == 0 { // a row without a key
 			m.prev = append(m.prev, 0)
-			m.hash = append(m.hash, 0)
 			continue
 		}
-		key := raw[r.off : r.off+uint64(r.klen)]
-		m.keys = append(m.keys, key...)
-		h := hashKey(key)
-		m.hash = append(m.hash, h)
-		i, found := m.find(key, h)
+		row := rec.FirstRow + uint64(i)
+		h := m.hash[row]
+		slot, found := m.find(m.key(row), h)
 		var prev uint64
 		if found {
-			prev = m.slots[i] & slotRowMask
+			prev = m.slots[slot] & slotRowMask
 		} else {
 			m.n++
 		}
 		m.prev = append(m.prev, prev)
-		m.slots[i] = h&slotTagMask | (row + 1)
+		m.slots[slot] = h&slotTagMask | (row + 1)
 	}
+	runtime.KeepAlive(touched)
 }
+
+// probeAhead is how many keys ahead a batch of inserts or lookups loads
+// the slot (or bloom filter byte) it will need.
+const probeAhead = 8
 
 // grow returns s with room for n more elements, at least doubling its
 // capacity when it must grow: append's growth of large slices by a
@@ -101,12 +121,20 @@ func (m *memIndex) reserve(keys int) {
 	size := 1 << bits.Len(uint(max(2*keys, 16)-1))
 	old := m.slots
 	m.slots = make([]uint64, size)
+	m.shift = uint(64 - bits.TrailingZeros(uint(size)))
 	mask := uint64(size - 1)
+	// A slot's tag holds the top bits of its hash, which place it: the
+	// old table is read in order and the new one written nearly in order.
+	fromTag := size <= 1<<(64-slotRowBits)
 	for _, s := range old {
 		if s == 0 {
 			continue
 		}
-		i := m.hash[s&slotRowMask-1] & mask
+		h := s & slotTagMask
+		if !fromTag {
+			h = m.hash[s&slotRowMask-1]
+		}
+		i := h >> m.shift
 		for m.slots[i] != 0 {
 			i = (i + 1) & mask
 		}
@@ -119,7 +147,7 @@ func (m *memIndex) reserve(keys int) {
 func (m *memIndex) find(key []byte, h uint64) (int, bool) {
 	mask := uint64(len(m.slots) - 1)
 	tag := h & slotTagMask
-	for i := h & mask; ; i = (i + 1) & mask {
+	for i := h >> m.shift; ; i = (i + 1) & mask {
 		s := m.slots[i]
 		if s == 0 {
 			return int(i), false
@@ -128,6 +156,15 @@ func (m *memIndex) find(key []byte, h uint64) (int, bool) {
 			return int(i), true
 		}
 	}
+}
+
+// touch loads the first slot a key of hash h probes, and returns it: see
+// probeAhead.
+func (m *memIndex) touch(h uint64) uint64 {
+	if len(m.slots) == 0 {
+		return 0
+	}
+	return m.slots[h>>m.shift]
 }
 
 // key returns the key of row (empty for a row without one).
