@@ -190,12 +190,19 @@ func (m *memIndex) lookup(key []byte, h, rows uint64) (row uint64, ok bool) {
 }
 
 // distinct calls f with each key's hash and the last row holding it, once
-// per key (the key tables' entries), in no particular order.
+// per key (the key tables' entries), by ascending row. It reads the
+// by-row slices in order: a row is the last holding its key unless a
+// later row names it as its previous one.
 func (m *memIndex) distinct(f func(h, row uint64)) {
-	for _, s := range m.slots {
-		if s != 0 {
-			row := s&slotRowMask - 1
-			f(m.hash[row], row)
+	older := make([]uint64, (len(m.prev)+63)/64)
+	for _, p := range m.prev {
+		if p != 0 {
+			older[(p-1)/64] |= 1 << ((p - 1) % 64)
+		}
+	}
+	for row, l := range m.locs {
+		if l.klen > 0 && older[row/64]&(1<<(row%64)) == 0 {
+			f(m.hash[row], uint64(row))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 )
 
@@ -9,58 +10,57 @@ import (
 // and the last row holding it.
 type keyEntry struct{ h, row uint64 }
 
-// sortKeyEntries sorts entries by hash, then row. A seal sorts one entry
-// per distinct key (about 250,000 in a segment of 64 MiB of small
-// vectors): a least-significant-digit radix sort by hash, a byte per pass,
-// skipping the passes whose byte is the same in every entry, costs a few
-// linear passes where a comparison sort cost most of the seal. Entries
-// with equal hashes (distinct keys that collide) are then put in row
-// order; they are rare, but tests force them.
-func sortKeyEntries(entries []keyEntry) {
-	byHashRow := func(a, b keyEntry) int {
-		if c := cmp.Compare(a.h, b.h); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.row, b.row)
+func compareKeyEntries(a, b keyEntry) int {
+	if c := cmp.Compare(a.h, b.h); c != 0 {
+		return c
 	}
-	if len(entries) < 256 {
-		slices.SortFunc(entries, byHashRow)
+	return cmp.Compare(a.row, b.row)
+}
+
+// sortKeyEntries sorts entries, which are in order by row, by hash then
+// row. A seal sorts one entry
+// per distinct key (about 250,000 in a segment of 64 MiB of small
+// vectors), where a comparison sort cost most of the seal. The hashes are
+// uniform, so the entries are distributed by the top bits of their hash
+// into buckets of about eight (one counting pass, one scattering pass),
+// and each bucket is then sorted on its own. Buckets are only large when
+// hashes are not uniform (tests force collisions); they are still sorted,
+// only more slowly.
+func sortKeyEntries(entries []keyEntry) {
+	n := len(entries)
+	if n < 256 {
+		slices.SortFunc(entries, compareKeyEntries)
 		return
 	}
-	var counts [8][256]int
+	b := bits.Len(uint(n)) - 3 // 2^b buckets: n/8 to n/4
+	shift := 64 - b
+	start := make([]uint32, 1<<b+1)
 	for _, e := range entries {
-		for d := range 8 {
-			counts[d][byte(e.h>>(8*d))]++
+		start[e.h>>shift+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	next := slices.Clone(start[:1<<b])
+	out := make([]keyEntry, n)
+	for _, e := range entries {
+		k := e.h >> shift
+		out[next[k]] = e
+		next[k]++
+	}
+	for k := range 1 << b {
+		bucket := out[start[k]:start[k+1]]
+		if len(bucket) > 16 {
+			slices.SortFunc(bucket, compareKeyEntries)
+			continue
+		}
+		// Insertion sort by hash alone: it is stable, and so was the
+		// scattering, so equal hashes keep their order by row.
+		for i := 1; i < len(bucket); i++ {
+			for j := i; j > 0 && bucket[j-1].h > bucket[j].h; j-- {
+				bucket[j-1], bucket[j] = bucket[j], bucket[j-1]
+			}
 		}
 	}
-	src, dst := entries, make([]keyEntry, len(entries))
-	for d := range 8 {
-		c := &counts[d]
-		if c[byte(src[0].h>>(8*d))] == len(src) {
-			continue // every entry has this byte: the pass would not move one
-		}
-		at := 0
-		for b := range c {
-			at, c[b] = at+c[b], at
-		}
-		for _, e := range src {
-			b := byte(e.h >> (8 * d))
-			dst[c[b]] = e
-			c[b]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &entries[0] {
-		copy(entries, src)
-	}
-	for i := 0; i < len(entries); {
-		j := i + 1
-		for j < len(entries) && entries[j].h == entries[i].h {
-			j++
-		}
-		if j-i > 1 {
-			slices.SortFunc(entries[i:j], byHashRow)
-		}
-		i = j
-	}
+	copy(entries, out)
 }
