@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
 // The in-memory index against a model, through many batches (so that its
-// table grows many times), keys given again within a batch and across
-// batches, rows without keys, and hashes forced to collide in part: every
+// table grows many times, and rows and keys fill many chunks), keys of
+// many lengths given again within a batch and across batches, rows
+// without keys, and hashes forced to collide in part: every
 // lookup as of every row count answers the last row below it holding the
 // key, and distinct gives each key once with its last row.
 func TestMemIndexModel(t *testing.T) {
+	keyOf := func(i int) string { return fmt.Sprintf("k%d-", i) + strings.Repeat("x", i*37%(MaxKeyLen-8)) }
 	for _, collide := range []bool{false, true} {
 		t.Run(fmt.Sprintf("collide=%v", collide), func(t *testing.T) {
 			if collide {
@@ -37,7 +40,7 @@ func TestMemIndexModel(t *testing.T) {
 				keys := make([][]byte, n)
 				for i := range keys {
 					if rng.IntN(8) > 0 {
-						keys[i] = []byte(fmt.Sprintf("k%d", rng.IntN(300)))
+						keys[i] = []byte(keyOf(rng.IntN(300)))
 					}
 				}
 				raw := encodeBlob(keys, nil, nil)
@@ -66,7 +69,7 @@ func TestMemIndexModel(t *testing.T) {
 			}
 			for rows := uint64(0); rows <= uint64(len(model)); rows += 1 + uint64(rng.IntN(7)) {
 				for i := range 310 {
-					k := fmt.Sprintf("k%d", i)
+					k := keyOf(i)
 					want, wok := last(k, rows)
 					got, gok := m.lookup([]byte(k), hashKey([]byte(k)), rows)
 					if got != want || gok != wok {

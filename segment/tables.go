@@ -45,7 +45,8 @@ func buildTables(m *memIndex, rows uint64) tables {
 	dirLen, tabLen := int(rows)*rowDirEntry, len(entries)*keyTabEntry
 	all := make([]byte, dirLen+tabLen+words*8)
 	t := tables{rowDir: all[:dirLen], keyTab: all[dirLen : dirLen+tabLen], bloom: all[dirLen+tabLen:], k: bloomK, all: all}
-	for r, l := range m.locs {
+	for r := range m.rows {
+		l := m.loc(r)
 		e := t.rowDir[r*rowDirEntry:]
 		binary.LittleEndian.PutUint64(e, l.off)
 		binary.LittleEndian.PutUint32(e[8:], l.plen)
