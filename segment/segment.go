@@ -378,7 +378,8 @@ func (s *Segment) AppendRecords(firstID uint64, vecs [][]float32, invNorms []flo
 		return fmt.Errorf("segment %d: %w", s.hdr.Number, err)
 	}
 	dim := s.lay.dim
-	buf := make([]byte, int(n)*dim*4)
+	buf := getBuf(int(n) * dim * 4) // every byte is set below
+	defer putBuf(buf)
 	for i, v := range vecs {
 		if len(v) != dim {
 			return fmt.Errorf("segment %d: row of length %d: %w", s.hdr.Number, len(v), errs.ErrDimension)
