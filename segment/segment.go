@@ -378,8 +378,8 @@ func (s *Segment) AppendRecords(firstID uint64, vecs [][]float32, invNorms []flo
 		return fmt.Errorf("segment %d: %w", s.hdr.Number, err)
 	}
 	dim := s.lay.dim
-	buf := getBuf(int(n) * dim * 4) // every byte is set below
-	defer putBuf(buf)
+	buf := rowBufs.get(int(n) * dim * 4) // every byte is set below
+	defer rowBufs.put(buf)
 	for i, v := range vecs {
 		if len(v) != dim {
 			return fmt.Errorf("segment %d: row of length %d: %w", s.hdr.Number, len(v), errs.ErrDimension)
@@ -388,6 +388,7 @@ func (s *Segment) AppendRecords(firstID uint64, vecs [][]float32, invNorms []flo
 	}
 	norms := floatBytes(invNorms)
 	raw := encodeBlob(keys, payloads, supersedes)
+	defer blobBufs.put(raw)
 	// Decoded before anything is written, so that the index takes the
 	// batch as recovery will read it back (encodeBlob's output always
 	// decodes: a failure here is a bug, refused before it reaches disk).
