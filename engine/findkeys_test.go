@@ -83,7 +83,7 @@ func TestFirstDup(t *testing.T) {
 			}
 			seen[string(k)] = j
 		}
-		if i, j, dup := firstDup(keys, hashes); i != wi || j != wj || dup != wdup {
+		if i, j, dup := firstDup(keys, hashes, dupTable(nil, len(keys))); i != wi || j != wj || dup != wdup {
 			t.Fatalf("firstDup(%q) = %d, %d, %v; want %d, %d, %v", keys, i, j, dup, wi, wj, wdup)
 		}
 	}

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"math/bits"
 	"slices"
 	"unsafe"
 
@@ -27,48 +26,46 @@ type Record struct {
 }
 
 // checkRecords validates a Put batch and returns it as a batch with no
-// supersedes yet, its keys hashed: every key 1 to MaxKeyLen bytes and
-// unique in the batch, every payload at most MaxPayloadLen bytes, every
-// vector valid.
-func (e *Engine) checkRecords(recs []Record) (batch, error) {
-	b := batch{
-		vecs:     make([][]float32, len(recs)),
-		inv:      make([]float32, len(recs)),
-		keys:     make([][]byte, len(recs)),
-		payloads: make([][]byte, len(recs)),
-		hashes:   make([]uint64, len(recs)),
+// supersedes yet, its keys hashed, in a putBuf to release: every key 1 to
+// MaxKeyLen bytes and unique in the batch, every payload at most
+// MaxPayloadLen bytes, every vector valid.
+func (e *Engine) checkRecords(recs []Record) (*putBuf, error) {
+	p := getPutBuf(len(recs))
+	b := &p.b
+	fail := func(err error) (*putBuf, error) {
+		p.release()
+		return nil, err
 	}
 	for i, r := range recs {
 		if err := checkKey(r.Key); err != nil {
-			return batch{}, fmt.Errorf("record %d: %w", i, err)
+			return fail(fmt.Errorf("record %d: %w", i, err))
 		}
 		if len(r.Payload) > MaxPayloadLen {
-			return batch{}, fmt.Errorf("record %d: payload of %d bytes, at most %d: %w", i, len(r.Payload), MaxPayloadLen, errs.ErrInvalidArgument)
+			return fail(fmt.Errorf("record %d: payload of %d bytes, at most %d: %w", i, len(r.Payload), MaxPayloadLen, errs.ErrInvalidArgument))
 		}
 		inv, err := e.checkVector(r.Vector)
 		if err != nil {
-			return batch{}, fmt.Errorf("record %d: %w", i, err)
+			return fail(fmt.Errorf("record %d: %w", i, err))
 		}
 		// The key's bytes are only read (copied into the batch's blob,
 		// compared by lookups), so they are not copied here.
 		k := unsafe.Slice(unsafe.StringData(r.Key), len(r.Key))
 		b.vecs[i], b.inv[i], b.keys[i], b.payloads[i], b.hashes[i] = r.Vector, inv, k, r.Payload, segment.HashKey(k)
 	}
-	if i, j, dup := firstDup(b.keys, b.hashes); dup {
-		return batch{}, fmt.Errorf("record %d: key %q also in record %d: %w", j, recs[j].Key, i, errs.ErrInvalidArgument)
+	p.dup = dupTable(p.dup, len(recs))
+	if i, j, dup := firstDup(b.keys, b.hashes, p.dup); dup {
+		return fail(fmt.Errorf("record %d: key %q also in record %d: %w", j, recs[j].Key, i, errs.ErrInvalidArgument))
 	}
-	return b, nil
+	return p, nil
 }
 
 // firstDup returns i < j with keys[i] == keys[j], j the least such, and
 // true; or false when the keys are distinct. hashes[i] is the hash of
-// keys[i]: an open-addressing table of the indices by hash (at most half
-// full) compares key bytes only on equal hashes, where a map of strings
-// hashed and compared each key again.
-func firstDup(keys [][]byte, hashes []uint64) (i, j int, dup bool) {
-	size := 1 << bits.Len(uint(2*len(keys)))
-	slots := make([]int32, size) // 1 + index into keys; 0: empty
-	mask := uint64(size - 1)
+// keys[i]: an open-addressing table of the indices by hash (slots, from
+// dupTable: at most half full) compares key bytes only on equal hashes,
+// where a map of strings hashed and compared each key again.
+func firstDup(keys [][]byte, hashes []uint64, slots []int32) (i, j int, dup bool) {
+	mask := uint64(len(slots) - 1) // slots: 1 + index into keys; 0: empty
 	for j, h := range hashes {
 		for s := h & mask; ; s = (s + 1) & mask {
 			i := int(slots[s]) - 1
@@ -104,10 +101,12 @@ func (e *Engine) Put(recs []Record) ([]uint64, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	b, err := e.checkRecords(recs)
+	p, err := e.checkRecords(recs)
 	if err != nil {
 		return nil, err
 	}
+	defer p.release()
+	b := &p.b
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	if err := e.writable(); err != nil {
@@ -119,7 +118,7 @@ func (e *Engine) Put(recs []Record) ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.appendLocked(&b)
+	return e.appendLocked(b)
 }
 
 // keyHit is where a key's live row is in a version.
