@@ -111,9 +111,9 @@ func (s *Segment) keyPayload(row uint64, payload bool) (key, pay []byte, err err
 }
 
 // LookupKey returns the row holding key: the last row appended with it.
-// On the active segment it is an in-memory hash table; on a sealed one it asks
-// the bloom filter, then binary-searches the key table by the key's hash
-// and compares the key bytes of each row with that hash.
+// On the active segment it is an in-memory hash table; on a sealed one
+// it asks the bloom filter, then binary-searches the key table by the
+// key's hash and compares the key bytes of each row with that hash.
 //
 // Any goroutine may call it. On the active segment, a lookup concurrent
 // with AppendRecords sees the batch or not (the index is updated before
