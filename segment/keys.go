@@ -153,28 +153,33 @@ func (s *Segment) LookupKeysBelow(keys [][]byte, hashes []uint64, rows uint64, f
 		return
 	}
 	s.withIndex(func(m *memIndex, d *diskIndex) error {
-		// Each lookup first loads the slot (or bloom filter byte) of the
-		// key probeAhead on, so that the cache misses of several keys
-		// overlap rather than follow each other.
-		var touched uint64
-		for i, key := range keys {
-			if j := i + probeAhead; j < len(keys) {
-				if m != nil {
-					touched ^= m.touch(hashes[j])
-				} else {
-					touched ^= d.bloom.touch(hashes[j])
-				}
-			}
-			if len(key) == 0 || len(key) > MaxKeyLen {
-				continue
-			}
-			if row, ok := lookupIn(m, d, key, hashes[i], rows); ok {
-				found(i, row)
-			}
-		}
-		runtime.KeepAlive(touched)
+		lookupBatch(m, d, keys, hashes, rows, found)
 		return nil
 	})
+}
+
+// lookupBatch is LookupKeysBelow in the index withIndex gives. Each
+// lookup first loads the slot (or bloom filter byte) of the key
+// probeAhead on, so that the cache misses of several keys overlap rather
+// than follow each other.
+func lookupBatch(m *memIndex, d *diskIndex, keys [][]byte, hashes []uint64, rows uint64, found func(i int, row uint64)) {
+	var touched uint64
+	for i, key := range keys {
+		if j := i + probeAhead; j < len(keys) {
+			if m != nil {
+				touched ^= m.touch(hashes[j])
+			} else {
+				touched ^= d.bloom.touch(hashes[j])
+			}
+		}
+		if len(key) == 0 || len(key) > MaxKeyLen {
+			continue
+		}
+		if row, ok := lookupIn(m, d, key, hashes[i], rows); ok {
+			found(i, row)
+		}
+	}
+	runtime.KeepAlive(touched)
 }
 
 // lookupIn returns the last row below rows holding key, whose hash is h,
