@@ -15,6 +15,7 @@ type batch struct {
 	meta       []byte   // their quant.Meta
 	keys       [][]byte // nil: rows without keys (Add)
 	payloads   [][]byte
+	hashes     []uint64 // Put: segment.HashKey of each key
 	supersedes []uint64
 }
 

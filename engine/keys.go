@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/memvec/memvec/internal/errs"
@@ -25,37 +26,60 @@ type Record struct {
 }
 
 // checkRecords validates a Put batch and returns it as a batch with no
-// supersedes yet: every key 1 to MaxKeyLen bytes and unique in the batch,
-// every payload at most MaxPayloadLen bytes, every vector valid.
-func (e *Engine) checkRecords(recs []Record) (batch, error) {
-	b := batch{
-		vecs:     make([][]float32, len(recs)),
-		inv:      make([]float32, len(recs)),
-		keys:     make([][]byte, len(recs)),
-		payloads: make([][]byte, len(recs)),
+// supersedes yet, its keys hashed, in a putBuf to release: every key 1 to
+// MaxKeyLen bytes and unique in the batch, every payload at most
+// MaxPayloadLen bytes, every vector valid.
+func (e *Engine) checkRecords(recs []Record) (*putBuf, error) {
+	p := getPutBuf(len(recs))
+	b := &p.b
+	fail := func(err error) (*putBuf, error) {
+		p.release()
+		return nil, err
 	}
-	seen := make(map[string]int, len(recs))
 	for i, r := range recs {
 		if err := checkKey(r.Key); err != nil {
-			return batch{}, fmt.Errorf("record %d: %w", i, err)
+			return fail(fmt.Errorf("record %d: %w", i, err))
 		}
-		if j, dup := seen[r.Key]; dup {
-			return batch{}, fmt.Errorf("record %d: key %q also in record %d: %w", i, r.Key, j, errs.ErrInvalidArgument)
-		}
-		seen[r.Key] = i
 		if len(r.Payload) > MaxPayloadLen {
-			return batch{}, fmt.Errorf("record %d: payload of %d bytes, at most %d: %w", i, len(r.Payload), MaxPayloadLen, errs.ErrInvalidArgument)
+			return fail(fmt.Errorf("record %d: payload of %d bytes, at most %d: %w", i, len(r.Payload), MaxPayloadLen, errs.ErrInvalidArgument))
 		}
 		inv, err := e.checkVector(r.Vector)
 		if err != nil {
-			return batch{}, fmt.Errorf("record %d: %w", i, err)
+			return fail(fmt.Errorf("record %d: %w", i, err))
 		}
 		// The key's bytes are only read (copied into the batch's blob,
 		// compared by lookups), so they are not copied here.
-		b.vecs[i], b.inv[i], b.keys[i], b.payloads[i] = r.Vector, inv, unsafe.Slice(unsafe.StringData(r.Key), len(r.Key)), r.Payload
+		k := unsafe.Slice(unsafe.StringData(r.Key), len(r.Key))
+		b.vecs[i], b.inv[i], b.keys[i], b.payloads[i], b.hashes[i] = r.Vector, inv, k, r.Payload, segment.HashKey(k)
 	}
-	e.encodeBatch(&b)
-	return b, nil
+	p.dup = dupTable(p.dup, len(recs))
+	if i, j, dup := firstDup(b.keys, b.hashes, p.dup); dup {
+		return fail(fmt.Errorf("record %d: key %q also in record %d: %w", j, recs[j].Key, i, errs.ErrInvalidArgument))
+	}
+	e.encodeBatch(b)
+	return p, nil
+}
+
+// firstDup returns i < j with keys[i] == keys[j], j the least such, and
+// true; or false when the keys are distinct. hashes[i] is the hash of
+// keys[i]: an open-addressing table of the indices by hash (slots, from
+// dupTable: at most half full) compares key bytes only on equal hashes,
+// where a map of strings hashed and compared each key again.
+func firstDup(keys [][]byte, hashes []uint64, slots []int32) (i, j int, dup bool) {
+	mask := uint64(len(slots) - 1) // slots: 1 + index into keys; 0: empty
+	for j, h := range hashes {
+		for s := h & mask; ; s = (s + 1) & mask {
+			i := int(slots[s]) - 1
+			if i < 0 {
+				slots[s] = int32(j + 1)
+				break
+			}
+			if hashes[i] == h && string(keys[i]) == string(keys[j]) {
+				return i, j, true
+			}
+		}
+	}
+	return 0, 0, false
 }
 
 // checkKey refuses a key outside 1 to MaxKeyLen bytes.
@@ -78,26 +102,24 @@ func (e *Engine) Put(recs []Record) ([]uint64, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	b, err := e.checkRecords(recs)
+	p, err := e.checkRecords(recs)
 	if err != nil {
 		return nil, err
 	}
+	defer p.release()
+	b := &p.b
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	if err := e.writable(); err != nil {
 		return nil, err
 	}
-	v := e.cur.Load()
-	for _, k := range b.keys {
-		h, ok, err := v.findKey(k)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			b.supersedes = append(b.supersedes, h.id)
-		}
+	err = e.cur.Load().findKeys(b.keys, b.hashes, func(_ int, h keyHit) {
+		b.supersedes = append(b.supersedes, h.id)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return e.appendLocked(&b)
+	return e.appendLocked(b)
 }
 
 // keyHit is where a key's live row is in a version.
@@ -136,6 +158,67 @@ func (v *version) findKey(key []byte) (h keyHit, ok bool, err error) {
 		return keyHit{seg: si, row: row, id: id}, true, nil
 	}
 	return keyHit{}, false, nil
+}
+
+// findKeys is findKey for many keys, whose hashes (segment.HashKey) are
+// given: it calls found(i, hit) for each keys[i] that is live in v, in
+// order. Each segment is asked once about the keys not yet found live,
+// newest segment first, so that a key is hashed once and a segment's index
+// locked once per call rather than per key.
+func (v *version) findKeys(keys [][]byte, hashes []uint64, found func(i int, h keyHit)) error {
+	// The keys still to find: keys[idx[j]] is todo[j]. A batch of new
+	// keys finds none, so the bookkeeping is made at the first hit.
+	var (
+		hits             []keyHit // by index into keys; id 0 and seg -1: not found
+		idx              []int
+		todo, todoHashes = keys, hashes
+	)
+	for si := v.segs.len() - 1; si >= 0 && len(todo) > 0; si-- {
+		s := v.segs.at(si)
+		if !s.ref.seg.Keyed() {
+			continue
+		}
+		any := false
+		s.ref.seg.LookupKeysBelow(todo, todoHashes, s.rows, func(j int, row uint64) {
+			if s.tomb.has(row) {
+				return
+			}
+			if hits == nil {
+				hits = make([]keyHit, len(keys))
+				for i := range hits {
+					hits[i].seg = -1
+				}
+				idx = make([]int, len(keys))
+				for i := range idx {
+					idx[i] = i
+				}
+				todo, todoHashes = slices.Clone(keys), slices.Clone(hashes)
+			}
+			id, _ := segment.RowID(s.runs, row)
+			hits[idx[j]], any = keyHit{seg: si, row: row, id: id}, true
+		})
+		// A damaged index finds nothing: a key it may hold is not absent.
+		if err := s.ref.seg.IndexErr(); err != nil {
+			return err
+		}
+		if !any {
+			continue
+		}
+		n := 0
+		for j, i := range idx {
+			if hits[i].seg < 0 {
+				idx[n], todo[n], todoHashes[n] = i, todo[j], todoHashes[j]
+				n++
+			}
+		}
+		idx, todo, todoHashes = idx[:n], todo[:n], todoHashes[:n]
+	}
+	for i, h := range hits {
+		if h.seg >= 0 {
+			found(i, h)
+		}
+	}
+	return nil
 }
 
 // GetRecord returns the live record holding key, or ErrNotFound.

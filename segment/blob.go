@@ -69,8 +69,8 @@ func checkBatchArgs(n int, keys, payloads [][]byte, supersedes []uint64) error {
 }
 
 // encodeBlob returns the blob of a batch, nil when it has no keys and
-// supersedes nothing (an Add costs what it did before version 3). The
-// arguments have passed checkBatchArgs.
+// supersedes nothing (an Add costs what it did before version 3), in a
+// buffer of blobBufs. The arguments have passed checkBatchArgs.
 func encodeBlob(keys, payloads [][]byte, supersedes []uint64) []byte {
 	if len(keys) == 0 && len(supersedes) == 0 {
 		return nil
@@ -82,7 +82,8 @@ func encodeBlob(keys, payloads [][]byte, supersedes []uint64) []byte {
 			size += len(payloads[i])
 		}
 	}
-	b := make([]byte, size)
+	b := blobBufs.get(size) // every byte is set below
+	b[0] = 0
 	if len(keys) != 0 {
 		b[0] = blobKeyed
 	}

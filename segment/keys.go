@@ -3,7 +3,7 @@ package segment
 import (
 	"fmt"
 	"math"
-	"slices"
+	"runtime"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
@@ -23,104 +23,6 @@ type keyLoc struct {
 	off  uint64
 	plen uint32
 	klen uint16
-}
-
-// memIndex is the key index of the active segment (or of a sealed one
-// whose tables were rebuilt): where each row's key is and which row holds
-// each key. It holds no pointers but its slices, so the garbage collector
-// does not walk it, and no string per key: the keys are copied into one
-// arena, and a map from key hash to the newest row with that hash starts
-// a chain through older rows of the same hash (the same key replaced, or
-// another key whose hash collides), which a lookup walks comparing bytes.
-type memIndex struct {
-	locs   []keyLoc          // by row; rows past its end have no key
-	koff   []uint64          // by row: where its key starts in keys
-	prev   []uint64          // by row: 1 + the previous row of the same hash, 0: none
-	keys   []byte            // every keyed row's key, in row order
-	byHash map[uint64]uint64 // key hash -> 1 + the newest row with it
-}
-
-// add indexes the keyed rows of a batch whose blob, decoded as bl, is raw.
-func (m *memIndex) add(rec Record, raw []byte, bl blob) {
-	if !bl.keyed {
-		return
-	}
-	if m.byHash == nil {
-		m.byHash = make(map[uint64]uint64, len(bl.rows))
-	}
-	if gap := rec.FirstRow - uint64(len(m.locs)); gap > 0 {
-		m.locs = append(m.locs, make([]keyLoc, gap)...)
-		m.koff = append(m.koff, make([]uint64, gap)...)
-		m.prev = append(m.prev, make([]uint64, gap)...)
-	}
-	// Room for the whole batch at once: growing row by row copied the
-	// index over and over.
-	n := len(bl.rows)
-	m.locs, m.koff, m.prev = slices.Grow(m.locs, n), slices.Grow(m.koff, n), slices.Grow(m.prev, n)
-	var kbytes int
-	for _, r := range bl.rows {
-		kbytes += int(r.klen)
-	}
-	m.keys = slices.Grow(m.keys, kbytes)
-	for i, r := range bl.rows {
-		row := rec.FirstRow + uint64(i)
-		m.locs = append(m.locs, keyLoc{off: rec.BlobOff + r.off, klen: r.klen, plen: r.plen})
-		m.koff = append(m.koff, uint64(len(m.keys)))
-		if r.klen == 0 { // a row without a key
-			m.prev = append(m.prev, 0)
-			continue
-		}
-		key := raw[r.off : r.off+uint64(r.klen)]
-		m.keys = append(m.keys, key...)
-		h := hashKey(key)
-		m.prev = append(m.prev, m.byHash[h])
-		m.byHash[h] = row + 1
-	}
-}
-
-// key returns the key of row (empty for a row without one).
-func (m *memIndex) key(row uint64) []byte {
-	return m.keys[m.koff[row] : m.koff[row]+uint64(m.locs[row].klen)]
-}
-
-// lookup returns the last row below rows holding key.
-func (m *memIndex) lookup(key []byte, rows uint64) (row uint64, ok bool) {
-	for r := m.byHash[hashKey(key)]; r != 0; r = m.prev[r-1] {
-		if r-1 < rows && string(m.key(r-1)) == string(key) {
-			return r - 1, true
-		}
-	}
-	return 0, false
-}
-
-// distinct calls f with each key's hash and the last row holding it, once
-// per key (the key tables' entries).
-func (m *memIndex) distinct(f func(h, row uint64)) {
-	var seen [][]byte // the keys of this hash met so far: almost always one
-	for h, r := range m.byHash {
-		seen = seen[:0]
-	chain:
-		for ; r != 0; r = m.prev[r-1] {
-			k := m.key(r - 1)
-			for _, s := range seen {
-				if string(s) == string(k) {
-					continue chain
-				}
-			}
-			seen = append(seen, k)
-			f(h, r-1)
-		}
-	}
-}
-
-// hasKeys reports whether any row has a key.
-func (m *memIndex) hasKeys() bool { return m != nil && len(m.byHash) > 0 }
-
-func (m *memIndex) loc(row uint64) keyLoc {
-	if row < uint64(len(m.locs)) {
-		return m.locs[row]
-	}
-	return keyLoc{}
 }
 
 // addBatch records an appended batch's blob (writer side).
@@ -209,9 +111,9 @@ func (s *Segment) keyPayload(row uint64, payload bool) (key, pay []byte, err err
 }
 
 // LookupKey returns the row holding key: the last row appended with it.
-// On the active segment it is an in-memory map; on a sealed one it asks
-// the bloom filter, then binary-searches the key table by the key's hash
-// and compares the key bytes of each row with that hash.
+// On the active segment it is an in-memory hash table; on a sealed one
+// it asks the bloom filter, then binary-searches the key table by the
+// key's hash and compares the key bytes of each row with that hash.
 //
 // Any goroutine may call it. On the active segment, a lookup concurrent
 // with AppendRecords sees the batch or not (the index is updated before
@@ -232,14 +134,64 @@ func (s *Segment) LookupKeyBelow(key []byte, rows uint64) (row uint64, ok bool) 
 		return 0, false
 	}
 	s.withIndex(func(m *memIndex, d *diskIndex) error {
-		if m != nil {
-			row, ok = m.lookup(key, rows)
-		} else if row, ok = d.lookup(key); row >= rows {
-			row, ok = 0, false
-		}
+		row, ok = lookupIn(m, d, key, hashKey(key), rows)
 		return nil
 	})
 	return row, ok
+}
+
+// HashKey returns the hash of key that LookupKeysBelow takes: a caller
+// that looks a key up in many segments hashes it once.
+func HashKey(key []byte) uint64 { return hashKey(key) }
+
+// LookupKeysBelow is LookupKeyBelow for many keys, at the cost of one
+// lookup each and one lock for all: it calls found(i, row) for each
+// keys[i] held by a row below rows (the last such row), in order.
+// hashes[i] is HashKey(keys[i]).
+func (s *Segment) LookupKeysBelow(keys [][]byte, hashes []uint64, rows uint64, found func(i int, row uint64)) {
+	if !s.lay.keyed() {
+		return
+	}
+	s.withIndex(func(m *memIndex, d *diskIndex) error {
+		lookupBatch(m, d, keys, hashes, rows, found)
+		return nil
+	})
+}
+
+// lookupBatch is LookupKeysBelow in the index withIndex gives. Each
+// lookup first loads the slot (or bloom filter byte) of the key
+// probeAhead on, so that the cache misses of several keys overlap rather
+// than follow each other.
+func lookupBatch(m *memIndex, d *diskIndex, keys [][]byte, hashes []uint64, rows uint64, found func(i int, row uint64)) {
+	var touched uint64
+	for i, key := range keys {
+		if j := i + probeAhead; j < len(keys) {
+			if m != nil {
+				touched ^= m.touch(hashes[j])
+			} else {
+				touched ^= d.bloom.touch(hashes[j])
+			}
+		}
+		if len(key) == 0 || len(key) > MaxKeyLen {
+			continue
+		}
+		if row, ok := lookupIn(m, d, key, hashes[i], rows); ok {
+			found(i, row)
+		}
+	}
+	runtime.KeepAlive(touched)
+}
+
+// lookupIn returns the last row below rows holding key, whose hash is h,
+// in the index withIndex gives.
+func lookupIn(m *memIndex, d *diskIndex, key []byte, h, rows uint64) (uint64, bool) {
+	if m != nil {
+		return m.lookup(key, h, rows)
+	}
+	if row, ok := d.lookupHashed(key, h); ok && row < rows {
+		return row, true
+	}
+	return 0, false
 }
 
 // withIndex calls f with the segment's key index (exactly one of m and d

@@ -416,7 +416,8 @@ func (s *Segment) AppendBatch(b Batch, durable bool) error {
 		return fmt.Errorf("segment %d: %w", s.hdr.Number, err)
 	}
 	dim := s.lay.dim
-	buf := make([]byte, int(n)*dim*4)
+	buf := rowBufs.get(int(n) * dim * 4) // every byte is set below
+	defer rowBufs.put(buf)
 	for i, v := range b.Vecs {
 		if len(v) != dim {
 			return fmt.Errorf("segment %d: row of length %d: %w", s.hdr.Number, len(v), errs.ErrDimension)
@@ -426,6 +427,7 @@ func (s *Segment) AppendBatch(b Batch, durable bool) error {
 	norms := floatBytes(b.InvNorms)
 	codes, metas := s.batchCodes(b)
 	raw := encodeBlob(b.Keys, b.Payloads, b.Supersedes)
+	defer blobBufs.put(raw)
 	// Decoded before anything is written, so that the index takes the
 	// batch as recovery will read it back (encodeBlob's output always
 	// decodes: a failure here is a bug, refused before it reaches disk).

@@ -2,12 +2,9 @@ package segment
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"math/bits"
-	"slices"
 	"sort"
 
 	"github.com/cespare/xxhash/v2"
@@ -24,13 +21,15 @@ const (
 	bloomK          = 7
 )
 
-// tables are the encoded key tables of a segment.
+// tables are the encoded key tables of a segment: three consecutive
+// parts of all, the bytes written after the blobs.
 type tables struct {
 	rowDir, keyTab, bloom []byte
 	k                     uint32
+	all                   []byte
 }
 
-func (t tables) bytes() []byte { return slices.Concat(t.rowDir, t.keyTab, t.bloom) }
+func (t tables) bytes() []byte { return t.all }
 
 // buildTables derives the key tables of rows [0, rows) from their index:
 // none when no row has a key. The key table holds each key once, with the
@@ -39,48 +38,27 @@ func buildTables(m *memIndex, rows uint64) tables {
 	if !m.hasKeys() {
 		return tables{}
 	}
-	t := tables{rowDir: make([]byte, rows*rowDirEntry), k: bloomK}
-	for r, l := range m.locs {
+	entries := make([]keyEntry, 0, m.n)
+	m.distinct(func(h, row uint64) { entries = append(entries, keyEntry{h, row}) })
+	sortKeyEntries(entries)
+	words := (len(entries)*bloomBitsPerKey + 63) / 64
+	dirLen, tabLen := int(rows)*rowDirEntry, len(entries)*keyTabEntry
+	all := make([]byte, dirLen+tabLen+words*8)
+	t := tables{rowDir: all[:dirLen], keyTab: all[dirLen : dirLen+tabLen], bloom: all[dirLen+tabLen:], k: bloomK, all: all}
+	for r := range m.rows {
+		l := m.loc(r)
 		e := t.rowDir[r*rowDirEntry:]
 		binary.LittleEndian.PutUint64(e, l.off)
 		binary.LittleEndian.PutUint32(e[8:], l.plen)
 		binary.LittleEndian.PutUint16(e[12:], l.klen)
 	}
-	type entry struct{ h, row uint64 }
-	entries := make([]entry, 0, len(m.byHash))
-	m.distinct(func(h, row uint64) { entries = append(entries, entry{h, row}) })
-	slices.SortFunc(entries, func(a, b entry) int {
-		if c := cmp.Compare(a.h, b.h); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.row, b.row)
-	})
-	t.keyTab = make([]byte, len(entries)*keyTabEntry)
-	words := (len(entries)*bloomBitsPerKey + 63) / 64
-	t.bloom = make([]byte, words*8)
+	bloom := newBloom(t.bloom, t.k)
 	for i, e := range entries {
 		binary.LittleEndian.PutUint64(t.keyTab[i*keyTabEntry:], e.h)
 		binary.LittleEndian.PutUint32(t.keyTab[i*keyTabEntry+8:], uint32(e.row))
-		bloomProbe(e.h, uint64(words*64), t.k, func(bit uint64) bool {
-			t.bloom[bit/8] |= 1 << (bit % 8)
-			return true
-		})
+		bloom.add(e.h)
 	}
 	return t
-}
-
-// bloomProbe calls f with the k bits of hash h in a filter of nbits bits
-// (double hashing), until f returns false; it reports whether every call
-// returned true.
-func bloomProbe(h, nbits uint64, k uint32, f func(bit uint64) bool) bool {
-	delta := bits.RotateLeft64(h, 31) | 1
-	for i := uint32(0); i < k; i++ {
-		if !f(h % nbits) {
-			return false
-		}
-		h += delta
-	}
-	return true
 }
 
 // writeTables writes the key tables and the seal trailer of the active
@@ -238,16 +216,15 @@ type diskIndex struct {
 	file               []byte // the mapped file, up to the tables' end
 	blobStart, blobEnd uint64
 	rowDir, keyTab     []byte
-	bloom              []byte
-	k                  uint32
+	bloom              bloom
 }
 
 func newDiskIndex(file []byte, t trailer, blobStart uint64) *diskIndex {
 	return &diskIndex{
-		file: file, blobStart: blobStart, blobEnd: t.blobEnd, k: t.k,
+		file: file, blobStart: blobStart, blobEnd: t.blobEnd,
 		rowDir: file[t.rowDirOff : t.rowDirOff+t.rowDirLen],
 		keyTab: file[t.keyTabOff : t.keyTabOff+t.keyTabLen],
-		bloom:  file[t.bloomOff : t.bloomOff+t.bloomLen],
+		bloom:  newBloom(file[t.bloomOff:t.bloomOff+t.bloomLen], t.k),
 	}
 }
 
@@ -269,13 +246,12 @@ func (d *diskIndex) loc(row uint64) (keyLoc, error) {
 	return l, nil
 }
 
-func (d *diskIndex) lookup(key []byte) (uint64, bool) {
+func (d *diskIndex) lookup(key []byte) (uint64, bool) { return d.lookupHashed(key, hashKey(key)) }
+
+// lookupHashed is lookup of a key whose hash is h.
+func (d *diskIndex) lookupHashed(key []byte, h uint64) (uint64, bool) {
 	n := len(d.keyTab) / keyTabEntry
-	if n == 0 || len(d.bloom) == 0 {
-		return 0, false
-	}
-	h := hashKey(key)
-	if !bloomProbe(h, uint64(len(d.bloom))*8, d.k, func(bit uint64) bool { return d.bloom[bit/8]&(1<<(bit%8)) != 0 }) {
+	if n == 0 || !d.bloom.mayHold(h) {
 		return 0, false
 	}
 	hashAt := func(i int) uint64 { return binary.LittleEndian.Uint64(d.keyTab[i*keyTabEntry:]) }
