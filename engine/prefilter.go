@@ -134,6 +134,10 @@ type pfWorker struct {
 	fellBack bool
 }
 
+// codeBlockRows is the rows per int8 kernel call: codes are a quarter of
+// the float32 bytes, so a block of as many bytes holds four times the rows.
+const codeBlockRows = 4 * blockRows
+
 // chunkFallback is the number of candidates one chunk may leave for one
 // query before the chunk is scanned in float32 instead: a quarter of the
 // chunk (the code pass then costs at most what scanning it costs), plus k
@@ -158,9 +162,9 @@ func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq
 		g.Go(func() error {
 			pw := &pfWorker{
 				qs:     make([]pfQuery, nq),
-				dots:   make([]int32, nq*blockRows),
-				sums:   make([]int32, blockRows),
-				metas:  make([]quant.Meta, blockRows),
+				dots:   make([]int32, nq*codeBlockRows),
+				sums:   make([]int32, codeBlockRows),
+				metas:  make([]quant.Meta, codeBlockRows),
 				scores: make([]float32, nq*blockRows),
 				tops:   make([]*topK, nq),
 				marks:  make([]int, nq),
@@ -217,8 +221,8 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 		pw.marks[q] = len(pw.qs[q].cands)
 	}
 	limit := chunkFallback(c.to-c.from, k)
-	for b := c.from; b < c.to; b += blockRows {
-		end := min(b+blockRows, c.to)
+	for b := c.from; b < c.to; b += codeBlockRows {
+		end := min(b+codeBlockRows, c.to)
 		n := int(end - b)
 		codes := seg.Codes(b, end)
 		meta := seg.CodeMeta(b, end)
@@ -227,7 +231,7 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 			pw.sums[j] = int32(binary.LittleEndian.Uint32(meta[j*quant.MetaSize+12:]))
 			pw.metas[j] = quant.DecodeMeta(meta[j*quant.MetaSize:])
 		}
-		kernel.Int8DotBlockMulti(qcodes, nq, dim, codes, stride, n, pw.sums[:n], pw.dots, blockRows)
+		kernel.Int8DotBlockMulti(qcodes, nq, dim, codes, stride, n, pw.sums[:n], pw.dots, codeBlockRows)
 		dead := anyDeleted(s.tomb, b, end)
 		metas := pw.metas[:n]
 		inv = inv[:n]
@@ -236,7 +240,7 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 			qq := &queries[q]
 			thr := p.floor(minScore)
 			cut := rawCut(thr)
-			for j, dot := range pw.dots[q*blockRows : q*blockRows+n] {
+			for j, dot := range pw.dots[q*codeBlockRows : q*codeBlockRows+n] {
 				// Most rows stop here: fl(hi*inv) is score(hi, inv)
 				// before its clamp, which cut accounts for.
 				if qq.UpperBound(metas[j], dot)*inv[j] < cut {
