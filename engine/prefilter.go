@@ -8,8 +8,6 @@ import (
 	"slices"
 	"sync/atomic"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/memvec/memvec/internal/kernel"
 	"github.com/memvec/memvec/internal/quant"
 	"github.com/memvec/memvec/segment"
@@ -153,52 +151,35 @@ func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq
 		queries[i] = quant.NewQuery(qs[i*dim : (i+1)*dim])
 		qcodes = append(qcodes, queries[i].Codes...)
 	}
-	chunks := v.chunks()
-	workers := min(runtime.GOMAXPROCS(0), len(chunks))
-	parts := make([]*pfWorker, workers)
-	var next atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	for w := 0; w < workers; w++ {
-		g.Go(func() error {
-			pw := &pfWorker{
-				qs:     make([]pfQuery, nq),
-				dots:   make([]int32, nq*codeBlockRows),
-				sums:   make([]int32, codeBlockRows),
-				metas:  make([]quant.Meta, codeBlockRows),
-				scores: make([]float32, nq*blockRows),
-				tops:   make([]*topK, nq),
-				marks:  make([]int, nq),
-			}
-			for i := range pw.qs {
-				pw.tops[i] = newTopK(k, 64)
-				pw.qs[i] = pfQuery{lb: lowHeap{k: k}, exact: pw.tops[i]}
-			}
-			parts[w] = pw
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(chunks) {
-					return nil
-				}
-				if err := e.stopped(gctx); err != nil {
-					return err
-				}
-				c := chunks[i]
-				s := v.segs.at(c.seg)
-				if err := s.ref.verify(); err != nil {
-					return err
-				}
-				if !s.ref.seg.HasCodes() {
-					scanChunk(s, c.from, c.to, qs, nq, dim, minScore, pw.scores, pw.tops)
-					e.pf.fullRows.Add(c.to - c.from)
-					continue
-				}
-				pw.codeChunk(e, s, c, queries, qcodes, qs, nq, dim, k, minScore)
-			}
-		})
-	}
-	if err := g.Wait(); err != nil {
+	parts := make([]*pfWorker, runtime.GOMAXPROCS(0))
+	workers, err := e.eachChunk(ctx, v, func(w int) {
+		pw := &pfWorker{
+			qs:     make([]pfQuery, nq),
+			dots:   make([]int32, nq*codeBlockRows),
+			sums:   make([]int32, codeBlockRows),
+			metas:  make([]quant.Meta, codeBlockRows),
+			scores: make([]float32, nq*blockRows),
+			tops:   make([]*topK, nq),
+			marks:  make([]int, nq),
+		}
+		for i := range pw.qs {
+			pw.tops[i] = newTopK(k, 64)
+			pw.qs[i] = pfQuery{lb: lowHeap{k: k}, exact: pw.tops[i]}
+		}
+		parts[w] = pw
+	}, func(w int, c chunk, s *segView) {
+		pw := parts[w]
+		if !s.ref.seg.HasCodes() {
+			scanChunk(s, c.from, c.to, qs, nq, dim, minScore, pw.scores, pw.tops)
+			e.pf.fullRows.Add(c.to - c.from)
+			return
+		}
+		pw.codeChunk(e, s, c, queries, qcodes, qs, nq, dim, k, minScore)
+	})
+	if err != nil {
 		return nil, err
 	}
+	parts = parts[:workers]
 	out, err := e.rescore(ctx, v, parts, qs, nq, dim, k, minScore)
 	if err != nil {
 		return nil, err

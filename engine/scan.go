@@ -29,22 +29,19 @@ type chunk struct {
 	from, to uint64
 }
 
-// scan scores every live row of v against the nq unit queries packed in qs
-// and returns each query's top k, best first.
-func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
+// eachChunk runs the chunks of v's plan on one worker per core (at most
+// one per chunk): worker w is set up by start(w), then takes chunks in
+// turn and calls do(w, c, s) with each chunk's segment, verified. It
+// stops at the first error, cancellation of ctx or Close, and returns how
+// many workers ran.
+func (e *Engine) eachChunk(ctx context.Context, v *version, start func(w int), do func(w int, c chunk, s *segView)) (int, error) {
 	chunks := v.chunks()
 	workers := min(runtime.GOMAXPROCS(0), len(chunks))
-	parts := make([][]*topK, workers)
 	var next atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	for w := 0; w < workers; w++ {
 		g.Go(func() error {
-			tops := make([]*topK, nq)
-			for i := range tops {
-				tops[i] = newTopK(k, 64)
-			}
-			parts[w] = tops
-			scores := make([]float32, nq*blockRows)
+			start(w)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(chunks) {
@@ -58,14 +55,32 @@ func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k 
 				if err := s.ref.verify(); err != nil {
 					return err
 				}
-				scanChunk(s, c.from, c.to, qs, nq, dim, minScore, scores, tops)
-				e.pf.fullRows.Add(c.to - c.from)
+				do(w, c, s)
 			}
 		})
 	}
-	if err := g.Wait(); err != nil {
+	return workers, g.Wait()
+}
+
+// scan scores every live row of v against the nq unit queries packed in qs
+// and returns each query's top k, best first.
+func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
+	parts := make([][]*topK, runtime.GOMAXPROCS(0))
+	scores := make([][]float32, len(parts))
+	workers, err := e.eachChunk(ctx, v, func(w int) {
+		parts[w] = make([]*topK, nq)
+		for i := range parts[w] {
+			parts[w][i] = newTopK(k, 64)
+		}
+		scores[w] = make([]float32, nq*blockRows)
+	}, func(w int, c chunk, s *segView) {
+		scanChunk(s, c.from, c.to, qs, nq, dim, minScore, scores[w], parts[w])
+		e.pf.fullRows.Add(c.to - c.from)
+	})
+	if err != nil {
 		return nil, err
 	}
+	parts = parts[:workers]
 	// Cancellation between the last chunk and here still counts.
 	if err := e.stopped(ctx); err != nil {
 		return nil, err
