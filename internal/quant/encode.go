@@ -90,7 +90,16 @@ func encode(q kernel.Quantizer, row []float32, codes []byte) Meta {
 	// sum of e_i^2 is a float64 sum of d exact terms in a fixed order
 	// with at most d roundings on any term's path (QuantizeInt8), which
 	// sumSlack covers like any other order.
-	ssErr, ssCode, sum := q.QuantizeInt8(row, r, s, codes)
+	// A row past MaxDim (which has no codes in a store, but may still be
+	// encoded) goes to the kernel, which takes at most MaxDim elements a
+	// call, in pieces: any implementation sums them alike.
+	var ssErr float64
+	var ssCode, sum int64
+	for i := 0; i < len(row); i += MaxDim {
+		j := min(i+MaxDim, len(row))
+		e, c2, c := q.QuantizeInt8(row[i:j], r, s, codes[i:j])
+		ssErr, ssCode, sum = ssErr+e, ssCode+c2, sum+c
+	}
 	return Meta{
 		Scale:    s,
 		ErrNorm:  up(math.Sqrt(ssErr) * sumSlack),

@@ -13,13 +13,13 @@ import (
 
 // encodeDims are the dimensions the implementations are compared at:
 // every tail length of the 8- and 16-lane kernels and their multiples, the
-// lengths around a register, and MaxDim.
+// lengths around a register, MaxDim, and a row past it (encoded in pieces).
 var encodeDims = func() []int {
 	var l []int
 	for d := 1; d <= 70; d++ {
 		l = append(l, d)
 	}
-	return append(l, 100, 127, 128, 511, 512, 513, 1000, 4096, MaxDim)
+	return append(l, 100, 127, 128, 511, 512, 513, 1000, 4096, MaxDim, MaxDim+17)
 }()
 
 // encodeFamilies are the quant test families plus rows aimed at the
