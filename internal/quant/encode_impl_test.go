@@ -180,6 +180,11 @@ func FuzzEncode(f *testing.F) {
 			}
 			x[i] = float32(math.Ldexp(float64(int8(m)), exp+int(e%32)))
 		}
+		for _, v := range x {
+			if math.IsInf(float64(v), 0) { // Encode wants finite rows
+				return
+			}
+		}
 		sameEncode(t, "fuzz", x)
 		if _, ok := engineInv(x); ok {
 			checkEncode(t, "fuzz", x)
