@@ -7,9 +7,12 @@ import (
 	"github.com/memvec/memvec/internal/quant"
 )
 
-// encodeMinRows is the smallest batch whose codes are computed on every
-// core: below it a goroutine costs more than it saves.
-const encodeMinRows = 32
+// encodeMinElems is the number of elements a worker must have before a
+// batch's codes are computed on several cores: with the vector kernels a
+// row of 512 costs about 0.2 us, so below ~25 us of work per worker
+// starting and waiting for goroutines costs more than it saves (100 rows
+// of 512, the benchmark's batch, measured faster on one core).
+const encodeMinElems = 1 << 17
 
 // encodeBatch fills b.codes and b.meta with the int8 codes of b's rows
 // (see package quant), before the write lock is taken, so that writers
@@ -27,7 +30,7 @@ func (e *Engine) encodeBatch(b *batch) {
 			quant.Encode(b.vecs[i], b.codes[i*e.dim:(i+1)*e.dim]).Put(b.meta[i*quant.MetaSize:])
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), n/encodeMinRows)
+	workers := min(runtime.GOMAXPROCS(0), n*e.dim/encodeMinElems)
 	if workers <= 1 {
 		encode(0, n)
 		return

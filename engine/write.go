@@ -6,6 +6,7 @@ import (
 
 	"github.com/memvec/memvec/internal/errs"
 	"github.com/memvec/memvec/internal/idindex"
+	"github.com/memvec/memvec/internal/kernel"
 	"github.com/memvec/memvec/segment"
 )
 
@@ -22,6 +23,11 @@ func (e *Engine) checkVector(v []float32) (float32, error) {
 	if len(v) != e.dim {
 		return 0, fmt.Errorf("vector of length %d, store dimension %d: %w", len(v), e.dim, errs.ErrDimension)
 	}
+	if inv, ok := fastInvNorm(v); ok {
+		return inv, nil
+	}
+	// The reference: the NaN/Inf error names the first bad component, and
+	// the inverse norm comes from this sequential sum.
 	var ss float64
 	for j, x := range v {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
@@ -37,6 +43,58 @@ func (e *Engine) checkVector(v []float32) (float32, error) {
 		return 0, fmt.Errorf("norm %g outside the supported range [%g, %g]: %w", norm, minNorm, maxNorm, errs.ErrInvalidVector)
 	}
 	return float32(1 / norm), nil
+}
+
+// fastInvNorm returns checkVector's inverse norm for v, bit for bit, when
+// it can prove it without checkVector's sequential float64 sum, whose
+// chain of dependent additions costs more than the rest of an Add's
+// arithmetic; ok is false when v is invalid or the proof fails, and then
+// checkVector runs its reference loop.
+//
+// One integer max finds a NaN or infinity (their bits of |x| are the
+// largest). The sum of squares is then taken with eight accumulators:
+// the squares of float32s are exact in float64, so this sum and the
+// sequential one are both within a factor 1 +/- gamma_{n-1} (u = 2^-53)
+// of the real sum, and the sequential sum lies in [lo, hi], ss scaled by
+// 1 -/+ 4(n+2)u, which also covers the roundings of lo and hi. Sqrt, the
+// reciprocal and the float32 conversion are monotone, so if both ends
+// give the same float32 and an in-range norm, so does the sequential sum.
+// The ends differ only when 1/norm is within about n*2^-51 of a float32
+// rounding boundary: a few rows in a million.
+func fastInvNorm(v []float32) (float32, bool) {
+	if len(v) == 0 || kernel.MaxAbsBits(v) >= 0x7f800000 {
+		return 0, false
+	}
+	var s0, s1, s2, s3, s4, s5, s6, s7 float64
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		w := v[i : i+8 : i+8]
+		s0 += float64(w[0]) * float64(w[0])
+		s1 += float64(w[1]) * float64(w[1])
+		s2 += float64(w[2]) * float64(w[2])
+		s3 += float64(w[3]) * float64(w[3])
+		s4 += float64(w[4]) * float64(w[4])
+		s5 += float64(w[5]) * float64(w[5])
+		s6 += float64(w[6]) * float64(w[6])
+		s7 += float64(w[7]) * float64(w[7])
+	}
+	for ; i < len(v); i++ {
+		s0 += float64(v[i]) * float64(v[i])
+	}
+	ss := ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+	if ss == 0 {
+		return 0, false
+	}
+	delta := float64(len(v)+2) * 0x1p-51
+	lo, hi := math.Sqrt(ss*(1-delta)), math.Sqrt(ss*(1+delta))
+	if lo < minNorm || hi > maxNorm {
+		return 0, false
+	}
+	inv := float32(1 / lo)
+	if inv != float32(1/hi) {
+		return 0, false
+	}
+	return inv, true
 }
 
 // Add stores vecs under consecutive new IDs and returns them. See the

@@ -1,7 +1,8 @@
 // Package kernel holds memvec's distance kernels: the one place where a
 // query meets a row. Everything that scores a vector calls Dot, DotBlock or
 // DotBlockMulti; the int8 prefilter scores its codes against a quantized
-// query with Int8DotBlock and Int8DotBlockMulti.
+// query with Int8DotBlock and Int8DotBlockMulti, and quant.Encode makes
+// every written row's codes with MaxAbsBits and QuantizeInt8.
 //
 // # Implementations
 //
@@ -20,6 +21,13 @@
 //     the purego build tag, and CPUs without AVX2+FMA).
 //
 // Int8Impl names the integer kernel in use ("avx512-vnni", "avx2", "go").
+//
+// The quantiser (kernel_quant.go) has the same three implementations:
+// AVX-512F (16 elements a step, an opmask for the tail), AVX2 (16 a step,
+// the tail in Go) and Go. Unlike the float32 kernels they agree bit for
+// bit: the codes and integer sums are exact, and the float64 sum of
+// squared residuals is taken in one documented order (16 FMA lanes, then
+// a fixed tree) that each of them follows.
 //
 // The assembly block kernels take rows four at a time and score each such
 // tile against every query of a batch (up to 32 KiB of queries, so they

@@ -3267,3 +3267,274 @@ rreduce:
 done:
 	VZEROUPPER
 	RET
+
+// func maxAbsAVX2(p *float32, n int) uint32
+// Requires: AVX, AVX2
+TEXT ·maxAbsAVX2(SB), NOSPLIT, $0-20
+	MOVQ         p+0(FP), AX
+	MOVQ         n+8(FP), CX
+	VPBROADCASTD quantConsts<>+0(SB), Y0
+	VPXOR        Y1, Y1, Y1
+	SHRQ         $0x03, CX
+	JZ           tail
+
+loop:
+	VPAND   (AX), Y0, Y2
+	VPMAXUD Y2, Y1, Y1
+	ADDQ    $0x00000020, AX
+	DECQ    CX
+	JNZ     loop
+
+tail:
+	VEXTRACTI128 $0x01, Y1, X0
+	VPMAXUD      X0, X1, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPMAXUD      X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPMAXUD      X1, X0, X0
+	VMOVD        X0, AX
+	MOVL         AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+DATA quantConsts<>+0(SB)/4, $0x7fffffff
+DATA quantConsts<>+4(SB)/4, $0xffffff81
+DATA quantConsts<>+8(SB)/4, $0x0000007f
+GLOBL quantConsts<>(SB), RODATA|NOPTR, $12
+
+// func maxAbsAVX512(p *float32, n int) uint32
+// Requires: AVX, AVX2, AVX512F
+TEXT ·maxAbsAVX512(SB), NOSPLIT, $0-20
+	MOVQ         p+0(FP), AX
+	MOVQ         n+8(FP), CX
+	VPBROADCASTD quantConsts<>+0(SB), Z0
+	VPXORD       Z1, Z1, Z1
+	MOVQ         CX, DX
+	SHRQ         $0x04, DX
+	JZ           tail
+
+loop:
+	VPANDD  (AX), Z0, Z2
+	VPMAXUD Z2, Z1, Z1
+	ADDQ    $0x00000040, AX
+	DECQ    DX
+	JNZ     loop
+
+tail:
+	ANDQ        $0x0f, CX
+	LEAQ        avx512TailMask<>+0(SB), DX
+	KMOVW       (DX)(CX*2), K1
+	KORTESTW    K1, K1
+	JZ          reduce
+	VMOVDQU32.Z (AX), K1, Z2
+	VPANDD      Z2, Z0, Z2
+	VPMAXUD     Z2, Z1, Z1
+
+reduce:
+	VEXTRACTI64X4 $0x01, Z1, Y0
+	VPMAXUD       Y0, Y1, Y0
+	VEXTRACTI128  $0x01, Y0, X1
+	VPMAXUD       X1, X0, X1
+	VPSHUFD       $0x4e, X1, X0
+	VPMAXUD       X0, X1, X1
+	VPSHUFD       $0xb1, X1, X0
+	VPMAXUD       X0, X1, X1
+	VMOVD         X1, AX
+	MOVL          AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func quantAVX2(x *float32, n int, r float32, s float32, codes *byte, acc *float64) (ssCode int64, sum int64)
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·quantAVX2(SB), NOSPLIT, $0-56
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVQ         codes+24(FP), DX
+	MOVSS        r+16(FP), X0
+	MOVSS        s+20(FP), X1
+	VCVTSS2SD    X1, X1, X1
+	VBROADCASTSS X0, Y0
+	VBROADCASTSD X1, Y1
+	VPBROADCASTD quantConsts<>+4(SB), Y2
+	VPBROADCASTD quantConsts<>+8(SB), Y3
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPXOR        Y9, Y9, Y9
+	SHRQ         $0x04, CX
+	JZ           tail
+
+loop:
+	VMOVUPS      (AX), Y10
+	VMULPS       Y0, Y10, Y10
+	VCVTPS2DQ    Y10, Y10
+	VPMAXSD      Y2, Y10, Y10
+	VPMINSD      Y3, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMULLD      Y10, Y10, Y11
+	VPADDD       Y11, Y8, Y8
+	VCVTPS2PD    (AX), Y11
+	VCVTDQ2PD    X10, Y12
+	VFNMADD231PD Y1, Y12, Y11
+	VFMADD231PD  Y11, Y11, Y4
+	VCVTPS2PD    16(AX), Y11
+	VEXTRACTI128 $0x01, Y10, X12
+	VCVTDQ2PD    X12, Y12
+	VFNMADD231PD Y1, Y12, Y11
+	VFMADD231PD  Y11, Y11, Y5
+	VMOVUPS      32(AX), Y11
+	VMULPS       Y0, Y11, Y11
+	VCVTPS2DQ    Y11, Y11
+	VPMAXSD      Y2, Y11, Y11
+	VPMINSD      Y3, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMULLD      Y11, Y11, Y12
+	VPADDD       Y12, Y8, Y8
+	VCVTPS2PD    32(AX), Y12
+	VCVTDQ2PD    X11, Y13
+	VFNMADD231PD Y1, Y13, Y12
+	VFMADD231PD  Y12, Y12, Y6
+	VCVTPS2PD    48(AX), Y12
+	VEXTRACTI128 $0x01, Y11, X13
+	VCVTDQ2PD    X13, Y13
+	VFNMADD231PD Y1, Y13, Y12
+	VFMADD231PD  Y12, Y12, Y7
+	VPACKSSDW    Y11, Y10, Y10
+	VPERMQ       $0xd8, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X11
+	VPACKSSWB    X11, X10, X11
+	VMOVDQU      X11, (DX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000010, DX
+	DECQ         CX
+	JNZ          loop
+
+tail:
+	MOVQ         acc+32(FP), AX
+	VMOVUPD      Y4, (AX)
+	VMOVUPD      Y5, 32(AX)
+	VMOVUPD      Y6, 64(AX)
+	VMOVUPD      Y7, 96(AX)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X0, X8, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPADDD       X1, X0, X0
+	VMOVD        X0, AX
+	MOVLQSX      AX, AX
+	MOVQ         AX, ssCode+40(FP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X0, X9, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPADDD       X1, X0, X0
+	VMOVD        X0, AX
+	MOVLQSX      AX, AX
+	MOVQ         AX, sum+48(FP)
+	VZEROUPPER
+	RET
+
+// func quantAVX512(x *float32, n int, r float32, s float32, codes *byte, acc *float64) (ssCode int64, sum int64)
+// Requires: AVX, AVX2, AVX512F, SSE
+TEXT ·quantAVX512(SB), NOSPLIT, $0-56
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVQ         codes+24(FP), DX
+	MOVSS        r+16(FP), X0
+	MOVSS        s+20(FP), X1
+	VCVTSS2SD    X1, X1, X1
+	VBROADCASTSS X0, Z0
+	VBROADCASTSD X1, Z1
+	VPBROADCASTD quantConsts<>+4(SB), Z6
+	VPBROADCASTD quantConsts<>+8(SB), Z7
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	MOVQ         CX, BX
+	SHRQ         $0x04, BX
+	JZ           tail
+
+loop:
+	VMOVUPS       (AX), Z8
+	VMULPS        Z0, Z8, Z9
+	VCVTPS2DQ     Z9, Z9
+	VPMAXSD       Z6, Z9, Z9
+	VPMINSD       Z7, Z9, Z9
+	VPADDD        Z9, Z5, Z5
+	VPMULLD       Z9, Z9, Z10
+	VPADDD        Z10, Z4, Z4
+	VPMOVDB       Z9, (DX)
+	VCVTPS2PD     Y8, Z10
+	VCVTDQ2PD     Y9, Z11
+	VFNMADD231PD  Z1, Z11, Z10
+	VFMADD231PD   Z10, Z10, Z2
+	VEXTRACTF64X4 $0x01, Z8, Y8
+	VCVTPS2PD     Y8, Z8
+	VEXTRACTI64X4 $0x01, Z9, Y9
+	VCVTDQ2PD     Y9, Z9
+	VFNMADD231PD  Z1, Z9, Z8
+	VFMADD231PD   Z8, Z8, Z3
+	ADDQ          $0x00000040, AX
+	ADDQ          $0x00000010, DX
+	DECQ          BX
+	JNZ           loop
+
+tail:
+	ANDQ          $0x0f, CX
+	LEAQ          avx512TailMask<>+0(SB), BX
+	KMOVW         (BX)(CX*2), K1
+	KORTESTW      K1, K1
+	JZ            done
+	VMOVUPS.Z     (AX), K1, Z8
+	VMULPS        Z0, Z8, Z0
+	VCVTPS2DQ     Z0, Z0
+	VPMAXSD       Z6, Z0, Z0
+	VPMINSD       Z7, Z0, Z0
+	VPADDD        Z0, Z5, Z5
+	VPMULLD       Z0, Z0, Z6
+	VPADDD        Z6, Z4, Z4
+	VPMOVDB       Z0, K1, (DX)
+	VCVTPS2PD     Y8, Z6
+	VCVTDQ2PD     Y0, Z7
+	VFNMADD231PD  Z1, Z7, Z6
+	VFMADD231PD   Z6, Z6, Z2
+	VEXTRACTF64X4 $0x01, Z8, Y6
+	VCVTPS2PD     Y6, Z6
+	VEXTRACTI64X4 $0x01, Z0, Y0
+	VCVTDQ2PD     Y0, Z0
+	VFNMADD231PD  Z1, Z0, Z6
+	VFMADD231PD   Z6, Z6, Z3
+
+done:
+	MOVQ          acc+32(FP), AX
+	VMOVUPD       Z2, (AX)
+	VMOVUPD       Z3, 64(AX)
+	VEXTRACTI64X4 $0x01, Z4, Y0
+	VPADDD        Y0, Y4, Y0
+	VEXTRACTI128  $0x01, Y0, X1
+	VPADDD        X1, X0, X1
+	VPSHUFD       $0x4e, X1, X0
+	VPADDD        X0, X1, X1
+	VPSHUFD       $0xb1, X1, X0
+	VPADDD        X0, X1, X1
+	VMOVD         X1, AX
+	MOVLQSX       AX, AX
+	MOVQ          AX, ssCode+40(FP)
+	VEXTRACTI64X4 $0x01, Z5, Y0
+	VPADDD        Y0, Y5, Y0
+	VEXTRACTI128  $0x01, Y0, X1
+	VPADDD        X1, X0, X1
+	VPSHUFD       $0x4e, X1, X0
+	VPADDD        X0, X1, X1
+	VPSHUFD       $0xb1, X1, X0
+	VPADDD        X0, X1, X1
+	VMOVD         X1, AX
+	MOVLQSX       AX, AX
+	MOVQ          AX, sum+48(FP)
+	VZEROUPPER
+	RET

@@ -3,6 +3,8 @@ package quant
 import (
 	"math/rand/v2"
 	"testing"
+
+	"github.com/memvec/memvec/internal/kernel"
 )
 
 // benchRows are the metas and integer dots of 4096 random 512-d rows
@@ -47,14 +49,19 @@ func BenchmarkUpperBound(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(metas)), "ns/row")
 }
 
-// BenchmarkEncode measures Encode on a 512-d row: the cost every written
-// row pays (issue 13 allows Add 20% slower).
+// BenchmarkEncode measures Encode on a 512-d row, with each
+// implementation of the kernels: the cost every written row pays (issue
+// 13 allows Add 20% slower).
 func BenchmarkEncode(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	row := gauss(r, 512)
 	codes := make([]byte, 512)
-	for b.Loop() {
-		Encode(row, codes)
+	for _, q := range kernel.Quantizers() {
+		b.Run(q.Name(), func(b *testing.B) {
+			for b.Loop() {
+				encode(q, row, codes)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(row)), "ns/element")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(row)), "ns/element")
 }

@@ -16,8 +16,11 @@
 // with c_i = round(x_i / s) clamped to [-127, 127]. The upper bounds are
 // computed in float64 from exact integer sums and rounded up to float32,
 // so they hold whatever the float32 rounding. Encode is deterministic: the
-// same row always gives the same bytes, so a compaction that re-encodes a
-// row writes what copying would have.
+// same row always gives the same bytes, whichever kernel implementation
+// runs (kernel.QuantizeInt8 fixes the order of the float64 sum, which the
+// AVX-512, AVX2 and Go code all follow; the tests compare them bit for
+// bit), so a compaction that re-encodes a row writes what copying would
+// have, on any machine.
 //
 // Codes are kept only for dimensions up to MaxDim, so that every integer
 // dot product of a code with an int8 query (at most d*255*127 in absolute

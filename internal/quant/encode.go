@@ -3,6 +3,8 @@ package quant
 import (
 	"encoding/binary"
 	"math"
+
+	"github.com/memvec/memvec/internal/kernel"
 )
 
 // MetaSize is the size in bytes of an encoded Meta.
@@ -61,15 +63,18 @@ func up(v float64) float32 {
 // clamped to [-127, 127]: a multiply rather than a division per element
 // (Encode runs on every written row). Any code is correct, since the
 // Meta's norms are computed from the code actually chosen; this one is
-// within a unit of the nearest, and deterministic.
+// within a unit of the nearest, and deterministic: the kernel package's
+// MaxAbsBits and QuantizeInt8 do the work, vectorised, in an order that
+// gives the same bits on every implementation (see QuantizeInt8).
 func Encode(row []float32, codes []byte) Meta {
+	return encode(kernel.SelectedQuantizer(), row, codes)
+}
+
+// encode is Encode with the given implementation's kernels.
+func encode(q kernel.Quantizer, row []float32, codes []byte) Meta {
 	codes = codes[:len(row)]
 	// The bits of |x| order like |x| for finite x: one integer max.
-	var mb uint32
-	for _, x := range row {
-		mb = max(mb, math.Float32bits(x)&0x7fffffff)
-	}
-	s := float32(float64(math.Float32frombits(mb)) / 127)
+	s := float32(float64(math.Float32frombits(q.MaxAbsBits(row))) / 127)
 	if s == 0 { // unreachable for accepted rows; keeps the code defined
 		s = math.SmallestNonzeroFloat32
 	}
@@ -77,45 +82,28 @@ func Encode(row []float32, codes []byte) Meta {
 	if math.IsInf(float64(r), 0) { // s subnormal: every code 0, e = x
 		r = 0
 	}
-	sd := float64(s)
-	var ssErr0, ssErr1 float64
+	// e_i = x_i - s*c_i is exact in float64, fused or not: s*c is exact
+	// (24 by 8 significant bits), and so is the difference: if c == 0 it
+	// is x; otherwise |x| >= s/4 (x*r rounded to at least 0.5), so x and
+	// s*c are both multiples of ulp(s)/8 (or of 2^-149), and their
+	// difference, at most about s, has at most 28 significant bits. The
+	// sum of e_i^2 is a float64 sum of d exact terms in a fixed order
+	// with at most d roundings on any term's path (QuantizeInt8), which
+	// sumSlack covers like any other order.
+	// A row past MaxDim (which has no codes in a store, but may still be
+	// encoded) goes to the kernel, which takes at most MaxDim elements a
+	// call, in pieces: any implementation sums them alike.
+	var ssErr float64
 	var ssCode, sum int64
-	i := 0
-	// Two elements a step, with two error accumulators: the float64
-	// adds are the loop's latency chain.
-	for ; i+1 < len(row); i += 2 {
-		c0, c1 := code(row[i], r), code(row[i+1], r)
-		codes[i], codes[i+1] = byte(int8(c0)), byte(int8(c1))
-		// sd*c is exact (24 by 8 significant bits), and so is the
-		// difference: if c == 0 it is x; otherwise |x| >= s/4 (x*r
-		// rounded to at least 0.5), so x and s*c are both multiples of
-		// ulp(s)/8 (or of 2^-149), and their difference, at most about
-		// s, has at most 28 significant bits.
-		e0 := float64(row[i]) - sd*float64(c0)
-		e1 := float64(row[i+1]) - sd*float64(c1)
-		ssErr0 += e0 * e0
-		ssErr1 += e1 * e1
-		ssCode += int64(c0*c0 + c1*c1)
-		sum += int64(c0 + c1)
-	}
-	for ; i < len(row); i++ {
-		c := code(row[i], r)
-		codes[i] = byte(int8(c))
-		e := float64(row[i]) - sd*float64(c)
-		ssErr0 += e * e
-		ssCode += int64(c * c)
-		sum += int64(c)
+	for i := 0; i < len(row); i += MaxDim {
+		j := min(i+MaxDim, len(row))
+		e, c2, c := q.QuantizeInt8(row[i:j], r, s, codes[i:j])
+		ssErr, ssCode, sum = ssErr+e, ssCode+c2, sum+c
 	}
 	return Meta{
 		Scale:    s,
-		ErrNorm:  up(math.Sqrt(ssErr0+ssErr1) * sumSlack),
-		CodeNorm: up(sd * math.Sqrt(float64(ssCode)) * sumSlack),
+		ErrNorm:  up(math.Sqrt(ssErr) * sumSlack),
+		CodeNorm: up(float64(s) * math.Sqrt(float64(ssCode)) * sumSlack),
 		Sum:      int32(sum),
 	}
-}
-
-// code is round-half-even(fl32(x*r)) clamped to [-127, 127].
-func code(x, r float32) int32 {
-	c := int32(math.RoundToEven(float64(x * r)))
-	return min(max(c, -127), 127)
 }

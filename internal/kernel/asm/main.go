@@ -624,5 +624,10 @@ func main() {
 	for q := 1; q <= 4; q++ {
 		genI8Block(v, q)
 	}
+	// The row quantiser of quant.Encode (quant.go).
+	genMaxAbs(false)
+	genMaxAbs(true)
+	genQuant(false)
+	genQuant(true)
 	Generate()
 }
