@@ -161,7 +161,7 @@ func TestPrefilterEqualsExhaustive(t *testing.T) {
 		for kind, gen := range prefilterKinds {
 			t.Run(fmt.Sprintf("%s/dim=%d", kind, dim), func(t *testing.T) {
 				t.Parallel()
-				rng := rand.New(rand.NewSource(int64(dim*100+len(kind))))
+				rng := rand.New(rand.NewSource(int64(dim*100 + len(kind))))
 				n := max(300, 200_000/(dim+50))
 				n = min(n, 3000)
 				db, dir := openTest(t, dim, func(o *Options) { o.SegmentBytes = 1 << 20 })
