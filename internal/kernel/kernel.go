@@ -179,21 +179,8 @@ func (k *impl) DotBlock(q, rows []float32, stride int, out []float32) {
 
 // DotBlockMulti is the package-level DotBlockMulti for implementation k.
 func (k *impl) DotBlockMulti(qs []float32, nq, d int, rows []float32, stride, n int, out []float32, outStride int) {
-	if nq < 0 || d < 0 || n < 0 {
-		panic("kernel: negative count or dimension")
-	}
-	if nq == 0 || n == 0 {
+	if !multiArgsOK(nq, d, len(qs), len(rows), stride, n, len(out), outStride) {
 		return
-	}
-	// Each check is written to avoid overflow in (n-1)*stride and friends.
-	if len(qs)/nq < d {
-		panic("kernel: qs shorter than nq*d")
-	}
-	if stride < d || len(rows) < d || (n > 1 && (len(rows)-d)/(n-1) < stride) {
-		panic("kernel: rows shorter than (n-1)*stride+d, or stride < d")
-	}
-	if len(out) < n || (nq > 1 && (outStride < n || (len(out)-n)/(nq-1) < outStride)) {
-		panic("kernel: out shorter than (nq-1)*outStride+n, or outStride < n")
 	}
 	if d == 0 {
 		for i := 0; i < nq; i++ {
@@ -202,4 +189,28 @@ func (k *impl) DotBlockMulti(qs []float32, nq, d int, rows []float32, stride, n 
 		return
 	}
 	k.multi(qs, nq, d, rows, stride, n, out, outStride)
+}
+
+// multiArgsOK panics unless the lengths meet a multi-query block kernel's
+// preconditions (nq queries of d packed in nqs elements, n rows of stride
+// in nrows, out of nout with outStride), and reports whether there is
+// anything to score. Each check is written to avoid overflow in
+// (n-1)*stride and friends.
+func multiArgsOK(nq, d, nqs, nrows, stride, n, nout, outStride int) bool {
+	if nq < 0 || d < 0 || n < 0 {
+		panic("kernel: negative count or dimension")
+	}
+	if nq == 0 || n == 0 {
+		return false
+	}
+	if nqs/nq < d {
+		panic("kernel: qs shorter than nq*d")
+	}
+	if stride < d || nrows < d || (n > 1 && (nrows-d)/(n-1) < stride) {
+		panic("kernel: rows shorter than (n-1)*stride+d, or stride < d")
+	}
+	if nout < n || (nq > 1 && (outStride < n || (nout-n)/(nq-1) < outStride)) {
+		panic("kernel: out shorter than (nq-1)*outStride+n, or outStride < n")
+	}
+	return true
 }

@@ -63,27 +63,14 @@ func (k *impl) Int8DotBlock(q []int8, codes []int8, stride int, sums []int32, ou
 // Int8DotBlockMulti is the package-level Int8DotBlockMulti for
 // implementation k.
 func (k *impl) Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n int, sums []int32, out []int32, outStride int) {
-	if nq < 0 || d < 0 || n < 0 {
-		panic("kernel: negative count or dimension")
-	}
 	if d > MaxInt8Dim {
 		panic("kernel: int8 dimension above MaxInt8Dim")
 	}
-	if nq == 0 || n == 0 {
+	if !multiArgsOK(nq, d, len(qs), len(codes), stride, n, len(out), outStride) {
 		return
-	}
-	// Each check is written to avoid overflow in (n-1)*stride and friends.
-	if len(qs)/nq < d {
-		panic("kernel: qs shorter than nq*d")
-	}
-	if stride < d || len(codes) < d || (n > 1 && (len(codes)-d)/(n-1) < stride) {
-		panic("kernel: codes shorter than (n-1)*stride+d, or stride < d")
 	}
 	if len(sums) < n {
 		panic("kernel: sums shorter than n")
-	}
-	if len(out) < n || (nq > 1 && (outStride < n || (len(out)-n)/(nq-1) < outStride)) {
-		panic("kernel: out shorter than (nq-1)*outStride+n, or outStride < n")
 	}
 	if d == 0 {
 		for i := 0; i < nq; i++ {
