@@ -228,14 +228,15 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 					continue
 				}
 				lo, hi := qq.DotBounds(metas[j], dot)
-				if score(hi, inv[j]) < thr {
+				sup := score(hi, inv[j])
+				if sup < thr {
 					continue
 				}
 				row := b + uint64(j)
 				if dead && s.tomb.has(row) {
 					continue
 				}
-				p.cands = append(p.cands, cand{seg: c.seg, row: row, hi: score(hi, inv[j])})
+				p.cands = append(p.cands, cand{seg: c.seg, row: row, hi: sup})
 				p.lb.push(score(lo, inv[j]))
 				thr = p.floor(minScore)
 				cut = rawCut(thr)
@@ -277,13 +278,21 @@ func rawCut(thr float32) float32 {
 	return thr
 }
 
-// anyDeleted reports whether a row of [from, to) is tombstoned.
+// anyDeleted reports whether a row of [from, to) is tombstoned, a word of
+// the bitset at a time (as maskDeleted reads it).
 func anyDeleted(t tombs, from, to uint64) bool {
 	if t.count() == 0 {
 		return false
 	}
-	for r := from; r < to; r++ {
-		if t.has(r) {
+	for w := from / 64; w*64 < to && w < uint64(len(t.bits)); w++ {
+		word := t.bits[w]
+		if w == from/64 {
+			word &= ^uint64(0) << (from % 64)
+		}
+		if end := (w + 1) * 64; end > to {
+			word &= ^uint64(0) >> (end - to)
+		}
+		if word != 0 {
 			return true
 		}
 	}
