@@ -143,7 +143,7 @@ const codeBlockRows = 4 * blockRows
 func chunkFallback(rows uint64, k int) int { return int(rows/4) + k }
 
 // prefilterScan is scan through the codes; see the comment at the top of
-// this file. qcodes packs the nq quantised queries, pq their bounds.
+// this file.
 func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
 	queries := make([]quant.Query, nq)
 	qcodes := make([]int8, 0, nq*dim)
