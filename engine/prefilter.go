@@ -2,8 +2,8 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
 	"math"
+	mbits "math/bits"
 	"runtime"
 	"slices"
 	"sync/atomic"
@@ -124,10 +124,10 @@ func (p *pfQuery) prune(minScore float32) {
 type pfWorker struct {
 	qs       []pfQuery
 	dots     []int32
-	sums     []int32
-	metas    []quant.Meta
-	scores   []float32 // for fallback chunks
-	tops     []*topK   // exact tops, one per query (aliases qs[i].exact)
+	metas    []quant.Meta // where a big-endian machine decodes metas
+	pass     []byte       // the rows of a block the screen keeps, a bit each
+	scores   []float32    // for fallback chunks
+	tops     []*topK      // exact tops, one per query (aliases qs[i].exact)
 	marks    []int
 	fellBack bool
 }
@@ -156,8 +156,8 @@ func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq
 		pw := &pfWorker{
 			qs:     make([]pfQuery, nq),
 			dots:   make([]int32, nq*codeBlockRows),
-			sums:   make([]int32, codeBlockRows),
 			metas:  make([]quant.Meta, codeBlockRows),
+			pass:   make([]byte, codeBlockRows/8),
 			scores: make([]float32, nq*blockRows),
 			tops:   make([]*topK, nq),
 			marks:  make([]int, nq),
@@ -206,40 +206,45 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 		end := min(b+codeBlockRows, c.to)
 		n := int(end - b)
 		codes := seg.Codes(b, end)
-		meta := seg.CodeMeta(b, end)
+		kernel.Int8DotBlockMulti(qcodes, nq, dim, codes, stride, n, pw.dots, codeBlockRows)
+		metaBytes := seg.CodeMeta(b, end)
+		metas := quant.DecodeMetas(metaBytes, pw.metas)
 		inv := seg.InvNorms(b, end)
-		for j := 0; j < n; j++ {
-			pw.sums[j] = int32(binary.LittleEndian.Uint32(meta[j*quant.MetaSize+12:]))
-			pw.metas[j] = quant.DecodeMeta(meta[j*quant.MetaSize:])
-		}
-		kernel.Int8DotBlockMulti(qcodes, nq, dim, codes, stride, n, pw.sums[:n], pw.dots, codeBlockRows)
 		dead := anyDeleted(s.tomb, b, end)
-		metas := pw.metas[:n]
 		inv = inv[:n]
 		for q := range pw.qs {
 			p := &pw.qs[q]
 			qq := &queries[q]
 			thr := p.floor(minScore)
 			cut := rawCut(thr)
-			for j, dot := range pw.dots[q*codeBlockRows : q*codeBlockRows+n] {
-				// Most rows stop here: fl(hi*inv) is score(hi, inv)
-				// before its clamp, which cut accounts for.
-				if qq.UpperBound(metas[j], dot)*inv[j] < cut {
-					continue
+			dots := pw.dots[q*codeBlockRows : q*codeBlockRows+n]
+			// Most rows stop in the screen: fl(hi*inv) is score(hi,
+			// inv) before its clamp, which cut accounts for. cut only
+			// rises during the block, so a row the screen drops would
+			// fail every later test too; a row it keeps is tested
+			// again with the cut of its turn.
+			qq.Screen(metaBytes, dots, inv, cut, pw.pass)
+			for i, bits := range pw.pass[:(n+7)/8] {
+				for ; bits != 0; bits &= bits - 1 {
+					j := 8*i + mbits.TrailingZeros8(bits)
+					dot := dots[j]
+					if qq.UpperBound(metas[j], dot)*inv[j] < cut {
+						continue
+					}
+					lo, hi := qq.DotBounds(metas[j], dot)
+					sup := score(hi, inv[j])
+					if sup < thr {
+						continue
+					}
+					row := b + uint64(j)
+					if dead && s.tomb.has(row) {
+						continue
+					}
+					p.cands = append(p.cands, cand{seg: c.seg, row: row, hi: sup})
+					p.lb.push(score(lo, inv[j]))
+					thr = p.floor(minScore)
+					cut = rawCut(thr)
 				}
-				lo, hi := qq.DotBounds(metas[j], dot)
-				sup := score(hi, inv[j])
-				if sup < thr {
-					continue
-				}
-				row := b + uint64(j)
-				if dead && s.tomb.has(row) {
-					continue
-				}
-				p.cands = append(p.cands, cand{seg: c.seg, row: row, hi: sup})
-				p.lb.push(score(lo, inv[j]))
-				thr = p.floor(minScore)
-				cut = rawCut(thr)
 			}
 			if len(p.cands)-pw.marks[q] > limit {
 				pw.fallBack(e, s, c, qs, nq, dim, minScore)

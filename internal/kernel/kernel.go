@@ -11,8 +11,9 @@
 //
 //   - "avx512": AVX-512F/VL, 16 float32 lanes, queries tiled 4 x 4 rows;
 //     int8 with AVX512_VNNI (+AVX512BW, BMI2): VPDPBUSD, 64 bytes a
-//     register, tiled like float32, the query's sign bits flipped in
-//     registers (q+128 is unsigned) and 128*sums[r] subtracted at the end;
+//     register, tiled like float32, the codes' sign bits flipped in
+//     registers (c+128 is unsigned) and 128*sum(q), a constant of each
+//     query, subtracted at the end;
 //     on CPUs without VNNI it runs the AVX2 int8 kernel;
 //   - "avx2":   AVX2+FMA, 8 lanes, queries tiled 2 x 4 rows; int8 by
 //     VPMOVSXBW (bytes to words) and VPMADDWD (pairs into int32, which,
@@ -63,11 +64,10 @@
 //
 // The int8 kernels are exact: every product and sum is an integer and
 // |dot| <= 128*128*MaxInt8Dim = 2^30 fits an int32 (VNNI's unsigned sums
-// may wrap, and wrap back exactly when 128*sums[r] is subtracted). Every
+// may wrap, and wrap back exactly when 128*sum(q) is subtracted). Every
 // implementation therefore returns the same int32s, bit for bit, for any
 // shape or call, so candidates picked from them are the same whichever
-// kernel runs. This holds only if sums[r] is the true sum of the row's
-// codes (VNNI uses it; the others ignore it).
+// kernel runs. They read only the query and the codes.
 //
 // # Preconditions
 //

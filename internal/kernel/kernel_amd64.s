@@ -1405,9 +1405,9 @@ reduce:
 	VZEROUPPER
 	RET
 
-// func int8AVX2x1(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// func int8AVX2x1(q *int8, d int, codes *int8, stride int, n int, fix *int32, out *int32, outStride int, groups int, pf int)
 // Requires: AVX, AVX2, MMX+
-TEXT ·int8AVX2x1(SB), NOSPLIT, $8-80
+TEXT ·int8AVX2x1(SB), NOSPLIT, $16-80
 	MOVQ d+8(FP), AX
 	MOVQ stride+24(FP), CX
 	LEAQ (CX)(CX*2), DX
@@ -1721,9 +1721,9 @@ DATA int8TailWords<>+60(SB)/2, $0xffff
 DATA int8TailWords<>+62(SB)/2, $0xffff
 GLOBL int8TailWords<>(SB), RODATA|NOPTR, $64
 
-// func int8AVX2x2(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// func int8AVX2x2(q *int8, d int, codes *int8, stride int, n int, fix *int32, out *int32, outStride int, groups int, pf int)
 // Requires: AVX, AVX2, MMX+
-TEXT ·int8AVX2x2(SB), NOSPLIT, $8-80
+TEXT ·int8AVX2x2(SB), NOSPLIT, $16-80
 	MOVQ d+8(FP), AX
 	MOVQ stride+24(FP), CX
 	LEAQ (CX)(CX*2), DX
@@ -2084,9 +2084,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func int8VNNIx1(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// func int8VNNIx1(q *int8, d int, codes *int8, stride int, n int, fix *int32, out *int32, outStride int, groups int, pf int)
 // Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI, BMI2, MMX+
-TEXT ·int8VNNIx1(SB), NOSPLIT, $8-80
+TEXT ·int8VNNIx1(SB), NOSPLIT, $16-80
 	MOVQ         d+8(FP), AX
 	MOVQ         stride+24(FP), CX
 	LEAQ         (CX)(CX*2), DX
@@ -2111,6 +2111,8 @@ tiles:
 	MOVQ q+0(FP), SI
 	MOVQ out+48(FP), DI
 	MOVQ groups+64(FP), R8
+	MOVQ fix+40(FP), R9
+	MOVQ R9, 8(SP)
 
 tgroup:
 	VPXORD Z1, Z1, Z1
@@ -2138,38 +2140,54 @@ tgroup:
 	JZ     trest
 
 tloop:
-	VPXORD     (R9), Z0, Z17
-	VPDPBUSD   (R10), Z17, Z1
-	VPDPBUSD   (R10)(CX*1), Z17, Z2
-	VPDPBUSD   (R10)(CX*2), Z17, Z3
-	VPDPBUSD   (R10)(DX*1), Z17, Z4
+	VPXORD     (R10), Z0, Z17
+	VPXORD     (R10)(CX*1), Z0, Z18
+	VPXORD     (R10)(CX*2), Z0, Z19
+	VPXORD     (R10)(DX*1), Z0, Z20
+	VMOVDQU64  (R9), Z21
+	VPDPBUSD   Z21, Z17, Z1
+	VPDPBUSD   Z21, Z18, Z2
+	VPDPBUSD   Z21, Z19, Z3
+	VPDPBUSD   Z21, Z20, Z4
 	PREFETCHT0 (R12)
 	PREFETCHT0 (R12)(CX*1)
 	PREFETCHT0 (R12)(CX*2)
 	PREFETCHT0 (R12)(DX*1)
-	VPXORD     64(R9), Z0, Z17
-	VPDPBUSD   64(R10), Z17, Z5
-	VPDPBUSD   64(R10)(CX*1), Z17, Z6
-	VPDPBUSD   64(R10)(CX*2), Z17, Z7
-	VPDPBUSD   64(R10)(DX*1), Z17, Z8
+	VPXORD     64(R10), Z0, Z17
+	VPXORD     64(R10)(CX*1), Z0, Z18
+	VPXORD     64(R10)(CX*2), Z0, Z19
+	VPXORD     64(R10)(DX*1), Z0, Z20
+	VMOVDQU64  64(R9), Z21
+	VPDPBUSD   Z21, Z17, Z5
+	VPDPBUSD   Z21, Z18, Z6
+	VPDPBUSD   Z21, Z19, Z7
+	VPDPBUSD   Z21, Z20, Z8
 	PREFETCHT0 64(R12)
 	PREFETCHT0 64(R12)(CX*1)
 	PREFETCHT0 64(R12)(CX*2)
 	PREFETCHT0 64(R12)(DX*1)
-	VPXORD     128(R9), Z0, Z17
-	VPDPBUSD   128(R10), Z17, Z9
-	VPDPBUSD   128(R10)(CX*1), Z17, Z10
-	VPDPBUSD   128(R10)(CX*2), Z17, Z11
-	VPDPBUSD   128(R10)(DX*1), Z17, Z12
+	VPXORD     128(R10), Z0, Z17
+	VPXORD     128(R10)(CX*1), Z0, Z18
+	VPXORD     128(R10)(CX*2), Z0, Z19
+	VPXORD     128(R10)(DX*1), Z0, Z20
+	VMOVDQU64  128(R9), Z21
+	VPDPBUSD   Z21, Z17, Z9
+	VPDPBUSD   Z21, Z18, Z10
+	VPDPBUSD   Z21, Z19, Z11
+	VPDPBUSD   Z21, Z20, Z12
 	PREFETCHT0 128(R12)
 	PREFETCHT0 128(R12)(CX*1)
 	PREFETCHT0 128(R12)(CX*2)
 	PREFETCHT0 128(R12)(DX*1)
-	VPXORD     192(R9), Z0, Z17
-	VPDPBUSD   192(R10), Z17, Z13
-	VPDPBUSD   192(R10)(CX*1), Z17, Z14
-	VPDPBUSD   192(R10)(CX*2), Z17, Z15
-	VPDPBUSD   192(R10)(DX*1), Z17, Z16
+	VPXORD     192(R10), Z0, Z17
+	VPXORD     192(R10)(CX*1), Z0, Z18
+	VPXORD     192(R10)(CX*2), Z0, Z19
+	VPXORD     192(R10)(DX*1), Z0, Z20
+	VMOVDQU64  192(R9), Z21
+	VPDPBUSD   Z21, Z17, Z13
+	VPDPBUSD   Z21, Z18, Z14
+	VPDPBUSD   Z21, Z19, Z15
+	VPDPBUSD   Z21, Z20, Z16
 	PREFETCHT0 192(R12)
 	PREFETCHT0 192(R12)(CX*1)
 	PREFETCHT0 192(R12)(CX*2)
@@ -2187,11 +2205,15 @@ trest:
 	JZ   ttail
 
 tloop1:
-	VPXORD     (R9), Z0, Z17
-	VPDPBUSD   (R10), Z17, Z1
-	VPDPBUSD   (R10)(CX*1), Z17, Z2
-	VPDPBUSD   (R10)(CX*2), Z17, Z3
-	VPDPBUSD   (R10)(DX*1), Z17, Z4
+	VPXORD     (R10), Z0, Z17
+	VPXORD     (R10)(CX*1), Z0, Z18
+	VPXORD     (R10)(CX*2), Z0, Z19
+	VPXORD     (R10)(DX*1), Z0, Z20
+	VMOVDQU64  (R9), Z21
+	VPDPBUSD   Z21, Z17, Z1
+	VPDPBUSD   Z21, Z18, Z2
+	VPDPBUSD   Z21, Z19, Z3
+	VPDPBUSD   Z21, Z20, Z4
 	PREFETCHT0 (R12)
 	PREFETCHT0 (R12)(CX*1)
 	PREFETCHT0 (R12)(CX*2)
@@ -2206,83 +2228,83 @@ ttail:
 	KORTESTQ   K1, K1
 	JZ         treduce
 	VMOVDQU8.Z (R10), K1, Z17
-	VMOVDQU8.Z (R10)(CX*1), K1, Z24
-	VMOVDQU8.Z (R10)(CX*2), K1, Z25
-	VMOVDQU8.Z (R10)(DX*1), K1, Z26
-	VMOVDQU8.Z (R9), K1, Z27
-	VPXORD     Z27, Z0, Z27
-	VPDPBUSD   Z17, Z27, Z13
-	VPDPBUSD   Z24, Z27, Z14
-	VPDPBUSD   Z25, Z27, Z15
-	VPDPBUSD   Z26, Z27, Z16
+	VPXORD     Z17, Z0, Z17
+	VMOVDQU8.Z (R10)(CX*1), K1, Z18
+	VPXORD     Z18, Z0, Z18
+	VMOVDQU8.Z (R10)(CX*2), K1, Z19
+	VPXORD     Z19, Z0, Z19
+	VMOVDQU8.Z (R10)(DX*1), K1, Z20
+	VPXORD     Z20, Z0, Z20
+	VMOVDQU8.Z (R9), K1, Z21
+	VPDPBUSD   Z21, Z17, Z13
+	VPDPBUSD   Z21, Z18, Z14
+	VPDPBUSD   Z21, Z19, Z15
+	VPDPBUSD   Z21, Z20, Z16
 
 treduce:
-	VPADDD          Z9, Z1, Z1
-	VPADDD          Z10, Z2, Z2
-	VPADDD          Z11, Z3, Z3
-	VPADDD          Z12, Z4, Z4
-	VPADDD          Z13, Z5, Z5
-	VPADDD          Z14, Z6, Z6
-	VPADDD          Z15, Z7, Z7
-	VPADDD          Z16, Z8, Z8
-	VPADDD          Z5, Z1, Z1
-	VPADDD          Z6, Z2, Z2
-	VPADDD          Z7, Z3, Z3
-	VPADDD          Z8, Z4, Z4
-	VPXORD          Z18, Z18, Z18
-	VSHUFF32X4      $0x44, Z18, Z1, Z17
-	VSHUFF32X4      $0xee, Z18, Z1, Z24
-	VPADDD          Z24, Z17, Z17
-	VSHUFF32X4      $0x44, Z18, Z2, Z24
-	VSHUFF32X4      $0xee, Z18, Z2, Z25
-	VPADDD          Z25, Z24, Z24
-	VSHUFF32X4      $0x44, Z18, Z3, Z25
-	VSHUFF32X4      $0xee, Z18, Z3, Z26
-	VPADDD          Z26, Z25, Z25
-	VSHUFF32X4      $0x44, Z18, Z4, Z26
-	VSHUFF32X4      $0xee, Z18, Z4, Z27
-	VPADDD          Z27, Z26, Z26
-	VSHUFF32X4      $0x88, Z18, Z17, Z27
-	VSHUFF32X4      $0xdd, Z18, Z17, Z17
-	VPADDD          Z17, Z27, Z27
-	VSHUFF32X4      $0x88, Z18, Z24, Z17
-	VSHUFF32X4      $0xdd, Z18, Z24, Z24
-	VPADDD          Z24, Z17, Z17
-	VSHUFF32X4      $0x88, Z18, Z25, Z24
-	VSHUFF32X4      $0xdd, Z18, Z25, Z25
-	VPADDD          Z25, Z24, Z24
-	VSHUFF32X4      $0x88, Z18, Z26, Z25
-	VSHUFF32X4      $0xdd, Z18, Z26, Z26
-	VPADDD          Z26, Z25, Z25
-	VSHUFPS         $0x44, Z17, Z27, Z26
-	VSHUFPS         $0xee, Z17, Z27, Z17
-	VPADDD          Z17, Z26, Z26
-	VSHUFPS         $0x44, Z25, Z24, Z17
-	VSHUFPS         $0xee, Z25, Z24, Z24
-	VPADDD          Z24, Z17, Z17
-	VSHUFPS         $0x88, Z17, Z26, Z24
-	VSHUFPS         $0xdd, Z17, Z26, Z17
-	VPADDD          Z17, Z24, Z24
-	MOVQ            sums+40(FP), R9
-	VBROADCASTI32X4 (R9), Z17
-	VPSLLD          $0x07, Z17, Z17
-	VPSUBD          Z17, Z24, Z24
-	VMOVUPS         X24, (DI)
-	LEAQ            (SI)(AX*1), SI
-	LEAQ            (DI)(BX*1), DI
-	DECQ            R8
-	JNZ             tgroup
-	MOVQ            codes+16(FP), SI
-	LEAQ            (SI)(CX*4), SI
-	MOVQ            SI, codes+16(FP)
-	MOVQ            out+48(FP), SI
-	ADDQ            $0x10, SI
-	MOVQ            SI, out+48(FP)
-	MOVQ            sums+40(FP), SI
-	ADDQ            $0x10, SI
-	MOVQ            SI, sums+40(FP)
-	DECQ            n+32(FP)
-	JNZ             tiles
+	VPADDD     Z9, Z1, Z1
+	VPADDD     Z10, Z2, Z2
+	VPADDD     Z11, Z3, Z3
+	VPADDD     Z12, Z4, Z4
+	VPADDD     Z13, Z5, Z5
+	VPADDD     Z14, Z6, Z6
+	VPADDD     Z15, Z7, Z7
+	VPADDD     Z16, Z8, Z8
+	VPADDD     Z5, Z1, Z1
+	VPADDD     Z6, Z2, Z2
+	VPADDD     Z7, Z3, Z3
+	VPADDD     Z8, Z4, Z4
+	VPXORD     Z22, Z22, Z22
+	VSHUFF32X4 $0x44, Z22, Z1, Z17
+	VSHUFF32X4 $0xee, Z22, Z1, Z18
+	VPADDD     Z18, Z17, Z17
+	VSHUFF32X4 $0x44, Z22, Z2, Z18
+	VSHUFF32X4 $0xee, Z22, Z2, Z19
+	VPADDD     Z19, Z18, Z18
+	VSHUFF32X4 $0x44, Z22, Z3, Z19
+	VSHUFF32X4 $0xee, Z22, Z3, Z20
+	VPADDD     Z20, Z19, Z19
+	VSHUFF32X4 $0x44, Z22, Z4, Z20
+	VSHUFF32X4 $0xee, Z22, Z4, Z21
+	VPADDD     Z21, Z20, Z20
+	VSHUFF32X4 $0x88, Z22, Z17, Z21
+	VSHUFF32X4 $0xdd, Z22, Z17, Z17
+	VPADDD     Z17, Z21, Z21
+	VSHUFF32X4 $0x88, Z22, Z18, Z17
+	VSHUFF32X4 $0xdd, Z22, Z18, Z18
+	VPADDD     Z18, Z17, Z17
+	VSHUFF32X4 $0x88, Z22, Z19, Z18
+	VSHUFF32X4 $0xdd, Z22, Z19, Z19
+	VPADDD     Z19, Z18, Z18
+	VSHUFF32X4 $0x88, Z22, Z20, Z19
+	VSHUFF32X4 $0xdd, Z22, Z20, Z20
+	VPADDD     Z20, Z19, Z19
+	VSHUFPS    $0x44, Z17, Z21, Z20
+	VSHUFPS    $0xee, Z17, Z21, Z17
+	VPADDD     Z17, Z20, Z20
+	VSHUFPS    $0x44, Z19, Z18, Z17
+	VSHUFPS    $0xee, Z19, Z18, Z18
+	VPADDD     Z18, Z17, Z17
+	VSHUFPS    $0x88, Z17, Z20, Z18
+	VSHUFPS    $0xdd, Z17, Z20, Z17
+	VPADDD     Z17, Z18, Z18
+	MOVQ       8(SP), R9
+	VPSUBD     (R9), Z18, Z18
+	ADDQ       $0x40, R9
+	MOVQ       R9, 8(SP)
+	VMOVUPS    X18, (DI)
+	LEAQ       (SI)(AX*1), SI
+	LEAQ       (DI)(BX*1), DI
+	DECQ       R8
+	JNZ        tgroup
+	MOVQ       codes+16(FP), SI
+	LEAQ       (SI)(CX*4), SI
+	MOVQ       SI, codes+16(FP)
+	MOVQ       out+48(FP), SI
+	ADDQ       $0x10, SI
+	MOVQ       SI, out+48(FP)
+	DECQ       n+32(FP)
+	JNZ        tiles
 
 rest:
 	CMPQ (SP), $0x00
@@ -2292,12 +2314,14 @@ rowloop:
 	MOVQ q+0(FP), DX
 	MOVQ out+48(FP), SI
 	MOVQ groups+64(FP), DI
+	MOVQ fix+40(FP), R8
+	MOVQ R8, 8(SP)
 
 rgroup:
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
 	MOVQ   DX, R8
 	MOVQ   codes+16(FP), R9
 	MOVQ   AX, R10
@@ -2305,14 +2329,14 @@ rgroup:
 	JZ     rrest
 
 rloop:
-	VPXORD   (R8), Z0, Z1
-	VPDPBUSD (R9), Z1, Z19
-	VPXORD   64(R8), Z0, Z1
-	VPDPBUSD 64(R9), Z1, Z20
-	VPXORD   128(R8), Z0, Z1
-	VPDPBUSD 128(R9), Z1, Z21
-	VPXORD   192(R8), Z0, Z1
-	VPDPBUSD 192(R9), Z1, Z22
+	VPXORD   (R9), Z0, Z1
+	VPDPBUSD (R8), Z1, Z23
+	VPXORD   64(R9), Z0, Z1
+	VPDPBUSD 64(R8), Z1, Z24
+	VPXORD   128(R9), Z0, Z1
+	VPDPBUSD 128(R8), Z1, Z25
+	VPXORD   192(R9), Z0, Z1
+	VPDPBUSD 192(R8), Z1, Z26
 	ADDQ     $0x00000100, R8
 	ADDQ     $0x00000100, R9
 	DECQ     R10
@@ -2325,8 +2349,8 @@ rrest:
 	JZ   rtail
 
 rloop1:
-	VPXORD   (R8), Z0, Z1
-	VPDPBUSD (R9), Z1, Z19
+	VPXORD   (R9), Z0, Z1
+	VPDPBUSD (R8), Z1, Z23
 	ADDQ     $0x00000040, R8
 	ADDQ     $0x00000040, R9
 	DECQ     R10
@@ -2336,47 +2360,44 @@ rtail:
 	KORTESTQ   K1, K1
 	JZ         rreduce
 	VMOVDQU8.Z (R9), K1, Z1
+	VPXORD     Z1, Z0, Z1
 	VMOVDQU8.Z (R8), K1, Z2
-	VPXORD     Z2, Z0, Z2
-	VPDPBUSD   Z1, Z2, Z22
+	VPDPBUSD   Z2, Z1, Z26
 
 rreduce:
-	VPADDD       Z21, Z19, Z19
-	VPADDD       Z22, Z20, Z20
-	VPADDD       Z20, Z19, Z19
-	VPXORD       Z23, Z23, Z23
-	VSHUFF32X4   $0x44, Z23, Z19, Z1
-	VSHUFF32X4   $0xee, Z23, Z19, Z2
-	VPADDD       Z2, Z1, Z1
-	VSHUFF32X4   $0x88, Z23, Z1, Z2
-	VSHUFF32X4   $0xdd, Z23, Z1, Z1
-	VPADDD       Z1, Z2, Z2
-	VSHUFPS      $0x44, Z23, Z2, Z1
-	VSHUFPS      $0xee, Z23, Z2, Z2
-	VPADDD       Z2, Z1, Z1
-	VSHUFPS      $0x88, Z23, Z1, Z2
-	VSHUFPS      $0xdd, Z23, Z1, Z1
-	VPADDD       Z1, Z2, Z2
-	MOVQ         sums+40(FP), R8
-	VPBROADCASTD (R8), Z1
-	VPSLLD       $0x07, Z1, Z1
-	VPSUBD       Z1, Z2, Z2
-	VMOVD        X2, (SI)
-	LEAQ         (DX)(AX*1), DX
-	LEAQ         (SI)(BX*1), SI
-	DECQ         DI
-	JNZ          rgroup
-	MOVQ         codes+16(FP), DX
-	ADDQ         CX, DX
-	MOVQ         DX, codes+16(FP)
-	MOVQ         out+48(FP), DX
-	ADDQ         $0x04, DX
-	MOVQ         DX, out+48(FP)
-	MOVQ         sums+40(FP), DX
-	ADDQ         $0x04, DX
-	MOVQ         DX, sums+40(FP)
-	DECQ         (SP)
-	JNZ          rowloop
+	VPADDD     Z25, Z23, Z23
+	VPADDD     Z26, Z24, Z24
+	VPADDD     Z24, Z23, Z23
+	VPXORD     Z27, Z27, Z27
+	VSHUFF32X4 $0x44, Z27, Z23, Z1
+	VSHUFF32X4 $0xee, Z27, Z23, Z2
+	VPADDD     Z2, Z1, Z1
+	VSHUFF32X4 $0x88, Z27, Z1, Z2
+	VSHUFF32X4 $0xdd, Z27, Z1, Z1
+	VPADDD     Z1, Z2, Z2
+	VSHUFPS    $0x44, Z27, Z2, Z1
+	VSHUFPS    $0xee, Z27, Z2, Z2
+	VPADDD     Z2, Z1, Z1
+	VSHUFPS    $0x88, Z27, Z1, Z2
+	VSHUFPS    $0xdd, Z27, Z1, Z1
+	VPADDD     Z1, Z2, Z2
+	MOVQ       8(SP), R8
+	VPSUBD     (R8), Z2, Z2
+	ADDQ       $0x40, R8
+	MOVQ       R8, 8(SP)
+	VMOVD      X2, (SI)
+	LEAQ       (DX)(AX*1), DX
+	LEAQ       (SI)(BX*1), SI
+	DECQ       DI
+	JNZ        rgroup
+	MOVQ       codes+16(FP), DX
+	ADDQ       CX, DX
+	MOVQ       DX, codes+16(FP)
+	MOVQ       out+48(FP), DX
+	ADDQ       $0x04, DX
+	MOVQ       DX, out+48(FP)
+	DECQ       (SP)
+	JNZ        rowloop
 
 done:
 	VZEROUPPER
@@ -2385,9 +2406,9 @@ done:
 DATA int8SignBits<>+0(SB)/4, $0x80808080
 GLOBL int8SignBits<>(SB), RODATA|NOPTR, $4
 
-// func int8VNNIx2(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// func int8VNNIx2(q *int8, d int, codes *int8, stride int, n int, fix *int32, out *int32, outStride int, groups int, pf int)
 // Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI, BMI2, MMX+
-TEXT ·int8VNNIx2(SB), NOSPLIT, $8-80
+TEXT ·int8VNNIx2(SB), NOSPLIT, $16-80
 	MOVQ         d+8(FP), AX
 	MOVQ         stride+24(FP), CX
 	LEAQ         (CX)(CX*2), DX
@@ -2412,6 +2433,8 @@ tiles:
 	MOVQ q+0(FP), SI
 	MOVQ out+48(FP), DI
 	MOVQ groups+64(FP), R8
+	MOVQ fix+40(FP), R9
+	MOVQ R9, 8(SP)
 
 tgroup:
 	VPXORD Z1, Z1, Z1
@@ -2439,38 +2462,38 @@ tgroup:
 	JZ     trest
 
 tloop:
-	VMOVDQU64  (R10), Z17
-	VMOVDQU64  (R10)(CX*1), Z18
-	VMOVDQU64  (R10)(CX*2), Z19
-	VMOVDQU64  (R10)(DX*1), Z20
-	VPXORD     (R9), Z0, Z21
-	VPDPBUSD   Z17, Z21, Z1
-	VPDPBUSD   Z18, Z21, Z2
-	VPDPBUSD   Z19, Z21, Z3
-	VPDPBUSD   Z20, Z21, Z4
-	VPXORD     (R9)(AX*1), Z0, Z21
-	VPDPBUSD   Z17, Z21, Z5
-	VPDPBUSD   Z18, Z21, Z6
-	VPDPBUSD   Z19, Z21, Z7
-	VPDPBUSD   Z20, Z21, Z8
+	VPXORD     (R10), Z0, Z17
+	VPXORD     (R10)(CX*1), Z0, Z18
+	VPXORD     (R10)(CX*2), Z0, Z19
+	VPXORD     (R10)(DX*1), Z0, Z20
+	VMOVDQU64  (R9), Z21
+	VPDPBUSD   Z21, Z17, Z1
+	VPDPBUSD   Z21, Z18, Z2
+	VPDPBUSD   Z21, Z19, Z3
+	VPDPBUSD   Z21, Z20, Z4
+	VMOVDQU64  (R9)(AX*1), Z21
+	VPDPBUSD   Z21, Z17, Z5
+	VPDPBUSD   Z21, Z18, Z6
+	VPDPBUSD   Z21, Z19, Z7
+	VPDPBUSD   Z21, Z20, Z8
 	PREFETCHT0 (R12)
 	PREFETCHT0 (R12)(CX*1)
 	PREFETCHT0 (R12)(CX*2)
 	PREFETCHT0 (R12)(DX*1)
-	VMOVDQU64  64(R10), Z17
-	VMOVDQU64  64(R10)(CX*1), Z18
-	VMOVDQU64  64(R10)(CX*2), Z19
-	VMOVDQU64  64(R10)(DX*1), Z20
-	VPXORD     64(R9), Z0, Z21
-	VPDPBUSD   Z17, Z21, Z9
-	VPDPBUSD   Z18, Z21, Z10
-	VPDPBUSD   Z19, Z21, Z11
-	VPDPBUSD   Z20, Z21, Z12
-	VPXORD     64(R9)(AX*1), Z0, Z21
-	VPDPBUSD   Z17, Z21, Z13
-	VPDPBUSD   Z18, Z21, Z14
-	VPDPBUSD   Z19, Z21, Z15
-	VPDPBUSD   Z20, Z21, Z16
+	VPXORD     64(R10), Z0, Z17
+	VPXORD     64(R10)(CX*1), Z0, Z18
+	VPXORD     64(R10)(CX*2), Z0, Z19
+	VPXORD     64(R10)(DX*1), Z0, Z20
+	VMOVDQU64  64(R9), Z21
+	VPDPBUSD   Z21, Z17, Z9
+	VPDPBUSD   Z21, Z18, Z10
+	VPDPBUSD   Z21, Z19, Z11
+	VPDPBUSD   Z21, Z20, Z12
+	VMOVDQU64  64(R9)(AX*1), Z21
+	VPDPBUSD   Z21, Z17, Z13
+	VPDPBUSD   Z21, Z18, Z14
+	VPDPBUSD   Z21, Z19, Z15
+	VPDPBUSD   Z21, Z20, Z16
 	PREFETCHT0 64(R12)
 	PREFETCHT0 64(R12)(CX*1)
 	PREFETCHT0 64(R12)(CX*2)
@@ -2488,20 +2511,20 @@ trest:
 	JZ   ttail
 
 tloop1:
-	VMOVDQU64  (R10), Z17
-	VMOVDQU64  (R10)(CX*1), Z18
-	VMOVDQU64  (R10)(CX*2), Z19
-	VMOVDQU64  (R10)(DX*1), Z20
-	VPXORD     (R9), Z0, Z21
-	VPDPBUSD   Z17, Z21, Z1
-	VPDPBUSD   Z18, Z21, Z2
-	VPDPBUSD   Z19, Z21, Z3
-	VPDPBUSD   Z20, Z21, Z4
-	VPXORD     (R9)(AX*1), Z0, Z21
-	VPDPBUSD   Z17, Z21, Z5
-	VPDPBUSD   Z18, Z21, Z6
-	VPDPBUSD   Z19, Z21, Z7
-	VPDPBUSD   Z20, Z21, Z8
+	VPXORD     (R10), Z0, Z17
+	VPXORD     (R10)(CX*1), Z0, Z18
+	VPXORD     (R10)(CX*2), Z0, Z19
+	VPXORD     (R10)(DX*1), Z0, Z20
+	VMOVDQU64  (R9), Z21
+	VPDPBUSD   Z21, Z17, Z1
+	VPDPBUSD   Z21, Z18, Z2
+	VPDPBUSD   Z21, Z19, Z3
+	VPDPBUSD   Z21, Z20, Z4
+	VMOVDQU64  (R9)(AX*1), Z21
+	VPDPBUSD   Z21, Z17, Z5
+	VPDPBUSD   Z21, Z18, Z6
+	VPDPBUSD   Z21, Z19, Z7
+	VPDPBUSD   Z21, Z20, Z8
 	PREFETCHT0 (R12)
 	PREFETCHT0 (R12)(CX*1)
 	PREFETCHT0 (R12)(CX*2)
@@ -2516,86 +2539,85 @@ ttail:
 	KORTESTQ   K1, K1
 	JZ         treduce
 	VMOVDQU8.Z (R10), K1, Z17
+	VPXORD     Z17, Z0, Z17
 	VMOVDQU8.Z (R10)(CX*1), K1, Z18
+	VPXORD     Z18, Z0, Z18
 	VMOVDQU8.Z (R10)(CX*2), K1, Z19
+	VPXORD     Z19, Z0, Z19
 	VMOVDQU8.Z (R10)(DX*1), K1, Z20
+	VPXORD     Z20, Z0, Z20
 	VMOVDQU8.Z (R9), K1, Z21
-	VPXORD     Z21, Z0, Z21
-	VPDPBUSD   Z17, Z21, Z9
-	VPDPBUSD   Z18, Z21, Z10
-	VPDPBUSD   Z19, Z21, Z11
-	VPDPBUSD   Z20, Z21, Z12
+	VPDPBUSD   Z21, Z17, Z9
+	VPDPBUSD   Z21, Z18, Z10
+	VPDPBUSD   Z21, Z19, Z11
+	VPDPBUSD   Z21, Z20, Z12
 	VMOVDQU8.Z (R9)(AX*1), K1, Z21
-	VPXORD     Z21, Z0, Z21
-	VPDPBUSD   Z17, Z21, Z13
-	VPDPBUSD   Z18, Z21, Z14
-	VPDPBUSD   Z19, Z21, Z15
-	VPDPBUSD   Z20, Z21, Z16
+	VPDPBUSD   Z21, Z17, Z13
+	VPDPBUSD   Z21, Z18, Z14
+	VPDPBUSD   Z21, Z19, Z15
+	VPDPBUSD   Z21, Z20, Z16
 
 treduce:
-	VPADDD          Z9, Z1, Z1
-	VPADDD          Z10, Z2, Z2
-	VPADDD          Z11, Z3, Z3
-	VPADDD          Z12, Z4, Z4
-	VPADDD          Z13, Z5, Z5
-	VPADDD          Z14, Z6, Z6
-	VPADDD          Z15, Z7, Z7
-	VPADDD          Z16, Z8, Z8
-	VSHUFF32X4      $0x44, Z5, Z1, Z17
-	VSHUFF32X4      $0xee, Z5, Z1, Z18
-	VPADDD          Z18, Z17, Z17
-	VSHUFF32X4      $0x44, Z6, Z2, Z18
-	VSHUFF32X4      $0xee, Z6, Z2, Z19
-	VPADDD          Z19, Z18, Z18
-	VSHUFF32X4      $0x44, Z7, Z3, Z19
-	VSHUFF32X4      $0xee, Z7, Z3, Z20
-	VPADDD          Z20, Z19, Z19
-	VSHUFF32X4      $0x44, Z8, Z4, Z20
-	VSHUFF32X4      $0xee, Z8, Z4, Z21
-	VPADDD          Z21, Z20, Z20
-	VPXORD          Z22, Z22, Z22
-	VSHUFF32X4      $0x88, Z22, Z17, Z21
-	VSHUFF32X4      $0xdd, Z22, Z17, Z17
-	VPADDD          Z17, Z21, Z21
-	VSHUFF32X4      $0x88, Z22, Z18, Z17
-	VSHUFF32X4      $0xdd, Z22, Z18, Z18
-	VPADDD          Z18, Z17, Z17
-	VSHUFF32X4      $0x88, Z22, Z19, Z18
-	VSHUFF32X4      $0xdd, Z22, Z19, Z19
-	VPADDD          Z19, Z18, Z18
-	VSHUFF32X4      $0x88, Z22, Z20, Z19
-	VSHUFF32X4      $0xdd, Z22, Z20, Z20
-	VPADDD          Z20, Z19, Z19
-	VSHUFPS         $0x44, Z17, Z21, Z20
-	VSHUFPS         $0xee, Z17, Z21, Z17
-	VPADDD          Z17, Z20, Z20
-	VSHUFPS         $0x44, Z19, Z18, Z17
-	VSHUFPS         $0xee, Z19, Z18, Z18
-	VPADDD          Z18, Z17, Z17
-	VSHUFPS         $0x88, Z17, Z20, Z18
-	VSHUFPS         $0xdd, Z17, Z20, Z17
-	VPADDD          Z17, Z18, Z18
-	MOVQ            sums+40(FP), R9
-	VBROADCASTI32X4 (R9), Z17
-	VPSLLD          $0x07, Z17, Z17
-	VPSUBD          Z17, Z18, Z18
-	VMOVUPS         X18, (DI)
-	VEXTRACTI32X4   $0x01, Z18, (DI)(BX*1)
-	LEAQ            (SI)(AX*2), SI
-	LEAQ            (DI)(BX*2), DI
-	DECQ            R8
-	JNZ             tgroup
-	MOVQ            codes+16(FP), SI
-	LEAQ            (SI)(CX*4), SI
-	MOVQ            SI, codes+16(FP)
-	MOVQ            out+48(FP), SI
-	ADDQ            $0x10, SI
-	MOVQ            SI, out+48(FP)
-	MOVQ            sums+40(FP), SI
-	ADDQ            $0x10, SI
-	MOVQ            SI, sums+40(FP)
-	DECQ            n+32(FP)
-	JNZ             tiles
+	VPADDD        Z9, Z1, Z1
+	VPADDD        Z10, Z2, Z2
+	VPADDD        Z11, Z3, Z3
+	VPADDD        Z12, Z4, Z4
+	VPADDD        Z13, Z5, Z5
+	VPADDD        Z14, Z6, Z6
+	VPADDD        Z15, Z7, Z7
+	VPADDD        Z16, Z8, Z8
+	VSHUFF32X4    $0x44, Z5, Z1, Z17
+	VSHUFF32X4    $0xee, Z5, Z1, Z18
+	VPADDD        Z18, Z17, Z17
+	VSHUFF32X4    $0x44, Z6, Z2, Z18
+	VSHUFF32X4    $0xee, Z6, Z2, Z19
+	VPADDD        Z19, Z18, Z18
+	VSHUFF32X4    $0x44, Z7, Z3, Z19
+	VSHUFF32X4    $0xee, Z7, Z3, Z20
+	VPADDD        Z20, Z19, Z19
+	VSHUFF32X4    $0x44, Z8, Z4, Z20
+	VSHUFF32X4    $0xee, Z8, Z4, Z21
+	VPADDD        Z21, Z20, Z20
+	VPXORD        Z22, Z22, Z22
+	VSHUFF32X4    $0x88, Z22, Z17, Z21
+	VSHUFF32X4    $0xdd, Z22, Z17, Z17
+	VPADDD        Z17, Z21, Z21
+	VSHUFF32X4    $0x88, Z22, Z18, Z17
+	VSHUFF32X4    $0xdd, Z22, Z18, Z18
+	VPADDD        Z18, Z17, Z17
+	VSHUFF32X4    $0x88, Z22, Z19, Z18
+	VSHUFF32X4    $0xdd, Z22, Z19, Z19
+	VPADDD        Z19, Z18, Z18
+	VSHUFF32X4    $0x88, Z22, Z20, Z19
+	VSHUFF32X4    $0xdd, Z22, Z20, Z20
+	VPADDD        Z20, Z19, Z19
+	VSHUFPS       $0x44, Z17, Z21, Z20
+	VSHUFPS       $0xee, Z17, Z21, Z17
+	VPADDD        Z17, Z20, Z20
+	VSHUFPS       $0x44, Z19, Z18, Z17
+	VSHUFPS       $0xee, Z19, Z18, Z18
+	VPADDD        Z18, Z17, Z17
+	VSHUFPS       $0x88, Z17, Z20, Z18
+	VSHUFPS       $0xdd, Z17, Z20, Z17
+	VPADDD        Z17, Z18, Z18
+	MOVQ          8(SP), R9
+	VPSUBD        (R9), Z18, Z18
+	ADDQ          $0x40, R9
+	MOVQ          R9, 8(SP)
+	VMOVUPS       X18, (DI)
+	VEXTRACTI32X4 $0x01, Z18, (DI)(BX*1)
+	LEAQ          (SI)(AX*2), SI
+	LEAQ          (DI)(BX*2), DI
+	DECQ          R8
+	JNZ           tgroup
+	MOVQ          codes+16(FP), SI
+	LEAQ          (SI)(CX*4), SI
+	MOVQ          SI, codes+16(FP)
+	MOVQ          out+48(FP), SI
+	ADDQ          $0x10, SI
+	MOVQ          SI, out+48(FP)
+	DECQ          n+32(FP)
+	JNZ           tiles
 
 rest:
 	CMPQ (SP), $0x00
@@ -2605,6 +2627,8 @@ rowloop:
 	MOVQ q+0(FP), DX
 	MOVQ out+48(FP), SI
 	MOVQ groups+64(FP), DI
+	MOVQ fix+40(FP), R8
+	MOVQ R8, 8(SP)
 
 rgroup:
 	VPXORD Z23, Z23, Z23
@@ -2618,20 +2642,16 @@ rgroup:
 	JZ     rrest
 
 rloop:
-	VMOVDQU64 (R9), Z1
-	VPXORD    (R8), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z23
-	VPXORD    (R8)(AX*1), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z24
-	VMOVDQU64 64(R9), Z1
-	VPXORD    64(R8), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z25
-	VPXORD    64(R8)(AX*1), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z26
-	ADDQ      $0x00000080, R8
-	ADDQ      $0x00000080, R9
-	DECQ      R10
-	JNZ       rloop
+	VPXORD   (R9), Z0, Z1
+	VPDPBUSD (R8), Z1, Z23
+	VPDPBUSD (R8)(AX*1), Z1, Z24
+	VPXORD   64(R9), Z0, Z1
+	VPDPBUSD 64(R8), Z1, Z25
+	VPDPBUSD 64(R8)(AX*1), Z1, Z26
+	ADDQ     $0x00000080, R8
+	ADDQ     $0x00000080, R9
+	DECQ     R10
+	JNZ      rloop
 
 rrest:
 	MOVQ AX, R10
@@ -2640,26 +2660,23 @@ rrest:
 	JZ   rtail
 
 rloop1:
-	VMOVDQU64 (R9), Z1
-	VPXORD    (R8), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z23
-	VPXORD    (R8)(AX*1), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z24
-	ADDQ      $0x00000040, R8
-	ADDQ      $0x00000040, R9
-	DECQ      R10
-	JNZ       rloop1
+	VPXORD   (R9), Z0, Z1
+	VPDPBUSD (R8), Z1, Z23
+	VPDPBUSD (R8)(AX*1), Z1, Z24
+	ADDQ     $0x00000040, R8
+	ADDQ     $0x00000040, R9
+	DECQ     R10
+	JNZ      rloop1
 
 rtail:
 	KORTESTQ   K1, K1
 	JZ         rreduce
 	VMOVDQU8.Z (R9), K1, Z1
+	VPXORD     Z1, Z0, Z1
 	VMOVDQU8.Z (R8), K1, Z2
-	VPXORD     Z2, Z0, Z2
-	VPDPBUSD   Z1, Z2, Z25
+	VPDPBUSD   Z2, Z1, Z25
 	VMOVDQU8.Z (R8)(AX*1), K1, Z2
-	VPXORD     Z2, Z0, Z2
-	VPDPBUSD   Z1, Z2, Z26
+	VPDPBUSD   Z2, Z1, Z26
 
 rreduce:
 	VPADDD        Z25, Z23, Z23
@@ -2677,10 +2694,10 @@ rreduce:
 	VSHUFPS       $0x88, Z27, Z1, Z2
 	VSHUFPS       $0xdd, Z27, Z1, Z1
 	VPADDD        Z1, Z2, Z2
-	MOVQ          sums+40(FP), R8
-	VPBROADCASTD  (R8), Z1
-	VPSLLD        $0x07, Z1, Z1
-	VPSUBD        Z1, Z2, Z2
+	MOVQ          8(SP), R8
+	VPSUBD        (R8), Z2, Z2
+	ADDQ          $0x40, R8
+	MOVQ          R8, 8(SP)
 	VMOVD         X2, (SI)
 	VEXTRACTI32X4 $0x01, Z2, X1
 	VMOVD         X1, (SI)(BX*1)
@@ -2694,9 +2711,6 @@ rreduce:
 	MOVQ          out+48(FP), DX
 	ADDQ          $0x04, DX
 	MOVQ          DX, out+48(FP)
-	MOVQ          sums+40(FP), DX
-	ADDQ          $0x04, DX
-	MOVQ          DX, sums+40(FP)
 	DECQ          (SP)
 	JNZ           rowloop
 
@@ -2704,9 +2718,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func int8VNNIx3(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// func int8VNNIx3(q *int8, d int, codes *int8, stride int, n int, fix *int32, out *int32, outStride int, groups int, pf int)
 // Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI, BMI2, MMX+
-TEXT ·int8VNNIx3(SB), NOSPLIT, $8-80
+TEXT ·int8VNNIx3(SB), NOSPLIT, $16-80
 	MOVQ         d+8(FP), AX
 	MOVQ         stride+24(FP), CX
 	LEAQ         (CX)(CX*2), DX
@@ -2731,6 +2745,8 @@ tiles:
 	MOVQ q+0(FP), SI
 	MOVQ out+48(FP), DI
 	MOVQ groups+64(FP), R8
+	MOVQ fix+40(FP), R9
+	MOVQ R9, 8(SP)
 
 tgroup:
 	VPXORD Z1, Z1, Z1
@@ -2754,25 +2770,25 @@ tgroup:
 	JZ     trest
 
 tloop:
-	VMOVDQU64  (R10), Z13
-	VMOVDQU64  (R10)(CX*1), Z14
-	VMOVDQU64  (R10)(CX*2), Z15
-	VMOVDQU64  (R10)(DX*1), Z16
-	VPXORD     (R9), Z0, Z17
-	VPDPBUSD   Z13, Z17, Z1
-	VPDPBUSD   Z14, Z17, Z2
-	VPDPBUSD   Z15, Z17, Z3
-	VPDPBUSD   Z16, Z17, Z4
-	VPXORD     (R9)(AX*1), Z0, Z17
-	VPDPBUSD   Z13, Z17, Z5
-	VPDPBUSD   Z14, Z17, Z6
-	VPDPBUSD   Z15, Z17, Z7
-	VPDPBUSD   Z16, Z17, Z8
-	VPXORD     (R9)(AX*2), Z0, Z17
-	VPDPBUSD   Z13, Z17, Z9
-	VPDPBUSD   Z14, Z17, Z10
-	VPDPBUSD   Z15, Z17, Z11
-	VPDPBUSD   Z16, Z17, Z12
+	VPXORD     (R10), Z0, Z13
+	VPXORD     (R10)(CX*1), Z0, Z14
+	VPXORD     (R10)(CX*2), Z0, Z15
+	VPXORD     (R10)(DX*1), Z0, Z16
+	VMOVDQU64  (R9), Z17
+	VPDPBUSD   Z17, Z13, Z1
+	VPDPBUSD   Z17, Z14, Z2
+	VPDPBUSD   Z17, Z15, Z3
+	VPDPBUSD   Z17, Z16, Z4
+	VMOVDQU64  (R9)(AX*1), Z17
+	VPDPBUSD   Z17, Z13, Z5
+	VPDPBUSD   Z17, Z14, Z6
+	VPDPBUSD   Z17, Z15, Z7
+	VPDPBUSD   Z17, Z16, Z8
+	VMOVDQU64  (R9)(AX*2), Z17
+	VPDPBUSD   Z17, Z13, Z9
+	VPDPBUSD   Z17, Z14, Z10
+	VPDPBUSD   Z17, Z15, Z11
+	VPDPBUSD   Z17, Z16, Z12
 	PREFETCHT0 (R12)
 	PREFETCHT0 (R12)(CX*1)
 	PREFETCHT0 (R12)(CX*2)
@@ -2787,99 +2803,97 @@ trest:
 	KORTESTQ   K1, K1
 	JZ         treduce
 	VMOVDQU8.Z (R10), K1, Z13
+	VPXORD     Z13, Z0, Z13
 	VMOVDQU8.Z (R10)(CX*1), K1, Z14
+	VPXORD     Z14, Z0, Z14
 	VMOVDQU8.Z (R10)(CX*2), K1, Z15
+	VPXORD     Z15, Z0, Z15
 	VMOVDQU8.Z (R10)(DX*1), K1, Z16
+	VPXORD     Z16, Z0, Z16
 	VMOVDQU8.Z (R9), K1, Z17
-	VPXORD     Z17, Z0, Z17
-	VPDPBUSD   Z13, Z17, Z1
-	VPDPBUSD   Z14, Z17, Z2
-	VPDPBUSD   Z15, Z17, Z3
-	VPDPBUSD   Z16, Z17, Z4
+	VPDPBUSD   Z17, Z13, Z1
+	VPDPBUSD   Z17, Z14, Z2
+	VPDPBUSD   Z17, Z15, Z3
+	VPDPBUSD   Z17, Z16, Z4
 	VMOVDQU8.Z (R9)(AX*1), K1, Z17
-	VPXORD     Z17, Z0, Z17
-	VPDPBUSD   Z13, Z17, Z5
-	VPDPBUSD   Z14, Z17, Z6
-	VPDPBUSD   Z15, Z17, Z7
-	VPDPBUSD   Z16, Z17, Z8
+	VPDPBUSD   Z17, Z13, Z5
+	VPDPBUSD   Z17, Z14, Z6
+	VPDPBUSD   Z17, Z15, Z7
+	VPDPBUSD   Z17, Z16, Z8
 	VMOVDQU8.Z (R9)(AX*2), K1, Z17
-	VPXORD     Z17, Z0, Z17
-	VPDPBUSD   Z13, Z17, Z9
-	VPDPBUSD   Z14, Z17, Z10
-	VPDPBUSD   Z15, Z17, Z11
-	VPDPBUSD   Z16, Z17, Z12
+	VPDPBUSD   Z17, Z13, Z9
+	VPDPBUSD   Z17, Z14, Z10
+	VPDPBUSD   Z17, Z15, Z11
+	VPDPBUSD   Z17, Z16, Z12
 
 treduce:
-	VSHUFF32X4      $0x44, Z5, Z1, Z13
-	VSHUFF32X4      $0xee, Z5, Z1, Z14
-	VPADDD          Z14, Z13, Z13
-	VPXORD          Z18, Z18, Z18
-	VSHUFF32X4      $0x44, Z18, Z9, Z14
-	VSHUFF32X4      $0xee, Z18, Z9, Z15
-	VPADDD          Z15, Z14, Z14
-	VSHUFF32X4      $0x44, Z6, Z2, Z15
-	VSHUFF32X4      $0xee, Z6, Z2, Z16
-	VPADDD          Z16, Z15, Z15
-	VSHUFF32X4      $0x44, Z18, Z10, Z16
-	VSHUFF32X4      $0xee, Z18, Z10, Z17
-	VPADDD          Z17, Z16, Z16
-	VSHUFF32X4      $0x44, Z7, Z3, Z17
-	VSHUFF32X4      $0xee, Z7, Z3, Z23
-	VPADDD          Z23, Z17, Z17
-	VSHUFF32X4      $0x44, Z18, Z11, Z23
-	VSHUFF32X4      $0xee, Z18, Z11, Z24
-	VPADDD          Z24, Z23, Z23
-	VSHUFF32X4      $0x44, Z8, Z4, Z24
-	VSHUFF32X4      $0xee, Z8, Z4, Z25
-	VPADDD          Z25, Z24, Z24
-	VSHUFF32X4      $0x44, Z18, Z12, Z25
-	VSHUFF32X4      $0xee, Z18, Z12, Z26
-	VPADDD          Z26, Z25, Z25
-	VSHUFF32X4      $0x88, Z14, Z13, Z26
-	VSHUFF32X4      $0xdd, Z14, Z13, Z13
-	VPADDD          Z13, Z26, Z26
-	VSHUFF32X4      $0x88, Z16, Z15, Z13
-	VSHUFF32X4      $0xdd, Z16, Z15, Z14
-	VPADDD          Z14, Z13, Z13
-	VSHUFF32X4      $0x88, Z23, Z17, Z14
-	VSHUFF32X4      $0xdd, Z23, Z17, Z15
-	VPADDD          Z15, Z14, Z14
-	VSHUFF32X4      $0x88, Z25, Z24, Z15
-	VSHUFF32X4      $0xdd, Z25, Z24, Z16
-	VPADDD          Z16, Z15, Z15
-	VSHUFPS         $0x44, Z13, Z26, Z16
-	VSHUFPS         $0xee, Z13, Z26, Z13
-	VPADDD          Z13, Z16, Z16
-	VSHUFPS         $0x44, Z15, Z14, Z13
-	VSHUFPS         $0xee, Z15, Z14, Z14
-	VPADDD          Z14, Z13, Z13
-	VSHUFPS         $0x88, Z13, Z16, Z14
-	VSHUFPS         $0xdd, Z13, Z16, Z13
-	VPADDD          Z13, Z14, Z14
-	MOVQ            sums+40(FP), R9
-	VBROADCASTI32X4 (R9), Z13
-	VPSLLD          $0x07, Z13, Z13
-	VPSUBD          Z13, Z14, Z14
-	VMOVUPS         X14, (DI)
-	VEXTRACTI32X4   $0x01, Z14, (DI)(BX*1)
-	VEXTRACTI32X4   $0x02, Z14, (DI)(BX*2)
-	LEAQ            (SI)(AX*2), SI
-	ADDQ            AX, SI
-	LEAQ            (DI)(BX*2), DI
-	ADDQ            BX, DI
-	DECQ            R8
-	JNZ             tgroup
-	MOVQ            codes+16(FP), SI
-	LEAQ            (SI)(CX*4), SI
-	MOVQ            SI, codes+16(FP)
-	MOVQ            out+48(FP), SI
-	ADDQ            $0x10, SI
-	MOVQ            SI, out+48(FP)
-	MOVQ            sums+40(FP), SI
-	ADDQ            $0x10, SI
-	MOVQ            SI, sums+40(FP)
-	DECQ            n+32(FP)
-	JNZ             tiles
+	VSHUFF32X4    $0x44, Z5, Z1, Z13
+	VSHUFF32X4    $0xee, Z5, Z1, Z14
+	VPADDD        Z14, Z13, Z13
+	VPXORD        Z18, Z18, Z18
+	VSHUFF32X4    $0x44, Z18, Z9, Z14
+	VSHUFF32X4    $0xee, Z18, Z9, Z15
+	VPADDD        Z15, Z14, Z14
+	VSHUFF32X4    $0x44, Z6, Z2, Z15
+	VSHUFF32X4    $0xee, Z6, Z2, Z16
+	VPADDD        Z16, Z15, Z15
+	VSHUFF32X4    $0x44, Z18, Z10, Z16
+	VSHUFF32X4    $0xee, Z18, Z10, Z17
+	VPADDD        Z17, Z16, Z16
+	VSHUFF32X4    $0x44, Z7, Z3, Z17
+	VSHUFF32X4    $0xee, Z7, Z3, Z23
+	VPADDD        Z23, Z17, Z17
+	VSHUFF32X4    $0x44, Z18, Z11, Z23
+	VSHUFF32X4    $0xee, Z18, Z11, Z24
+	VPADDD        Z24, Z23, Z23
+	VSHUFF32X4    $0x44, Z8, Z4, Z24
+	VSHUFF32X4    $0xee, Z8, Z4, Z25
+	VPADDD        Z25, Z24, Z24
+	VSHUFF32X4    $0x44, Z18, Z12, Z25
+	VSHUFF32X4    $0xee, Z18, Z12, Z26
+	VPADDD        Z26, Z25, Z25
+	VSHUFF32X4    $0x88, Z14, Z13, Z26
+	VSHUFF32X4    $0xdd, Z14, Z13, Z13
+	VPADDD        Z13, Z26, Z26
+	VSHUFF32X4    $0x88, Z16, Z15, Z13
+	VSHUFF32X4    $0xdd, Z16, Z15, Z14
+	VPADDD        Z14, Z13, Z13
+	VSHUFF32X4    $0x88, Z23, Z17, Z14
+	VSHUFF32X4    $0xdd, Z23, Z17, Z15
+	VPADDD        Z15, Z14, Z14
+	VSHUFF32X4    $0x88, Z25, Z24, Z15
+	VSHUFF32X4    $0xdd, Z25, Z24, Z16
+	VPADDD        Z16, Z15, Z15
+	VSHUFPS       $0x44, Z13, Z26, Z16
+	VSHUFPS       $0xee, Z13, Z26, Z13
+	VPADDD        Z13, Z16, Z16
+	VSHUFPS       $0x44, Z15, Z14, Z13
+	VSHUFPS       $0xee, Z15, Z14, Z14
+	VPADDD        Z14, Z13, Z13
+	VSHUFPS       $0x88, Z13, Z16, Z14
+	VSHUFPS       $0xdd, Z13, Z16, Z13
+	VPADDD        Z13, Z14, Z14
+	MOVQ          8(SP), R9
+	VPSUBD        (R9), Z14, Z14
+	ADDQ          $0x40, R9
+	MOVQ          R9, 8(SP)
+	VMOVUPS       X14, (DI)
+	VEXTRACTI32X4 $0x01, Z14, (DI)(BX*1)
+	VEXTRACTI32X4 $0x02, Z14, (DI)(BX*2)
+	LEAQ          (SI)(AX*2), SI
+	ADDQ          AX, SI
+	LEAQ          (DI)(BX*2), DI
+	ADDQ          BX, DI
+	DECQ          R8
+	JNZ           tgroup
+	MOVQ          codes+16(FP), SI
+	LEAQ          (SI)(CX*4), SI
+	MOVQ          SI, codes+16(FP)
+	MOVQ          out+48(FP), SI
+	ADDQ          $0x10, SI
+	MOVQ          SI, out+48(FP)
+	DECQ          n+32(FP)
+	JNZ           tiles
 
 rest:
 	CMPQ (SP), $0x00
@@ -2889,6 +2903,8 @@ rowloop:
 	MOVQ q+0(FP), DX
 	MOVQ out+48(FP), SI
 	MOVQ groups+64(FP), DI
+	MOVQ fix+40(FP), R8
+	MOVQ R8, 8(SP)
 
 rgroup:
 	VPXORD Z19, Z19, Z19
@@ -2901,31 +2917,26 @@ rgroup:
 	JZ     rrest
 
 rloop:
-	VMOVDQU64 (R9), Z1
-	VPXORD    (R8), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z19
-	VPXORD    (R8)(AX*1), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z20
-	VPXORD    (R8)(AX*2), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z21
-	ADDQ      $0x00000040, R8
-	ADDQ      $0x00000040, R9
-	DECQ      R10
-	JNZ       rloop
+	VPXORD   (R9), Z0, Z1
+	VPDPBUSD (R8), Z1, Z19
+	VPDPBUSD (R8)(AX*1), Z1, Z20
+	VPDPBUSD (R8)(AX*2), Z1, Z21
+	ADDQ     $0x00000040, R8
+	ADDQ     $0x00000040, R9
+	DECQ     R10
+	JNZ      rloop
 
 rrest:
 	KORTESTQ   K1, K1
 	JZ         rreduce
 	VMOVDQU8.Z (R9), K1, Z1
+	VPXORD     Z1, Z0, Z1
 	VMOVDQU8.Z (R8), K1, Z2
-	VPXORD     Z2, Z0, Z2
-	VPDPBUSD   Z1, Z2, Z19
+	VPDPBUSD   Z2, Z1, Z19
 	VMOVDQU8.Z (R8)(AX*1), K1, Z2
-	VPXORD     Z2, Z0, Z2
-	VPDPBUSD   Z1, Z2, Z20
+	VPDPBUSD   Z2, Z1, Z20
 	VMOVDQU8.Z (R8)(AX*2), K1, Z2
-	VPXORD     Z2, Z0, Z2
-	VPDPBUSD   Z1, Z2, Z21
+	VPDPBUSD   Z2, Z1, Z21
 
 rreduce:
 	VSHUFF32X4    $0x44, Z20, Z19, Z1
@@ -2944,10 +2955,10 @@ rreduce:
 	VSHUFPS       $0x88, Z22, Z1, Z2
 	VSHUFPS       $0xdd, Z22, Z1, Z1
 	VPADDD        Z1, Z2, Z2
-	MOVQ          sums+40(FP), R8
-	VPBROADCASTD  (R8), Z1
-	VPSLLD        $0x07, Z1, Z1
-	VPSUBD        Z1, Z2, Z2
+	MOVQ          8(SP), R8
+	VPSUBD        (R8), Z2, Z2
+	ADDQ          $0x40, R8
+	MOVQ          R8, 8(SP)
 	VMOVD         X2, (SI)
 	VEXTRACTI32X4 $0x01, Z2, X1
 	VMOVD         X1, (SI)(BX*1)
@@ -2965,9 +2976,6 @@ rreduce:
 	MOVQ          out+48(FP), DX
 	ADDQ          $0x04, DX
 	MOVQ          DX, out+48(FP)
-	MOVQ          sums+40(FP), DX
-	ADDQ          $0x04, DX
-	MOVQ          DX, sums+40(FP)
 	DECQ          (SP)
 	JNZ           rowloop
 
@@ -2975,9 +2983,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func int8VNNIx4(q *int8, d int, codes *int8, stride int, n int, sums *int32, out *int32, outStride int, groups int, pf int)
+// func int8VNNIx4(q *int8, d int, codes *int8, stride int, n int, fix *int32, out *int32, outStride int, groups int, pf int)
 // Requires: AVX, AVX512BW, AVX512F, AVX512_VNNI, BMI2, MMX+
-TEXT ·int8VNNIx4(SB), NOSPLIT, $8-80
+TEXT ·int8VNNIx4(SB), NOSPLIT, $16-80
 	MOVQ         d+8(FP), AX
 	LEAQ         (AX)(AX*2), CX
 	MOVQ         stride+24(FP), DX
@@ -3003,6 +3011,8 @@ tiles:
 	MOVQ q+0(FP), DI
 	MOVQ out+48(FP), R8
 	MOVQ groups+64(FP), R9
+	MOVQ fix+40(FP), R10
+	MOVQ R10, 8(SP)
 
 tgroup:
 	VPXORD Z1, Z1, Z1
@@ -3030,30 +3040,30 @@ tgroup:
 	JZ     trest
 
 tloop:
-	VMOVDQU64  (R11), Z17
-	VMOVDQU64  (R11)(DX*1), Z18
-	VMOVDQU64  (R11)(DX*2), Z19
-	VMOVDQU64  (R11)(BX*1), Z20
-	VPXORD     (R10), Z0, Z21
-	VPDPBUSD   Z17, Z21, Z1
-	VPDPBUSD   Z18, Z21, Z2
-	VPDPBUSD   Z19, Z21, Z3
-	VPDPBUSD   Z20, Z21, Z4
-	VPXORD     (R10)(AX*1), Z0, Z21
-	VPDPBUSD   Z17, Z21, Z5
-	VPDPBUSD   Z18, Z21, Z6
-	VPDPBUSD   Z19, Z21, Z7
-	VPDPBUSD   Z20, Z21, Z8
-	VPXORD     (R10)(AX*2), Z0, Z21
-	VPDPBUSD   Z17, Z21, Z9
-	VPDPBUSD   Z18, Z21, Z10
-	VPDPBUSD   Z19, Z21, Z11
-	VPDPBUSD   Z20, Z21, Z12
-	VPXORD     (R10)(CX*1), Z0, Z21
-	VPDPBUSD   Z17, Z21, Z13
-	VPDPBUSD   Z18, Z21, Z14
-	VPDPBUSD   Z19, Z21, Z15
-	VPDPBUSD   Z20, Z21, Z16
+	VPXORD     (R11), Z0, Z17
+	VPXORD     (R11)(DX*1), Z0, Z18
+	VPXORD     (R11)(DX*2), Z0, Z19
+	VPXORD     (R11)(BX*1), Z0, Z20
+	VMOVDQU64  (R10), Z21
+	VPDPBUSD   Z21, Z17, Z1
+	VPDPBUSD   Z21, Z18, Z2
+	VPDPBUSD   Z21, Z19, Z3
+	VPDPBUSD   Z21, Z20, Z4
+	VMOVDQU64  (R10)(AX*1), Z21
+	VPDPBUSD   Z21, Z17, Z5
+	VPDPBUSD   Z21, Z18, Z6
+	VPDPBUSD   Z21, Z19, Z7
+	VPDPBUSD   Z21, Z20, Z8
+	VMOVDQU64  (R10)(AX*2), Z21
+	VPDPBUSD   Z21, Z17, Z9
+	VPDPBUSD   Z21, Z18, Z10
+	VPDPBUSD   Z21, Z19, Z11
+	VPDPBUSD   Z21, Z20, Z12
+	VMOVDQU64  (R10)(CX*1), Z21
+	VPDPBUSD   Z21, Z17, Z13
+	VPDPBUSD   Z21, Z18, Z14
+	VPDPBUSD   Z21, Z19, Z15
+	VPDPBUSD   Z21, Z20, Z16
 	PREFETCHT0 (R13)
 	PREFETCHT0 (R13)(DX*1)
 	PREFETCHT0 (R13)(DX*2)
@@ -3068,104 +3078,101 @@ trest:
 	KORTESTQ   K1, K1
 	JZ         treduce
 	VMOVDQU8.Z (R11), K1, Z17
+	VPXORD     Z17, Z0, Z17
 	VMOVDQU8.Z (R11)(DX*1), K1, Z18
+	VPXORD     Z18, Z0, Z18
 	VMOVDQU8.Z (R11)(DX*2), K1, Z19
+	VPXORD     Z19, Z0, Z19
 	VMOVDQU8.Z (R11)(BX*1), K1, Z20
+	VPXORD     Z20, Z0, Z20
 	VMOVDQU8.Z (R10), K1, Z21
-	VPXORD     Z21, Z0, Z21
-	VPDPBUSD   Z17, Z21, Z1
-	VPDPBUSD   Z18, Z21, Z2
-	VPDPBUSD   Z19, Z21, Z3
-	VPDPBUSD   Z20, Z21, Z4
+	VPDPBUSD   Z21, Z17, Z1
+	VPDPBUSD   Z21, Z18, Z2
+	VPDPBUSD   Z21, Z19, Z3
+	VPDPBUSD   Z21, Z20, Z4
 	VMOVDQU8.Z (R10)(AX*1), K1, Z21
-	VPXORD     Z21, Z0, Z21
-	VPDPBUSD   Z17, Z21, Z5
-	VPDPBUSD   Z18, Z21, Z6
-	VPDPBUSD   Z19, Z21, Z7
-	VPDPBUSD   Z20, Z21, Z8
+	VPDPBUSD   Z21, Z17, Z5
+	VPDPBUSD   Z21, Z18, Z6
+	VPDPBUSD   Z21, Z19, Z7
+	VPDPBUSD   Z21, Z20, Z8
 	VMOVDQU8.Z (R10)(AX*2), K1, Z21
-	VPXORD     Z21, Z0, Z21
-	VPDPBUSD   Z17, Z21, Z9
-	VPDPBUSD   Z18, Z21, Z10
-	VPDPBUSD   Z19, Z21, Z11
-	VPDPBUSD   Z20, Z21, Z12
+	VPDPBUSD   Z21, Z17, Z9
+	VPDPBUSD   Z21, Z18, Z10
+	VPDPBUSD   Z21, Z19, Z11
+	VPDPBUSD   Z21, Z20, Z12
 	VMOVDQU8.Z (R10)(CX*1), K1, Z21
-	VPXORD     Z21, Z0, Z21
-	VPDPBUSD   Z17, Z21, Z13
-	VPDPBUSD   Z18, Z21, Z14
-	VPDPBUSD   Z19, Z21, Z15
-	VPDPBUSD   Z20, Z21, Z16
+	VPDPBUSD   Z21, Z17, Z13
+	VPDPBUSD   Z21, Z18, Z14
+	VPDPBUSD   Z21, Z19, Z15
+	VPDPBUSD   Z21, Z20, Z16
 
 treduce:
-	VSHUFF32X4      $0x44, Z5, Z1, Z17
-	VSHUFF32X4      $0xee, Z5, Z1, Z18
-	VPADDD          Z18, Z17, Z17
-	VSHUFF32X4      $0x44, Z13, Z9, Z18
-	VSHUFF32X4      $0xee, Z13, Z9, Z19
-	VPADDD          Z19, Z18, Z18
-	VSHUFF32X4      $0x44, Z6, Z2, Z19
-	VSHUFF32X4      $0xee, Z6, Z2, Z20
-	VPADDD          Z20, Z19, Z19
-	VSHUFF32X4      $0x44, Z14, Z10, Z20
-	VSHUFF32X4      $0xee, Z14, Z10, Z21
-	VPADDD          Z21, Z20, Z20
-	VSHUFF32X4      $0x44, Z7, Z3, Z21
-	VSHUFF32X4      $0xee, Z7, Z3, Z27
-	VPADDD          Z27, Z21, Z21
-	VSHUFF32X4      $0x44, Z15, Z11, Z27
-	VSHUFF32X4      $0xee, Z15, Z11, Z28
-	VPADDD          Z28, Z27, Z27
-	VSHUFF32X4      $0x44, Z8, Z4, Z28
-	VSHUFF32X4      $0xee, Z8, Z4, Z29
-	VPADDD          Z29, Z28, Z28
-	VSHUFF32X4      $0x44, Z16, Z12, Z29
-	VSHUFF32X4      $0xee, Z16, Z12, Z30
-	VPADDD          Z30, Z29, Z29
-	VSHUFF32X4      $0x88, Z18, Z17, Z30
-	VSHUFF32X4      $0xdd, Z18, Z17, Z17
-	VPADDD          Z17, Z30, Z30
-	VSHUFF32X4      $0x88, Z20, Z19, Z17
-	VSHUFF32X4      $0xdd, Z20, Z19, Z18
-	VPADDD          Z18, Z17, Z17
-	VSHUFF32X4      $0x88, Z27, Z21, Z18
-	VSHUFF32X4      $0xdd, Z27, Z21, Z19
-	VPADDD          Z19, Z18, Z18
-	VSHUFF32X4      $0x88, Z29, Z28, Z19
-	VSHUFF32X4      $0xdd, Z29, Z28, Z20
-	VPADDD          Z20, Z19, Z19
-	VSHUFPS         $0x44, Z17, Z30, Z20
-	VSHUFPS         $0xee, Z17, Z30, Z17
-	VPADDD          Z17, Z20, Z20
-	VSHUFPS         $0x44, Z19, Z18, Z17
-	VSHUFPS         $0xee, Z19, Z18, Z18
-	VPADDD          Z18, Z17, Z17
-	VSHUFPS         $0x88, Z17, Z20, Z18
-	VSHUFPS         $0xdd, Z17, Z20, Z17
-	VPADDD          Z17, Z18, Z18
-	MOVQ            sums+40(FP), R10
-	VBROADCASTI32X4 (R10), Z17
-	VPSLLD          $0x07, Z17, Z17
-	VPSUBD          Z17, Z18, Z18
-	VMOVUPS         X18, (R8)
-	VEXTRACTI32X4   $0x01, Z18, (R8)(SI*1)
-	VEXTRACTI32X4   $0x02, Z18, (R8)(SI*2)
-	LEAQ            (R8)(SI*2), R10
-	VEXTRACTI32X4   $0x03, Z18, (R10)(SI*1)
-	LEAQ            (DI)(AX*4), DI
-	LEAQ            (R8)(SI*4), R8
-	DECQ            R9
-	JNZ             tgroup
-	MOVQ            codes+16(FP), DI
-	LEAQ            (DI)(DX*4), DI
-	MOVQ            DI, codes+16(FP)
-	MOVQ            out+48(FP), DI
-	ADDQ            $0x10, DI
-	MOVQ            DI, out+48(FP)
-	MOVQ            sums+40(FP), DI
-	ADDQ            $0x10, DI
-	MOVQ            DI, sums+40(FP)
-	DECQ            n+32(FP)
-	JNZ             tiles
+	VSHUFF32X4    $0x44, Z5, Z1, Z17
+	VSHUFF32X4    $0xee, Z5, Z1, Z18
+	VPADDD        Z18, Z17, Z17
+	VSHUFF32X4    $0x44, Z13, Z9, Z18
+	VSHUFF32X4    $0xee, Z13, Z9, Z19
+	VPADDD        Z19, Z18, Z18
+	VSHUFF32X4    $0x44, Z6, Z2, Z19
+	VSHUFF32X4    $0xee, Z6, Z2, Z20
+	VPADDD        Z20, Z19, Z19
+	VSHUFF32X4    $0x44, Z14, Z10, Z20
+	VSHUFF32X4    $0xee, Z14, Z10, Z21
+	VPADDD        Z21, Z20, Z20
+	VSHUFF32X4    $0x44, Z7, Z3, Z21
+	VSHUFF32X4    $0xee, Z7, Z3, Z27
+	VPADDD        Z27, Z21, Z21
+	VSHUFF32X4    $0x44, Z15, Z11, Z27
+	VSHUFF32X4    $0xee, Z15, Z11, Z28
+	VPADDD        Z28, Z27, Z27
+	VSHUFF32X4    $0x44, Z8, Z4, Z28
+	VSHUFF32X4    $0xee, Z8, Z4, Z29
+	VPADDD        Z29, Z28, Z28
+	VSHUFF32X4    $0x44, Z16, Z12, Z29
+	VSHUFF32X4    $0xee, Z16, Z12, Z30
+	VPADDD        Z30, Z29, Z29
+	VSHUFF32X4    $0x88, Z18, Z17, Z30
+	VSHUFF32X4    $0xdd, Z18, Z17, Z17
+	VPADDD        Z17, Z30, Z30
+	VSHUFF32X4    $0x88, Z20, Z19, Z17
+	VSHUFF32X4    $0xdd, Z20, Z19, Z18
+	VPADDD        Z18, Z17, Z17
+	VSHUFF32X4    $0x88, Z27, Z21, Z18
+	VSHUFF32X4    $0xdd, Z27, Z21, Z19
+	VPADDD        Z19, Z18, Z18
+	VSHUFF32X4    $0x88, Z29, Z28, Z19
+	VSHUFF32X4    $0xdd, Z29, Z28, Z20
+	VPADDD        Z20, Z19, Z19
+	VSHUFPS       $0x44, Z17, Z30, Z20
+	VSHUFPS       $0xee, Z17, Z30, Z17
+	VPADDD        Z17, Z20, Z20
+	VSHUFPS       $0x44, Z19, Z18, Z17
+	VSHUFPS       $0xee, Z19, Z18, Z18
+	VPADDD        Z18, Z17, Z17
+	VSHUFPS       $0x88, Z17, Z20, Z18
+	VSHUFPS       $0xdd, Z17, Z20, Z17
+	VPADDD        Z17, Z18, Z18
+	MOVQ          8(SP), R10
+	VPSUBD        (R10), Z18, Z18
+	ADDQ          $0x40, R10
+	MOVQ          R10, 8(SP)
+	VMOVUPS       X18, (R8)
+	VEXTRACTI32X4 $0x01, Z18, (R8)(SI*1)
+	VEXTRACTI32X4 $0x02, Z18, (R8)(SI*2)
+	LEAQ          (R8)(SI*2), R10
+	VEXTRACTI32X4 $0x03, Z18, (R10)(SI*1)
+	LEAQ          (DI)(AX*4), DI
+	LEAQ          (R8)(SI*4), R8
+	DECQ          R9
+	JNZ           tgroup
+	MOVQ          codes+16(FP), DI
+	LEAQ          (DI)(DX*4), DI
+	MOVQ          DI, codes+16(FP)
+	MOVQ          out+48(FP), DI
+	ADDQ          $0x10, DI
+	MOVQ          DI, out+48(FP)
+	DECQ          n+32(FP)
+	JNZ           tiles
 
 rest:
 	CMPQ (SP), $0x00
@@ -3175,6 +3182,8 @@ rowloop:
 	MOVQ q+0(FP), BX
 	MOVQ out+48(FP), DI
 	MOVQ groups+64(FP), R8
+	MOVQ fix+40(FP), R9
+	MOVQ R9, 8(SP)
 
 rgroup:
 	VPXORD Z22, Z22, Z22
@@ -3188,36 +3197,29 @@ rgroup:
 	JZ     rrest
 
 rloop:
-	VMOVDQU64 (R10), Z1
-	VPXORD    (R9), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z22
-	VPXORD    (R9)(AX*1), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z23
-	VPXORD    (R9)(AX*2), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z24
-	VPXORD    (R9)(CX*1), Z0, Z2
-	VPDPBUSD  Z1, Z2, Z25
-	ADDQ      $0x00000040, R9
-	ADDQ      $0x00000040, R10
-	DECQ      R11
-	JNZ       rloop
+	VPXORD   (R10), Z0, Z1
+	VPDPBUSD (R9), Z1, Z22
+	VPDPBUSD (R9)(AX*1), Z1, Z23
+	VPDPBUSD (R9)(AX*2), Z1, Z24
+	VPDPBUSD (R9)(CX*1), Z1, Z25
+	ADDQ     $0x00000040, R9
+	ADDQ     $0x00000040, R10
+	DECQ     R11
+	JNZ      rloop
 
 rrest:
 	KORTESTQ   K1, K1
 	JZ         rreduce
 	VMOVDQU8.Z (R10), K1, Z1
+	VPXORD     Z1, Z0, Z1
 	VMOVDQU8.Z (R9), K1, Z2
-	VPXORD     Z2, Z0, Z2
-	VPDPBUSD   Z1, Z2, Z22
+	VPDPBUSD   Z2, Z1, Z22
 	VMOVDQU8.Z (R9)(AX*1), K1, Z2
-	VPXORD     Z2, Z0, Z2
-	VPDPBUSD   Z1, Z2, Z23
+	VPDPBUSD   Z2, Z1, Z23
 	VMOVDQU8.Z (R9)(AX*2), K1, Z2
-	VPXORD     Z2, Z0, Z2
-	VPDPBUSD   Z1, Z2, Z24
+	VPDPBUSD   Z2, Z1, Z24
 	VMOVDQU8.Z (R9)(CX*1), K1, Z2
-	VPXORD     Z2, Z0, Z2
-	VPDPBUSD   Z1, Z2, Z25
+	VPDPBUSD   Z2, Z1, Z25
 
 rreduce:
 	VSHUFF32X4    $0x44, Z23, Z22, Z1
@@ -3236,10 +3238,10 @@ rreduce:
 	VSHUFPS       $0x88, Z26, Z1, Z2
 	VSHUFPS       $0xdd, Z26, Z1, Z1
 	VPADDD        Z1, Z2, Z2
-	MOVQ          sums+40(FP), R9
-	VPBROADCASTD  (R9), Z1
-	VPSLLD        $0x07, Z1, Z1
-	VPSUBD        Z1, Z2, Z2
+	MOVQ          8(SP), R9
+	VPSUBD        (R9), Z2, Z2
+	ADDQ          $0x40, R9
+	MOVQ          R9, 8(SP)
 	VMOVD         X2, (DI)
 	VEXTRACTI32X4 $0x01, Z2, X1
 	VMOVD         X1, (DI)(SI*1)
@@ -3258,9 +3260,6 @@ rreduce:
 	MOVQ          out+48(FP), BX
 	ADDQ          $0x04, BX
 	MOVQ          BX, out+48(FP)
-	MOVQ          sums+40(FP), BX
-	ADDQ          $0x04, BX
-	MOVQ          BX, sums+40(FP)
 	DECQ          (SP)
 	JNZ           rowloop
 
@@ -3538,3 +3537,114 @@ done:
 	MOVQ          AX, sum+48(FP)
 	VZEROUPPER
 	RET
+
+// func screenAVX512(metas *byte, dots *int32, inv *float32, n int, coef *float64, cut float32, out *byte)
+// Requires: AVX, AVX2, AVX512F, AVX512VL, SSE
+TEXT ·screenAVX512(SB), NOSPLIT, $0-56
+	MOVQ         metas+0(FP), AX
+	MOVQ         dots+8(FP), CX
+	MOVQ         inv+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVQ         coef+32(FP), SI
+	MOVQ         out+48(FP), DI
+	VBROADCASTSD (SI), Z0
+	VBROADCASTSD 8(SI), Z1
+	VBROADCASTSD 16(SI), Z2
+	VBROADCASTSD 24(SI), Z3
+	MOVSS        cut+40(FP), X4
+	VBROADCASTSS X4, Y4
+	VBROADCASTSS screenConsts<>+48(SB), Y5
+	VPMOVZXBD    screenConsts<>+0(SB), Z6
+	VPMOVZXBD    screenConsts<>+16(SB), Z7
+	VPMOVZXBD    screenConsts<>+32(SB), Z8
+	SHRQ         $0x03, BX
+	JZ           screendone
+
+screenloop:
+	VMOVUPS   (AX), Z9
+	VMOVUPS   64(AX), Z10
+	VMOVDQA32 Z6, Z11
+	VPERMI2PS Z10, Z9, Z11
+	VCVTPS2PD Y11, Z11
+	VMOVDQA32 Z7, Z12
+	VPERMI2PS Z10, Z9, Z12
+	VCVTPS2PD Y12, Z12
+	VMOVDQA32 Z8, Z13
+	VPERMI2PS Z10, Z9, Z13
+	VCVTPS2PD Y13, Z9
+	VCVTDQ2PD (CX), Z10
+	VMULPD    Z0, Z9, Z9
+	VMULPD    Z1, Z12, Z12
+	VADDPD    Z12, Z9, Z9
+	VADDPD    Z2, Z9, Z9
+	VMULPD    Z3, Z11, Z11
+	VMULPD    Z10, Z11, Z11
+	VADDPD    Z9, Z11, Z11
+	VCVTPD2PS Z11, Y9
+	VCMPPS    $0x03, Y9, Y9, K1
+	VBLENDMPS Y5, Y9, K1, Y9
+	VMULPS    (DX), Y9, Y9
+	VCMPPS    $0x05, Y4, Y9, K1
+	KMOVW     K1, SI
+	MOVB      SI, (DI)
+	ADDQ      $0x80, AX
+	ADDQ      $0x20, CX
+	ADDQ      $0x20, DX
+	INCQ      DI
+	DECQ      BX
+	JNZ       screenloop
+
+screendone:
+	VZEROUPPER
+	RET
+
+DATA screenConsts<>+0(SB)/1, $0x00
+DATA screenConsts<>+1(SB)/1, $0x04
+DATA screenConsts<>+2(SB)/1, $0x08
+DATA screenConsts<>+3(SB)/1, $0x0c
+DATA screenConsts<>+4(SB)/1, $0x10
+DATA screenConsts<>+5(SB)/1, $0x14
+DATA screenConsts<>+6(SB)/1, $0x18
+DATA screenConsts<>+7(SB)/1, $0x1c
+DATA screenConsts<>+8(SB)/1, $0x00
+DATA screenConsts<>+9(SB)/1, $0x04
+DATA screenConsts<>+10(SB)/1, $0x08
+DATA screenConsts<>+11(SB)/1, $0x0c
+DATA screenConsts<>+12(SB)/1, $0x10
+DATA screenConsts<>+13(SB)/1, $0x14
+DATA screenConsts<>+14(SB)/1, $0x18
+DATA screenConsts<>+15(SB)/1, $0x1c
+DATA screenConsts<>+16(SB)/1, $0x01
+DATA screenConsts<>+17(SB)/1, $0x05
+DATA screenConsts<>+18(SB)/1, $0x09
+DATA screenConsts<>+19(SB)/1, $0x0d
+DATA screenConsts<>+20(SB)/1, $0x11
+DATA screenConsts<>+21(SB)/1, $0x15
+DATA screenConsts<>+22(SB)/1, $0x19
+DATA screenConsts<>+23(SB)/1, $0x1d
+DATA screenConsts<>+24(SB)/1, $0x01
+DATA screenConsts<>+25(SB)/1, $0x05
+DATA screenConsts<>+26(SB)/1, $0x09
+DATA screenConsts<>+27(SB)/1, $0x0d
+DATA screenConsts<>+28(SB)/1, $0x11
+DATA screenConsts<>+29(SB)/1, $0x15
+DATA screenConsts<>+30(SB)/1, $0x19
+DATA screenConsts<>+31(SB)/1, $0x1d
+DATA screenConsts<>+32(SB)/1, $0x02
+DATA screenConsts<>+33(SB)/1, $0x06
+DATA screenConsts<>+34(SB)/1, $0x0a
+DATA screenConsts<>+35(SB)/1, $0x0e
+DATA screenConsts<>+36(SB)/1, $0x12
+DATA screenConsts<>+37(SB)/1, $0x16
+DATA screenConsts<>+38(SB)/1, $0x1a
+DATA screenConsts<>+39(SB)/1, $0x1e
+DATA screenConsts<>+40(SB)/1, $0x02
+DATA screenConsts<>+41(SB)/1, $0x06
+DATA screenConsts<>+42(SB)/1, $0x0a
+DATA screenConsts<>+43(SB)/1, $0x0e
+DATA screenConsts<>+44(SB)/1, $0x12
+DATA screenConsts<>+45(SB)/1, $0x16
+DATA screenConsts<>+46(SB)/1, $0x1a
+DATA screenConsts<>+47(SB)/1, $0x1e
+DATA screenConsts<>+48(SB)/4, $0x7f800000
+GLOBL screenConsts<>(SB), RODATA|NOPTR, $52

@@ -17,19 +17,17 @@ const MaxInt8Dim = 1 << 16
 //
 //	out[r] = sum_i int32(q[i]) * int32(codes[r*stride+i])
 //
-// for i in [0, len(q)) and r in [0, n). sums[r] must be the sum of the
-// row's codes, sum_i codes[r*stride+i], stored with the row: the
-// AVX-512 VNNI kernel computes sum_i (q[i]+128)*codes[...] and subtracts
-// 128*sums[r] (the other kernels ignore sums, so a wrong sum gives a
-// wrong result on VNNI only; the caller must check sums like the codes).
-// Values may be any int8 (the quantizer's codes are in [-127, 127]).
+// for i in [0, len(q)) and r in [0, n). Values may be any int8 (the
+// quantizer's codes are in [-127, 127]). It reads nothing but q and the
+// codes: the AVX-512 VNNI kernel computes sum_i (codes[...]+128)*q[i] and
+// subtracts 128*sum_i q[i], a constant of the query.
 //
-// It needs len(q) <= MaxInt8Dim, stride >= len(q), len(codes) >=
-// (n-1)*stride+len(q) and len(sums) >= n. The result is exact and the
-// same for every implementation. Only out[:n] is written. Int8DotBlock
-// does not allocate.
-func Int8DotBlock(q []int8, codes []int8, stride int, sums []int32, out []int32) {
-	cur.Int8DotBlock(q, codes, stride, sums, out)
+// It needs len(q) <= MaxInt8Dim, stride >= len(q) and len(codes) >=
+// (n-1)*stride+len(q). The result is exact and the same for every
+// implementation. Only out[:n] is written. Int8DotBlock does not
+// allocate.
+func Int8DotBlock(q []int8, codes []int8, stride int, out []int32) {
+	cur.Int8DotBlock(q, codes, stride, out)
 }
 
 // Int8DotBlockMulti scores n rows of codes against nq int8 queries of
@@ -37,14 +35,14 @@ func Int8DotBlock(q []int8, codes []int8, stride int, sums []int32, out []int32)
 //
 //	out[j*outStride+r] = dot(qs[j*d:(j+1)*d], codes[r*stride:r*stride+d])
 //
-// for j in [0, nq) and r in [0, n), exactly, with sums as for
-// Int8DotBlock. It needs d <= MaxInt8Dim, len(qs) >= nq*d, stride >= d,
-// len(codes) >= (n-1)*stride+d, len(sums) >= n, outStride >= n and
+// for j in [0, nq) and r in [0, n), exactly, as Int8DotBlock. It needs
+// d <= MaxInt8Dim, len(qs) >= nq*d, stride >= d,
+// len(codes) >= (n-1)*stride+d, outStride >= n and
 // len(out) >= (nq-1)*outStride+n; no other element of out is written. The
 // kernel is register-tiled like DotBlockMulti, so each code chunk loaded
 // from memory is used for several queries. It does not allocate.
-func Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n int, sums []int32, out []int32, outStride int) {
-	cur.Int8DotBlockMulti(qs, nq, d, codes, stride, n, sums, out, outStride)
+func Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n int, out []int32, outStride int) {
+	cur.Int8DotBlockMulti(qs, nq, d, codes, stride, n, out, outStride)
 }
 
 // Int8Impl names the integer kernel of the selected implementation:
@@ -53,24 +51,21 @@ func Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n int, sums [
 func Int8Impl() string { return cur.i8name }
 
 // int8Multi is Int8DotBlockMulti for validated arguments: nq, d, n >= 1.
-type int8Multi func(qs []int8, nq, d int, codes []int8, stride, n int, sums []int32, out []int32, outStride int)
+type int8Multi func(qs []int8, nq, d int, codes []int8, stride, n int, out []int32, outStride int)
 
 // Int8DotBlock is the package-level Int8DotBlock for implementation k.
-func (k *impl) Int8DotBlock(q []int8, codes []int8, stride int, sums []int32, out []int32) {
-	k.Int8DotBlockMulti(q, 1, len(q), codes, stride, len(out), sums, out, len(out))
+func (k *impl) Int8DotBlock(q []int8, codes []int8, stride int, out []int32) {
+	k.Int8DotBlockMulti(q, 1, len(q), codes, stride, len(out), out, len(out))
 }
 
 // Int8DotBlockMulti is the package-level Int8DotBlockMulti for
 // implementation k.
-func (k *impl) Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n int, sums []int32, out []int32, outStride int) {
+func (k *impl) Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n int, out []int32, outStride int) {
 	if d > MaxInt8Dim {
 		panic("kernel: int8 dimension above MaxInt8Dim")
 	}
 	if !multiArgsOK(nq, d, len(qs), len(codes), stride, n, len(out), outStride) {
 		return
-	}
-	if len(sums) < n {
-		panic("kernel: sums shorter than n")
 	}
 	if d == 0 {
 		for i := 0; i < nq; i++ {
@@ -78,5 +73,5 @@ func (k *impl) Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n i
 		}
 		return
 	}
-	k.i8(qs, nq, d, codes, stride, n, sums, out, outStride)
+	k.i8(qs, nq, d, codes, stride, n, out, outStride)
 }

@@ -47,61 +47,121 @@ func pfInt8(nq, stride int) int {
 	return t * 4 * min(stride, 1<<30)
 }
 
-// int8Kernel is the signature of the generated int8 kernels.
-type int8Kernel func(q *int8, d int, codes *int8, stride, n int, sums *int32, out *int32, outStride, groups, pf int)
+// int8Kernel names one generated int8 kernel. It is called through
+// run's switch, not a func value, so that escape analysis sees the
+// kernels' noescape and the fix array stays on the stack.
+type int8Kernel int
+
+const (
+	vnniX1 int8Kernel = iota
+	vnniX2
+	vnniX3
+	vnniX4
+	avx2X2
+)
+
+// vnni says whether k takes a fix (vnniFix).
+func (k int8Kernel) vnni() bool { return k != avx2X2 }
+
+func (k int8Kernel) run(q *int8, d int, codes *int8, stride, n int, fix *int32, out *int32, outStride, groups, pf int) {
+	switch k {
+	case vnniX1:
+		int8VNNIx1(q, d, codes, stride, n, fix, out, outStride, groups, pf)
+	case vnniX2:
+		int8VNNIx2(q, d, codes, stride, n, fix, out, outStride, groups, pf)
+	case vnniX3:
+		int8VNNIx3(q, d, codes, stride, n, fix, out, outStride, groups, pf)
+	case vnniX4:
+		int8VNNIx4(q, d, codes, stride, n, fix, out, outStride, groups, pf)
+	case avx2X2:
+		int8AVX2x2(q, d, codes, stride, n, fix, out, outStride, groups, pf)
+	}
+}
+
+// fixGroups is the most query groups one kernel call corrects: their fix
+// constants (vnniFix) live in an array on the caller's stack.
+const fixGroups = 16
+
+// vnniFix writes the VNNI kernels' correction of g groups of w queries of
+// dimension d packed at qs: fix[16*j+4*k+e] = 128*sum(query k of group
+// j) for e in 0..3 (the kernel flips the codes' sign bits, c+128, so its
+// raw sums exceed the dot products by that much). AVX2 kernels take no
+// fix.
+func vnniFix(fix *[16 * fixGroups]int32, qs []int8, w, g, d int) {
+	for j := 0; j < g; j++ {
+		for k := 0; k < 4; k++ {
+			var sum int32
+			if k < w {
+				for _, v := range qs[(j*w+k)*d : (j*w+k+1)*d] {
+					sum += int32(v)
+				}
+			}
+			for e := 0; e < 4; e++ {
+				fix[16*j+4*k+e] = 128 * sum
+			}
+		}
+	}
+}
 
 // runInt8Groups is runGroups for the int8 kernels: batches of groups whose
-// queries fit qBatchBytes, over row chunks of rowChunkBytes when there are
-// several batches.
-func runInt8Groups(kern int8Kernel, w, g int, qs []int8, d int, codes []int8, stride, n int, sums []int32, out []int32, outStride, pf int) {
-	bg := max(1, qBatchBytes/(w*d)) // groups per batch
+// queries fit qBatchBytes (and at most fixGroups), over row chunks of
+// rowChunkBytes when there are several batches.
+func runInt8Groups(kern int8Kernel, w, g int, qs []int8, d int, codes []int8, stride, n int, out []int32, outStride, pf int) {
+	bg := min(fixGroups, max(1, qBatchBytes/(w*d))) // groups per batch
 	chunk := n
 	if bg < g {
 		chunk = max(4, rowChunkBytes/max(stride, 1)&^3)
 	}
+	var fix [16 * fixGroups]int32
 	for r0 := 0; r0 < n; r0 += chunk {
 		m := min(chunk, n-r0)
 		for g0 := 0; g0 < g; g0 += bg {
-			kern(&qs[g0*w*d], d, &codes[r0*stride], stride, m, &sums[r0], &out[g0*w*outStride+r0], outStride, min(bg, g-g0), pf)
+			ng := min(bg, g-g0)
+			var fp *int32
+			if kern.vnni() {
+				vnniFix(&fix, qs[g0*w*d:], w, ng, d)
+				fp = &fix[0]
+			}
+			kern.run(&qs[g0*w*d], d, &codes[r0*stride], stride, m, fp, &out[g0*w*outStride+r0], outStride, ng, pf)
 		}
 	}
 }
 
 // int8MultiVNNI runs the 4-query VNNI kernel over the groups of four
 // queries, then a 1-, 2- or 3-query kernel for the rest.
-func int8MultiVNNI(qs []int8, nq, d int, codes []int8, stride, n int, sums []int32, out []int32, outStride int) {
+func int8MultiVNNI(qs []int8, nq, d int, codes []int8, stride, n int, out []int32, outStride int) {
 	pf := pfInt8(nq, stride)
 	if g := nq / 4; g > 0 {
-		runInt8Groups(int8VNNIx4, 4, g, qs, d, codes, stride, n, sums, out, outStride, pf)
+		runInt8Groups(vnniX4, 4, g, qs, d, codes, stride, n, out, outStride, pf)
 	}
 	i := nq &^ 3
 	var kern int8Kernel
 	switch nq - i {
 	case 3:
-		kern = int8VNNIx3
+		kern = vnniX3
 	case 2:
-		kern = int8VNNIx2
+		kern = vnniX2
 	case 1:
-		kern = int8VNNIx1
+		kern = vnniX1
 	default:
 		return
 	}
-	kern(&qs[i*d], d, &codes[0], stride, n, &sums[0], &out[i*outStride], outStride, 1, pf)
+	runInt8Groups(kern, nq-i, 1, qs[i*d:], d, codes, stride, n, out[i*outStride:], outStride, pf)
 }
 
 // int8MultiAVX2 runs the 2-query AVX2 kernel over the pairs of queries,
 // then the 1-query kernel for an odd query out. The kernel's tail reads
 // the last 16 bytes of a row, so rows shorter than that are scored in Go.
-func int8MultiAVX2(qs []int8, nq, d int, codes []int8, stride, n int, sums []int32, out []int32, outStride int) {
+func int8MultiAVX2(qs []int8, nq, d int, codes []int8, stride, n int, out []int32, outStride int) {
 	if d < 16 {
-		int8MultiGo(qs, nq, d, codes, stride, n, sums, out, outStride)
+		int8MultiGo(qs, nq, d, codes, stride, n, out, outStride)
 		return
 	}
 	pf := pfInt8(nq, stride)
 	if g := nq / 2; g > 0 {
-		runInt8Groups(int8AVX2x2, 2, g, qs, d, codes, stride, n, sums, out, outStride, pf)
+		runInt8Groups(avx2X2, 2, g, qs, d, codes, stride, n, out, outStride, pf)
 	}
 	if i := nq &^ 1; i < nq {
-		int8AVX2x1(&qs[i*d], d, &codes[0], stride, n, &sums[0], &out[i*outStride], outStride, 1, pf)
+		int8AVX2x1(&qs[i*d], d, &codes[0], stride, n, nil, &out[i*outStride], outStride, 1, pf)
 	}
 }

@@ -65,16 +65,15 @@ func benchInt8(b *testing.B, k *impl, nq, d int, c benchCase) {
 	}
 	buf := int8Codes(total)
 	qs := int8Codes(nq * d)
-	sums := make([]int32, benchRows)
 	out := make([]int32, nq*benchRows)
 	blocks := len(buf) / (benchRows * d)
 	b.SetBytes(int64(benchRows * d))
 	for i := 0; b.Loop(); i++ {
 		codes := buf[(i%blocks)*benchRows*d:]
 		if nq == 1 {
-			k.Int8DotBlock(qs, codes, d, sums, out)
+			k.Int8DotBlock(qs, codes, d, out)
 		} else {
-			k.Int8DotBlockMulti(qs, nq, d, codes, d, benchRows, sums, out, benchRows)
+			k.Int8DotBlockMulti(qs, nq, d, codes, d, benchRows, out, benchRows)
 		}
 	}
 	reportPairs(b, benchRows*d, nq)

@@ -58,21 +58,19 @@ type int8Data struct {
 	d     int
 	qs    []int8 // maxQ queries of d
 	rows  []int8 // maxN rows of d, dense
-	sums  []int32
 	ref   map[[2]int]int32
 	kind  string
 	maxNQ int
 }
 
 func newInt8Data(rng *rand.Rand, k int8Kind, d, maxNQ, maxN int) *int8Data {
-	m := &int8Data{d: d, qs: make([]int8, maxNQ*d), rows: make([]int8, maxN*d), sums: make([]int32, maxN),
+	m := &int8Data{d: d, qs: make([]int8, maxNQ*d), rows: make([]int8, maxN*d),
 		ref: map[[2]int]int32{}, kind: k.name, maxNQ: maxNQ}
 	for i := range m.qs {
 		m.qs[i] = k.q(rng)
 	}
 	for i := range m.rows {
 		m.rows[i] = k.codes(rng)
-		m.sums[i/d] += int32(m.rows[i])
 	}
 	return m
 }
@@ -107,7 +105,7 @@ var garbage = func() []int8 {
 
 // checkInt8 scores the first n rows, laid out with the given stride,
 // against the first nq queries (Int8DotBlock when nq == 0) with
-// implementation k, every input (queries, codes, sums) in guarded memory
+// implementation k, every input (queries, codes) in guarded memory
 // that ends (or starts, when !atEnd) at an inaccessible page, and checks every output against
 // the exact dot product and every other element of out against the
 // sentinel.
@@ -135,13 +133,6 @@ func checkInt8(t *testing.T, k *impl, m *int8Data, nq, n, stride int, atEnd bool
 			copy(codes[r*stride:r*stride+d], m.rows[r*d:(r+1)*d])
 		}
 	}
-	sb, freeS := guardedInt8(t, 4*n, atEnd)
-	defer freeS()
-	sums := []int32{}
-	if n > 0 {
-		sums = unsafe.Slice((*int32)(unsafe.Pointer(&sb[0])), n)
-	}
-	copy(sums, m.sums)
 	outStride := n
 	if !block {
 		outStride = n + 3
@@ -157,9 +148,9 @@ func checkInt8(t *testing.T, k *impl, m *int8Data, nq, n, stride int, atEnd bool
 	}
 	out := obuf[pad : pad+olen]
 	if block {
-		k.Int8DotBlock(qs, codes, stride, sums, out)
+		k.Int8DotBlock(qs, codes, stride, out)
 	} else {
-		k.Int8DotBlockMulti(qs, nq, d, codes, stride, n, sums, out, outStride)
+		k.Int8DotBlockMulti(qs, nq, d, codes, stride, n, out, outStride)
 	}
 	written := make([]bool, len(obuf))
 	for j := 0; j < nq; j++ {
@@ -276,25 +267,20 @@ func TestInt8Preconditions(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, k *impl) {
 		q := make([]int8, 16)
 		codes := make([]int8, 16*4)
-		sums := make([]int32, 4)
 		out := make([]int32, 8)
 		big := make([]int8, MaxInt8Dim+1)
 		cases := map[string]func(){
-			"block short row": func() { k.Int8DotBlock(q, codes[:16*3+15], 16, sums, out[:4]) },
-			"block stride<d":  func() { k.Int8DotBlock(q, codes, 15, sums, out[:4]) },
-			"block huge n":    func() { k.Int8DotBlock(q, codes, 16, sums, make([]int32, 5)) },
-			"block short sums": func() {
-				k.Int8DotBlock(q, codes, 16, sums[:3], out[:4])
-			},
-			"block stride ovf": func() { k.Int8DotBlock(q, codes, math.MaxInt/2, sums, out[:3]) },
-			"block d too big":  func() { k.Int8DotBlock(big, big, len(big), sums, out[:1]) },
-			"multi short qs":   func() { k.Int8DotBlockMulti(q, 2, 9, codes, 16, 4, sums, out, 4) },
-			"multi short out":  func() { k.Int8DotBlockMulti(q, 2, 8, codes, 16, 4, sums, out[:7], 4) },
-			"multi outStride":  func() { k.Int8DotBlockMulti(q, 2, 8, codes, 16, 4, sums, out, 3) },
-			"multi neg n":      func() { k.Int8DotBlockMulti(q, 2, 8, codes, 16, -1, sums, out, 4) },
-			"multi short sums": func() { k.Int8DotBlockMulti(q, 2, 8, codes, 16, 4, sums[:3], out, 4) },
+			"block short row":  func() { k.Int8DotBlock(q, codes[:16*3+15], 16, out[:4]) },
+			"block stride<d":   func() { k.Int8DotBlock(q, codes, 15, out[:4]) },
+			"block huge n":     func() { k.Int8DotBlock(q, codes, 16, make([]int32, 5)) },
+			"block stride ovf": func() { k.Int8DotBlock(q, codes, math.MaxInt/2, out[:3]) },
+			"block d too big":  func() { k.Int8DotBlock(big, big, len(big), out[:1]) },
+			"multi short qs":   func() { k.Int8DotBlockMulti(q, 2, 9, codes, 16, 4, out, 4) },
+			"multi short out":  func() { k.Int8DotBlockMulti(q, 2, 8, codes, 16, 4, out[:7], 4) },
+			"multi outStride":  func() { k.Int8DotBlockMulti(q, 2, 8, codes, 16, 4, out, 3) },
+			"multi neg n":      func() { k.Int8DotBlockMulti(q, 2, 8, codes, 16, -1, out, 4) },
 			"multi ovf": func() {
-				k.Int8DotBlockMulti(q, 2, 8, codes, 16, 4, sums, out, math.MaxInt/2+1)
+				k.Int8DotBlockMulti(q, 2, 8, codes, 16, 4, out, math.MaxInt/2+1)
 			},
 		}
 		for name, f := range cases {
@@ -308,10 +294,10 @@ func TestInt8Preconditions(t *testing.T) {
 			}()
 		}
 		// Empty shapes do nothing; d = 0 writes zeros.
-		k.Int8DotBlock(q, nil, 16, nil, nil)
-		k.Int8DotBlockMulti(q, 0, 16, nil, 16, 5, nil, nil, 5)
+		k.Int8DotBlock(q, nil, 16, nil)
+		k.Int8DotBlockMulti(q, 0, 16, nil, 16, 5, nil, 5)
 		o := []int32{int8Sentinel, int8Sentinel, int8Sentinel, int8Sentinel, int8Sentinel}
-		k.Int8DotBlockMulti(nil, 2, 0, nil, 0, 1, sums, o, 3)
+		k.Int8DotBlockMulti(nil, 2, 0, nil, 0, 1, o, 3)
 		if o[0] != 0 || o[3] != 0 || o[1] != int8Sentinel || o[2] != int8Sentinel || o[4] != int8Sentinel {
 			t.Fatalf("d=0 Int8DotBlockMulti wrote %v", o)
 		}
@@ -323,11 +309,10 @@ func TestInt8NoAlloc(t *testing.T) {
 	const d, n, nq = 100, 37, 11
 	q := make([]int8, nq*d)
 	codes := make([]int8, n*d)
-	sums := make([]int32, n)
 	out := make([]int32, nq*n)
 	if a := testing.AllocsPerRun(100, func() {
-		Int8DotBlock(q[:d], codes, d, sums, out[:n])
-		Int8DotBlockMulti(q, nq, d, codes, d, n, sums, out, n)
+		Int8DotBlock(q[:d], codes, d, out[:n])
+		Int8DotBlockMulti(q, nq, d, codes, d, n, out, n)
 	}); a != 0 {
 		t.Fatalf("%v allocations per run", a)
 	}
@@ -378,12 +363,9 @@ func FuzzInt8Dot(f *testing.F) {
 			qs[i] = val(i)
 		}
 		codes := make([]int8, max(0, (n-1)*stride+d))
-		sums := make([]int32, n)
 		for r := 0; r < n; r++ {
 			for i := 0; i < d; i++ {
-				c := val(r*stride + i + 7)
-				codes[r*stride+i] = c
-				sums[r] += int32(c)
+				codes[r*stride+i] = val(r*stride + i + 7)
 			}
 		}
 		want := make([]int32, nq*n)
@@ -398,9 +380,9 @@ func FuzzInt8Dot(f *testing.F) {
 		}
 		for _, k := range available() {
 			got := make([]int32, nq*n)
-			k.Int8DotBlockMulti(qs, nq, d, codes, stride, n, sums, got, n)
+			k.Int8DotBlockMulti(qs, nq, d, codes, stride, n, got, n)
 			one := make([]int32, n)
-			k.Int8DotBlock(qs[:d], codes, stride, sums, one)
+			k.Int8DotBlock(qs[:d], codes, stride, one)
 			for i := range want {
 				if got[i] != want[i] {
 					t.Fatalf("%s nq=%d d=%d n=%d stride=%d: out[%d] = %d, want %d", k.name, nq, d, n, stride, i, got[i], want[i])

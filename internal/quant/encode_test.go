@@ -183,3 +183,31 @@ func FuzzDecodeMeta(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeMetas: the in-place view and the decoding copy (an unaligned
+// slice takes it) both give what DecodeMeta gives, meta by meta.
+func TestDecodeMetas(t *testing.T) {
+	const n = 9
+	buf := make([]byte, n*MetaSize+1)
+	for i := range buf {
+		buf[i] = byte(i*37 + 11)
+	}
+	for _, off := range []int{0, 1} {
+		b := buf[off : off+n*MetaSize]
+		got := DecodeMetas(b, make([]Meta, n))
+		if len(got) != n {
+			t.Fatalf("offset %d: %d metas, want %d", off, len(got), n)
+		}
+		for i, m := range got {
+			// Bits, not values: some of these words are NaNs.
+			enc := make([]byte, MetaSize)
+			m.Put(enc)
+			if want := b[i*MetaSize : (i+1)*MetaSize]; string(enc) != string(want) {
+				t.Fatalf("offset %d: meta %d encodes as %x, want %x", off, i, enc, want)
+			}
+		}
+	}
+	if DecodeMetas(nil, nil) != nil {
+		t.Fatal("DecodeMetas(nil) is not nil")
+	}
+}

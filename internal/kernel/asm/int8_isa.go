@@ -92,54 +92,46 @@ func vnni() *i8isa {
 			w.body(0, w.sets-1, true)
 		},
 		body: func(nq, rows int, q, row func(int, int) Mem, acc [][]VecVirtual, disp int, masked bool) {
-			loadQ := func(k int) VecVirtual {
-				x := ZMM()
-				if masked {
-					// Lanes past d become 0x80 (128) but meet
-					// zero code bytes.
-					VMOVDQU8_Z(q(k, disp), vnniK, x)
-					VPXORD(x, vnni80, x)
-				} else {
-					VPXORD(q(k, disp), vnni80, x)
-				}
-				return x
-			}
-			if nq == 1 && !masked {
-				// A row is used once: fold its load into VPDPBUSD.
-				x := loadQ(0)
-				for r := 0; r < rows; r++ {
-					vpdpbusd(row(r, disp), x, acc[0][r])
-				}
-				return
-			}
+			// The rows are the unsigned operand, their sign bits
+			// flipped (c+128, one VPXORD per row register), and the
+			// queries the signed one, so the correction 128*sum(q) is
+			// one constant per query (see fix) and the rows' own sums
+			// are never read.
 			rv := make([]VecVirtual, rows)
 			for r := range rv {
 				rv[r] = ZMM()
 				if masked {
+					// Lanes past d become 0x80 (128) but meet
+					// zero query bytes.
 					VMOVDQU8_Z(row(r, disp), vnniK, rv[r])
+					VPXORD(rv[r], vnni80, rv[r])
 				} else {
-					VMOVDQU64(row(r, disp), rv[r])
+					VPXORD(row(r, disp), vnni80, rv[r])
 				}
 			}
 			for k := 0; k < nq; k++ {
-				x := loadQ(k)
+				var x Op = q(k, disp)
+				if masked || rows > 1 {
+					// A query register meets every row of the tile.
+					v := ZMM()
+					if masked {
+						VMOVDQU8_Z(q(k, disp), vnniK, v)
+					} else {
+						VMOVDQU64(q(k, disp), v)
+					}
+					x = v
+				}
 				for r := 0; r < rows; r++ {
-					vpdpbusd(rv[r], x, acc[k][r])
+					vpdpbusd(x, rv[r], acc[k][r])
 				}
 			}
 		},
 		tree:  func(s []VecVirtual) VecVirtual { return treeZMM(s, addD) },
 		lanes: 16,
-		fix: func(e VecVirtual, sp Register, rows int) {
-			// e -= 128*sums[r] in element r of every lane.
-			s := ZMM()
-			if rows == 4 {
-				VBROADCASTI32X4(Mem{Base: sp}, s)
-			} else {
-				VPBROADCASTD(Mem{Base: sp}, s)
-			}
-			VPSLLD(U8(7), s, s)
-			VPSUBD(s, e, e)
+		fix: func(e VecVirtual, fp Register, rows int) {
+			// e -= 128*sum(query k) in every element of lane k: the
+			// group's 16 int32s at fp.
+			VPSUBD(Mem{Base: fp}, e, e)
 		},
 		extract:   extractWith(func(k, r, dst Op) { VEXTRACTI32X4(k, r, dst) }),
 		storeLane: storeLaneWith(func(k, r, dst Op) { VEXTRACTI32X4(k, r, dst) }),

@@ -629,5 +629,7 @@ func main() {
 	genMaxAbs(true)
 	genQuant(false)
 	genQuant(true)
+	// The bound test of the code pass (screen.go).
+	genScreen()
 	Generate()
 }
