@@ -142,15 +142,23 @@ const codeBlockRows = 4 * blockRows
 // (a search's first k rows are all candidates).
 func chunkFallback(rows uint64, k int) int { return int(rows/4) + k }
 
+// int8Queries are the queries' int8 codes, packed, and their sums
+// (kernel.Int8DotBlockSums), made once per search.
+type int8Queries struct {
+	codes []int8
+	sums  []int32
+}
+
 // prefilterScan is scan through the codes; see the comment at the top of
 // this file.
 func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
 	queries := make([]quant.Query, nq)
-	qcodes := make([]int8, 0, nq*dim)
+	var qc int8Queries
 	for i := range queries {
 		queries[i] = quant.NewQuery(qs[i*dim : (i+1)*dim])
-		qcodes = append(qcodes, queries[i].Codes...)
+		qc.codes = append(qc.codes, queries[i].Codes...)
 	}
+	qc.sums = kernel.Int8Sums(qc.codes, nq, dim)
 	parts := make([]*pfWorker, runtime.GOMAXPROCS(0))
 	workers, err := e.eachChunk(ctx, v, func(w int) {
 		pw := &pfWorker{
@@ -174,7 +182,7 @@ func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq
 			e.pf.fullRows.Add(c.to - c.from)
 			return
 		}
-		pw.codeChunk(e, s, c, queries, qcodes, qs, nq, dim, k, minScore)
+		pw.codeChunk(e, s, c, queries, qc, qs, nq, dim, k, minScore)
 	})
 	if err != nil {
 		return nil, err
@@ -195,7 +203,7 @@ func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq
 
 // codeChunk runs the code pass over one chunk, or falls back to scanning
 // it in float32 when it leaves too many candidates.
-func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Query, qcodes []int8, qs []float32, nq, dim, k int, minScore float32) {
+func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Query, qc int8Queries, qs []float32, nq, dim, k int, minScore float32) {
 	seg := s.ref.seg
 	stride := seg.CodeStride()
 	for q := range pw.qs {
@@ -206,7 +214,7 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 		end := min(b+codeBlockRows, c.to)
 		n := int(end - b)
 		codes := seg.Codes(b, end)
-		kernel.Int8DotBlockMulti(qcodes, nq, dim, codes, stride, n, pw.dots, codeBlockRows)
+		kernel.Int8DotBlockSums(qc.codes, nq, dim, qc.sums, codes, stride, n, pw.dots, codeBlockRows)
 		metaBytes := seg.CodeMeta(b, end)
 		metas := quant.DecodeMetas(metaBytes, pw.metas)
 		inv := seg.InvNorms(b, end)

@@ -42,7 +42,28 @@ func Int8DotBlock(q []int8, codes []int8, stride int, out []int32) {
 // kernel is register-tiled like DotBlockMulti, so each code chunk loaded
 // from memory is used for several queries. It does not allocate.
 func Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n int, out []int32, outStride int) {
-	cur.Int8DotBlockMulti(qs, nq, d, codes, stride, n, out, outStride)
+	cur.Int8DotBlockSums(qs, nq, d, nil, codes, stride, n, out, outStride)
+}
+
+// Int8Sums returns the sum of each of the nq int8 queries of dimension d
+// packed in qs, for Int8DotBlockSums.
+func Int8Sums(qs []int8, nq, d int) []int32 {
+	sums := make([]int32, nq)
+	for j := range sums {
+		for _, v := range qs[j*d : (j+1)*d] {
+			sums[j] += int32(v)
+		}
+	}
+	return sums
+}
+
+// Int8DotBlockSums is Int8DotBlockMulti given qsums = Int8Sums(qs, nq, d),
+// which the VNNI kernel's correction needs: a caller that scores the same
+// queries against many blocks sums them once rather than at every call.
+// Sums that are not the queries' give wrong results on VNNI only; nil
+// qsums are computed. It does not allocate.
+func Int8DotBlockSums(qs []int8, nq, d int, qsums []int32, codes []int8, stride, n int, out []int32, outStride int) {
+	cur.Int8DotBlockSums(qs, nq, d, qsums, codes, stride, n, out, outStride)
 }
 
 // Int8Impl names the integer kernel of the selected implementation:
@@ -50,8 +71,9 @@ func Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n int, out []
 // CPUs without AVX512_VNNI).
 func Int8Impl() string { return cur.i8name }
 
-// int8Multi is Int8DotBlockMulti for validated arguments: nq, d, n >= 1.
-type int8Multi func(qs []int8, nq, d int, codes []int8, stride, n int, out []int32, outStride int)
+// int8Multi is Int8DotBlockSums for validated arguments: nq, d, n >= 1,
+// qsums nil or of length nq.
+type int8Multi func(qs []int8, nq, d int, qsums []int32, codes []int8, stride, n int, out []int32, outStride int)
 
 // Int8DotBlock is the package-level Int8DotBlock for implementation k.
 func (k *impl) Int8DotBlock(q []int8, codes []int8, stride int, out []int32) {
@@ -61,6 +83,12 @@ func (k *impl) Int8DotBlock(q []int8, codes []int8, stride int, out []int32) {
 // Int8DotBlockMulti is the package-level Int8DotBlockMulti for
 // implementation k.
 func (k *impl) Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n int, out []int32, outStride int) {
+	k.Int8DotBlockSums(qs, nq, d, nil, codes, stride, n, out, outStride)
+}
+
+// Int8DotBlockSums is the package-level Int8DotBlockSums for
+// implementation k.
+func (k *impl) Int8DotBlockSums(qs []int8, nq, d int, qsums []int32, codes []int8, stride, n int, out []int32, outStride int) {
 	if d > MaxInt8Dim {
 		panic("kernel: int8 dimension above MaxInt8Dim")
 	}
@@ -73,5 +101,8 @@ func (k *impl) Int8DotBlockMulti(qs []int8, nq, d int, codes []int8, stride, n i
 		}
 		return
 	}
-	k.i8(qs, nq, d, codes, stride, n, out, outStride)
+	if qsums != nil && len(qsums) < nq {
+		panic("kernel: fewer query sums than queries")
+	}
+	k.i8(qs, nq, d, qsums[:min(len(qsums), nq)], codes, stride, n, out, outStride)
 }

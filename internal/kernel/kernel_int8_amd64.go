@@ -85,13 +85,17 @@ const fixGroups = 16
 // vnniFix writes the VNNI kernels' correction of g groups of w queries of
 // dimension d packed at qs: fix[16*j+4*k+e] = 128*sum(query k of group
 // j) for e in 0..3 (the kernel flips the codes' sign bits, c+128, so its
-// raw sums exceed the dot products by that much). AVX2 kernels take no
-// fix.
-func vnniFix(fix *[16 * fixGroups]int32, qs []int8, w, g, d int) {
+// raw sums exceed the dot products by that much), from qsums[j*w+k] if
+// qsums is not nil. AVX2 kernels take no fix.
+func vnniFix(fix *[16 * fixGroups]int32, qs []int8, qsums []int32, w, g, d int) {
 	for j := 0; j < g; j++ {
 		for k := 0; k < 4; k++ {
 			var sum int32
-			if k < w {
+			switch {
+			case k >= w:
+			case qsums != nil:
+				sum = qsums[j*w+k]
+			default:
 				for _, v := range qs[(j*w+k)*d : (j*w+k+1)*d] {
 					sum += int32(v)
 				}
@@ -106,7 +110,7 @@ func vnniFix(fix *[16 * fixGroups]int32, qs []int8, w, g, d int) {
 // runInt8Groups is runGroups for the int8 kernels: batches of groups whose
 // queries fit qBatchBytes (and at most fixGroups), over row chunks of
 // rowChunkBytes when there are several batches.
-func runInt8Groups(kern int8Kernel, w, g int, qs []int8, d int, codes []int8, stride, n int, out []int32, outStride, pf int) {
+func runInt8Groups(kern int8Kernel, w, g int, qs []int8, d int, qsums []int32, codes []int8, stride, n int, out []int32, outStride, pf int) {
 	bg := min(fixGroups, max(1, qBatchBytes/(w*d))) // groups per batch
 	chunk := n
 	if bg < g {
@@ -119,7 +123,11 @@ func runInt8Groups(kern int8Kernel, w, g int, qs []int8, d int, codes []int8, st
 			ng := min(bg, g-g0)
 			var fp *int32
 			if kern.vnni() {
-				vnniFix(&fix, qs[g0*w*d:], w, ng, d)
+				var gs []int32
+				if qsums != nil {
+					gs = qsums[g0*w:]
+				}
+				vnniFix(&fix, qs[g0*w*d:], gs, w, ng, d)
 				fp = &fix[0]
 			}
 			kern.run(&qs[g0*w*d], d, &codes[r0*stride], stride, m, fp, &out[g0*w*outStride+r0], outStride, ng, pf)
@@ -129,10 +137,10 @@ func runInt8Groups(kern int8Kernel, w, g int, qs []int8, d int, codes []int8, st
 
 // int8MultiVNNI runs the 4-query VNNI kernel over the groups of four
 // queries, then a 1-, 2- or 3-query kernel for the rest.
-func int8MultiVNNI(qs []int8, nq, d int, codes []int8, stride, n int, out []int32, outStride int) {
+func int8MultiVNNI(qs []int8, nq, d int, qsums []int32, codes []int8, stride, n int, out []int32, outStride int) {
 	pf := pfInt8(nq, stride)
 	if g := nq / 4; g > 0 {
-		runInt8Groups(vnniX4, 4, g, qs, d, codes, stride, n, out, outStride, pf)
+		runInt8Groups(vnniX4, 4, g, qs, d, qsums, codes, stride, n, out, outStride, pf)
 	}
 	i := nq &^ 3
 	var kern int8Kernel
@@ -146,20 +154,24 @@ func int8MultiVNNI(qs []int8, nq, d int, codes []int8, stride, n int, out []int3
 	default:
 		return
 	}
-	runInt8Groups(kern, nq-i, 1, qs[i*d:], d, codes, stride, n, out[i*outStride:], outStride, pf)
+	var rs []int32
+	if qsums != nil {
+		rs = qsums[i:]
+	}
+	runInt8Groups(kern, nq-i, 1, qs[i*d:], d, rs, codes, stride, n, out[i*outStride:], outStride, pf)
 }
 
 // int8MultiAVX2 runs the 2-query AVX2 kernel over the pairs of queries,
 // then the 1-query kernel for an odd query out. The kernel's tail reads
 // the last 16 bytes of a row, so rows shorter than that are scored in Go.
-func int8MultiAVX2(qs []int8, nq, d int, codes []int8, stride, n int, out []int32, outStride int) {
+func int8MultiAVX2(qs []int8, nq, d int, _ []int32, codes []int8, stride, n int, out []int32, outStride int) {
 	if d < 16 {
-		int8MultiGo(qs, nq, d, codes, stride, n, out, outStride)
+		int8MultiGo(qs, nq, d, nil, codes, stride, n, out, outStride)
 		return
 	}
 	pf := pfInt8(nq, stride)
 	if g := nq / 2; g > 0 {
-		runInt8Groups(avx2X2, 2, g, qs, d, codes, stride, n, out, outStride, pf)
+		runInt8Groups(avx2X2, 2, g, qs, d, nil, codes, stride, n, out, outStride, pf)
 	}
 	if i := nq &^ 1; i < nq {
 		int8AVX2x1(&qs[i*d], d, &codes[0], stride, n, nil, &out[i*outStride], outStride, 1, pf)

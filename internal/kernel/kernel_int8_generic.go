@@ -2,8 +2,9 @@ package kernel
 
 // int8MultiGo is the portable Int8DotBlockMulti for validated arguments,
 // the reference the assembly is tested against. Rows are the outer loop
-// so that a row stays in L1 while every query visits it.
-func int8MultiGo(qs []int8, nq, d int, codes []int8, stride, n int, out []int32, outStride int) {
+// so that a row stays in L1 while every query visits it; the queries'
+// sums are not needed.
+func int8MultiGo(qs []int8, nq, d int, _ []int32, codes []int8, stride, n int, out []int32, outStride int) {
 	for r := 0; r < n; r++ {
 		row := codes[r*stride : r*stride+d]
 		for j := 0; j < nq; j++ {

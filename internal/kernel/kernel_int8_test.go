@@ -152,6 +152,9 @@ func checkInt8(t *testing.T, k *impl, m *int8Data, nq, n, stride int, atEnd bool
 	} else {
 		k.Int8DotBlockMulti(qs, nq, d, codes, stride, n, out, outStride)
 	}
+	if !block && n%2 == 1 { // and, for half the shapes, with the sums given
+		k.Int8DotBlockSums(qs, nq, d, Int8Sums(qs, nq, d), codes, stride, n, out, outStride)
+	}
 	written := make([]bool, len(obuf))
 	for j := 0; j < nq; j++ {
 		for r := 0; r < n; r++ {
@@ -310,7 +313,9 @@ func TestInt8NoAlloc(t *testing.T) {
 	q := make([]int8, nq*d)
 	codes := make([]int8, n*d)
 	out := make([]int32, nq*n)
+	sums := Int8Sums(q, nq, d)
 	if a := testing.AllocsPerRun(100, func() {
+		Int8DotBlockSums(q, nq, d, sums, codes, d, n, out, n)
 		Int8DotBlock(q[:d], codes, d, out[:n])
 		Int8DotBlockMulti(q, nq, d, codes, d, n, out, n)
 	}); a != 0 {
@@ -391,6 +396,13 @@ func FuzzInt8Dot(f *testing.F) {
 			for r := range one {
 				if one[r] != want[r] {
 					t.Fatalf("%s d=%d n=%d stride=%d: Int8DotBlock out[%d] = %d, want %d", k.name, d, n, stride, r, one[r], want[r])
+				}
+			}
+			// With the queries' sums given, as the engine calls it.
+			k.Int8DotBlockSums(qs, nq, d, Int8Sums(qs, nq, d), codes, stride, n, got, n)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%s nq=%d d=%d n=%d stride=%d: Int8DotBlockSums out[%d] = %d, want %d", k.name, nq, d, n, stride, i, got[i], want[i])
 				}
 			}
 		}

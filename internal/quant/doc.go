@@ -11,7 +11,9 @@
 //	0   4  scale s, float32: s = max|x_i| / 127 rounded to float32
 //	4   4  ErrNorm, float32: an upper bound of ||x - s*c||_2
 //	8   4  CodeNorm, float32: an upper bound of s*||c||_2
-//	12  4  Sum, int32: sum of c_i (the unsigned-times-signed kernels use it)
+//	12  4  Sum, int32: sum of c_i (written and checksummed with the code;
+//	       no kernel reads it since the VNNI kernel flips the codes' sign
+//	       bits and corrects by the query's sum)
 //
 // with c_i = round(x_i / s) clamped to [-127, 127]. The upper bounds are
 // computed in float64 from exact integer sums and rounded up to float32,
