@@ -38,6 +38,14 @@ import (
 // for a query (adversarial near-ties, or the start of a search with a
 // large k), the chunk's candidates are dropped and the chunk is scanned in
 // float32 instead, so a search never costs much more than Exhaustive.
+//
+// Cost. A block of codeBlockRows rows costs one int8 kernel call
+// (kernel.Int8DotBlockSums, at the memory's bandwidth), then per query
+// one screen of every row's upper bound against the cut in force at the
+// block's start (quant.Query.Screen, AVX-512 eight rows a step), then Go
+// only for the few rows the screen keeps: their upper bound against the
+// current cut, their full interval, the candidate list. The screen reads
+// the metas where they lie in the mapping (quant.DecodeMetas).
 
 // prefilterStats counts the prefilter's work since Open (Stats).
 type prefilterStats struct {
