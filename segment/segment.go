@@ -130,7 +130,7 @@ func CreateVersion(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, 
 	s := &Segment{fs: fsys, path: path, f: f, lay: lay, hdr: hdr, blobEnd: lay.size}
 	s.size.Store(lay.size)
 	if lay.keyed() {
-		s.mem, s.loaded = &memIndex{}, true
+		s.mem, s.loaded = &memIndex{expect: lay.capacity}, true
 	}
 	fail := func(err error) (*Segment, error) {
 		s.Remove()
