@@ -30,9 +30,8 @@ type keyFilter struct {
 	// covered are the segments whose keys were all added.
 	covered map[*segRef]struct{}
 	// capacity is the keys the blocks were sized for (filterBitsPerKey
-	// each); inserted the rows of the segments added since, an upper
-	// bound of the keys added, which counts again the keys a compaction
-	// copied (the bits they set are set already, so the false-positive
+	// each); inserted the keys of the segments added since (KeyCount),
+	// which counts again the keys a compaction copied (the bits they set are set already, so the false-positive
 	// rate stays at or below the design rate while inserted <= capacity).
 	capacity, inserted uint64
 }
@@ -137,7 +136,7 @@ func filterable(r *segRef) bool { return r.seg.Keyed() && r.seg.Sealed() }
 // KeyHashes then added nothing).
 func (f *keyFilter) addSegment(r *segRef) {
 	if r.seg.KeyHashes(f.add) == nil {
-		f.inserted += r.seg.Rows()
+		f.inserted += r.seg.KeyCount()
 		f.covered[r] = struct{}{}
 	}
 }
@@ -145,7 +144,7 @@ func (f *keyFilter) addSegment(r *segRef) {
 // keyFilterLocked returns the filter for lookups in v, the current
 // version, first adding the sealed keyed segments of v it does not cover,
 // or nil when v has none. It rebuilds the filter from v's segments when
-// the rows added would pass its capacity: so it grows with the store, and
+// the keys added would pass its capacity: so it grows with the store, and
 // sheds the keys of segments a compaction retired. Callers hold writeMu,
 // which serialises the filter's writers; e.kfSet is the segment set last
 // seen, so that a Put into an unchanged set costs nothing here.
@@ -160,15 +159,16 @@ func (e *Engine) keyFilterLocked(v *version) *keyFilter {
 		if !filterable(r) {
 			continue
 		}
-		live += r.seg.Rows()
+		n := r.seg.KeyCount()
+		live += n
 		if f == nil || !f.covers(r) {
 			add = append(add, r)
-			todo += r.seg.Rows()
+			todo += n
 		}
 	}
 	e.kfSet = v.set
-	if f == nil && len(add) == 0 {
-		return nil
+	if f == nil && live == 0 {
+		return nil // no sealed segment holds a key: nothing to rule out
 	}
 	var next *keyFilter
 	if f == nil || f.inserted+todo > f.capacity {

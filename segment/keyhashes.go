@@ -33,3 +33,21 @@ func (s *Segment) KeyHashes(f func(h uint64)) error {
 		return nil
 	})
 }
+
+// KeyCount returns at least the number of distinct keys of a sealed
+// segment, without loading its key index: the entries of the key table
+// its seal trailer describes (checked to be at most its rows), or its rows
+// when it was sealed without tables or the trailer is damaged. It is 0 for
+// a segment without keys or not sealed. A caller sizes a filter for
+// KeyHashes by it.
+func (s *Segment) KeyCount() uint64 {
+	// Seal publishes s.seal after it set s.trailer, and s.trailer of a
+	// segment opened sealed is set before the segment is shared.
+	if !s.lay.keyed() || !s.Sealed() {
+		return 0
+	}
+	if s.trailer == nil {
+		return s.rows.Load()
+	}
+	return s.trailer.keyTabLen / keyTabEntry
+}

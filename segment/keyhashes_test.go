@@ -40,12 +40,21 @@ func TestKeyHashes(t *testing.T) {
 	if _, err := hashes(s); !errors.Is(err, errs.ErrInvalidArgument) {
 		t.Fatalf("KeyHashes of an active segment: %v, want ErrInvalidArgument", err)
 	}
+	if n := s.KeyCount(); n != 0 {
+		t.Fatalf("KeyCount of an active segment: %d", n)
+	}
 	seal := mustSeal(t, s)
 	check(s, "sealed")
+	if n := s.KeyCount(); n != uint64(len(want)) {
+		t.Fatalf("KeyCount = %d, want %d", n, len(want))
+	}
 	tr := *s.trailer
 	mustClose(t, s)
 	s = mustOpen(t, dir, 1, dim, capacity, &seal)
 	check(s, "reopened")
+	if n := s.KeyCount(); n != uint64(len(want)) {
+		t.Fatalf("KeyCount after reopen = %d, want %d", n, len(want))
+	}
 	mustClose(t, s)
 
 	// Damaged key table: rebuilt from the blobs.
