@@ -38,7 +38,13 @@
 // is found newest segment first through each segment's key index (the
 // active segment's in memory, a sealed one's on disk: a bloom filter, then
 // a sorted table); within a segment only the last row holding a key can be
-// live. A Put names the IDs of the rows its keys held in its own batch
+// live. A store-wide filter of the sealed segments' key hashes
+// (keyfilter.go: in memory, derived, built by the first Put or DeleteKeys
+// rather than at Open, extended when segments are sealed or written by a
+// compaction, rebuilt when it fills) spares a key it rejects the sealed
+// segments it covers, so a batch of new keys costs one probe a key rather
+// than one per sealed segment; a segment it does not cover (the active
+// one, one whose key index is lost) is always asked. A Put names the IDs of the rows its keys held in its own batch
 // record (supersedes), so the replacement costs the batch's one fsync:
 // recovery re-applies the supersedes of the active segment's batches, and
 // the engine keeps them in pending until a tombstone checkpoint covers

@@ -83,6 +83,13 @@ type Engine struct {
 
 	cur atomic.Pointer[version]
 
+	// kf is the filter of the sealed segments' keys (keyfilter.go), nil
+	// until a writer needs it; writers replace it under writeMu, readers
+	// load it. kfSet is the segment set it was last brought up to date
+	// with (writeMu).
+	kf    atomic.Pointer[keyFilter]
+	kfSet *segSet
+
 	// pf counts the prefilter's work since Open, for Stats.
 	pf prefilterStats
 }

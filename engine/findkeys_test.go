@@ -8,6 +8,39 @@ import (
 	"github.com/memvec/memvec/segment"
 )
 
+// findKey is the reference findKeys is checked against: one key, every
+// segment asked in turn, no key filter. It returns the live row holding
+// key in v. Within a segment only the
+// last row holding a key can be live (a later Put of the key superseded
+// the earlier rows), and no key is live in two rows, so the first live
+// row found, newest segment first, is the one. Each segment is asked
+// about the rows v shows of it, so a reader's snapshot gets the key's row
+// as of that snapshot even while a Put of the key is being published.
+//
+// A segment whose key index is lost (its tables and its blobs damaged)
+// fails the lookup with the damage rather than report the key absent.
+func (v *version) findKey(key []byte) (h keyHit, ok bool, err error) {
+	for si := v.segs.len() - 1; si >= 0; si-- {
+		s := v.segs.at(si)
+		if !s.ref.seg.Keyed() {
+			continue
+		}
+		row, found := s.ref.seg.LookupKeyBelow(key, s.rows)
+		switch {
+		case !found:
+			if err := s.ref.seg.IndexErr(); err != nil {
+				return keyHit{}, false, err
+			}
+			continue
+		case s.tomb.has(row):
+			continue
+		}
+		id, _ := segment.RowID(s.runs, row)
+		return keyHit{seg: si, row: row, id: id}, true, nil
+	}
+	return keyHit{}, false, nil
+}
+
 // findKeys, the batch lookup Put uses, answers as findKey does key by key,
 // on a store of several segments where keys were replaced across and
 // within segments, deleted by key and by ID, and some never existed.
@@ -45,7 +78,7 @@ func TestFindKeysMatchesFindKey(t *testing.T) {
 		hashes[i] = segment.HashKey(keys[i])
 	}
 	got := map[int]keyHit{}
-	if err := v.findKeys(keys, hashes, func(i int, h keyHit) { got[i] = h }); err != nil {
+	if err := v.findKeys(keys, hashes, nil, func(i int, h keyHit) { got[i] = h }); err != nil {
 		t.Fatal(err)
 	}
 	for i, k := range keys {

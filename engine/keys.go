@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"slices"
 	"unsafe"
 
 	"github.com/memvec/memvec/internal/errs"
@@ -113,7 +112,8 @@ func (e *Engine) Put(recs []Record) ([]uint64, error) {
 	if err := e.writable(); err != nil {
 		return nil, err
 	}
-	err = e.cur.Load().findKeys(b.keys, b.hashes, func(_ int, h keyHit) {
+	v := e.cur.Load()
+	err = v.findKeys(b.keys, b.hashes, e.keyFilterLocked(v), func(_ int, h keyHit) {
 		b.supersedes = append(b.supersedes, h.id)
 	})
 	if err != nil {
@@ -129,57 +129,61 @@ type keyHit struct {
 	id  uint64
 }
 
-// findKey returns the live row holding key in v. Within a segment only the
-// last row holding a key can be live (a later Put of the key superseded
-// the earlier rows), and no key is live in two rows, so the first live
-// row found, newest segment first, is the one. Each segment is asked
-// about the rows v shows of it, so a reader's snapshot gets the key's row
-// as of that snapshot even while a Put of the key is being published.
+// findKeys finds the live rows holding keys, whose hashes
+// (segment.HashKey) are given: it calls found(i, hit) for each keys[i]
+// that is live in v, in order. Within a segment only the last row holding
+// a key can be live (a later Put of the key superseded the earlier rows),
+// and no key is live in two rows, so the first live row found, newest
+// segment first, is the one. Each segment is asked about the rows v shows
+// of it, so a reader's snapshot gets a key's row as of that snapshot even
+// while a Put of the key is being published. Each segment is asked once
+// about the keys not yet found live, so that a key is hashed once and a
+// segment's index locked once per call rather than per key. A segment
+// whose key index is lost (its tables and its blobs damaged) fails the
+// lookup with the damage rather than report its keys absent.
 //
-// A segment whose key index is lost (its tables and its blobs damaged)
-// fails the lookup with the damage rather than report the key absent.
-func (v *version) findKey(key []byte) (h keyHit, ok bool, err error) {
-	for si := v.segs.len() - 1; si >= 0; si-- {
-		s := v.segs.at(si)
-		if !s.ref.seg.Keyed() {
-			continue
-		}
-		row, found := s.ref.seg.LookupKeyBelow(key, s.rows)
-		switch {
-		case !found:
-			if err := s.ref.seg.IndexErr(); err != nil {
-				return keyHit{}, false, err
-			}
-			continue
-		case s.tomb.has(row):
-			continue
-		}
-		id, _ := segment.RowID(s.runs, row)
-		return keyHit{seg: si, row: row, id: id}, true, nil
-	}
-	return keyHit{}, false, nil
-}
-
-// findKeys is findKey for many keys, whose hashes (segment.HashKey) are
-// given: it calls found(i, hit) for each keys[i] that is live in v, in
-// order. Each segment is asked once about the keys not yet found live,
-// newest segment first, so that a key is hashed once and a segment's index
-// locked once per call rather than per key.
-func (v *version) findKeys(keys [][]byte, hashes []uint64, found func(i int, h keyHit)) error {
-	// The keys still to find: keys[idx[j]] is todo[j]. A batch of new
-	// keys finds none, so the bookkeeping is made at the first hit.
+// f, the store's key filter or nil, spares the sealed segments it covers
+// the keys it rejects: they hold none of them. A batch of new keys thus
+// costs one filter probe each plus the lookups in the segments f does not
+// cover (the active one), rather than a lookup in every segment.
+func (v *version) findKeys(keys [][]byte, hashes []uint64, f *keyFilter, found func(i int, h keyHit)) error {
+	all := keyList{keys: keys, hashes: hashes}
+	// maybe: the keys f may hold, asked of the segments f covers
+	// (covered[si]); the others are asked all the keys.
 	var (
-		hits             []keyHit // by index into keys; id 0 and seg -1: not found
-		idx              []int
-		todo, todoHashes = keys, hashes
+		covered []bool
+		maybe   keyList
 	)
-	for si := v.segs.len() - 1; si >= 0 && len(todo) > 0; si-- {
+	if f != nil {
+		for si := range v.segs.len() {
+			if f.covers(v.segs.at(si).ref) {
+				if covered == nil {
+					covered = make([]bool, v.segs.len())
+				}
+				covered[si] = true
+			}
+		}
+		if covered != nil {
+			maybe = f.mayHoldList(all)
+		}
+	}
+	// By index into keys; seg -1: not found. A batch of new keys finds
+	// none, so it is made at the first hit.
+	var hits []keyHit
+	for si := v.segs.len() - 1; si >= 0 && len(all.keys) > 0; si-- {
 		s := v.segs.at(si)
 		if !s.ref.seg.Keyed() {
+			continue
+		}
+		l := &all
+		if covered != nil && covered[si] {
+			l = &maybe
+		}
+		if len(l.keys) == 0 {
 			continue
 		}
 		any := false
-		s.ref.seg.LookupKeysBelow(todo, todoHashes, s.rows, func(j int, row uint64) {
+		s.ref.seg.LookupKeysBelow(l.keys, l.hashes, s.rows, func(j int, row uint64) {
 			if s.tomb.has(row) {
 				return
 			}
@@ -188,30 +192,17 @@ func (v *version) findKeys(keys [][]byte, hashes []uint64, found func(i int, h k
 				for i := range hits {
 					hits[i].seg = -1
 				}
-				idx = make([]int, len(keys))
-				for i := range idx {
-					idx[i] = i
-				}
-				todo, todoHashes = slices.Clone(keys), slices.Clone(hashes)
 			}
 			id, _ := segment.RowID(s.runs, row)
-			hits[idx[j]], any = keyHit{seg: si, row: row, id: id}, true
+			hits[l.orig(j)], any = keyHit{seg: si, row: row, id: id}, true
 		})
 		// A damaged index finds nothing: a key it may hold is not absent.
 		if err := s.ref.seg.IndexErr(); err != nil {
 			return err
 		}
-		if !any {
-			continue
+		if any {
+			all, maybe = all.unfound(hits), maybe.unfound(hits)
 		}
-		n := 0
-		for j, i := range idx {
-			if hits[i].seg < 0 {
-				idx[n], todo[n], todoHashes[n] = i, todo[j], todoHashes[j]
-				n++
-			}
-		}
-		idx, todo, todoHashes = idx[:n], todo[:n], todoHashes[:n]
 	}
 	for i, h := range hits {
 		if h.seg >= 0 {
@@ -219,6 +210,20 @@ func (v *version) findKeys(keys [][]byte, hashes []uint64, found func(i int, h k
 		}
 	}
 	return nil
+}
+
+// unfound returns the keys of l that hits does not place, in a list of
+// its own (l's slices may be the caller's).
+func (l keyList) unfound(hits []keyHit) keyList {
+	var out keyList
+	for j, k := range l.keys {
+		if i := l.orig(j); hits[i].seg < 0 {
+			out.idx = append(out.idx, i)
+			out.keys = append(out.keys, k)
+			out.hashes = append(out.hashes, l.hashes[j])
+		}
+	}
+	return out
 }
 
 // GetRecord returns the live record holding key, or ErrNotFound.
@@ -247,50 +252,49 @@ func (e *Engine) GetRecord(key string) (Record, error) {
 }
 
 // readingKeys enters a read (as reading does) and returns where the live
-// rows holding keys are in its snapshot, absent keys skipped.
+// rows holding keys are in its snapshot, absent keys skipped. It uses the
+// key filter as it is: a reader never builds it.
 func (e *Engine) readingKeys(keys [][]byte) (v *version, hits []keyHit, done func(), err error) {
 	v, done, err = e.reading()
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	hits = make([]keyHit, 0, len(keys))
-	for _, k := range keys {
-		h, ok, err := v.findKey(k)
-		if err != nil {
-			done()
-			return nil, nil, nil, err
-		}
-		if ok {
-			hits = append(hits, h)
-		}
+	err = v.findKeys(keys, hashKeys(keys), e.kf.Load(), func(_ int, h keyHit) { hits = append(hits, h) })
+	if err != nil {
+		done()
+		return nil, nil, nil, err
 	}
 	return v, hits, done, nil
+}
+
+// hashKeys returns segment.HashKey of each key.
+func hashKeys(keys [][]byte) []uint64 {
+	hashes := make([]uint64, len(keys))
+	for i, k := range keys {
+		hashes[i] = segment.HashKey(k)
+	}
+	return hashes
 }
 
 // DeleteKeys deletes the live records holding keys and returns how many
 // there were; absent and repeated keys count 0. The deletes go to the WAL
 // as Delete's do.
 func (e *Engine) DeleteKeys(keys []string) (int, error) {
+	kbs := make([][]byte, len(keys))
 	check := func() error {
 		for i, k := range keys {
 			if err := checkKey(k); err != nil {
 				return fmt.Errorf("key %d: %w", i, err)
 			}
+			kbs[i] = []byte(k)
 		}
 		return nil
 	}
 	return e.deleteRows(len(keys), check, func(v *version) ([]uint64, error) {
 		var ids []uint64
-		for _, k := range keys {
-			h, ok, err := v.findKey([]byte(k))
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				ids = append(ids, h.id)
-			}
-		}
-		return ids, nil
+		err := v.findKeys(kbs, hashKeys(kbs), e.keyFilterLocked(v), func(_ int, h keyHit) { ids = append(ids, h.id) })
+		return ids, err
 	})
 }
 

@@ -28,6 +28,10 @@ type memIndex struct {
 	slots  []uint64    // tag | 1 + row; 0: empty. Length 0 or a power of two
 	shift  uint        // 64 - log2(len(slots)): a key's first slot is its hash >> shift
 	n      int         // occupied slots: distinct keys
+	// expect is the most keys the segment can hold (its capacity in
+	// rows; 0: unknown), which bounds how far ahead reserve sizes the
+	// table for a stream of large batches.
+	expect uint64
 }
 
 const (
@@ -68,7 +72,7 @@ func (m *memIndex) add(rec Record, raw []byte, bl blob) {
 		m.chunks = append(m.chunks, new(rowChunk))
 	}
 	m.rows = rec.FirstRow + n
-	m.reserve(m.n + len(bl.rows))
+	m.reserve(m.n+len(bl.rows), len(bl.rows))
 	for i, r := range bl.rows {
 		c, j := m.chunk(rec.FirstRow + uint64(i))
 		c.locs[j] = keyLoc{off: rec.BlobOff + r.off, klen: r.klen, plen: r.plen}
@@ -116,16 +120,28 @@ func (m *memIndex) putKey(key []byte) uint64 {
 	return at
 }
 
+// aheadBatches: see reserve.
+const aheadBatches = 16
+
 // probeAhead is how many keys ahead a batch of inserts or lookups loads
 // the slot (or bloom filter byte) it will need.
 const probeAhead = 8
 
-// reserve makes the table at most half full with keys distinct keys.
-func (m *memIndex) reserve(keys int) {
+// reserve makes the table at most half full with keys distinct keys,
+// batch of them arriving now. When it must grow, it grows for
+// aheadBatches more batches of that size too (within expect): a segment
+// filled by batches of 10,000 new keys rehashed its table again and again
+// (about a tenth of a Put's time), while one of small batches keeps a
+// small table.
+func (m *memIndex) reserve(keys, batch int) {
 	if 2*keys <= len(m.slots) {
 		return
 	}
-	size := 1 << bits.Len(uint(max(2*keys, 16)-1))
+	want := keys
+	if ahead := keys + aheadBatches*batch; m.expect > uint64(keys) {
+		want = int(min(uint64(ahead), m.expect))
+	}
+	size := 1 << bits.Len(uint(max(2*want, 16)-1))
 	old := m.slots
 	m.slots = make([]uint64, size)
 	m.shift = uint(64 - bits.TrailingZeros(uint(size)))

@@ -127,3 +127,26 @@ func TestSortKeyEntries(t *testing.T) {
 		}
 	}
 }
+
+// reserve grows the table ahead of a stream of large batches, within the
+// segment's capacity, and keeps it small for small batches; either way it
+// stays at most half full.
+func TestMemIndexReserveAhead(t *testing.T) {
+	for _, c := range []struct {
+		expect      uint64
+		keys, batch int
+		min, max    int // slots
+	}{
+		{0, 10_000, 10_000, 2 * 10_000, 4 * 10_000},          // capacity unknown: as needed
+		{200_000, 10_000, 10_000, 2 * 170_000, 4 * 170_000},  // 16 batches ahead
+		{100_000, 10_000, 10_000, 2 * 100_000, 4 * 100_000},  // no further than the capacity
+		{200_000, 1, 1, 16, 64},                              // a small batch, a small table
+		{200_000, 250_000, 10_000, 2 * 250_000, 4 * 250_000}, // past a wrong capacity: still half full
+	} {
+		m := &memIndex{expect: c.expect}
+		m.reserve(c.keys, c.batch)
+		if n := len(m.slots); n < c.min || n > c.max {
+			t.Errorf("expect %d, reserve(%d, %d): %d slots, want %d to %d", c.expect, c.keys, c.batch, n, c.min, c.max)
+		}
+	}
+}

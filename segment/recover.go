@@ -93,6 +93,7 @@ func (s *Segment) recoverTail(durable uint64) error {
 	s.blobEnd = sc.blobEnd
 	s.supersedes = sc.supersedes
 	s.mem = sc.mem
+	s.mem.expect = s.lay.capacity // Puts go on filling it
 	// After a process crash the rows may sit only in the page cache; they
 	// are made durable now, before any new record can claim them synced.
 	if (rows > 0 || last > cut || cutFile || uncommit) && !s.readOnly {

@@ -130,7 +130,7 @@ func CreateVersion(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, 
 	s := &Segment{fs: fsys, path: path, f: f, lay: lay, hdr: hdr, blobEnd: lay.size}
 	s.size.Store(lay.size)
 	if lay.keyed() {
-		s.mem, s.loaded = &memIndex{}, true
+		s.mem, s.loaded = &memIndex{expect: lay.capacity}, true
 	}
 	fail := func(err error) (*Segment, error) {
 		s.Remove()
@@ -534,14 +534,26 @@ func (s *Segment) Seal() (Seal, error) {
 		blobAt = b.end
 	}
 	s.unchecked = 0
+	rows := s.rows.Load()
+	var sum uint64
 	if s.lay.keyed() && !s.Sealed() {
+		// The checksum of the rows reads only their mapped bytes, which
+		// nothing writes any more (the tables go past the blobs, the
+		// trailer into the header page): it runs beside the tables'
+		// build, which on a segment of small keyed rows takes longer.
+		// It is waited for before any return, as the caller may close
+		// the mapping next.
+		done := make(chan uint64, 1)
+		go func() { done <- s.DataSum(rows) }()
 		s.writeTables()
+		sum = <-done
+	} else {
+		sum = s.DataSum(rows)
 	}
 	if err := s.Sync(); err != nil {
 		return Seal{}, err
 	}
-	rows := s.rows.Load()
-	seal := Seal{Rows: rows, Checksum: s.DataSum(rows), Runs: s.Runs()}
+	seal := Seal{Rows: rows, Checksum: sum, Runs: s.Runs()}
 	s.seal.Store(&seal)
 	if s.lay.keyed() {
 		// From now on lookups use the tables just written, mapped on
