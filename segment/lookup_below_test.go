@@ -1,6 +1,9 @@
 package segment
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // LookupKeyBelow answers as of a row count: the last row below it holding
 // the key, so a reader's older snapshot finds the row it shows, not the
@@ -32,5 +35,57 @@ func TestLookupKeyBelow(t *testing.T) {
 	}
 	if row, ok := s.LookupKeyBelow([]byte("a"), 3); !ok || row != 2 {
 		t.Errorf("sealed: LookupKeyBelow(a, 3) = %d, %v; want 2", row, ok)
+	}
+}
+
+// TestIndexAheadVisible: a batch large enough to be indexed on its own
+// goroutine (indexAhead) is in the index once its rows are visible, and a
+// reader beside the appends never finds a key of a visible row missing
+// nor a row that is not visible yet.
+func TestIndexAheadVisible(t *testing.T) {
+	const dim, batch, batches = 1, indexAhead + 3, 6
+	s := mustCreate(t, t.TempDir(), 1, dim, batch*batches)
+	defer s.Close()
+	key := func(row int) []byte { return []byte(fmt.Sprintf("k%06d", row)) }
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer close(errc)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			rows := s.Rows()
+			// The first and last key of every visible batch.
+			for r := 0; r < int(rows); r += batch {
+				for _, row := range []int{r, r + batch - 1} {
+					got, ok := s.LookupKeyBelow(key(row), rows)
+					if !ok || got != uint64(row) {
+						errc <- fmt.Errorf("rows %d: LookupKeyBelow(%s) = %d, %v", rows, key(row), got, ok)
+						return
+					}
+				}
+			}
+			if _, ok := s.LookupKeyBelow(key(int(rows)), rows); ok {
+				errc <- fmt.Errorf("rows %d: found the key of an invisible row", rows)
+				return
+			}
+		}
+	}()
+	for b := 0; b < batches; b++ {
+		vecs, norms := make([][]float32, batch), make([]float32, batch)
+		keys := make([][]byte, batch)
+		for i := range vecs {
+			vecs[i], norms[i], keys[i] = []float32{1}, 1, key(b*batch+i)
+		}
+		if err := s.AppendRecords(uint64(b*batch), vecs, norms, keys, nil, nil, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -437,6 +437,23 @@ func (s *Segment) AppendBatch(b Batch, durable bool) error {
 	}
 	rec := Record{Rows: uint32(n), FirstRow: rows, FirstID: b.FirstID, Synced: s.synced, Index: s.batches,
 		BlobOff: uint64(s.blobEnd), BlobLen: uint64(len(raw))}
+	waitIndex := func() {}
+	if bl.keyed {
+		if n < indexAhead {
+			s.indexBatch(rec, raw, bl)
+		} else {
+			// Waited for before the rows become visible and, on an
+			// error, before raw goes back to its pool (deferred calls
+			// run last first).
+			indexed := make(chan struct{})
+			go func(rec Record) {
+				defer close(indexed)
+				s.indexBatch(rec, raw, bl)
+			}(rec)
+			waitIndex = func() { <-indexed }
+			defer waitIndex()
+		}
+	}
 	rb := make([]byte, s.lay.recSize)
 	rec.Sum = recordSum(s.hdr.Salt, rec.encodeFor(s.lay.version, rb), buf, norms, codes, metas, raw)
 	rec.encodeFor(s.lay.version, rb)
@@ -471,8 +488,9 @@ func (s *Segment) AppendBatch(b Batch, durable bool) error {
 	s.batches++
 	s.addRun(Run{FirstID: b.FirstID, FirstRow: rows, Count: n})
 	if len(raw) > 0 {
-		s.addBatch(rec, raw, bl)
+		s.addBatch(rec, bl)
 	}
+	waitIndex()
 	s.rows.Store(rows + n)
 	if durable {
 		s.synced = rows + n
