@@ -149,7 +149,10 @@
 //
 //   - A row is visible (counted by Rows) only once its batch record is
 //     written; readers never touch bytes at or past Rows, so a concurrent
-//     Append never changes bytes a reader sees.
+//     Append never changes bytes a reader sees. The active key index may
+//     take a large batch's keys while the batch is being written (on a
+//     goroutine beside the writes); every lookup is bounded by a row count
+//     read from Rows, so none finds them before the rows are visible.
 //   - Nothing is ever written through the mapping: all writes are pwrite on
 //     the file descriptor, so a full disk is an error, not a SIGBUS. The
 //     fixed part is preallocated at Create and never truncated while
