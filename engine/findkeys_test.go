@@ -50,15 +50,7 @@ func TestFindKeysMatchesFindKey(t *testing.T) {
 	const space = 400
 	key := func(i int) string { return fmt.Sprintf("key-%d", i) }
 	for range 30 {
-		recs := make([]Record, 1+rng.Intn(80))
-		perm := rng.Perm(space)
-		for i := range recs {
-			recs[i] = Record{Key: key(perm[i]), Vector: []float32{rng.Float32() + 0.1, rng.Float32()}}
-		}
-		ids, err := e.Put(recs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, ids := putRandomKeys(t, e, rng, 1+rng.Intn(80), space, key)
 		if _, err := e.DeleteKeys([]string{key(rng.Intn(space))}); err != nil {
 			t.Fatal(err)
 		}
@@ -120,4 +112,20 @@ func TestFirstDup(t *testing.T) {
 			t.Fatalf("firstDup(%q) = %d, %d, %v; want %d, %d, %v", keys, i, j, dup, wi, wj, wdup)
 		}
 	}
+}
+
+// putRandomKeys Puts n records of 2-d vectors under distinct keys drawn
+// from key(0..space-1) and returns them with their IDs.
+func putRandomKeys(t *testing.T, e *Engine, rng *rand.Rand, n, space int, key func(int) string) ([]Record, []uint64) {
+	t.Helper()
+	recs := make([]Record, n)
+	perm := rng.Perm(space)
+	for i := range recs {
+		recs[i] = Record{Key: key(perm[i]), Vector: []float32{rng.Float32() + 0.1, rng.Float32()}}
+	}
+	ids, err := e.Put(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs, ids
 }

@@ -87,15 +87,7 @@ func TestKeyFilterMatchesUnfiltered(t *testing.T) {
 		switch r := rng.Intn(20); {
 		case r < 10:
 			op = "Put"
-			recs := make([]Record, 1+rng.Intn(120))
-			perm := rng.Perm(space)
-			for i := range recs {
-				recs[i] = Record{Key: key(perm[i]), Vector: []float32{rng.Float32() + 0.1, rng.Float32()}}
-			}
-			ids, err := e.Put(recs)
-			if err != nil {
-				t.Fatal(err)
-			}
+			recs, ids := putRandomKeys(t, e, rng, 1+rng.Intn(120), space, key)
 			for i, r := range recs {
 				live[r.Key] = ids[i]
 			}
