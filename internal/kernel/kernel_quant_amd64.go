@@ -35,14 +35,3 @@ func quantAsm(k *impl, row []float32, r, s float32, codes []byte, acc *[QuantLan
 	}
 	return 0, 0, 0
 }
-
-// screenAsm runs the AVX-512 bound test over the len(dots) rows (a
-// positive multiple of 8) if k is the avx512 implementation, and returns
-// how many rows it tested.
-func screenAsm(k *impl, metas []byte, dots []int32, inv []float32, coef *[4]float64, cut float32, out []byte) int {
-	if k != avx512Impl {
-		return 0
-	}
-	screenAVX512(&metas[0], &dots[0], &inv[0], len(dots), &coef[0], cut, &out[0])
-	return len(dots)
-}

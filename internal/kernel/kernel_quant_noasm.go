@@ -9,5 +9,3 @@ func maxAbsAsm(*impl, []float32) (int, uint32) { return 0, 0 }
 func quantAsm(*impl, []float32, float32, float32, []byte, *[QuantLanes]float64) (int, int64, int64) {
 	return 0, 0, 0
 }
-
-func screenAsm(*impl, []byte, []int32, []float32, *[4]float64, float32, []byte) int { return 0 }
