@@ -157,3 +157,14 @@ func FuzzScreen(f *testing.F) {
 		checkScreen(t, &q, metas, dots, inv, math.Float32frombits(cutBits))
 	})
 }
+
+// TestScreenNoAlloc: the code pass screens every block; it must not
+// allocate.
+func TestScreenNoAlloc(t *testing.T) {
+	q := NewQuery([]float32{1, 2, 3})
+	const n = 37
+	metas, dots, inv, pass := make([]byte, n*MetaSize), make([]int32, n), make([]float32, n), make([]byte, (n+7)/8)
+	if a := testing.AllocsPerRun(100, func() { q.Screen(metas, dots, inv, 0.5, pass) }); a != 0 {
+		t.Fatalf("%v allocations per Screen", a)
+	}
+}
