@@ -24,11 +24,11 @@ func ScreenUpper(metas []byte, dots []int32, inv []float32, coef *[4]float64, cu
 // ScreenUpper is the package-level ScreenUpper for implementation k.
 func (k *impl) ScreenUpper(metas []byte, dots []int32, inv []float32, coef *[4]float64, cut float32, out []byte) int {
 	m := len(dots) &^ 7
-	if m == 0 || len(metas) < 16*m || len(inv) < m || len(out) < m/8 {
-		if m != 0 {
-			panic("kernel: ScreenUpper: slices too short")
-		}
+	if m == 0 {
 		return 0
+	}
+	if len(metas) < 16*m || len(inv) < m || len(out) < m/8 {
+		panic("kernel: ScreenUpper: slices too short")
 	}
 	return screenAsm(k, metas, dots[:m], inv, coef, cut, out)
 }
