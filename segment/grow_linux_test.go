@@ -3,6 +3,7 @@
 package segment
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"syscall"
@@ -144,5 +145,28 @@ func TestReopenSparse(t *testing.T) {
 	checkModel(t, s, m)
 	if err := s.Verify(t.Context(), &seal); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Open of a huge sparse active segment costs its records, not its
+// capacity (the record area's holes are skipped), and still finds a stale
+// record far past the rows, behind a hole, and zeroes it.
+func TestOpenHugeSparse(t *testing.T) {
+	const dim, capacity = 4, 1 << 30 // a 64 GiB record area, all holes
+	specs := []batchSpec{{firstID: 1, rows: 3, durable: true}, {firstID: 4, rows: 2}}
+	dir, path, lay, m, _ := writeClosed(t, dim, capacity, 85, 86, specs)
+	far := recordOffset(lay, capacity-1000)
+	writeAt(t, path, far, bytes.Repeat([]byte{0xa5}, recordSize))
+	s, err := OpenActive(nil, dir, 1, dim, capacity, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkModel(t, s, m)
+	mustClose(t, s)
+	if b := readAt(t, path, far, recordSize); !bytes.Equal(b, make([]byte, recordSize)) {
+		t.Fatal("the stale record behind a hole was not zeroed")
+	}
+	if d := diskBytes(t, path); d > 1<<20 {
+		t.Fatalf("a huge segment of 5 rows takes %d bytes of disk", d)
 	}
 }

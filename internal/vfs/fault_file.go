@@ -185,6 +185,16 @@ func readFull(r io.ReaderAt, p []byte, off int64) error {
 	return err
 }
 
+// NextData asks the base file (an OpRead: it reads the file's map).
+func (h *faultFile) NextData(off int64) (int64, error) {
+	return readOnly(h.fs, Event{Kind: OpRead, Path: h.name, Off: off}, func() (int64, error) {
+		if h.closed {
+			return 0, &fs.PathError{Op: "lseek", Path: h.name, Err: os.ErrClosed}
+		}
+		return h.base.NextData(off)
+	})
+}
+
 // Stat describes the base file.
 func (h *faultFile) Stat() (fs.FileInfo, error) {
 	return readOnly(h.fs, Event{Kind: OpStat, Path: h.name}, func() (fs.FileInfo, error) {

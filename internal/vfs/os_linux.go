@@ -4,6 +4,7 @@ package vfs
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 
@@ -43,4 +44,31 @@ func preallocate(f *os.File, off, n int64) error {
 		return &fs.PathError{Op: "fallocate", Path: f.Name(), Err: err}
 	}
 	return nil
+}
+
+// nextData is lseek(SEEK_DATA), with the descriptor's offset (which Write
+// uses) put back after it: ENXIO means no data at or after off.
+func nextData(f *os.File, off int64) (int64, error) {
+	fd := int(f.Fd())
+	cur, err := unix.Seek(fd, 0, io.SeekCurrent)
+	if err != nil {
+		return 0, &fs.PathError{Op: "lseek", Path: f.Name(), Err: err}
+	}
+	n, err := unix.Seek(fd, off, unix.SEEK_DATA)
+	if _, rerr := unix.Seek(fd, cur, io.SeekStart); rerr != nil && err == nil {
+		err = rerr
+	}
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.Is(err, unix.ENXIO):
+		fi, serr := f.Stat()
+		if serr != nil {
+			return 0, serr
+		}
+		return max(fi.Size(), off), nil
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP):
+		return off, nil
+	}
+	return 0, &fs.PathError{Op: "lseek", Path: f.Name(), Err: err}
 }

@@ -9,3 +9,6 @@ func fdatasync(f *os.File) error { return f.Sync() }
 
 // preallocate does nothing off Linux: writes allocate their blocks.
 func preallocate(f *os.File, off, n int64) error { return nil }
+
+// nextData cannot tell holes off Linux: everything may hold data.
+func nextData(f *os.File, off int64) (int64, error) { return off, nil }

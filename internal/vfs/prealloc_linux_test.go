@@ -120,3 +120,39 @@ func TestCrashAfterPreallocate(t *testing.T) {
 		}
 	}
 }
+
+// NextData skips holes: in a sparse file with data in one block it finds
+// that block from before it, and the file's size from past it, on the OS
+// and through a Fault; Write's offset does not move.
+func TestNextData(t *testing.T) {
+	for _, fsys := range []FS{OS, NewFault(OS, 1)} {
+		path := filepath.Join(t.TempDir(), "f")
+		f, err := fsys.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte("head")); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(1 << 20); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt([]byte("data"), 512<<10+100); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ off, want int64 }{{0, 0}, {8192, 512 << 10}, {512<<10 + 100, 512<<10 + 100}, {516 << 10, 1 << 20}} {
+			got, err := f.NextData(c.off)
+			if err != nil || got != c.want && !(got == c.off && c.off < c.want) {
+				t.Fatalf("NextData(%d) = %d, %v; want %d", c.off, got, err, c.want)
+			}
+		}
+		if _, err := f.Write([]byte("tail")); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 8)
+		if _, err := f.ReadAt(b, 0); err != nil || string(b) != "headtail" {
+			t.Fatalf("Write after NextData: %q, %v", b, err)
+		}
+		f.Close()
+	}
+}

@@ -79,6 +79,11 @@ type File interface {
 	// a full disk fails them instead. A request for more than the free
 	// space fails with ENOSPC without taking any.
 	Preallocate(off, n int64) error
+	// NextData returns the first offset at or after off that may hold
+	// data (lseek SEEK_DATA): the bytes in between are a hole and read as
+	// zeros. With no data at or after off it returns the file's size;
+	// where the file system cannot tell, off itself.
+	NextData(off int64) (int64, error)
 	// Close closes the file. It always releases the descriptor, even when
 	// it reports an error.
 	Close() error
