@@ -184,6 +184,10 @@
 //     the format is unchanged (version 4, and older files, fully
 //     allocated, open as before), and a file whose unused part has no
 //     blocks at all, or has them, opens the same.
+//   - Open of the active segment looks for stale records past the last
+//     good one only where the record area holds data (File.NextData,
+//     SEEK_DATA), and zeroes them run by run: a huge sparse segment opens
+//     at the cost of the records written, not of its capacity.
 //   - A file shorter than F is still refused (ErrCorrupt): the size is
 //     synced at Create before any manifest can name the file, so no crash
 //     leaves one.
