@@ -158,8 +158,8 @@
 // so each is allocated on its own (File.Preallocate: fallocate with
 // KEEP_SIZE, which changes neither the size nor a byte) from its start,
 // in steps: when a batch needs more of an area than is allocated, the
-// area grows to the most of what the batch needs, twice what it has, and
-// allocStep (64 KiB) of vectors' worth of rows, up to capacity. A segment
+// area grows to the largest of what the batch needs, twice what it has,
+// and the rows of allocStep (64 KiB) of vectors, up to capacity. A segment
 // of the default 64 MiB at D = 512 takes about 100 KiB of disk for its
 // first rows, and doubles its way to full in about ten steps per area.
 // The blob area past F grows by pwrite, as before.
@@ -170,8 +170,8 @@
 //     before the key index takes its keys). A refused allocation (ENOSPC)
 //     fails the batch with nothing written: the segment is not poisoned
 //     (Err is nil) and takes the next batch. A batch that fits in what is
-//     allocated cannot fail for lack of space, as with the preallocated
-//     files before.
+//     allocated cannot fail for lack of space (on a file system that does
+//     not copy on write), as with the preallocated files before.
 //   - The allocation is not synced by itself: the batch's fdatasync makes
 //     its blocks durable with its bytes (the metadata needed to read the
 //     data back), which is what a durable batch needs. A crash before it
