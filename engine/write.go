@@ -175,6 +175,11 @@ func (e *Engine) reserveIDs(mark uint64) error {
 func (e *Engine) appendActive(first uint64, b *batch) error {
 	seg := e.active.seg
 	if err := seg.AppendBatch(b.segmentBatch(first), !e.noSync); err != nil {
+		if seg.Err() == nil {
+			// Refused before any write (no space for the rows'
+			// blocks): the store stays as it was, and writable.
+			return err
+		}
 		return e.fail(err)
 	}
 	e.publishActive(first, b.supersedes)

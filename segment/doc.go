@@ -1,5 +1,6 @@
-// Package segment owns one segment file: a fixed-capacity, preallocated file
-// of vectors that is appended to and read through a read-only memory map,
+// Package segment owns one segment file: a fixed-capacity file of vectors,
+// sparse until its rows fill it, that is appended to and read through a
+// read-only memory map,
 // with (format version 3 on) a key, a payload and superseded IDs per batch
 // in a blob area after it, indexed by key (see keys.go and tables.go), and
 // (format version 4) an int8 code and its meta per row for the certified
@@ -23,8 +24,9 @@
 //	align8(M+C*MS)               C*R    batch commit records, one per batch,
 //	                                    R = 64 bytes (versions 3 and 4; 48
 //	                                    before)
-//	F = the above rounded up to 4096    end of the fixed part: preallocated
-//	                                    at Create, mapped read-only
+//	F = the above rounded up to 4096    end of the fixed part: the file's
+//	                                    size from Create on (sparse, see
+//	                                    Disk footprint), mapped read-only
 //	F                            grows  blob area (version 3 on): one blob
 //	                                    per batch that has one, back to back
 //	align8(blob end)             sealed key tables (version 3 on, below),
@@ -145,6 +147,54 @@
 // checksum (DataSum) covers the vector, norm, code and meta bytes of the
 // rows, in that order.
 //
+// # Disk footprint
+//
+// Create sets the file's size to F with a truncate, which allocates no
+// block, and syncs it with the header: the mapping covers [0, F) and
+// never reaches past the end of the file, and the parts no row has
+// reached are holes, which read as zeros (an empty record ends the
+// batches, as it always has). The five areas that grow with the rows
+// (vectors, norms, codes, metas: by row; records: by batch) are far apart,
+// so each is allocated on its own (File.Preallocate: fallocate with
+// KEEP_SIZE, which changes neither the size nor a byte) from its start,
+// in steps: when a batch needs more of an area than is allocated, the
+// area grows to the largest of what the batch needs, twice what it has,
+// and the rows of allocStep (64 KiB) of vectors, up to capacity. A segment
+// of the default 64 MiB at D = 512 takes about 100 KiB of disk for its
+// first rows, and doubles its way to full in about ten steps per area.
+// The blob area past F grows by pwrite, as before.
+//
+// Crash safety is unchanged:
+//
+//   - A batch's steps are allocated before any byte of it is written (and
+//     before the key index takes its keys). A refused allocation (ENOSPC)
+//     fails the batch with nothing written: the segment is not poisoned
+//     (Err is nil) and takes the next batch. A batch that fits in what is
+//     allocated cannot fail for lack of space (on a file system that does
+//     not copy on write), as with the preallocated files before.
+//   - The allocation is not synced by itself: the batch's fdatasync makes
+//     its blocks durable with its bytes (the metadata needed to read the
+//     data back), which is what a durable batch needs. A crash before it
+//     may lose the allocation, but only with rows that were not durable
+//     either: their range reads as zeros, a torn tail. Without a sync
+//     (NoSync) nothing is promised, as before.
+//   - Nothing on disk records the allocation: Open takes as allocated
+//     only what the rows and records hold, and the next batch allocates
+//     again from there (allocating allocated blocks costs nothing). So
+//     the format is unchanged (version 4, and older files, fully
+//     allocated, open as before), and a file whose unused part has no
+//     blocks at all, or has them, opens the same.
+//   - Open of the active segment looks for stale records past the last
+//     good one only where the record area holds data (File.NextData,
+//     SEEK_DATA), and zeroes them run by run: a huge sparse segment opens
+//     at the cost of the records written, not of its capacity.
+//   - A file shorter than F is still refused (ErrCorrupt): the size is
+//     synced at Create before any manifest can name the file, so no crash
+//     leaves one.
+//   - On a file system without fallocate nothing is allocated ahead: the
+//     writes allocate, and a full disk fails one of them, which poisons
+//     the segment (the store reopens with every acknowledged row).
+//
 // # Invariants
 //
 //   - A row is visible (counted by Rows) only once its batch record is
@@ -155,8 +205,10 @@
 //     read from Rows, so none finds them before the rows are visible.
 //   - Nothing is ever written through the mapping: all writes are pwrite on
 //     the file descriptor, so a full disk is an error, not a SIGBUS. The
-//     fixed part is preallocated at Create and never truncated while
-//     mapped, so no mapped page lies past end of file.
+//     file's size covers the fixed part from Create on and is never cut
+//     below it while mapped, so no mapped page lies past end of file; its
+//     blocks are allocated in steps before rows land in them (see Disk
+//     footprint).
 //   - On open of the active segment, records are checked in order. The first
 //     record that fails to check ends the segment (a torn tail from a crash)
 //     unless a later valid record says that the failed batch had already been
@@ -184,7 +236,8 @@
 //     remove) goes through the vfs.FS given to Create or Open, so tests can
 //     fail each one or cut the power between any two. A failed write or
 //     sync poisons the segment (Append, Sync and Seal return that error
-//     from then on), and a failed fdatasync is never retried. The one
+//     from then on, and Err reports it), and a failed fdatasync is never
+//     retried; a failed fallocate fails only its batch (above). The one
 //     exception is the write of the key tables and seal trailer at Seal:
 //     they are derived and checksummed, so the seal goes on without them.
 package segment

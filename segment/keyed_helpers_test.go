@@ -56,44 +56,53 @@ func appendKeyed(t testing.TB, s *Segment, m *model, km *keyModel, rng *rand.Ran
 	t.Helper()
 	synced := s.synced
 	for _, b := range specs {
-		vecs, norms := randomRows(rng, b.rows, m.dim)
-		var keys, payloads [][]byte
-		if b.keyed {
-			for i := range b.rows {
-				keys = append(keys, km.newKey(rng, i < b.reuse))
-				if b.payloads {
-					p := make([]byte, rng.IntN(40))
-					for j := range p {
-						p[j] = byte(rng.Uint32())
-					}
-					payloads = append(payloads, p)
-				}
-			}
-		}
-		var sup []uint64
-		for range b.supersedes {
-			sup = append(sup, rng.Uint64())
-		}
-		before := s.blobEnd
-		if err := s.AppendRecords(b.firstID, vecs, norms, keys, payloads, sup, b.durable); err != nil {
+		if err := putKeyed(s, m, km, rng, b, synced); err != nil {
 			t.Fatalf("AppendRecords(%d, %d rows): %v", b.firstID, b.rows, err)
 		}
-		m.add(b.firstID, vecs, norms, synced)
-		for i := range b.rows {
-			var k, p []byte
-			if keys != nil {
-				k = keys[i]
-			}
-			if payloads != nil && len(payloads[i]) > 0 {
-				p = payloads[i]
-			}
-			km.keys = append(km.keys, k)
-			km.payloads = append(km.payloads, p)
-		}
-		km.supersedes = append(km.supersedes, sup)
-		km.blobLen = append(km.blobLen, int(s.blobEnd-before))
 		synced = syncedAfter(t, s, m, b.batchSpec, synced)
 	}
+}
+
+// putKeyed appends spec b with fresh rows, keys, payloads and superseded
+// IDs, its record carrying synced, and records it in both models first:
+// after an error (a power cut in the middle of it) the batch may still
+// be found on disk.
+func putKeyed(s *Segment, m *model, km *keyModel, rng *rand.Rand, b keyedSpec, synced uint64) error {
+	vecs, norms := randomRows(rng, b.rows, m.dim)
+	var keys, payloads [][]byte
+	if b.keyed {
+		for i := range b.rows {
+			keys = append(keys, km.newKey(rng, i < b.reuse))
+			if b.payloads {
+				p := make([]byte, rng.IntN(40))
+				for j := range p {
+					p[j] = byte(rng.Uint32())
+				}
+				payloads = append(payloads, p)
+			}
+		}
+	}
+	var sup []uint64
+	for range b.supersedes {
+		sup = append(sup, rng.Uint64())
+	}
+	m.add(b.firstID, vecs, norms, synced)
+	for i := range b.rows {
+		var k, p []byte
+		if keys != nil {
+			k = keys[i]
+		}
+		if payloads != nil && len(payloads[i]) > 0 {
+			p = payloads[i]
+		}
+		km.keys = append(km.keys, k)
+		km.payloads = append(km.payloads, p)
+	}
+	km.supersedes = append(km.supersedes, sup)
+	raw := encodeBlob(keys, payloads, sup)
+	km.blobLen = append(km.blobLen, len(raw))
+	blobBufs.put(raw)
+	return s.AppendRecords(b.firstID, vecs, norms, keys, payloads, sup, b.durable)
 }
 
 // newKey returns a key not used before (random bytes ending in a serial

@@ -41,12 +41,30 @@ func (s *Segment) recoverTail(durable uint64) error {
 	// never promised durable (dropped below) or proof that the bad record
 	// was promised durable, which makes the damage corruption, not a tear.
 	last := cut
+	var stale []uint64 // the records at or past the cut that are not zero
+	recEnd, page := s.lay.recordAt(s.lay.capacity), int64(-1)
 	for j := cut; j < s.lay.capacity; j++ {
+		if p := s.lay.recordAt(j) / allocAlign; p != page {
+			// A hole reads as zeros, and past the steps allocated so
+			// far the record area is one: skipped, so that Open costs
+			// the records written, not the capacity (a sparse segment
+			// may be huge).
+			next, err := s.f.NextData(s.lay.recordAt(j))
+			if err != nil {
+				return fmt.Errorf("records from %d: %w", j, err)
+			}
+			if next >= recEnd {
+				break
+			}
+			j = max(j, uint64((next-s.lay.recordOff)/s.lay.recSize))
+			page = p
+		}
 		b := s.recordBytes(j)
 		if isZero(b) {
 			continue
 		}
 		last = j + 1
+		stale = append(stale, j)
 		if j == cut {
 			continue // the damaged record cannot vouch for itself
 		}
@@ -66,10 +84,18 @@ func (s *Segment) recoverTail(durable uint64) error {
 	cutFile := s.lay.keyed() && s.size.Load() > sc.blobEnd
 	if last > cut && !s.readOnly {
 		// Zero the stale records so none can validate after new appends
-		// reuse their rows.
-		zero := make([]byte, int64(last-cut)*s.lay.recSize)
-		if err := s.write(zero, s.lay.recordAt(cut)); err != nil {
-			return err
+		// reuse their rows: run by run, as the zeros between them may
+		// be holes that need no block.
+		for i := 0; i < len(stale); {
+			k := i + 1
+			for k < len(stale) && stale[k] == stale[k-1]+1 {
+				k++
+			}
+			zero := make([]byte, int64(k-i)*s.lay.recSize)
+			if err := s.write(zero, s.lay.recordAt(stale[i])); err != nil {
+				return err
+			}
+			i = k
 		}
 	}
 	if cutFile && !s.readOnly {

@@ -79,6 +79,9 @@ type Segment struct {
 	runs      []Run // writer-owned
 	err       error // sticky write error: the file's state is unknown
 	readOnly  bool  // opened by OpenActiveReadOnly: never written
+	// alloc is how many bytes of each growing area of the fixed part
+	// (layout.areas) are known allocated (writer; see allocate).
+	alloc [nAreas]int64
 
 	// Version 3 (see keys.go and tables.go).
 	size       atomic.Int64 // the file's size: fixed part, blobs, tables
@@ -98,8 +101,9 @@ type Segment struct {
 }
 
 // Create makes segment number n in dir through fsys (nil: vfs.OS): it
-// preallocates the file, writes the header, fsyncs file and directory, and
-// maps it. gen is the generation of the manifest in force (Header.Gen). On
+// sizes the file to its fixed part, sparse (appends allocate its blocks in
+// steps, see the package doc), writes the header, fsyncs file and
+// directory, and maps it. gen is the generation of the manifest in force (Header.Gen). On
 // error it removes the file (best effort: a file left behind is an orphan
 // no manifest names, which recovery removes).
 func Create(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, gen uint64) (*Segment, error) {
@@ -136,7 +140,10 @@ func CreateVersion(fsys vfs.FS, dir string, n uint64, dim int, capacity uint64, 
 		s.Remove()
 		return nil, fmt.Errorf("segment %d: create: %w", n, err)
 	}
-	if err := f.Preallocate(lay.size); err != nil {
+	// The mapping covers the whole fixed part, and a mapped page past the
+	// end of the file would be a SIGBUS: the size is set once, here, and
+	// synced with the header; the blocks come in steps (allocate).
+	if err := f.Truncate(lay.size); err != nil {
 		return fail(err)
 	}
 	if _, err := f.WriteAt(EncodeHeader(hdr), 0); err != nil {
@@ -235,7 +242,10 @@ func (s *Segment) open(n uint64, dim int, capacity uint64, seal *Seal, durable u
 	s.hdr = hdr
 	s.lay = layoutFor(hdr.Version, dim, capacity)
 	// Mapping past end of file would turn a short file into SIGBUS on first
-	// touch, so the size is checked before anything is mapped.
+	// touch, so the size is checked before anything is mapped. Create sets
+	// the size and syncs it before any manifest names the file, so a
+	// short file is damage, not a crash; a sparse one (blocks not yet
+	// allocated, read as zeros) is the normal case.
 	if fi.Size() < s.lay.size {
 		return fmt.Errorf("offset %d: file is %d bytes, want %d: %w", fi.Size(), fi.Size(), s.lay.size, errs.ErrCorrupt)
 	}
@@ -259,7 +269,14 @@ func (s *Segment) open(n uint64, dim int, capacity uint64, seal *Seal, durable u
 		s.mem, s.loaded = &memIndex{}, true
 		s.staleTrailer = !trailerAbsent(page[trailerOff:])
 	}
-	return s.recoverTail(durable)
+	if err := s.recoverTail(durable); err != nil {
+		return err
+	}
+	// Allocated for sure: what the rows and records were written in. The
+	// steps allocated past them may not have survived a crash, so the
+	// next append allocates again from here.
+	s.alloc = s.lay.used(s.rows.Load(), s.batches)
+	return nil
 }
 
 func (s *Segment) mapFile() error {
@@ -383,7 +400,9 @@ type Batch struct {
 // the package doc). With durable it returns only after fdatasync. The
 // rows become visible to Rows only after the batch's record is written.
 // After a failed write or sync the segment refuses further appends: what
-// reached the disk is unknown.
+// reached the disk is unknown (Err). A batch whose blocks cannot be
+// allocated (see the package doc) fails before anything is written: the
+// segment goes on taking appends.
 //
 // Keys is nil for rows without keys, or holds one key of 1 to MaxKeyLen
 // bytes per row (or empty: a row without a key); Payloads is nil or holds
@@ -434,6 +453,11 @@ func (s *Segment) AppendBatch(b Batch, durable bool) error {
 	bl, err := decodeBlob(raw, uint32(n))
 	if err != nil {
 		return fmt.Errorf("segment %d: %w", s.hdr.Number, err)
+	}
+	// Before the key index takes the batch and before any write: a
+	// refused allocation leaves nothing to undo.
+	if err := s.allocate(n); err != nil {
+		return err
 	}
 	rec := Record{Rows: uint32(n), FirstRow: rows, FirstID: b.FirstID, Synced: s.synced, Index: s.batches,
 		BlobOff: uint64(s.blobEnd), BlobLen: uint64(len(raw))}
@@ -497,6 +521,11 @@ func (s *Segment) AppendBatch(b Batch, durable bool) error {
 	}
 	return nil
 }
+
+// Err returns the error of the failed write or sync after which the
+// segment refuses appends, or nil: an AppendBatch error with Err nil wrote
+// nothing (bad arguments, or no space for the batch's blocks).
+func (s *Segment) Err() error { return s.err }
 
 func (s *Segment) write(b []byte, off int64) error {
 	if _, err := s.f.WriteAt(b, off); err != nil {
@@ -667,9 +696,9 @@ func floatBytes(v []float32) []byte {
 // ReadHeader reads and decodes the header of the segment file at path
 // through fsys (nil: vfs.OS) without mapping it, for recovery to tell an
 // orphan from a file a newer manifest named. An empty file, or one whose
-// header is zeros, returns ErrNoHeader: Create preallocates the whole file
-// and syncs the header before any manifest can name it, so such a file is
-// what a crash inside Create leaves. A file of another size shorter than
+// header is zeros, returns ErrNoHeader: Create sizes the whole file and
+// syncs it with the header before any manifest can name it, so such a
+// file is what a crash inside Create leaves. A file of another size shorter than
 // a header page is ErrCorrupt: not a segment at all.
 func ReadHeader(fsys vfs.FS, path string) (Header, error) {
 	f, err := vfs.Or(fsys).OpenFile(path, os.O_RDONLY, 0)

@@ -40,8 +40,8 @@ const (
 
 	// AnySync matches every operation that makes something durable.
 	AnySync = OpSync | OpDatasync | OpSyncDir
-	// AnyWrite matches every operation that changes a file's contents or
-	// size.
+	// AnyWrite matches every operation that changes a file's contents,
+	// size or blocks.
 	AnyWrite = OpWrite | OpTruncate | OpPreallocate
 	// AnyKind matches every operation.
 	AnyKind = opEnd - 1
@@ -70,8 +70,8 @@ type Event struct {
 	Kind Kind
 	Path string // the file or directory (Rename: the source)
 	To   string // Rename: the target
-	Off  int64  // ReadAt, WriteAt, Write: the offset; Truncate, Preallocate: the size
-	Len  int    // ReadAt, WriteAt, Write: the number of bytes
+	Off  int64  // ReadAt, WriteAt, Write, Preallocate: the offset; Truncate: the size
+	Len  int    // ReadAt, WriteAt, Write, Preallocate: the number of bytes
 	N    int    // this is the N-th operation of its Kind (1-based)
 	Seq  int    // this is the Seq-th operation of any kind (1-based)
 }
@@ -139,8 +139,9 @@ var ErrCrashed = errors.New("vfs: simulated power loss (the machine is off)")
 //
 //   - a file's durable contents are those as of its last successful Sync
 //     or Datasync: every change since then (WriteAt, Write, Truncate,
-//     Preallocate, O_TRUNC) is kept in an undo log of the bytes it
-//     overwrote;
+//     O_TRUNC) is kept in an undo log of the bytes it overwrote
+//     (Preallocate changes no byte and no size: a reserved range that no
+//     write reached reads as zeros, before a crash and after);
 //   - a directory's durable entries are those as of its last successful
 //     SyncDir: files created, renamed or removed since then, and
 //     directories MkdirAll created in it, are not durable yet (a file

@@ -185,6 +185,16 @@ func readFull(r io.ReaderAt, p []byte, off int64) error {
 	return err
 }
 
+// NextData asks the base file (an OpRead: it reads the file's map).
+func (h *faultFile) NextData(off int64) (int64, error) {
+	return readOnly(h.fs, Event{Kind: OpRead, Path: h.name, Off: off}, func() (int64, error) {
+		if h.closed {
+			return 0, &fs.PathError{Op: "lseek", Path: h.name, Err: os.ErrClosed}
+		}
+		return h.base.NextData(off)
+	})
+}
+
 // Stat describes the base file.
 func (h *faultFile) Stat() (fs.FileInfo, error) {
 	return readOnly(h.fs, Event{Kind: OpStat, Path: h.name}, func() (fs.FileInfo, error) {
@@ -235,40 +245,21 @@ func (h *faultFile) syncLocked(kind Kind) error {
 	return nil
 }
 
-// Truncate changes the file's size, logging what it drops.
+// Preallocate reserves the blocks of [off, off+n) through the base's
+// Preallocate. It changes neither the size nor the contents, so it logs
+// nothing: a crash finds the range as the writes left it, and a range no
+// write reached reads as zeros (a hole or an allocated but unwritten
+// extent), as it would have without the reservation.
+func (h *faultFile) Preallocate(off, n int64) error {
+	return h.change(Event{Kind: OpPreallocate, Path: h.name, Off: off, Len: int(n)}, func() error {
+		return h.base.Preallocate(off, n)
+	})
+}
+
+// Truncate changes the file's size, logging what it drops (or, growing
+// it, the new zeros).
 func (h *faultFile) Truncate(size int64) error {
-	return h.resize(OpTruncate, size)
-}
-
-// Preallocate grows the file to size through the base's Preallocate.
-func (h *faultFile) Preallocate(size int64) error {
-	return h.resize(OpPreallocate, size)
-}
-
-func (h *faultFile) resize(kind Kind, size int64) error {
-	return h.change(Event{Kind: kind, Path: h.name, Off: size}, func() error { return h.resizeLocked(kind, size) })
-}
-
-// resizeLocked is the effect of resize, run by change with f.mu held.
-func (h *faultFile) resizeLocked(kind Kind, size int64) error {
-	if kind == OpTruncate {
-		if err := h.truncateLocked(size); err != nil {
-			return err
-		}
-	} else { // fallocate never shrinks a file
-		nd := h.node
-		if err := h.base.Preallocate(size); err != nil {
-			return err
-		}
-		if size > nd.size {
-			nd.undo = append(nd.undo, change{off: nd.size, n: size - nd.size, size: nd.size})
-			nd.size = size
-			if nd.mem != nil {
-				nd.mem.Truncate(size)
-			}
-		}
-	}
-	return nil
+	return h.change(Event{Kind: OpTruncate, Path: h.name, Off: size}, func() error { return h.truncateLocked(size) })
 }
 
 // Close closes the base file; after a Crash (which closed it) it is a

@@ -70,6 +70,7 @@ func (osFS) Unmap(m []byte) error {
 	return mm.Unmap()
 }
 
-func (f osFile) Datasync() error              { return fdatasync(f.File) }
-func (f osFile) Preallocate(size int64) error { return preallocate(f.File, size) }
-func (f osFile) Stat() (fs.FileInfo, error)   { return f.File.Stat() }
+func (f osFile) Datasync() error                   { return fdatasync(f.File) }
+func (f osFile) Preallocate(off, n int64) error    { return preallocate(f.File, off, n) }
+func (f osFile) Stat() (fs.FileInfo, error)        { return f.File.Stat() }
+func (f osFile) NextData(off int64) (int64, error) { return nextData(f.File, off) }

@@ -27,7 +27,7 @@ func TestPreallocateBeyondFreeSpace(t *testing.T) {
 	}
 	defer f.Close()
 	size := int64(st.Bavail+st.Bavail/2+1) * st.Bsize
-	if err := f.Preallocate(size); !errors.Is(err, syscall.ENOSPC) {
+	if err := f.Preallocate(0, size); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Preallocate(%d bytes, %d free) = %v; want ENOSPC", size, st.Bavail*uint64(st.Bsize), err)
 	}
 	var fst unix.Stat_t

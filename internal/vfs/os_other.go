@@ -7,5 +7,8 @@ import "os"
 // fdatasync flushes f to stable storage (a full fsync off Linux).
 func fdatasync(f *os.File) error { return f.Sync() }
 
-// preallocate sizes f to size bytes (sparse off Linux).
-func preallocate(f *os.File, size int64) error { return f.Truncate(size) }
+// preallocate does nothing off Linux: writes allocate their blocks.
+func preallocate(f *os.File, off, n int64) error { return nil }
+
+// nextData cannot tell holes off Linux: everything may hold data.
+func nextData(f *os.File, off int64) (int64, error) { return off, nil }

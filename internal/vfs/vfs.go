@@ -71,11 +71,19 @@ type File interface {
 	Datasync() error
 	// Truncate changes the file's size.
 	Truncate(size int64) error
-	// Preallocate reserves size bytes of disk for the file, growing it to
-	// size, so that later writes below size cannot fail for lack of space
-	// (where the file system supports it; elsewhere it is a sparse
-	// Truncate).
-	Preallocate(size int64) error
+	// Preallocate reserves disk blocks for bytes [off, off+n) of the file
+	// without changing its size or contents (fallocate with KEEP_SIZE), so
+	// that later writes there cannot fail for lack of space. A range with
+	// no block yet reads as zeros before and after. Where the file system
+	// cannot reserve blocks it does nothing: the writes then allocate, and
+	// a full disk fails them instead. A request for more than the free
+	// space fails with ENOSPC without taking any.
+	Preallocate(off, n int64) error
+	// NextData returns the first offset at or after off that may hold
+	// data (lseek SEEK_DATA): the bytes in between are a hole and read as
+	// zeros. With no data at or after off it returns the file's size;
+	// where the file system cannot tell, off itself.
+	NextData(off int64) (int64, error)
 	// Close closes the file. It always releases the descriptor, even when
 	// it reports an error.
 	Close() error

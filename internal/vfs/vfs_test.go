@@ -55,7 +55,10 @@ func TestMapSeesWrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := f.Preallocate(8192); err != nil {
+		if err := f.Truncate(8192); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Preallocate(0, 8192); err != nil {
 			t.Fatal(err)
 		}
 		m, err := fsys.Map(f, 8192)
@@ -320,7 +323,7 @@ func script(fsys FS, dir string) error {
 	}
 	defer f.Close()
 	steps := []func() error{
-		func() error { return f.Preallocate(4096) },
+		func() error { return f.Preallocate(0, 4096) },
 		func() error { _, err := f.WriteAt([]byte("abc"), 10); return err },
 		func() error { _, err := f.Write([]byte("xyz")); return err },
 		func() error { _, err := f.ReadAt(make([]byte, 3), 10); return err },
