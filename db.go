@@ -143,7 +143,7 @@ type Result struct {
 // returns ErrClosed.
 func (db *DB) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Result, error) {
 	return search("search", opts, func(o SearchOptions) ([]engine.Hit, error) {
-		return db.e.SearchWithParams(ctx, query, o.params())
+		return db.e.SearchShared(ctx, query, o.params())
 	})
 }
 

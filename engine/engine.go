@@ -92,6 +92,9 @@ type Engine struct {
 
 	// pf counts the prefilter's work since Open, for Stats.
 	pf prefilterStats
+
+	// shared groups concurrent Searches into shared passes (shared.go).
+	shared sharedPasses
 }
 
 // Open recovers the store in dir (see package recovery) and returns it.
