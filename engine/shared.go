@@ -247,3 +247,4 @@ func trimHits(hits []Hit, k int, minScore float32) []Hit {
 	}
 	return hits[:n:n]
 }
+
