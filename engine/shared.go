@@ -247,4 +247,3 @@ func trimHits(hits []Hit, k int, minScore float32) []Hit {
 	}
 	return hits[:n:n]
 }
-
