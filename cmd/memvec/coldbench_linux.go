@@ -7,13 +7,18 @@ import (
 	"syscall"
 )
 
-// canDrop says whether the page cache can be dropped, and if not why.
+// canDrop says whether the page cache can be dropped, and if not why: it
+// drops it once to find out (a container's /proc/sys may be read-only
+// even to root).
 func canDrop(want bool) (bool, string) {
 	switch {
 	case !want:
 		return false, "--drop=false"
 	case os.Geteuid() != 0:
 		return false, "not root"
+	}
+	if err := dropCaches(); err != nil {
+		return false, err.Error()
 	}
 	return true, ""
 }
