@@ -291,7 +291,9 @@ type Stats struct {
 	Total, Live, Deleted uint64
 	// Segments is the number of segment files.
 	Segments int
-	// DiskBytes is the size of every file of the store; ReclaimableBytes
+	// DiskBytes is the disk space every file of the store takes: on
+	// Linux the segment files' allocated blocks (they are sparse until
+	// their rows fill them), elsewhere their sizes; ReclaimableBytes
 	// the part a compaction would free (the rows of deleted vectors);
 	// WALBytes the size of the tombstone log.
 	DiskBytes, ReclaimableBytes, WALBytes int64

@@ -67,7 +67,7 @@ func (e *Engine) Stats() (Stats, error) {
 	}
 	st.DiskBytes = st.WALBytes
 	for _, s := range v.segs.all() {
-		st.DiskBytes += s.ref.seg.Size()
+		st.DiskBytes += e.diskBytes(s.ref.seg)
 		if seg := s.ref.seg; seg.HasCodes() {
 			st.CodeBytes += int64(s.rows) * int64(seg.CodeStride()+quant.MetaSize)
 		}
