@@ -51,7 +51,7 @@ func openFixture(t *testing.T, name string) (string, fixture) {
 // live vector and record back bit for bit, adds, puts and deletes,
 // compacts, reopens and reads again.
 func TestCompatStores(t *testing.T) {
-	for _, name := range []string{"store-v1", "store-v1-stale-tombs", "store-v2", "store-v3"} {
+	for _, name := range []string{"store-v1", "store-v1-stale-tombs", "store-v2", "store-v3", "store-v4"} {
 		t.Run(name, func(t *testing.T) {
 			dir, fx := openFixture(t, name)
 			db, err := openT(t, dir, Options{DisableAutoCompaction: true})
@@ -108,7 +108,7 @@ func TestCompatStores(t *testing.T) {
 					}
 				}
 			}
-			if name == "store-v3" && (len(fixed) < 10 || len(fx.Live) <= len(fixed)) {
+			if (name == "store-v3" || name == "store-v4") && (len(fixed) < 10 || len(fx.Live) <= len(fixed)) {
 				t.Fatalf("store-v3 holds %d records of %d live rows: want records and rows without keys", len(fixed), len(fx.Live))
 			}
 			check("open")
