@@ -238,7 +238,7 @@ func FuzzSealedKeyed(f *testing.F) {
 		s.Close()
 	}
 	lay := newLayout(dim, capacity)
-	tr, err := decodeTrailer(fuzzSalt, orig[trailerOff:])
+	tr, err := decodeTrailerFor(Version, fuzzSalt, orig[trailerOff:])
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -248,6 +248,8 @@ func FuzzSealedKeyed(f *testing.F) {
 	f.Add(at(tr.keyTabOff+3, 0x02))
 	f.Add(at(tr.bloomOff, 0xff))
 	f.Add(at(uint64(lay.size)+9, 0x08))
+	f.Add(at(tr.sumOff+5, 0x04))
+	f.Add(at(trailerOff+trailerSizeV5-1, 0x01))
 	f.Fuzz(func(t *testing.T, damage []byte) {
 		dir := t.TempDir()
 		if err := os.WriteFile(segPath(dir, 1), withDamage(orig, damage), 0o644); err != nil {
