@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/memvec/memvec/segment"
 	"os"
 	"path/filepath"
 	"slices"
@@ -190,7 +191,37 @@ func TestCompatStores(t *testing.T) {
 			check("after reopen")
 			checkRecords("after reopen")
 			checkFixed("after reopen")
+			checkNewSegmentsCurrent(t, dir, filepath.Join("testdata", name, "store"))
 		})
+	}
+}
+
+// checkNewSegmentsCurrent asserts that the segment files of the store in
+// dir that the fixture in orig did not hold (the compaction's outputs and
+// the segments of the writes) are of the current format, and that there
+// are some.
+func checkNewSegmentsCurrent(t *testing.T, dir, orig string) {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := 0
+	for _, p := range names {
+		if _, err := os.Stat(filepath.Join(orig, filepath.Base(p))); err == nil {
+			continue
+		}
+		h, err := segment.ReadHeader(nil, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Version != segment.Version {
+			t.Fatalf("%s: format version %d, want %d", filepath.Base(p), h.Version, segment.Version)
+		}
+		fresh++
+	}
+	if fresh == 0 {
+		t.Fatal("no segment file written since the fixture")
 	}
 }
 
