@@ -42,7 +42,7 @@ func runRows(r Run) (first, n uint64) { return r.FirstRow, r.Count }
 // needs to read nothing but the header.
 type Seal struct {
 	Rows     uint64
-	Checksum uint64 // DataSum of the rows
+	Checksum uint64 // DataSum of the rows (format 5: of their sum table)
 	Runs     []Run
 }
 
