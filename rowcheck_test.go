@@ -179,3 +179,58 @@ func TestRowReadsAreChecked(t *testing.T) {
 		})
 	}
 }
+
+// TestCodeBlocksAreChecked: a flipped code byte of a sealed segment is
+// reported by the code pass of a prefiltered Search (ErrCorrupt naming the
+// file and the block), while an Exhaustive search, which reads no codes,
+// and Get still answer exactly.
+func TestCodeBlocksAreChecked(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	opts := Options{Dimension: rowcheckDim, SegmentBytes: 256 << 10, DisableAutoCompaction: true}
+	db, err := openT(t, dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(6))
+	vecs := randVecs(rng, 6000, rowcheckDim)
+	ids, err := db.Add(vecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	want, err := db.Search(ctx, vecs[10], SearchOptions{TopK: 3, Exhaustive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := placeRow(t, dir, ids[1500])
+	man, err := manifest.Load(nil, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	capacity := man.Segments[0].Capacity
+	// Format 5 at dimension 8: codes at align64(norms end), 8 a row.
+	normsEnd := int64(segment.HeaderSize) + int64(capacity)*(rowcheckDim*4+4)
+	codeOff := (normsEnd + 63) / 64 * 64
+	if db, err = openT(t, dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := codeOff + int64(p.row)*rowcheckDim + 3
+	flipAt(t, p.path, at, 0x11)
+	defer flipAt(t, p.path, at, 0x11) // for openT's check of the closed store
+	_, err = db.Search(ctx, vecs[10], SearchOptions{TopK: 3})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), filepath.Base(p.path)) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("offset %d", codeOff+1024*rowcheckDim)) {
+		t.Fatalf("prefiltered Search over a flipped code: %v, want ErrCorrupt naming the file and block 1", err)
+	}
+	got, err := db.Search(ctx, vecs[10], SearchOptions{TopK: 3, Exhaustive: true})
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Exhaustive Search = %v, %v; want %v", got, err, want)
+	}
+	if v, err := db.Get(ids[1500]); err != nil || !bitsEqual(v, vecs[1500]) {
+		t.Fatalf("Get of the row whose code is damaged = %v, %v", v, err)
+	}
+}
