@@ -181,11 +181,14 @@ func (s *Segment) mapSums(rows uint64) (tab, m []byte, err error) {
 // fails. Concurrent callers may both hash a row; both get the same answer.
 func (s *Segment) CheckRows(from, to uint64) error {
 	c := s.checked()
-	if c.err != nil || c.all {
+	if c.err != nil {
 		return c.err
 	}
-	if n := uint64(len(c.tab)) / 8; to > n || from > to {
+	if n := s.seal.Load().Rows; to > n || from > to {
 		return fmt.Errorf("segment %s: check rows %d..%d of %d: %w", s.path, from, to, n, errs.ErrInvalidArgument)
+	}
+	if c.all {
+		return nil
 	}
 	for r := from; r < to; {
 		w := &c.rows[r/64]
@@ -213,12 +216,15 @@ func (s *Segment) CheckRows(from, to uint64) error {
 // first code of the block that fails.
 func (s *Segment) CheckCodes(from, to uint64) error {
 	c := s.checked()
-	if c.err != nil || c.all || from >= to {
+	if c.err != nil {
 		return c.err
 	}
 	rows := s.seal.Load().Rows
-	if to > rows || !s.lay.hasCodes() {
+	if to > rows || from > to || !s.lay.hasCodes() {
 		return fmt.Errorf("segment %s: check codes of rows %d..%d of %d: %w", s.path, from, to, rows, errs.ErrInvalidArgument)
+	}
+	if c.all || from == to {
+		return nil
 	}
 	for b := from / SumBlockRows; b <= (to-1)/SumBlockRows; b++ {
 		w, bit := &c.blocks[b/64], uint64(1)<<(b%64)

@@ -387,3 +387,21 @@ func checkDecodeTrailerV5(t *testing.T, b []byte) {
 		t.Fatalf("accepted trailer %+v", tr)
 	}
 }
+
+// Checks past the sealed rows are refused, not read.
+func TestChecksPastTheRows(t *testing.T) {
+	s, seal, _ := sealedSums(t, 1030)
+	defer s.Close()
+	for what, err := range map[string]error{
+		"CheckRows past the rows":  s.CheckRows(seal.Rows-1, seal.Rows+1),
+		"CheckRows reversed":       s.CheckRows(5, 4),
+		"CheckCodes past the rows": s.CheckCodes(seal.Rows, seal.Rows+1),
+	} {
+		if !errors.Is(err, errs.ErrInvalidArgument) {
+			t.Fatalf("%s: %v, want ErrInvalidArgument", what, err)
+		}
+	}
+	if err := s.CheckRows(seal.Rows, seal.Rows); err != nil {
+		t.Fatalf("empty range at the end: %v", err)
+	}
+}
