@@ -594,23 +594,24 @@ func (s *Segment) Seal() (Seal, error) {
 		// it runs beside the tables' build, which on a segment of small
 		// keyed rows takes longer. It is waited for before any return,
 		// as the caller may close the mapping next.
-		done := make(chan []byte, 1)
-		go func() {
-			if s.hdr.Version >= 5 {
-				done <- s.sumTable(rows)
-				return
-			}
-			var b [8]byte
-			binary.LittleEndian.PutUint64(b[:], s.DataSum(rows))
-			done <- b[:]
-		}()
-		sums := sync.OnceValue(func() []byte { return <-done })
-		s.writeTables(sums)
-		if s.hdr.Version >= 5 {
-			sum = sealSum(rows, sums())
-		} else {
-			sum = binary.LittleEndian.Uint64(sums())
+		type sums struct {
+			tab []byte // version 5: the sum table, written with the tables
+			sum uint64 // DataSum(rows)
 		}
+		done := make(chan sums, 1)
+		go func() {
+			var r sums
+			if s.hdr.Version >= 5 {
+				r.tab = s.sumTable(rows)
+				r.sum = sealSum(rows, r.tab)
+			} else {
+				r.sum = s.DataSum(rows)
+			}
+			done <- r
+		}()
+		result := sync.OnceValue(func() sums { return <-done })
+		s.writeTables(func() []byte { return result().tab })
+		sum = result().sum
 	} else {
 		sum = s.DataSum(rows)
 	}
