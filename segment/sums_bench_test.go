@@ -74,3 +74,20 @@ func BenchmarkFirstFullCheck(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCheckRowChecked is what a SearchIn run or a rescored row pays
+// once its row is checked: the call and one bit.
+func BenchmarkCheckRowChecked(b *testing.B) {
+	s, seal := benchSealed(b, 8192)
+	defer s.Close()
+	if err := s.CheckRows(0, seal.Rows); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		r := uint64(i*7919) % seal.Rows
+		if err := s.CheckRows(r, r+1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

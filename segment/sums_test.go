@@ -405,3 +405,39 @@ func TestChecksPastTheRows(t *testing.T) {
 		t.Fatalf("empty range at the end: %v", err)
 	}
 }
+
+// Concurrent readers check overlapping rows and blocks of a segment just
+// opened: the table is loaded once, a row may be hashed twice, and every
+// reader gets the same answer (run with -race).
+func TestChecksConcurrent(t *testing.T) {
+	s, seal, _ := sealedSums(t, 2100)
+	defer s.Close()
+	const bad = 1700
+	xorByte(t, s.Path(), s.lay.vectorOff(bad), 1)
+	defer xorByte(t, s.Path(), s.lay.vectorOff(bad), 1)
+	errc := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			var err error
+			for r := uint64(g); r < seal.Rows && err == nil; r += 37 {
+				if r == bad {
+					if e := s.CheckRows(r, r+1); !errors.Is(e, errs.ErrCorrupt) {
+						err = fmt.Errorf("row %d: %v, want ErrCorrupt", r, e)
+					}
+					continue
+				}
+				err = s.CheckRows(r, r+1)
+				if err == nil {
+					err = s.CheckCodes(r, r+1)
+				}
+			}
+			errc <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCorruptAt(t, s, s.CheckRows(0, seal.Rows), s.lay.vectorOff(bad), "CheckRows(all)")
+}
