@@ -558,7 +558,7 @@ func TestDamageNeverServed(t *testing.T) {
 	leftDamaged(t, dir)
 	ctx := context.Background()
 	for name, read := range map[string]func(*DB) error{
-		"Get":    func(db *DB) error { _, err := db.Get(ids[0]); return err },
+		"Get": func(db *DB) error { _, err := db.Get(ids[0]); return err },
 		"Exhaustive Search": func(db *DB) error {
 			_, err := db.Search(ctx, []float32{1, 2, 3, 4}, SearchOptions{Exhaustive: true})
 			return err
