@@ -87,7 +87,7 @@
 //
 //   - No byte of a segment opened from disk is served before the check
 //     that covers it passed (above); a failed check returns ErrCorrupt
-//     naming the file and offset, and the next read checks again.
+//     naming the file and offset.
 //   - A version holds one reference on its segSet, and a segSet one on
 //     each segment it lists; a segment's file is unmapped only when the
 //     last version listing it is released, so no reader ever touches an

@@ -207,8 +207,10 @@
 //     blocks the code pass reads, each once; VerifyBlobs the blob area,
 //     whole, once, before a key or payload is read. A failed check names
 //     the file and the offset of the row's vector or the block's first
-//     code, wraps ErrCorrupt, and is not remembered: the bytes are never
-//     served, and the next read checks again.
+//     code and wraps ErrCorrupt; the bytes are never served, and the next
+//     read of the row or block checks it again. A segment whose rows
+//     match neither its table nor, recomputed, the manifest's checksum
+//     fails every read.
 //   - Verify checks every byte: rows (for version 5 the sum table
 //     recomputed against the manifest, naming the first bad row or block
 //     when the table on disk is intact), blobs, key tables, the trailer
