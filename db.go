@@ -236,6 +236,9 @@ func (db *DB) Compact(ctx context.Context) (IDMap, error) {
 // written before int8 codes existed (format 4) open and answer correctly
 // as they are, but a search scans their rows in float32; after Upgrade it
 // reads their codes first, like those of every segment written since.
+// Sealed segments of format 4 get format 5's sum table, so that a read
+// of them checks only the rows and code blocks it reads instead of the
+// whole segment on first use.
 // Upgrade runs one segment at a time, with compactions waiting; reads and
 // writes go on meanwhile. It is what `memvec upgrade` runs. Crash safety:
 // that of a compaction (see README, "Crash safety").
