@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/memvec/memvec/segment"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,7 +52,7 @@ func openFixture(t *testing.T, name string) (string, fixture) {
 // live vector and record back bit for bit, adds, puts and deletes,
 // compacts, reopens and reads again.
 func TestCompatStores(t *testing.T) {
-	for _, name := range []string{"store-v1", "store-v1-stale-tombs", "store-v2", "store-v3"} {
+	for _, name := range []string{"store-v1", "store-v1-stale-tombs", "store-v2", "store-v3", "store-v4"} {
 		t.Run(name, func(t *testing.T) {
 			dir, fx := openFixture(t, name)
 			db, err := openT(t, dir, Options{DisableAutoCompaction: true})
@@ -108,7 +109,7 @@ func TestCompatStores(t *testing.T) {
 					}
 				}
 			}
-			if name == "store-v3" && (len(fixed) < 10 || len(fx.Live) <= len(fixed)) {
+			if (name == "store-v3" || name == "store-v4") && (len(fixed) < 10 || len(fx.Live) <= len(fixed)) {
 				t.Fatalf("store-v3 holds %d records of %d live rows: want records and rows without keys", len(fixed), len(fx.Live))
 			}
 			check("open")
@@ -190,7 +191,37 @@ func TestCompatStores(t *testing.T) {
 			check("after reopen")
 			checkRecords("after reopen")
 			checkFixed("after reopen")
+			checkNewSegmentsCurrent(t, dir, filepath.Join("testdata", name, "store"))
 		})
+	}
+}
+
+// checkNewSegmentsCurrent asserts that the segment files of the store in
+// dir that the fixture in orig did not hold (the compaction's outputs and
+// the segments of the writes) are of the current format, and that there
+// are some.
+func checkNewSegmentsCurrent(t *testing.T, dir, orig string) {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := 0
+	for _, p := range names {
+		if _, err := os.Stat(filepath.Join(orig, filepath.Base(p))); err == nil {
+			continue
+		}
+		h, err := segment.ReadHeader(nil, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Version != segment.Version {
+			t.Fatalf("%s: format version %d, want %d", filepath.Base(p), h.Version, segment.Version)
+		}
+		fresh++
+	}
+	if fresh == 0 {
+		t.Fatal("no segment file written since the fixture")
 	}
 }
 

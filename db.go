@@ -240,6 +240,9 @@ func (db *DB) Compact(ctx context.Context) (IDMap, error) {
 // written before int8 codes existed (format 4) open and answer correctly
 // as they are, but a search scans their rows in float32; after Upgrade it
 // reads their codes first, like those of every segment written since.
+// Sealed segments of format 4 get format 5's sum table, so that a read
+// of them checks only the rows and code blocks it reads instead of the
+// whole segment on first use.
 // Upgrade runs one segment at a time, with compactions waiting; reads and
 // writes go on meanwhile. It is what `memvec upgrade` runs. Crash safety:
 // that of a compaction (see README, "Crash safety").
@@ -295,7 +298,9 @@ type Stats struct {
 	Total, Live, Deleted uint64
 	// Segments is the number of segment files.
 	Segments int
-	// DiskBytes is the size of every file of the store; ReclaimableBytes
+	// DiskBytes is the disk space every file of the store takes: on
+	// Linux the segment files' allocated blocks (they are sparse until
+	// their rows fill them), elsewhere their sizes; ReclaimableBytes
 	// the part a compaction would free (the rows of deleted vectors);
 	// WALBytes the size of the tombstone log.
 	DiskBytes, ReclaimableBytes, WALBytes int64

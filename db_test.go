@@ -537,11 +537,13 @@ func TestIDMapLookup(t *testing.T) {
 
 // TestDamageNeverServed: Open reads only headers of sealed segments, so a
 // flipped vector byte there is not seen by Open; it must be reported by the
-// first read of that segment, never returned as data.
+// first read of that row (format 5: a prefiltered search reads it only if
+// it rescores it), never returned as data.
 func TestDamageNeverServed(t *testing.T) {
 	db, dir := openTest(t, 4)
 	rng := rand.New(rand.NewSource(9))
-	ids, err := db.Add(randVecs(rng, 200, 4))
+	vecs := randVecs(rng, 200, 4)
+	ids, err := db.Add(vecs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,8 +558,13 @@ func TestDamageNeverServed(t *testing.T) {
 	leftDamaged(t, dir)
 	ctx := context.Background()
 	for name, read := range map[string]func(*DB) error{
-		"Get":    func(db *DB) error { _, err := db.Get(ids[0]); return err },
-		"Search": func(db *DB) error { _, err := db.Search(ctx, []float32{1, 2, 3, 4}, SearchOptions{}); return err },
+		"Get": func(db *DB) error { _, err := db.Get(ids[0]); return err },
+		"Exhaustive Search": func(db *DB) error {
+			_, err := db.Search(ctx, []float32{1, 2, 3, 4}, SearchOptions{Exhaustive: true})
+			return err
+		},
+		// The row's own vector as the query: it is rescored.
+		"Search": func(db *DB) error { _, err := db.Search(ctx, vecs[0], SearchOptions{}); return err },
 		"SearchIn": func(db *DB) error {
 			_, err := db.SearchIn(ctx, []float32{1, 2, 3, 4}, ids[:3], SearchOptions{})
 			return err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -591,8 +592,11 @@ func eachFault(counts map[vfs.Kind]int, try func(k vfs.Kind, n int, v faultVaria
 
 // faultInjector is the hook of a fault case: while armed, it counts the
 // operations of each kind and fails the n-th of kind k as v (k == 0:
-// none), recording it in hit.
+// none), recording it in hit. The hook runs on the goroutine of each
+// operation, and Open opens sealed segments on several at once: mu
+// guards the counts.
 type faultInjector struct {
+	mu     sync.Mutex
 	counts map[vfs.Kind]int
 	armed  bool
 	hit    *vfs.Event
@@ -605,6 +609,8 @@ func injectFault(f *vfs.Fault, k vfs.Kind, n int, v faultVariant) *faultInjector
 		if !in.armed {
 			return vfs.Decision{}
 		}
+		in.mu.Lock()
+		defer in.mu.Unlock()
 		in.counts[ev.Kind]++
 		if ev.Kind != k || in.counts[k] != n {
 			return vfs.Decision{}

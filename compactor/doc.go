@@ -14,14 +14,16 @@
 //     of runs sorted by old ID, and every new ID is above every old one.
 //   - Vector bytes and their stored inverse norms are copied bit for bit;
 //     nothing is recomputed. So are the int8 codes and metas of a source
-//     of segment format 4; the rows of a source of an older format, which
+//     of segment format 4 on; the rows of a source of an older format, which
 //     has none, get theirs from quant.Encode (deterministic: the codes the
 //     engine would have written).
 //   - Rewrite (rewrite.go) is the other way to give old rows codes: it
 //     copies one sealed segment into a new file of the current format
 //     under the same IDs and row numbers, for the engine to swap in
 //     ("memvec upgrade"); no ID moves and no ID map is written.
-//   - Output segments are sealed (fsynced, checksummed) before the job is
+//   - Sources are checked in full (Source.Verify) before a byte of them
+//     is copied. Output segments are sealed (fsynced, checksummed; format
+//     5: with their sum tables) before the job is
 //     handed to Commit. A job that fails or is cancelled removes its files;
 //     one that dies with the process leaves orphans that recovery removes.
 //     Either way the store is as it was before the job.

@@ -66,8 +66,28 @@
 // rewrites segments of older formats into the current one without moving
 // any ID (upgrade.go).
 //
+// # Checks before bytes are served
+//
+// Open reads headers, the active tail and the WAL; bytes of a segment are
+// checked when they are first read (segRef in version.go). Segments this
+// process wrote are trusted. A sealed segment of format 5 is checked as it
+// is read: Get, GetRecord, SearchIn, SearchInKeys and the rescoring of a
+// prefiltered search check each row they read (segRef.checkRows), a float32
+// scan (Exhaustive, a segment without codes, a chunk that falls back) the
+// rows of each chunk it scans, the code pass each code block it reads
+// (checkCodes), and the keys and payloads attached to a hit or a record
+// the segment's blob area, whole (checkBlobs): each row and block once per
+// process (segment.Segment.CheckRows). Any other segment opened from disk
+// (the active one, sealed ones of formats 1 to 4) is checked in full
+// before its first row is served (verify). Compaction, Upgrade and export
+// (Range) call verify, a full pass, before they copy a segment; Verify
+// reads everything.
+//
 // # Invariants
 //
+//   - No byte of a segment opened from disk is served before the check
+//     that covers it passed (above); a failed check returns ErrCorrupt
+//     naming the file and offset.
 //   - A version holds one reference on its segSet, and a segSet one on
 //     each segment it lists; a segment's file is unmapped only when the
 //     last version listing it is released, so no reader ever touches an

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -193,16 +194,18 @@ func TestKeyFilterMatchesUnfiltered(t *testing.T) {
 	}
 }
 
-// damageSealed flips the last byte of the sealed segment file at path (in
-// its key tables) and, with blobs, the first byte of the first copy of key
-// in it (in a blob).
+// damageSealed flips the first byte of the key tables of the sealed
+// segment file at path (the row directory, which the seal trailer at
+// offset 128 places at its bytes 24..32; the file ends with the sum
+// table, format 5) and, with blobs, the first byte of the first copy of
+// key in it (in a blob).
 func damageSealed(t *testing.T, path string, key string, blobs bool) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[len(b)-1] ^= 0x20
+	b[binary.LittleEndian.Uint64(b[128+24:])] ^= 0x20
 	if blobs {
 		i := bytes.Index(b, []byte(key))
 		if i < 0 {

@@ -241,7 +241,10 @@ func (e *Engine) GetRecord(key string) (Record, error) {
 	}
 	h := hits[0]
 	s := v.segs.at(h.seg)
-	if err := s.ref.verify(); err != nil {
+	if err := s.ref.checkRows(h.row, h.row+1); err != nil {
+		return Record{}, err
+	}
+	if err := s.ref.checkBlobs(); err != nil {
 		return Record{}, err
 	}
 	payload, err := s.ref.seg.Payload(h.row)
@@ -307,9 +310,13 @@ func (v *version) attachKeys(hits []Hit, payload bool) error {
 		if !ok {
 			continue
 		}
-		seg := v.segs.at(si).ref.seg
+		ref := v.segs.at(si).ref
+		seg := ref.seg
 		if !seg.Keyed() {
 			continue
+		}
+		if err := ref.checkBlobs(); err != nil {
+			return err
 		}
 		k, err := seg.Key(row)
 		if err != nil {

@@ -183,14 +183,16 @@ func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq
 			pw.qs[i] = pfQuery{lb: lowHeap{k: k}, exact: pw.tops[i]}
 		}
 		parts[w] = pw
-	}, func(w int, c chunk, s *segView) {
+	}, func(w int, c chunk, s *segView) error {
 		pw := parts[w]
 		if !s.ref.seg.HasCodes() {
-			scanChunk(s, c.from, c.to, qs, nq, dim, minScore, pw.scores, pw.tops)
+			if err := scanChunk(s, c.from, c.to, qs, nq, dim, minScore, pw.scores, pw.tops); err != nil {
+				return err
+			}
 			e.pf.fullRows.Add(c.to - c.from)
-			return
+			return nil
 		}
-		pw.codeChunk(e, s, c, queries, qc, qs, nq, dim, k, minScore)
+		return pw.codeChunk(e, s, c, queries, qc, qs, nq, dim, k, minScore)
 	})
 	if err != nil {
 		return nil, err
@@ -210,8 +212,9 @@ func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq
 }
 
 // codeChunk runs the code pass over one chunk, or falls back to scanning
-// it in float32 when it leaves too many candidates.
-func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Query, qc int8Queries, qs []float32, nq, dim, k int, minScore float32) {
+// it in float32 when it leaves too many candidates. Each block's codes,
+// metas and norms are checked before they are read (checkCodes).
+func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Query, qc int8Queries, qs []float32, nq, dim, k int, minScore float32) error {
 	seg := s.ref.seg
 	stride := seg.CodeStride()
 	for q := range pw.qs {
@@ -221,6 +224,9 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 	for b := c.from; b < c.to; b += codeBlockRows {
 		end := min(b+codeBlockRows, c.to)
 		n := int(end - b)
+		if err := s.ref.checkCodes(b, end); err != nil {
+			return err
+		}
 		codes := seg.Codes(b, end)
 		kernel.Int8DotBlockSums(qc.codes, nq, dim, qc.sums, codes, stride, n, pw.dots, codeBlockRows)
 		metaBytes := seg.CodeMeta(b, end)
@@ -263,8 +269,7 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 				}
 			}
 			if len(p.cands)-pw.marks[q] > limit {
-				pw.fallBack(e, s, c, qs, nq, dim, minScore)
-				return
+				return pw.fallBack(e, s, c, qs, nq, dim, minScore)
 			}
 		}
 		e.pf.codeRows.Add(uint64(n))
@@ -275,18 +280,22 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 			p.prune(minScore)
 		}
 	}
+	return nil
 }
 
 // fallBack drops the candidates of chunk c and scans it in float32. The
 // lower bounds its rows left stay valid: they are of distinct rows, and
 // the exact scores go to another heap (see the file comment).
-func (pw *pfWorker) fallBack(e *Engine, s *segView, c chunk, qs []float32, nq, dim int, minScore float32) {
+func (pw *pfWorker) fallBack(e *Engine, s *segView, c chunk, qs []float32, nq, dim int, minScore float32) error {
 	for q := range pw.qs {
 		pw.qs[q].cands = pw.qs[q].cands[:pw.marks[q]]
 	}
-	scanChunk(s, c.from, c.to, qs, nq, dim, minScore, pw.scores, pw.tops)
+	if err := scanChunk(s, c.from, c.to, qs, nq, dim, minScore, pw.scores, pw.tops); err != nil {
+		return err
+	}
 	e.pf.fullRows.Add(c.to - c.from)
 	pw.fellBack = true
+	return nil
 }
 
 // rawCut is the threshold of an unclamped score for a threshold thr of
@@ -358,6 +367,11 @@ func (e *Engine) rescore(ctx context.Context, v *version, parts []*pfWorker, qs 
 		for _, c := range cands {
 			s := v.segs.at(c.seg)
 			seg := s.ref.seg
+			// The row's own check, not its segment's: a rescored row
+			// is read alone (once per process).
+			if err := s.ref.checkRows(c.row, c.row+1); err != nil {
+				return nil, err
+			}
 			sc := score(kernel.Dot(qn, seg.Vectors(c.row, c.row+1)), seg.InvNorms(c.row, c.row+1)[0])
 			if sc >= minScore {
 				id, _ := segment.RowID(s.runs, c.row)

@@ -22,7 +22,7 @@ func (e *Engine) Get(id uint64) ([]float32, error) {
 		return nil, fmt.Errorf("id %d: %w", id, errs.ErrNotFound)
 	}
 	s := v.segs.at(si)
-	if err := s.ref.verify(); err != nil {
+	if err := s.ref.checkRows(row, row+1); err != nil {
 		return nil, err
 	}
 	return append([]float32(nil), s.ref.seg.Vectors(row, row+1)...), nil
@@ -67,7 +67,7 @@ func (e *Engine) Stats() (Stats, error) {
 	}
 	st.DiskBytes = st.WALBytes
 	for _, s := range v.segs.all() {
-		st.DiskBytes += s.ref.seg.Size()
+		st.DiskBytes += e.diskBytes(s.ref.seg)
 		if seg := s.ref.seg; seg.HasCodes() {
 			st.CodeBytes += int64(s.rows) * int64(seg.CodeStride()+quant.MetaSize)
 		}

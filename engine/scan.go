@@ -31,10 +31,10 @@ type chunk struct {
 
 // eachChunk runs the chunks of v's plan on one worker per core (at most
 // one per chunk): worker w is set up by start(w), then takes chunks in
-// turn and calls do(w, c, s) with each chunk's segment, verified. It
-// stops at the first error, cancellation of ctx or Close, and returns how
-// many workers ran.
-func (e *Engine) eachChunk(ctx context.Context, v *version, start func(w int), do func(w int, c chunk, s *segView)) (int, error) {
+// turn and calls do(w, c, s) with each chunk's segment, which checks
+// what it reads (scanChunk, codeChunk). It stops at the first error,
+// cancellation of ctx or Close, and returns how many workers ran.
+func (e *Engine) eachChunk(ctx context.Context, v *version, start func(w int), do func(w int, c chunk, s *segView) error) (int, error) {
 	chunks := v.chunks()
 	workers := min(runtime.GOMAXPROCS(0), len(chunks))
 	var next atomic.Int64
@@ -51,11 +51,9 @@ func (e *Engine) eachChunk(ctx context.Context, v *version, start func(w int), d
 					return err
 				}
 				c := chunks[i]
-				s := v.segs.at(c.seg)
-				if err := s.ref.verify(); err != nil {
+				if err := do(w, c, v.segs.at(c.seg)); err != nil {
 					return err
 				}
-				do(w, c, s)
 			}
 		})
 	}
@@ -73,9 +71,12 @@ func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k 
 			parts[w][i] = newTopK(k, 64)
 		}
 		scores[w] = make([]float32, nq*blockRows)
-	}, func(w int, c chunk, s *segView) {
-		scanChunk(s, c.from, c.to, qs, nq, dim, minScore, scores[w], parts[w])
+	}, func(w int, c chunk, s *segView) error {
+		if err := scanChunk(s, c.from, c.to, qs, nq, dim, minScore, scores[w], parts[w]); err != nil {
+			return err
+		}
 		e.pf.fullRows.Add(c.to - c.from)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -96,8 +97,13 @@ func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k 
 	return out, nil
 }
 
-// scanChunk scores rows [from, to) of s block by block.
-func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore float32, scores []float32, tops []*topK) {
+// scanChunk scores rows [from, to) of s block by block, once they have
+// passed their checks (checkRows: after the first search, a few loads of
+// its bitmap).
+func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore float32, scores []float32, tops []*topK) error {
+	if err := s.ref.checkRows(from, to); err != nil {
+		return err
+	}
 	seg := s.ref.seg
 	for b := from; b < to; b += blockRows {
 		e := min(b+blockRows, to)
@@ -123,6 +129,7 @@ func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore 
 			}
 		}
 	}
+	return nil
 }
 
 // maskDeleted sets the scores of tombstoned rows in [from, to) to NaN, so

@@ -245,9 +245,13 @@ func (e *Engine) scoreIDs(ctx context.Context, v *version, qn []float32, ids []u
 		runLen   int
 		runID    uint64 // ID of its first row
 	)
-	flush := func() {
+	flush := func() error {
 		if runLen == 0 {
-			return
+			return nil
+		}
+		// The run's rows, checked before they are read.
+		if err := runSeg.ref.checkRows(runFirst, runFirst+uint64(runLen)); err != nil {
+			return err
 		}
 		seg := runSeg.ref.seg
 		out := scores[:runLen]
@@ -259,6 +263,7 @@ func (e *Engine) scoreIDs(ctx context.Context, v *version, qn []float32, ids []u
 			}
 		}
 		runLen = 0
+		return nil
 	}
 	for i, id := range ids {
 		if i%chunkRows == chunkRows-1 {
@@ -275,14 +280,15 @@ func (e *Engine) scoreIDs(ctx context.Context, v *version, qn []float32, ids []u
 			continue
 		}
 		if s != runSeg || row != runFirst+uint64(runLen) || id != runID+uint64(runLen) || runLen == len(scores) {
-			flush()
-			if err := s.ref.verify(); err != nil {
+			if err := flush(); err != nil {
 				return nil, err
 			}
 			runSeg, runFirst, runID = s, row, id
 		}
 		runLen++
 	}
-	flush()
+	if err := flush(); err != nil {
+		return nil, err
+	}
 	return top.hits, nil
 }

@@ -16,19 +16,28 @@ type segRef struct {
 	refs   atomic.Int64 // segSets listing it
 	retire atomic.Bool  // remove the file when the last reference goes
 
-	// A segment opened from disk is checksummed in full before its first
-	// row is served (Open reads only headers and the active tail, so that
-	// it costs the tail, not the store). Segments this process wrote are
-	// trusted. openSeal is the manifest's seal at open, nil for the active
-	// segment (checked batch by batch).
+	// A segment opened from disk is checked before its bytes are served
+	// (Open reads only headers and the active tail, so that it costs the
+	// tail, not the store). Segments this process wrote are trusted.
+	// A sealed segment of format 5 is checked row by row and code block
+	// by code block as they are read (checkRows, checkCodes), and its
+	// blob area whole before its first key or payload (checkBlobs); any
+	// other (older formats, the active segment) is checksummed in full
+	// before its first row is served (verify). openSeal is the manifest's
+	// seal at open, nil for the active segment (checked batch by batch).
 	trusted  bool
 	openSeal *segment.Seal
 	check    sync.Once
 	checkErr error
+	verified atomic.Bool // verify passed: every byte matched
+	blobs    sync.Once
+	blobsErr error
 }
 
 // verify returns nil once the segment's bytes have matched their
-// checksums, and the mismatch otherwise; the work is done once.
+// checksums, and the mismatch otherwise; the work is done once. It reads
+// everything: compaction, Upgrade and export call it before they copy a
+// segment, readers call checkRows, checkCodes and checkBlobs.
 func (r *segRef) verify() error {
 	if r.trusted {
 		return nil
@@ -37,8 +46,47 @@ func (r *segRef) verify() error {
 		// The rows and blobs, not the derived key tables: damage there
 		// only makes the segment rebuild them (Verify reports it).
 		r.checkErr = r.seg.VerifyData(context.Background(), r.seg.SealInfo())
+		r.verified.Store(r.checkErr == nil)
 	})
 	return r.checkErr
+}
+
+// checkRows returns nil once the vectors and norms of rows [from, to)
+// may be read: each row checked against its own checksum once (a sealed
+// segment of format 5), or the whole segment (verify).
+func (r *segRef) checkRows(from, to uint64) error {
+	if r.trusted || r.verified.Load() {
+		return nil
+	}
+	if !r.seg.CheckedReads() {
+		return r.verify()
+	}
+	return r.seg.CheckRows(from, to)
+}
+
+// checkCodes is checkRows for the codes, metas and norms the code pass
+// reads of rows [from, to): whole code blocks, each checked once.
+func (r *segRef) checkCodes(from, to uint64) error {
+	if r.trusted || r.verified.Load() {
+		return nil
+	}
+	if !r.seg.CheckedReads() {
+		return r.verify()
+	}
+	return r.seg.CheckCodes(from, to)
+}
+
+// checkBlobs returns nil once the segment's keys and payloads may be
+// read: its blob area checked whole, once.
+func (r *segRef) checkBlobs() error {
+	if r.trusted || r.verified.Load() {
+		return nil
+	}
+	if !r.seg.CheckedReads() {
+		return r.verify()
+	}
+	r.blobs.Do(func() { r.blobsErr = r.seg.VerifyBlobs(context.Background()) })
+	return r.blobsErr
 }
 
 func (r *segRef) unref() {

@@ -41,6 +41,13 @@
 // the WAL records at or past the checkpoint. An ID-map file (IDMapFileName)
 // holds the old-to-new ID map of one compaction epoch listed here.
 //
+// A sealed segment's checksum is segment.Segment.DataSum of its rows,
+// whose meaning depends on the segment file's format version (the
+// manifest's format does not change with it): up to segment format 4 the
+// xxhash64 of all its row bytes, from format 5 that of its sum table (a
+// checksum per row and per code block), so that a read checks only its
+// rows (see package segment).
+//
 // Checksum and runs are meaningful only for a sealed segment; the active
 // segment's are recovered from its own batch records, and its rows field is
 // a lower bound: rows known durable when the manifest was written (a clean
@@ -110,7 +117,7 @@ type Segment struct {
 	Capacity uint64
 	Sealed   bool
 	Rows     uint64
-	Checksum uint64
+	Checksum uint64 // segment.Segment.DataSum: per segment format version
 	Salt     uint64 // the file header's salt; 0: not recorded (version 1)
 	Runs     []segment.Run
 }

@@ -15,7 +15,10 @@
 //     are left alone.
 //   - The cost is proportional to the manifest, the WAL and the active
 //     segment (the only one with a tail), never to the sealed data: sealed
-//     segments are opened by reading their header page only.
+//     segments are opened by reading their header page only, many at a
+//     time (a cold open waits on one random read per file, not on the
+//     CPU), and a failure is reported as a sequential open would report
+//     it: the first damaged segment in manifest order.
 //   - Every file operation on the store directory goes through
 //     Config.FS; the WAL directory is package wal's (see package vfs for
 //     what that leaves outside the seam).
@@ -275,40 +278,6 @@ func loadOrCreate(dir string, cfg Config, st *State) (*manifest.Manifest, error)
 		return nil, fmt.Errorf("store has dimension %d, Options.Dimension is %d: %w", m.Dimension, cfg.Dimension, errs.ErrDimension)
 	}
 	return m, nil
-}
-
-// openSegments opens every segment the manifest names and checks that
-// each file is the one named: its header's salt must be the one the
-// manifest recorded (a segment file copied from another store, or from
-// another place in this one, is refused). A manifest of format version 1
-// recorded no salts; they are filled in from the headers, and the next
-// manifest written records them.
-func openSegments(st *State, readOnly bool) error {
-	m := st.Manifest
-	for i, ms := range m.Segments {
-		var seg *segment.Segment
-		var err error
-		switch {
-		case ms.Sealed:
-			seg, err = segment.Open(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.SealInfo())
-		case readOnly:
-			seg, err = segment.OpenActiveReadOnly(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
-		default:
-			seg, err = segment.OpenActive(st.FS, st.Dir, ms.Number, m.Dimension, ms.Capacity, ms.Rows)
-		}
-		if err != nil {
-			return missingIsCorrupt(err)
-		}
-		st.Segments = append(st.Segments, Segment{Segment: seg, Tomb: bitset.New(ms.Capacity)})
-		if ms.Salt == 0 {
-			m.Segments[i].Salt = seg.Salt()
-		} else if seg.Salt() != ms.Salt {
-			return fmt.Errorf("%s: header salt %#x, the manifest names a file with salt %#x: the file is not this store's segment %d (copied from another store?): %w",
-				seg.Path(), seg.Salt(), ms.Salt, ms.Number, errs.ErrCorrupt)
-		}
-		st.Segments[i].Entry = m.Segments[i]
-	}
-	return nil
 }
 
 // replay loads the tombstone checkpoint file, then applies every WAL

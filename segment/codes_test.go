@@ -92,7 +92,7 @@ func TestCodesRoundTrip(t *testing.T) {
 				specs[1].rows = 1
 			}
 			appendCoded(t, s, m, rng, specs)
-			if s.Version() != 4 || s.HasCodes() != (dim <= quant.MaxDim) {
+			if s.Version() != Version || s.HasCodes() != (dim <= quant.MaxDim) {
 				t.Fatalf("version %d HasCodes %v", s.Version(), s.HasCodes())
 			}
 			checkModel(t, s, m)

@@ -4,7 +4,9 @@
 // with (format version 3 on) a key, a payload and superseded IDs per batch
 // in a blob area after it, indexed by key (see keys.go and tables.go), and
 // (format version 4) an int8 code and its meta per row for the certified
-// prefilter of package quant (see codes.go).
+// prefilter of package quant (see codes.go), and (format version 5) a sum
+// table, a checksum per row and per code block, so that a read of a
+// sealed segment checks what it reads and nothing else (see sums.go).
 //
 // # File format
 //
@@ -31,6 +33,8 @@
 //	                                    per batch that has one, back to back
 //	align8(blob end)             sealed key tables (version 3 on, below),
 //	                             only
+//	align8(key tables end)       sealed sum table (version 5, below),
+//	                             only
 //
 // Before version 4 there are no code and meta areas: the records start at
 // align8(4096+C*D*4+C*4).
@@ -38,7 +42,7 @@
 // Header:
 //
 //	0   8  magic "memvecSG"
-//	8   4  format version (4)
+//	8   4  format version (5)
 //	12  4  dimension D
 //	16  8  capacity C (rows)
 //	24  8  segment number (the file's name)
@@ -50,7 +54,8 @@
 //	64 24  named record, written after the first manifest naming the file
 //	       was committed (see named.go): evidence against a rolled-back
 //	       manifest, never data
-//	128 96 seal trailer (version 3 on), written by Seal (below)
+//	128 96 seal trailer (version 3 on; 112 bytes in version 5), written
+//	       by Seal (below)
 //
 // # Versions
 //
@@ -74,6 +79,15 @@
 //     cover the codes and metas. Files of versions 1 to 3 have no codes
 //     (HasCodes false) and are searched in float32; compactor.Rewrite
 //     copies one into a version 4 file with the same rows and IDs.
+//   - Version 5 (issue 14) adds the sum table to a sealed segment, after
+//     its key tables, and the sum table's place to the seal trailer
+//     (which grows from 96 to 112 bytes). The manifest's checksum of a
+//     sealed version 5 segment is that of its sum table (below), not of
+//     its bytes. The fixed part, the records, the blobs and the header
+//     are those of version 4, and an active segment is checked batch by
+//     batch as before. A sealed segment of versions 1 to 4 is checked in
+//     full before its first row is served (VerifyData); Upgrade and
+//     compaction rewrite it as version 5.
 //
 // A batch's codes and metas are written by the batch itself, with its
 // rows (pwrite, before its record; the same fdatasync), either as the
@@ -128,6 +142,12 @@
 //	80  8  xxhash64 of the blob area [F, blob end)
 //	88  8  xxhash64(salt, bytes 0..88)
 //
+// Seal trailer, version 5: bytes 0..88 as above, then
+//
+//	88  8  sum table offset (align8(bloom filter offset + its length))
+//	96  8  sum table length: 8 * (rows + code blocks)
+//	104 8  xxhash64(salt, bytes 0..104)
+//
 // Key tables, all empty when no row has a key:
 //
 //	row directory  16 bytes per row: offset of the row's key in the file
@@ -138,6 +158,23 @@
 //	bloom filter   about 10 bits per key, a multiple of 64 bits; probes
 //	               h, h+d, ..., h+(k-1)d mod bits, d = rotl(h, 31)|1
 //
+// Sum table (version 5), of a segment sealed with n rows, written by Seal
+// after the key tables (present also when those are empty):
+//
+//	row sums    8 bytes per row r < n: xxhash64 of row r's vector bytes
+//	            then its norm bytes (what Get, SearchIn and rescoring
+//	            read of it)
+//	block sums  8 bytes per code block b < ceil(n/SumBlockRows), only
+//	            with codes: xxhash64 of the code bytes, then the meta
+//	            bytes, then the norm bytes of rows [b*SumBlockRows,
+//	            min((b+1)*SumBlockRows, n)) (what the code pass reads of
+//	            them: it scales each row's bounds by its norm);
+//	            SumBlockRows = 1024, the code pass's rows per kernel call
+//
+// The manifest's checksum of the segment (Seal.Checksum, DataSum) is
+// xxhash64(n as 8 bytes, the sum table): the manifest authenticates the
+// table, the table each row and code block.
+//
 // The tables and the trailer are derived data: the trailer is read only
 // when the manifest says the segment is sealed, and a bad trailer or table
 // (or a failed write of them at Seal) makes the segment rebuild its key
@@ -145,7 +182,39 @@
 // reports the damage as ErrCorrupt. The manifest's Seal (rows, checksum
 // of the rows, ID runs) is unchanged by version 3; in version 4 its
 // checksum (DataSum) covers the vector, norm, code and meta bytes of the
-// rows, in that order.
+// rows, in that order; in version 5 it is the sum table's (above). The sum
+// table is derived data too: written with the key tables (a failed write
+// leaves the seal without it), and when it is missing, damaged, or does
+// not hash to the manifest's checksum, the segment recomputes it from its
+// rows on first use (one pass, the cost of a whole-segment check); if the
+// recomputed table hashes to the checksum the rows are good and are
+// served, and Verify reports the damaged table (ErrTables, ErrCorrupt);
+// if not, every read of the segment fails with ErrCorrupt.
+//
+// # What is checked when
+//
+//   - Active segment: every batch record, with its rows, norms, codes,
+//     metas and blob, at OpenActive from the durable mark on, and (the
+//     engine) the whole segment (VerifyData) before its first row is
+//     served.
+//   - Sealed segment, versions 1 to 4: all of its rows, codes and blobs
+//     against the manifest's checksum and the trailer's (VerifyData),
+//     once, before its first row is served.
+//   - Sealed segment, version 5: on first use, the sum table (read
+//     through a mapping, never copied to the heap) against the manifest's
+//     checksum. Then CheckRows checks the rows a read reads, each once
+//     per process (a bitmap), against their sums; CheckCodes the code
+//     blocks the code pass reads, each once; VerifyBlobs the blob area,
+//     whole, once, before a key or payload is read. A failed check names
+//     the file and the offset of the row's vector or the block's first
+//     code and wraps ErrCorrupt; the bytes are never served, and the next
+//     read of the row or block checks it again. A segment whose rows
+//     match neither its table nor, recomputed, the manifest's checksum
+//     fails every read.
+//   - Verify checks every byte: rows (for version 5 the sum table
+//     recomputed against the manifest, naming the first bad row or block
+//     when the table on disk is intact), blobs, key tables, the trailer
+//     and the sum table on disk.
 //
 // # Disk footprint
 //
@@ -181,7 +250,7 @@
 //   - Nothing on disk records the allocation: Open takes as allocated
 //     only what the rows and records hold, and the next batch allocates
 //     again from there (allocating allocated blocks costs nothing). So
-//     the format is unchanged (version 4, and older files, fully
+//     the format is unchanged by it (version 4, and older files, fully
 //     allocated, open as before), and a file whose unused part has no
 //     blocks at all, or has them, opens the same.
 //   - Open of the active segment looks for stale records past the last
@@ -230,14 +299,16 @@
 //     manifest recorded. The blob offset of each record must be the end of
 //     the previous record's blob: a mismatch makes the record bad.
 //   - A sealed segment is never written again; its row count, ID runs and a
-//     checksum of its rows live in the manifest, so opening it reads only the
-//     header page (with the seal trailer): no key is read until a lookup.
+//     checksum of its rows (version 5: of its sum table) live in the
+//     manifest, so opening it reads only the header page (with the seal
+//     trailer): no key is read until a lookup, no sum until a read.
 //   - Every file operation (open, pwrite, fdatasync, fallocate, mmap,
 //     remove) goes through the vfs.FS given to Create or Open, so tests can
 //     fail each one or cut the power between any two. A failed write or
 //     sync poisons the segment (Append, Sync and Seal return that error
 //     from then on, and Err reports it), and a failed fdatasync is never
 //     retried; a failed fallocate fails only its batch (above). The one
-//     exception is the write of the key tables and seal trailer at Seal:
-//     they are derived and checksummed, so the seal goes on without them.
+//     exception is the write of the key tables, sum table and seal trailer
+//     at Seal: they are derived and checksummed, so the seal goes on
+//     without them.
 package segment

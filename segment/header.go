@@ -14,7 +14,7 @@ const HeaderSize = 4096
 
 // Version is the segment format version this package writes; it reads
 // every version from 1 on (see the package doc).
-const Version = 4
+const Version = 5
 
 const (
 	headerMagic = "memvecSG"

@@ -220,7 +220,7 @@ func FuzzRecoverKeyedTail(f *testing.F) {
 // when Verify passes, every key, payload and lookup is exact.
 func FuzzSealedKeyed(f *testing.F) {
 	const dim, capacity = 2, 12
-	orig, _, km := fuzzKeyedSegment(f, dim, capacity, true)
+	orig, m, km := fuzzKeyedSegment(f, dim, capacity, true)
 	var seal Seal
 	{
 		dir := f.TempDir()
@@ -238,7 +238,7 @@ func FuzzSealedKeyed(f *testing.F) {
 		s.Close()
 	}
 	lay := newLayout(dim, capacity)
-	tr, err := decodeTrailer(fuzzSalt, orig[trailerOff:])
+	tr, err := decodeTrailerFor(Version, fuzzSalt, orig[trailerOff:])
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -248,6 +248,8 @@ func FuzzSealedKeyed(f *testing.F) {
 	f.Add(at(tr.keyTabOff+3, 0x02))
 	f.Add(at(tr.bloomOff, 0xff))
 	f.Add(at(uint64(lay.size)+9, 0x08))
+	f.Add(at(tr.sumOff+5, 0x04))
+	f.Add(at(trailerOff+trailerSizeV5-1, 0x01))
 	f.Fuzz(func(t *testing.T, damage []byte) {
 		dir := t.TempDir()
 		if err := os.WriteFile(segPath(dir, 1), withDamage(orig, damage), 0o644); err != nil {
@@ -268,6 +270,12 @@ func FuzzSealedKeyed(f *testing.F) {
 		}
 		if s.Verify(context.Background(), &seal) == nil {
 			checkKeys(t, s, km, false)
+		}
+		// Format 5: rows and code blocks that pass their checks are the
+		// rows written, whatever the damage (to them, to the sum table
+		// or to the trailer that places it).
+		if s.CheckRows(0, seal.Rows) == nil && s.CheckCodes(0, seal.Rows) == nil {
+			checkModel(t, s, m)
 		}
 	})
 }

@@ -625,9 +625,10 @@ func TestVerifySealed(t *testing.T) {
 		want string // "" for no error
 	}{
 		{"first vector byte", HeaderSize, fmt.Sprintf("offset %d", HeaderSize)},
-		{"last row's last vector byte", lay.vectorOff(seal.Rows) - 1, fmt.Sprintf("offset %d", HeaderSize)},
+		// Version 5 names the row (the offset of its vector).
+		{"last row's last vector byte", lay.vectorOff(seal.Rows) - 1, fmt.Sprintf("offset %d", lay.vectorOff(seal.Rows-1))},
 		{"first norm byte", lay.normsOff, fmt.Sprintf("offset %d", HeaderSize)},
-		{"last norm byte", lay.normsOff + int64(seal.Rows)*4 - 1, fmt.Sprintf("offset %d", HeaderSize)},
+		{"last norm byte", lay.normsOff + int64(seal.Rows)*4 - 1, fmt.Sprintf("offset %d", lay.vectorOff(seal.Rows-1))},
 		{"header magic", 0, "offset 0"},
 		{"header salt", 33, "offset 0"},
 		{"vector byte past the rows", lay.vectorOff(seal.Rows), ""},

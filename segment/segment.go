@@ -42,7 +42,7 @@ func runRows(r Run) (first, n uint64) { return r.FirstRow, r.Count }
 // needs to read nothing but the header.
 type Seal struct {
 	Rows     uint64
-	Checksum uint64 // DataSum of the rows
+	Checksum uint64 // DataSum of the rows (format 5: of their sum table)
 	Runs     []Run
 }
 
@@ -98,6 +98,10 @@ type Segment struct {
 	tm           []byte       // the mapping disk reads (whole file)
 	tablesErr    error        // why the tables were rebuilt, or nil
 	indexErr     error        // why no key index could be built, or nil
+
+	// Version 5, sealed: the sum table and the rows and code blocks
+	// checked against it (see sums.go).
+	sums checks
 }
 
 // Create makes segment number n in dir through fsys (nil: vfs.OS): it
@@ -584,16 +588,30 @@ func (s *Segment) Seal() (Seal, error) {
 	rows := s.rows.Load()
 	var sum uint64
 	if s.lay.keyed() && !s.Sealed() {
-		// The checksum of the rows reads only their mapped bytes, which
-		// nothing writes any more (the tables go past the blobs, the
-		// trailer into the header page): it runs beside the tables'
-		// build, which on a segment of small keyed rows takes longer.
-		// It is waited for before any return, as the caller may close
-		// the mapping next.
-		done := make(chan uint64, 1)
-		go func() { done <- s.DataSum(rows) }()
-		s.writeTables()
-		sum = <-done
+		// The checksum of the rows (version 5: their sum table) reads
+		// only their mapped bytes, which nothing writes any more (the
+		// tables go past the blobs, the trailer into the header page):
+		// it runs beside the tables' build, which on a segment of small
+		// keyed rows takes longer. It is waited for before any return,
+		// as the caller may close the mapping next.
+		type sums struct {
+			tab []byte // version 5: the sum table, written with the tables
+			sum uint64 // DataSum(rows)
+		}
+		done := make(chan sums, 1)
+		go func() {
+			var r sums
+			if s.hdr.Version >= 5 {
+				r.tab = s.sumTable(rows)
+				r.sum = sealSum(rows, r.tab)
+			} else {
+				r.sum = s.DataSum(rows)
+			}
+			done <- r
+		}()
+		result := sync.OnceValue(func() sums { return <-done })
+		s.writeTables(func() []byte { return result().tab })
+		sum = result().sum
 	} else {
 		sum = s.DataSum(rows)
 	}
@@ -612,10 +630,15 @@ func (s *Segment) Seal() (Seal, error) {
 	return seal, nil
 }
 
-// DataSum returns the xxhash64 of the vector bytes, then the norm bytes
-// and (format version 4) the code and meta bytes of rows [0, rows): the
-// manifest's checksum of a sealed segment.
+// DataSum returns the manifest's checksum of a segment sealed with rows
+// rows. Up to format version 4 it is the xxhash64 of the vector bytes,
+// then the norm bytes and (version 4) the code and meta bytes of rows
+// [0, rows); from version 5 it is that of the row count and the rows' sum
+// table (see sums.go), which holds a checksum per row and per code block.
 func (s *Segment) DataSum(rows uint64) uint64 {
+	if s.hdr.Version >= 5 {
+		return sealSum(rows, s.sumTable(rows))
+	}
 	d := xxhash.New()
 	d.Write(s.vectorBytes(0, rows))
 	d.Write(s.normBytes(0, rows))
@@ -627,9 +650,11 @@ func (s *Segment) DataSum(rows uint64) uint64 {
 // Close unmaps and closes the file. It does not sync: callers Sync first
 // when they need durability.
 func (s *Segment) Close() error {
-	var err error
+	err := s.closeChecks()
 	if s.m != nil {
-		err = s.fs.Unmap(s.m)
+		if uerr := s.fs.Unmap(s.m); err == nil {
+			err = uerr
+		}
 		s.m = nil
 	}
 	s.kmu.Lock()
@@ -662,10 +687,12 @@ func (s *Segment) Remove() error {
 }
 
 // Verify reads every checksummed byte of the segment: the header, and the
-// rows (vectors, norms and, in format 4, codes and metas) against seal's
-// checksum when sealed or against each batch record when active, and the
-// blobs and key tables (format 3 on). The error names the file and offset
-// of the first mismatch.
+// rows (vectors, norms and, in format 4 on, codes and metas) against seal's
+// checksum when sealed (format 5: through the sum table, recomputed) or
+// against each batch record when active, and the blobs and key tables
+// (format 3 on) and the sum table (format 5). The error names the file and
+// offset of the first mismatch; damage to the derived tables alone wraps
+// ErrTables.
 func (s *Segment) Verify(ctx context.Context, seal *Seal) error {
 	if _, err := DecodeHeader(s.m[:HeaderSize]); err != nil {
 		return fmt.Errorf("segment %s: offset 0: %w", s.path, err)
@@ -674,16 +701,32 @@ func (s *Segment) Verify(ctx context.Context, seal *Seal) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if sum := s.DataSum(seal.Rows); sum != seal.Checksum {
-			return fmt.Errorf("segment %s: offset %d: rows 0..%d fail the sealed checksum: %w", s.path, HeaderSize, seal.Rows, errs.ErrCorrupt)
+		tabErr, err := s.verifyData(seal)
+		if err != nil {
+			return err
 		}
 		if s.lay.keyed() {
-			return s.verifyTables(ctx, seal.Rows)
+			if err := s.verifyTables(ctx, seal.Rows); err != nil {
+				return err
+			}
 		}
-		return nil
+		return tabErr
 	}
 	_, err := s.scanRecords(ctx, s.rows.Load())
 	return err
+}
+
+// verifyData checks the rows of a sealed segment against seal's checksum:
+// for format 5 through their sum table (verifySums; tabErr reports a
+// damaged table on disk), before as one checksum of all the bytes.
+func (s *Segment) verifyData(seal *Seal) (tabErr, err error) {
+	if s.hdr.Version >= 5 {
+		return s.verifySums(seal)
+	}
+	if sum := s.DataSum(seal.Rows); sum != seal.Checksum {
+		return nil, fmt.Errorf("segment %s: offset %d: rows 0..%d fail the sealed checksum: %w", s.path, HeaderSize, seal.Rows, errs.ErrCorrupt)
+	}
+	return nil, nil
 }
 
 func floatBytes(v []float32) []byte {

@@ -66,9 +66,11 @@ func buildTables(m *memIndex, rows uint64) tables {
 // poison the segment, unlike a failed write of rows: the tables are
 // derived and checksummed, so whatever reached the disk is either whole
 // or detected, and the sealed segment rebuilds its index from the blobs
-// (TablesErr says why). A seal on a full disk thus still succeeds.
-func (s *Segment) writeTables() {
-	if err := s.tryWriteTables(); err != nil {
+// (TablesErr says why). A seal on a full disk thus still succeeds. From
+// format version 5 the sum table (sums.go), which sums returns, follows
+// the key tables, placed by the trailer: derived data as well.
+func (s *Segment) writeTables(sums func() []byte) {
+	if err := s.tryWriteTables(sums); err != nil {
 		s.trailer = nil
 		s.kmu.Lock()
 		s.tablesErr = fmt.Errorf("segment %s: sealed without key tables: %w", s.path, err)
@@ -76,7 +78,7 @@ func (s *Segment) writeTables() {
 	}
 }
 
-func (s *Segment) tryWriteTables() error {
+func (s *Segment) tryWriteTables(sums func() []byte) error {
 	rows := s.rows.Load()
 	tb := buildTables(s.mem, rows)
 	t := trailer{rows: rows, blobEnd: uint64(s.blobEnd), rowDirOff: tablesAt(uint64(s.blobEnd)), k: tb.k}
@@ -96,8 +98,18 @@ func (s *Segment) tryWriteTables() error {
 		}
 		s.size.Store(max(s.size.Load(), int64(t.tablesEnd())))
 	}
+	if s.hdr.Version >= 5 {
+		tab := sums()
+		t.sumOff, t.sumLen = tablesAt(t.tablesEnd()), uint64(len(tab))
+		if len(tab) > 0 {
+			if _, err := s.f.WriteAt(tab, int64(t.sumOff)); err != nil {
+				return fmt.Errorf("write at %d: %w", t.sumOff, err)
+			}
+			s.size.Store(max(s.size.Load(), int64(t.sumEnd())))
+		}
+	}
 	// The first byte last, alone: it commits the trailer (see trailer.go).
-	b := encodeTrailer(s.hdr.Salt, t)
+	b := encodeTrailerFor(s.hdr.Version, s.hdr.Salt, t)
 	if _, err := s.f.WriteAt(b[1:], trailerOff+1); err != nil {
 		return fmt.Errorf("write at %d: %w", trailerOff+1, err)
 	}
@@ -131,11 +143,11 @@ func (s *Segment) openSealedKeys(page []byte) {
 		s.loaded = true
 		return
 	}
-	if trailerAbsent(page[trailerOff : trailerOff+trailerSize]) {
+	if trailerAbsent(page[trailerOff : trailerOff+trailerLen(s.hdr.Version)]) {
 		s.tablesErr = fmt.Errorf("segment %s: sealed without key tables (the seal could not write them): index rebuilt from the blobs", s.path)
 		return
 	}
-	t, err := decodeTrailer(s.hdr.Salt, page[trailerOff:])
+	t, err := decodeTrailerFor(s.hdr.Version, s.hdr.Salt, page[trailerOff:])
 	switch {
 	case err != nil:
 	case t.rows != s.rows.Load():
@@ -278,11 +290,11 @@ func (s *Segment) verifyTables(ctx context.Context, rows uint64) error {
 	if err != nil {
 		return err
 	}
-	b := s.m[trailerOff : trailerOff+trailerSize]
+	b := s.m[trailerOff : trailerOff+trailerLen(s.hdr.Version)]
 	if trailerAbsent(b) {
 		return nil
 	}
-	t, err := decodeTrailer(s.hdr.Salt, b)
+	t, err := decodeTrailerFor(s.hdr.Version, s.hdr.Salt, b)
 	if err != nil {
 		return fmt.Errorf("segment %s: offset %d: %w: %w", s.path, trailerOff, ErrTables, err)
 	}

@@ -22,12 +22,25 @@ import (
 // active segment zeroes that byte, so that the trailer of a seal that no
 // manifest recorded cannot be half-overwritten by the next seal and then
 // committed by its stale first byte.
+//
+// Format version 5 extends it by the place of the sum table (sums.go)
+// after the key tables: 16 bytes before its checksum, which covers them.
 const (
-	trailerOff   = 128
-	trailerSize  = 96
-	trailerMagic = "MVSL"
-	maxBloomK    = 32
+	trailerOff    = 128
+	trailerSize   = 96  // versions 3 and 4
+	trailerSizeV5 = 112 // version 5: with the sum table's place
+	trailerMagic  = "MVSL"
+	maxBloomK     = 32
 )
+
+// trailerLen is the size of the seal trailer of a file of the given
+// version.
+func trailerLen(version uint32) int {
+	if version >= 5 {
+		return trailerSizeV5
+	}
+	return trailerSize
+}
 
 // trailer places a sealed segment's blob area and key tables.
 type trailer struct {
@@ -39,7 +52,11 @@ type trailer struct {
 	bloomOff, bloomLen   uint64
 	tablesSum            uint64 // xxhash64 of [rowDirOff, bloomOff+bloomLen)
 	blobSum              uint64 // xxhash64 of the blob area [fixed size, blobEnd)
+	// Version 5: the sum table, at align8(tablesEnd()); both 0 before.
+	sumOff, sumLen uint64
 }
+
+func (t trailer) sumEnd() uint64 { return t.sumOff + t.sumLen }
 
 func (t trailer) tablesEnd() uint64 { return t.bloomOff + t.bloomLen }
 
@@ -56,15 +73,25 @@ var ErrTables = errors.New("damaged key tables (derived data)")
 // start.
 func tablesAt(blobEnd uint64) uint64 { return uint64(align(int64(blobEnd), 8)) }
 
-func encodeTrailer(salt uint64, t trailer) []byte {
-	b := make([]byte, trailerSize)
+// encodeTrailer encodes a trailer of versions 3 and 4.
+func encodeTrailer(salt uint64, t trailer) []byte { return encodeTrailerFor(4, salt, t) }
+
+// encodeTrailerFor encodes t in the layout of the given version: from
+// version 5 with the sum table's place.
+func encodeTrailerFor(version uint32, salt uint64, t trailer) []byte {
+	size := trailerLen(version)
+	b := make([]byte, size)
 	copy(b, trailerMagic)
 	binary.LittleEndian.PutUint32(b[4:], t.k)
 	for i, v := range []uint64{t.rows, t.blobEnd, t.rowDirOff, t.rowDirLen, t.keyTabOff, t.keyTabLen,
 		t.bloomOff, t.bloomLen, t.tablesSum, t.blobSum} {
 		binary.LittleEndian.PutUint64(b[8+8*i:], v)
 	}
-	binary.LittleEndian.PutUint64(b[88:], trailerSum(salt, b[:88]))
+	if version >= 5 {
+		binary.LittleEndian.PutUint64(b[88:], t.sumOff)
+		binary.LittleEndian.PutUint64(b[96:], t.sumLen)
+	}
+	binary.LittleEndian.PutUint64(b[size-8:], trailerSum(salt, b[:size-8]))
 	return b
 }
 
@@ -77,17 +104,22 @@ func trailerSum(salt uint64, b []byte) uint64 {
 	return d.Sum64()
 }
 
-// decodeTrailer parses and checks a seal trailer of a file with the given
-// salt: its checksum, and that its tables follow the blob area, one after
-// the other, with sizes that fit their entries. Damage wraps ErrCorrupt.
-func decodeTrailer(salt uint64, b []byte) (trailer, error) {
-	if len(b) < trailerSize {
+// decodeTrailer parses and checks a seal trailer of versions 3 and 4.
+func decodeTrailer(salt uint64, b []byte) (trailer, error) { return decodeTrailerFor(4, salt, b) }
+
+// decodeTrailerFor parses and checks a seal trailer of a file of the
+// given version and salt: its checksum, and that its tables (and from
+// version 5 its sum table) follow the blob area, one after the other,
+// with sizes that fit their entries. Damage wraps ErrCorrupt.
+func decodeTrailerFor(version uint32, salt uint64, b []byte) (trailer, error) {
+	size := trailerLen(version)
+	if len(b) < size {
 		return trailer{}, fmt.Errorf("seal trailer: %d bytes: %w", len(b), errs.ErrCorrupt)
 	}
 	if string(b[:4]) != trailerMagic {
 		return trailer{}, fmt.Errorf("seal trailer: bad magic: %w", errs.ErrCorrupt)
 	}
-	if trailerSum(salt, b[:88]) != binary.LittleEndian.Uint64(b[88:]) {
+	if trailerSum(salt, b[:size-8]) != binary.LittleEndian.Uint64(b[size-8:]) {
 		return trailer{}, fmt.Errorf("seal trailer: checksum mismatch: %w", errs.ErrCorrupt)
 	}
 	u := func(i int) uint64 { return binary.LittleEndian.Uint64(b[8+8*i:]) }
@@ -117,6 +149,18 @@ func decodeTrailer(salt uint64, b []byte) (trailer, error) {
 		return bad("tables partly empty")
 	case t.bloomLen == 0 && t.k != 0 || t.bloomLen != 0 && (t.k == 0 || t.k > maxBloomK):
 		return bad(fmt.Sprintf("%d bloom probes", t.k))
+	}
+	if version < 5 {
+		return t, nil
+	}
+	t.sumOff, t.sumLen = binary.LittleEndian.Uint64(b[88:]), binary.LittleEndian.Uint64(b[96:])
+	switch {
+	case t.sumOff != tablesAt(t.tablesEnd()):
+		return bad("sum table out of place")
+	case t.sumLen%8 != 0 || t.sumLen/8 < t.rows || t.sumLen/8-t.rows > sumBlocks(t.rows):
+		return bad(fmt.Sprintf("sum table of %d bytes for %d rows", t.sumLen, t.rows))
+	case t.sumLen > maxBlobEnd || t.sumEnd() > maxBlobEnd:
+		return bad("sum table end out of range")
 	}
 	return t, nil
 }

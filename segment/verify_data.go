@@ -3,13 +3,12 @@ package segment
 import (
 	"context"
 	"fmt"
-
-	"github.com/memvec/memvec/internal/errs"
 )
 
 // VerifyData checks the bytes a reader of the segment reads: its rows,
 // with their norms and (format 4) codes and metas (against seal's
-// checksum when sealed, each batch record when active) and, in a sealed
+// checksum when sealed, through the sum table from format 5, each batch
+// record when active) and, in a sealed
 // segment of format 3 on, its blob area against the seal trailer's
 // checksum: one pass over each. It is the check a segment
 // passes before its rows are served. Unlike Verify it leaves the derived
@@ -30,18 +29,35 @@ func (s *Segment) VerifyData(ctx context.Context, seal *Seal) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if sum := s.DataSum(seal.Rows); sum != seal.Checksum {
-		return fmt.Errorf("segment %s: offset %d: rows 0..%d fail the sealed checksum: %w", s.path, HeaderSize, seal.Rows, errs.ErrCorrupt)
+	if _, err := s.verifyData(seal); err != nil {
+		return err
 	}
-	if b := s.m[trailerOff : trailerOff+trailerSize]; !trailerAbsent(b) {
-		t, err := decodeTrailer(s.hdr.Salt, b)
-		if err == nil && t.rows == seal.Rows && t.blobEnd >= uint64(s.lay.size) {
+	return s.verifyBlobs(ctx, seal.Rows)
+}
+
+// VerifyBlobs checks the blob area (keys, payloads, superseded IDs) of a
+// sealed segment of format 3 on, whole: against the seal trailer's
+// checksum, or record by record when the trailer is missing, damaged or
+// disagrees with the blobs (a damaged trailer is not damaged data). It is
+// the check before a key or payload of the segment is served.
+func (s *Segment) VerifyBlobs(ctx context.Context) error {
+	seal := s.seal.Load()
+	if seal == nil || !s.lay.keyed() {
+		return nil
+	}
+	return s.verifyBlobs(ctx, seal.Rows)
+}
+
+func (s *Segment) verifyBlobs(ctx context.Context, rows uint64) error {
+	if b := s.m[trailerOff : trailerOff+trailerLen(s.hdr.Version)]; !trailerAbsent(b) {
+		t, err := decodeTrailerFor(s.hdr.Version, s.hdr.Salt, b)
+		if err == nil && t.rows == rows && t.blobEnd >= uint64(s.lay.size) {
 			sum, err := s.hashRange(s.lay.size, int64(t.blobEnd))
 			if err == nil && sum == t.blobSum {
 				return nil
 			}
 		}
 	}
-	_, err := s.scanRecords(ctx, seal.Rows)
+	_, err := s.scanRecords(ctx, rows)
 	return err
 }

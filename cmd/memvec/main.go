@@ -61,6 +61,7 @@ func commands() []*command {
 		newStatsCommand(),
 		newVerifyCommand(),
 		newBenchCommand(),
+		newColdBenchCommand(),
 	}
 }
 
@@ -96,7 +97,7 @@ func main() {
 func mainUsage(w io.Writer) {
 	fmt.Fprintf(w, "memvec is the command-line tool of the memvec vector store.\n\nUsage:\n  memvec <command> [arguments]\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.short)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.short)
 	}
 	fmt.Fprintf(w, "\nRun \"memvec <command> -h\" for a command's flags.\n"+
 		"Exit status: 0 ok, 1 failure, 2 usage error.\n")

@@ -421,7 +421,7 @@ func TestUsage(t *testing.T) {
 		t.Fatalf("-h: %q", out)
 	}
 	fails(t, dir, 2, []string{`unknown command "frobnicate"`}, "frobnicate")
-	names := []string{"demo", "import", "export", "search", "get", "delete", "compact", "maps", "stats", "verify", "bench"}
+	names := []string{"demo", "import", "export", "search", "get", "delete", "compact", "maps", "stats", "verify", "bench", "coldbench"}
 	top := ok(t, dir, "help")
 	for _, name := range names {
 		if !strings.Contains(top, "  "+name+" ") {
@@ -440,7 +440,7 @@ func TestUsage(t *testing.T) {
 		{"import"}, {"import", "s"}, {"import", "s", "a.npy", "extra"}, {"export", "s"}, {"search"},
 		{"get", "s"}, {"get", "s", "-1"}, {"delete", "s"}, {"delete", "s", "1", "--from", "f"}, {"compact"},
 		{"compact", "s", "t"}, {"maps"}, {"stats"}, {"stats", "a", "b"}, {"verify"}, {"demo", "extra"},
-		{"demo", "--train", "0"}, {"bench", "--n", "0"}, {"bench", "extra"}, {"import", "s", "a.npy", "--batch", "0"},
+		{"demo", "--train", "0"}, {"bench", "--n", "0"}, {"bench", "extra"}, {"coldbench"}, {"coldbench", "s", "--n", "0"}, {"coldbench", "s", "--exhaustive", "9"}, {"import", "s", "a.npy", "--batch", "0"},
 		{"search", "s", "-k", "x"}, {"search", "s", "--id", "1", "--min-score", "2"}, {"export", "s", "out.txt"},
 	} {
 		fails(t, dir, 2, nil, args...)
