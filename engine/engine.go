@@ -93,8 +93,8 @@ type Engine struct {
 	// pf counts the prefilter's work since Open, for Stats.
 	pf prefilterStats
 
-	// shared groups concurrent Searches into shared passes (shared.go).
-	shared sharedPasses
+	// shared runs concurrent Searches as members of shared scans (shared.go).
+	shared sharedScans
 }
 
 // Open recovers the store in dir (see package recovery) and returns it.
@@ -239,6 +239,9 @@ func (e *Engine) Close() error {
 	// (which take no opMu) are waited for.
 	e.opMu.Lock()
 	defer e.opMu.Unlock()
+	// Every search has returned; the shared scans' workers stop at their
+	// next chunk.
+	e.shared.workers.Wait()
 	e.jobs.Wait()
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()

@@ -2,123 +2,190 @@ package engine
 
 import (
 	"context"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/memvec/memvec/internal/kernel"
 	"github.com/memvec/memvec/internal/quant"
 )
 
-// Shared search passes. Every Search reads the whole store, so searches
-// that overlap in time compete for memory bandwidth and add up. A
-// SearchShared that arrives while a pass of its kind is running waits for
-// the next pass and is scanned with every query that arrived meanwhile, as
-// a group commit does for writes: each block of rows is read once for the
-// whole group (SearchBatch's kernels), and each query keeps its own k,
-// minimum score, payload flag and context. A search that arrives when no
-// pass of its kind runs starts at once on its own goroutine: a lone caller
-// pays two mutex sections.
+// Shared cyclic scans. Every Search reads the whole store, so searches
+// that overlap in time compete for memory bandwidth and add up. Instead,
+// a running scan of one kind (through the codes, or Exhaustive) cycles
+// through the chunks of one version, and a search that arrives while it
+// runs joins it at the next chunk: each chunk is read once for every
+// member of the scan (SearchBatch's kernels), and each member is scanned
+// over exactly the version's n chunks, starting where it joined and
+// wrapping around, after which it leaves. A member keeps its own k,
+// minimum score, payload flag and context (the kernels take them per
+// query). A search that finds no scan running starts one at chunk 0, with
+// one worker per core as SearchBatch does: a lone caller pays a few mutex
+// sections.
 //
-// Exactness: a pass scans with the group's largest k and lowest minimum
-// score, and each query then keeps the hits at or above its own minimum,
-// at most its own k of them. The rows at or above a score form a prefix of
-// the order the scan sorts by (score, then ID), so that is exactly the
-// answer the query would get alone; the kernels give every (query, row)
-// pair the same bits whatever the group.
+// Exactness: a member's state (its top k, or its code pass's bounds and
+// candidates) is built from its own rows only, each chunk of the version
+// exactly once, so the prefilter's argument (prefilter.go) holds for it as
+// for a search alone, and the kernels give every (query, row) pair the
+// same bits whatever the other members. Its result is exactly that of the
+// same search alone on the scan's version.
 //
-// Snapshots: a pass acquires the current version when it starts, after
-// every query of its group arrived, so no query sees a version older than
-// the one current at its call.
+// Snapshots: a caller joins a running scan only if the scan's version is
+// the current one, so it never sees a version older than the one current
+// at its call. Otherwise, or when the scan already carries maxGroup
+// members, it starts a new scan on the current version beside the old one,
+// which drains and ends; so a store written to while searched degrades to
+// scans of fewer members, never to a wait for another scan.
 //
-// Cancellation: a waiting caller whose context ends returns at once; its
-// slot in the group is dropped if its pass has not started, and otherwise
-// computed and discarded. A pass is cancelled only when every caller of
-// its group has gone (or by Close). An invalid query fails before it joins
-// a group, so it never touches another caller's search.
+// Work: each worker takes (sequence number, roster) together under the
+// kind's mutex per chunk. The roster (packed queries, int8 query codes and
+// sums) is immutable and republished only when a member joins or leaves.
+// Each member has a state per worker, touched by that worker only; the
+// worker that completes a member's n-th chunk (an atomic count) wakes its
+// caller, which merges the states and rescores on its own goroutine (it
+// was idle), so rescoring never stalls the scan, and then attaches keys.
+// Each caller holds its own reference to the version until then.
 //
-// Life cycle: the first caller of a pass holds the engine's operation lock
-// (begin) for it. When its pass ends with callers waiting, it hands the
-// lock to a runner goroutine that serves groups until none waits, then
-// releases it; so Close, which cancels passes and then takes the lock,
-// returns once the runner has failed the waiting callers with ErrClosed,
-// and no goroutine outlives the last search.
+// Cancellation: a caller whose context ends returns ctx.Err() at once;
+// its member is dropped from the roster at the next chunk and its state
+// discarded. An invalid query fails before it joins, so it never touches
+// another caller's search. A chunk's read error fails the members scanned
+// with it (as it fails a SearchBatch).
+//
+// Life cycle: callers hold the engine's operation lock (begin) until they
+// return, and workers stop at the next chunk once Close begins, failing
+// every member with ErrClosed; a scan's workers exit when its roster is
+// empty, releasing its version, and Close waits for them.
 
-// maxGroup bounds the queries one pass carries (the batch kernels' score
-// buffers grow with it); later arrivals wait for the following pass.
+// maxGroup bounds the members of one scan (the batch kernels' buffers
+// grow with it); a search arriving at a full scan starts another.
 const maxGroup = 32
 
-// searchReq is one caller's query in a group.
+// searchReq is one caller's search, as the tests see it (onDone).
 type searchReq struct {
 	ctx  context.Context
 	q    []float32 // unit length
-	seq  uint64    // the version current at the call (tests)
+	seq  uint64    // the version current at the call
 	p    SearchParams
-	done chan struct{} // closed once hits and err are set
 	hits []Hit
 	err  error
 }
 
-// searchGroup queues the searches of one kind (through the codes, or
-// Exhaustive) while a pass of that kind runs.
-type searchGroup struct {
-	mu      sync.Mutex
-	running bool // a pass of this kind is running or about to
-	pending []*searchReq
+// member is a search in a scan.
+type member struct {
+	r     *searchReq
+	query quant.Query // its int8 codes (through the codes)
+	end   uint64      // the sequence number after its last chunk
+	todo  atomic.Int64
+	pf    []*pfQuery // per worker (through the codes)
+	tops  []*topK    // per worker (Exhaustive)
+	state atomic.Int32
+	done  chan struct{} // closed by finish
+	err   error         // set by finish before done closes
 }
 
-// sharedPasses are the engine's two groups.
-type sharedPasses struct {
-	groups [2]searchGroup // [0] through the codes, [1] float32 only
-	// passes and grouped count passes and the queries they carried that
-	// waited for a pass (Stats, tests).
-	passes, grouped atomic.Uint64
-	// runners counts the runner goroutines, for tests to wait on.
-	runners sync.WaitGroup
-	// onPass, when a test sets it before the first search, runs after
-	// each pass with its version (still held) and requests.
-	onPass func(v *version, reqs []*searchReq)
-	// onWait, when a test sets it, runs when a caller joins the queue.
-	onWait func()
+// finish ends m's scan with err (nil: scanned) and wakes its caller, once.
+func (m *member) finish(err error) {
+	if m.state.CompareAndSwap(0, 1) {
+		m.err = err
+		close(m.done)
+	}
 }
 
-// SearchShared is SearchWithParams through the shared passes above: the
+// roster is the members of a scan and their packed queries: immutable.
+type roster struct {
+	ms      []*member
+	qs      []float32
+	queries []quant.Query // through the codes
+	qc      int8Queries
+}
+
+// newRoster packs ms' queries.
+func newRoster(ms []*member, codes bool, dim int) *roster {
+	r := &roster{ms: ms, qs: make([]float32, 0, len(ms)*dim)}
+	for _, m := range ms {
+		r.qs = append(r.qs, m.r.q...)
+	}
+	if codes && len(ms) > 0 {
+		r.queries = make([]quant.Query, len(ms))
+		for i, m := range ms {
+			r.queries[i] = m.query
+			r.qc.codes = append(r.qc.codes, m.query.Codes...)
+		}
+		r.qc.sums = kernel.Int8Sums(r.qc.codes, len(ms), dim)
+	}
+	return r
+}
+
+// cyclicScan is a running scan of one kind over one version.
+type cyclicScan struct {
+	e       *Engine
+	kind    int
+	v       *version // a reference held until the last worker exits
+	chunks  []chunk
+	workers int // started
+
+	// Guarded by the kind's mutex.
+	next   uint64 // sequence number of the next chunk handed out
+	roster *roster
+	live   int  // workers running
+	ended  bool // the roster was empty: joins start a new scan
+}
+
+// sharedScans are the engine's scans.
+type sharedScans struct {
+	mu  [2]sync.Mutex // [0] through the codes, [1] float32 only
+	cur [2]*cyclicScan
+	// scans and joined count the scans started and the searches that
+	// joined a running one (tests).
+	scans, joined atomic.Uint64
+	// workers counts the scans' workers: Close waits for them.
+	workers sync.WaitGroup
+	// onDone, when a test sets it before the first search, runs after
+	// each search with its version (still held).
+	onDone func(v *version, r *searchReq)
+	// onJoin, when a test sets it, runs after a caller joined a running
+	// scan.
+	onJoin func()
+}
+
+// SearchShared is SearchWithParams through the shared scans above: the
 // same answer, bit for bit, as SearchWithParams, from a snapshot at least
 // as recent as the call.
 func (e *Engine) SearchShared(ctx context.Context, q []float32, p SearchParams) ([]Hit, error) {
 	if err := e.begin(); err != nil {
 		return nil, err
 	}
+	defer e.opMu.RUnlock()
 	qn, err := e.prepareQuery(ctx, q, p.K)
 	if err != nil {
-		e.opMu.RUnlock()
 		return nil, err
 	}
 	r := &searchReq{ctx: ctx, q: qn, p: p, seq: e.cur.Load().seq}
-	g := &e.shared.groups[e.kind(p)]
-	g.mu.Lock()
-	if !g.running {
-		// Nothing of this kind runs: this caller's pass starts now.
-		g.running = true
-		g.mu.Unlock()
-		e.runPass(ctx, []*searchReq{r})
-		e.handOff(g)
-		return r.hits, r.err
+	m := &member{r: r, done: make(chan struct{})}
+	kind := e.kind(p)
+	if kind == 0 {
+		m.query = quant.NewQuery(qn)
 	}
-	r.done = make(chan struct{})
-	g.pending = append(g.pending, r)
-	g.mu.Unlock()
-	if e.shared.onWait != nil {
-		e.shared.onWait()
-	}
-	e.opMu.RUnlock() // the pass that serves r runs under its runner's
+	v := e.join(kind, m)
+	defer v.release()
 	select {
-	case <-r.done:
-		return r.hits, r.err
+	case <-m.done:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, ctx.Err() // m is dropped at its scan's next chunk
 	}
+	if m.err != nil {
+		return nil, m.err
+	}
+	r.hits, r.err = e.finishSearch(ctx, v, kind, m)
+	if e.shared.onDone != nil {
+		e.shared.onDone(v, r)
+	}
+	return r.hits, r.err
 }
 
-// kind is the group a search belongs to.
+// kind is the scan a search belongs to.
 func (e *Engine) kind(p SearchParams) int {
 	if p.Exhaustive || e.dim > quant.MaxDim {
 		return 1
@@ -126,124 +193,213 @@ func (e *Engine) kind(p SearchParams) int {
 	return 0
 }
 
-// handOff ends a pass held under begin: with callers waiting, a runner
-// goroutine takes over the operation lock and serves them; otherwise the
-// group goes idle and the lock is released.
-func (e *Engine) handOff(g *searchGroup) {
-	g.mu.Lock()
-	if len(g.pending) == 0 {
-		g.running = false
-		g.mu.Unlock()
-		e.opMu.RUnlock()
-		return
+// join adds m to the running scan of its kind, or starts a scan for it,
+// and returns the scan's version with a reference for the caller.
+func (e *Engine) join(kind int, m *member) *version {
+	sp := &e.shared
+	mu := &sp.mu[kind]
+	mu.Lock()
+	if c := sp.cur[kind]; c != nil && !c.ended && c.v == e.cur.Load() && len(c.roster.ms) < maxGroup {
+		c.enroll(m, c.next)
+		c.roster = newRoster(append(slices.Clip(c.roster.ms), m), kind == 0, e.dim)
+		c.v.refs.Add(1)
+		mu.Unlock()
+		sp.joined.Add(1)
+		if sp.onJoin != nil {
+			sp.onJoin()
+		}
+		return c.v
 	}
-	g.mu.Unlock()
-	e.shared.runners.Add(1)
-	go e.runGroups(g)
+	v := e.acquire() // the scan's reference
+	v.refs.Add(1)    // the caller's
+	chunks := v.chunks()
+	if len(chunks) == 0 { // nothing to scan: an empty answer
+		mu.Unlock()
+		m.finish(nil)
+		v.release()
+		return v
+	}
+	c := &cyclicScan{e: e, kind: kind, v: v, chunks: chunks, workers: min(runtime.GOMAXPROCS(0), len(chunks))}
+	c.enroll(m, 0)
+	c.roster = newRoster([]*member{m}, kind == 0, e.dim)
+	c.live = c.workers
+	sp.cur[kind] = c
+	mu.Unlock()
+	sp.scans.Add(1)
+	sp.workers.Add(c.workers)
+	for w := 0; w < c.workers; w++ {
+		go c.work(w)
+	}
+	return v
 }
 
-// runGroups serves g's waiting callers, a group of at most maxGroup per
-// pass, until none waits; it owns the operation lock handed to it and
-// releases it at the end.
-func (e *Engine) runGroups(g *searchGroup) {
-	defer e.shared.runners.Done()
-	defer e.opMu.RUnlock()
+// enroll sets m up to be scanned over the n chunks from sequence number
+// first on.
+func (c *cyclicScan) enroll(m *member, first uint64) {
+	n := len(c.chunks)
+	m.end = first + uint64(n)
+	m.todo.Store(int64(n))
+	if c.kind == 0 {
+		m.pf = make([]*pfQuery, c.workers)
+	} else {
+		m.tops = make([]*topK, c.workers)
+	}
+}
+
+// work is worker w of c: it takes chunks in turn, each with the roster of
+// its turn, until the roster is empty.
+func (c *cyclicScan) work(w int) {
+	e := c.e
+	defer e.shared.workers.Done()
+	var (
+		pw   = newPFWorker(0) // its buffers, grown to the roster
+		seen *roster
+	)
 	for {
-		g.mu.Lock()
-		var batch []*searchReq
-		n := 0
-		for n < len(g.pending) && len(batch) < maxGroup {
-			r := g.pending[n]
-			n++
-			if r.ctx.Err() != nil {
-				close(r.done) // its caller has returned ctx.Err()
-				continue
-			}
-			batch = append(batch, r)
-		}
-		g.pending = g.pending[n:]
-		if len(batch) == 0 && len(g.pending) == 0 {
-			g.running, g.pending = false, nil
-			g.mu.Unlock()
+		s, r, ok := c.take(e.stopped(context.Background()))
+		if !ok {
 			return
 		}
-		g.mu.Unlock()
-		if len(batch) == 0 {
-			continue
+		if r != seen {
+			c.setUp(w, pw, r)
+			seen = r
 		}
-		ctx, stop := groupContext(batch)
-		e.runPass(ctx, batch)
-		stop()
-		e.shared.grouped.Add(uint64(len(batch)))
-		for _, r := range batch {
-			close(r.done)
-		}
-	}
-}
-
-// groupContext returns a context that ends when every caller of batch has
-// gone, and its release.
-func groupContext(batch []*searchReq) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var live atomic.Int64
-	live.Store(int64(len(batch)))
-	stops := make([]func() bool, len(batch))
-	for i, r := range batch {
-		stops[i] = context.AfterFunc(r.ctx, func() {
-			if live.Add(-1) == 0 {
-				cancel()
+		ch := c.chunks[s%uint64(len(c.chunks))]
+		sv := c.v.segs.at(ch.seg)
+		nq := len(r.ms)
+		var err error
+		if c.kind == 0 {
+			err = pw.chunk(e, sv, ch, r.queries, r.qc, r.qs, nq, e.dim)
+		} else {
+			err = scanChunk(sv, ch.from, ch.to, r.qs, nq, e.dim, pw.mins, pw.scores, pw.tops)
+			if err == nil {
+				e.pf.fullRows.Add(ch.to - ch.from)
 			}
-		})
-	}
-	return ctx, func() {
-		for _, s := range stops {
-			s()
 		}
-		cancel()
+		for _, m := range r.ms {
+			if err != nil {
+				m.finish(err)
+			} else if m.todo.Add(-1) == 0 {
+				m.finish(nil)
+			}
+		}
 	}
 }
 
-// runPass runs one pass for reqs, all of one kind, under ctx, on the
-// current version, and sets each request's hits and error. The caller
-// holds the operation lock.
-func (e *Engine) runPass(ctx context.Context, reqs []*searchReq) {
-	e.shared.passes.Add(1)
-	k, minScore := reqs[0].p.K, reqs[0].p.MinScore
-	qs := make([]float32, 0, len(reqs)*e.dim)
-	for _, r := range reqs {
-		k, minScore = max(k, r.p.K), min(minScore, r.p.MinScore)
-		qs = append(qs, r.q...)
-	}
-	v := e.acquire()
-	defer v.release()
-	scan := e.prefilterScan
-	if e.kind(reqs[0].p) == 1 {
-		scan = e.scan
-	}
-	res, err := scan(ctx, v, qs, len(reqs), e.dim, k, minScore)
-	for i, r := range reqs {
-		if err != nil {
-			r.err = err
-			continue
+// take hands out the next chunk's sequence number with the roster to scan
+// it for, under the kind's mutex. stop (Close) fails every member. Members
+// that are done (a read error) or whose caller has gone leave the roster,
+// as do those for which this is the last chunk (after it). With an empty
+// roster the scan ends and the worker exits: ok is false.
+func (c *cyclicScan) take(stop error) (seq uint64, r *roster, ok bool) {
+	mu := &c.e.shared.mu[c.kind]
+	mu.Lock()
+	r = c.roster
+	keep := func(m *member) bool {
+		if stop != nil {
+			m.finish(stop)
+		} else if err := m.r.ctx.Err(); err != nil {
+			m.finish(err)
 		}
-		r.hits = trimHits(res[i], r.p.K, r.p.MinScore)
-		r.err = v.attachKeys(r.hits, r.p.Payload)
-		if r.err != nil {
-			r.hits = nil
+		return m.state.Load() == 0
+	}
+	if !all(r.ms, keep) {
+		r = newRoster(slices.DeleteFunc(slices.Clone(r.ms), func(m *member) bool { return !keep(m) }), c.kind == 0, c.e.dim)
+		c.roster = r
+	}
+	if len(r.ms) == 0 {
+		c.ended = true
+		c.live--
+		last := c.live == 0
+		mu.Unlock()
+		if last {
+			c.v.release()
+		}
+		return 0, nil, false
+	}
+	seq = c.next
+	c.next++
+	// Members handed their n-th chunk leave the roster now: they are
+	// scanned with r for this chunk.
+	if slices.ContainsFunc(r.ms, func(m *member) bool { return m.end == c.next }) {
+		c.roster = newRoster(slices.DeleteFunc(slices.Clone(r.ms), func(m *member) bool { return m.end == c.next }), c.kind == 0, c.e.dim)
+	}
+	mu.Unlock()
+	return seq, r, true
+}
+
+// all reports whether keep holds for every member (calling it on each).
+func all(ms []*member, keep func(*member) bool) bool {
+	ok := true
+	for _, m := range ms {
+		if !keep(m) {
+			ok = false
 		}
 	}
-	if e.shared.onPass != nil {
-		e.shared.onPass(v, reqs)
+	return ok
+}
+
+// setUp points worker w's buffers at the states of r's members, making
+// the states of the members it has not scanned for yet.
+func (c *cyclicScan) setUp(w int, pw *pfWorker, r *roster) {
+	nq := len(r.ms)
+	pw.resize(nq)
+	for i, m := range r.ms {
+		p := m.r.p
+		if c.kind == 0 {
+			if m.pf[w] == nil {
+				m.pf[w] = newPFQuery(p.K, p.MinScore)
+			}
+			pw.set(i, m.pf[w])
+		} else {
+			if m.tops[w] == nil {
+				m.tops[w] = newTopK(p.K, 64)
+			}
+			pw.tops[i], pw.mins[i] = m.tops[w], p.MinScore
+		}
 	}
 }
 
-// trimHits keeps the hits of a best-first list scoring at least minScore,
-// at most k of them: the answer of a search for k and minScore, given
-// that of one for a larger k and a lower minimum.
-func trimHits(hits []Hit, k int, minScore float32) []Hit {
-	n := 0
-	for n < len(hits) && n < k && hits[n].Score >= minScore {
-		n++
+// resize makes pw's buffers fit nq queries, reusing their memory.
+func (pw *pfWorker) resize(nq int) {
+	if cap(pw.qs) < nq {
+		*pw = *newPFWorker(max(nq, 2*cap(pw.qs)))
 	}
-	return hits[:n:n]
+	pw.qs, pw.tops, pw.mins, pw.marks = pw.qs[:nq], pw.tops[:nq], pw.mins[:nq], pw.marks[:nq]
+	pw.dots, pw.scores = pw.dots[:nq*codeBlockRows], pw.scores[:nq*blockRows]
+}
+
+// finishSearch merges the workers' states of m, scanned over every chunk
+// of v: rescored through the codes, or the top k of Exhaustive; then
+// attaches keys.
+func (e *Engine) finishSearch(ctx context.Context, v *version, kind int, m *member) ([]Hit, error) {
+	p := m.r.p
+	var (
+		hits []Hit
+		err  error
+	)
+	if kind == 0 {
+		states := slices.DeleteFunc(m.pf, func(q *pfQuery) bool { return q == nil })
+		hits, err = e.rescoreOne(ctx, v, states, m.r.q, p.K, p.MinScore)
+		if slices.ContainsFunc(states, func(q *pfQuery) bool { return q.fellBack }) {
+			e.pf.fallbacks.Add(1)
+		}
+	} else {
+		// Cancellation after the last chunk still counts, as in scan.
+		err = e.stopped(ctx)
+		parts := make([][]Hit, 0, len(m.tops))
+		for _, t := range m.tops {
+			if t != nil {
+				parts = append(parts, t.hits)
+			}
+		}
+		hits = merge(p.K, parts...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := v.attachKeys(hits, p.Payload); err != nil {
+		return nil, err
+	}
+	return hits, nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -10,7 +11,9 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/memvec/memvec/compactor"
 	"github.com/memvec/memvec/internal/errs"
@@ -48,9 +51,9 @@ func aloneOn(t *testing.T, e *Engine, v *version, r *searchReq) []Hit {
 
 // TestSharedMatchesAlone runs many concurrent searches of mixed TopK,
 // MinScore, Exhaustive and payload, some cancelled and some invalid,
-// beside Adds, Deletes and compactions. Every pass checks each of its
-// searches against the same search run alone on the pass's snapshot, and
-// that the snapshot is no older than the one current at the call.
+// beside Adds, Deletes and compactions: the model of each is the same
+// search run alone on its scan's version (checkAlone), which must be no
+// older than the version current at the call.
 func TestSharedMatchesAlone(t *testing.T) {
 	const dim = 16
 	e, err := Open(filepath.Join(t.TempDir(), "s"), Config{Dimension: dim, SegmentBytes: 64 << 10})
@@ -62,26 +65,10 @@ func TestSharedMatchesAlone(t *testing.T) {
 	if _, err := e.Add(randVecs(rng, 3000, dim)); err != nil {
 		t.Fatal(err)
 	}
-	var checked, grouped sync.Map // passes seen; queries that shared one
-	e.shared.onPass = func(v *version, reqs []*searchReq) {
-		for _, r := range reqs {
-			if v.seq < r.seq {
-				t.Errorf("pass on version %d, older than %d current at the call", v.seq, r.seq)
-			}
-			if r.err != nil {
-				if r.ctx.Err() == nil {
-					t.Errorf("search failed: %v", r.err)
-				}
-				continue
-			}
-			if want := aloneOn(t, e, v, r); !reflect.DeepEqual(r.hits, want) && !(len(r.hits) == 0 && len(want) == 0) {
-				t.Errorf("K %d MinScore %v Exhaustive %v: shared %v, alone %v", r.p.K, r.p.MinScore, r.p.Exhaustive, r.hits, want)
-			}
-			checked.Store(r, true)
-			if len(reqs) > 1 {
-				grouped.Store(r, true)
-			}
-		}
+	var checked atomic.Int64
+	e.shared.onDone = func(v *version, r *searchReq) {
+		checkAlone(t, e, v, r)
+		checked.Add(1)
 	}
 	stop := make(chan struct{})
 	var writers sync.WaitGroup
@@ -151,192 +138,308 @@ func TestSharedMatchesAlone(t *testing.T) {
 	callers.Wait()
 	close(stop)
 	writers.Wait()
-	e.shared.runners.Wait()
-	n, g := 0, 0
-	checked.Range(func(any, any) bool { n++; return true })
-	grouped.Range(func(any, any) bool { g++; return true })
-	if n == 0 {
-		t.Fatal("no search was checked")
+	waitWorkers(t, e)
+	if checked.Load() == 0 || e.shared.joined.Load() == 0 {
+		t.Fatalf("%d searches checked, %d joined a running scan", checked.Load(), e.shared.joined.Load())
 	}
-	t.Logf("%d searches checked in %d passes, %d of them in shared passes", n, e.shared.passes.Load(), g)
+	t.Logf("%d searches checked in %d scans, %d of them joined a running scan", checked.Load(), e.shared.scans.Load(), e.shared.joined.Load())
 }
 
-// blockFirstPass makes e's next pass wait, at its first cancellation
-// check, until release is closed; started is closed once it waits.
-func blockFirstPass(e *Engine) (started chan struct{}, release chan struct{}) {
+// checkAlone checks r, done on v, against the same search alone on v.
+func checkAlone(t *testing.T, e *Engine, v *version, r *searchReq) {
+	t.Helper()
+	if v.seq < r.seq {
+		t.Errorf("search on version %d, older than %d current at the call", v.seq, r.seq)
+	}
+	if r.err != nil {
+		if r.ctx.Err() == nil {
+			t.Errorf("search failed: %v", r.err)
+		}
+		return
+	}
+	if want := aloneOn(t, e, v, r); !reflect.DeepEqual(r.hits, want) && !(len(r.hits) == 0 && len(want) == 0) {
+		t.Errorf("K %d MinScore %v Exhaustive %v: shared %v, alone %v", r.p.K, r.p.MinScore, r.p.Exhaustive, r.hits, want)
+	}
+}
+
+// waitWorkers waits for every scan to end: a scan whose roster never
+// empties (a member that never leaves) fails the test.
+func waitWorkers(t *testing.T, e *Engine) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		e.shared.workers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a shared scan's workers are still running")
+	}
+}
+
+// blockScan makes the nth cancellation check from now (1-based) wait
+// until release is closed; started is closed once it waits. With one
+// worker (GOMAXPROCS 1) and a lone search running, check c+1 is the one
+// before chunk c: the scan is held at a chunk boundary.
+func blockScan(t *testing.T, nth int64) (started, release chan struct{}) {
 	started, release = make(chan struct{}), make(chan struct{})
-	var once sync.Once
+	var calls atomic.Int64
 	testHookStopped = func() {
-		once.Do(func() {
+		if calls.Add(1) == nth {
 			close(started)
 			<-release
-		})
+		}
 	}
+	t.Cleanup(func() { testHookStopped = nil })
 	return started, release
 }
 
-// queueSearches starts n searches that join the queue behind a blocked
-// pass and returns their results' channel once all n wait.
-func queueSearches(t *testing.T, e *Engine, ctxs []context.Context, p SearchParams) chan error {
-	t.Helper()
-	waiting := make(chan struct{}, len(ctxs))
-	e.shared.onWait = func() { waiting <- struct{}{} }
-	errc := make(chan error, len(ctxs))
-	rng := rand.New(rand.NewPCG(5, 6))
-	for _, ctx := range ctxs {
-		q := randVecs(rng, 1, e.dim)[0]
-		go func() {
-			_, err := e.SearchShared(ctx, q, p)
-			errc <- err
-		}()
-	}
-	for range ctxs {
-		<-waiting
-	}
-	return errc
+// midScan is a store of several chunks whose lone search, started by
+// begin, is held before its third chunk, with every search checked
+// against the same search alone (checked counts them).
+type midScan struct {
+	e       *Engine
+	vecs    [][]float32
+	ids     []uint64
+	release chan struct{}
+	first   chan error
+	joined  chan struct{}
+	checked atomic.Int64
 }
 
-func TestSharedGroupsWaiters(t *testing.T) {
-	e := openEngine(t, 8)
-	if _, err := e.Add(randVecs(rand.New(rand.NewPCG(1, 1)), 500, 8)); err != nil {
+func newMidScan(t *testing.T, exhaustive bool) *midScan {
+	prev := runtime.GOMAXPROCS(1) // one worker: chunks in sequence order
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	ms := &midScan{e: openEngine(t, 8), first: make(chan error, 1), joined: make(chan struct{}, 2*maxGroup)}
+	ms.vecs = randVecs(rand.New(rand.NewPCG(1, 1)), 500, 8)
+	var err error
+	if ms.ids, err = ms.e.Add(ms.vecs); err != nil {
 		t.Fatal(err)
 	}
-	started, release := blockFirstPass(e)
-	defer func() { testHookStopped = nil }()
-	p := SearchParams{K: 5, MinScore: -1}
-	first := make(chan error, 1)
-	go func() {
-		_, err := e.SearchShared(context.Background(), make([]float32, 7), p)
-		first <- err // wrong dimension: fails before any pass
-	}()
-	if err := <-first; !errors.Is(err, errs.ErrDimension) {
-		t.Fatalf("short query: %v", err)
+	if n := len(ms.e.cur.Load().chunks()); n < 4 {
+		t.Fatalf("%d chunks, want at least 4", n)
 	}
+	ms.e.shared.onDone = func(v *version, r *searchReq) {
+		checkAlone(t, ms.e, v, r)
+		ms.checked.Add(1)
+	}
+	ms.e.shared.onJoin = func() { ms.joined <- struct{}{} }
+	var started chan struct{}
+	started, ms.release = blockScan(t, 3)
 	go func() {
-		_, err := e.SearchShared(context.Background(), randVecs(rand.New(rand.NewPCG(2, 2)), 1, 8)[0], p)
-		first <- err
+		_, err := ms.e.SearchShared(context.Background(), ms.vecs[len(ms.vecs)-1], SearchParams{K: 3, MinScore: -1, Exhaustive: exhaustive})
+		ms.first <- err
 	}()
 	<-started
-	ctxs := make([]context.Context, 10)
-	for i := range ctxs {
-		ctxs[i] = context.Background()
-	}
-	errc := queueSearches(t, e, ctxs, p)
-	close(release)
-	for range ctxs {
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	e.shared.runners.Wait()
-	if p, g := e.shared.passes.Load(), e.shared.grouped.Load(); p != 2 || g != 10 {
-		t.Fatalf("%d passes carried %d waiting searches, want 2 passes, 10", p, g)
+	return ms
+}
+
+type result struct {
+	hits []Hit
+	err  error
+}
+
+// search starts a search of row i's vector (in chunk 0 for small i).
+func (ms *midScan) search(ctx context.Context, i int, p SearchParams) chan result {
+	c := make(chan result, 1)
+	go func() {
+		hits, err := ms.e.SearchShared(ctx, ms.vecs[i], p)
+		c <- result{hits, err}
+	}()
+	return c
+}
+
+// TestSharedJoinsMidScan: searches made while a scan is held before its
+// third chunk join it there, wrap around to the chunks before it (each
+// finds its own row, in chunk 0), and get exactly their answer alone,
+// with their own K, MinScore and payload flag; an invalid query fails
+// without joining. The scan ends when its last member leaves.
+func TestSharedJoinsMidScan(t *testing.T) {
+	for _, exhaustive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("exhaustive=%v", exhaustive), func(t *testing.T) {
+			ms := newMidScan(t, exhaustive)
+			e := ms.e
+			bad := make([]float32, 8)
+			bad[2] = float32(math.Inf(1))
+			if _, err := e.SearchShared(context.Background(), bad, SearchParams{K: 1, Exhaustive: exhaustive}); !errors.Is(err, errs.ErrInvalidVector) {
+				t.Fatalf("invalid query: %v", err)
+			}
+			out := make([]chan result, 6)
+			for i := range out {
+				p := SearchParams{K: 1 + i, MinScore: []float32{-1, 0.3}[i%2], Payload: i%3 == 0, Exhaustive: exhaustive}
+				out[i] = ms.search(context.Background(), i, p)
+			}
+			for range out {
+				<-ms.joined
+			}
+			close(ms.release)
+			for i, c := range out {
+				r := <-c
+				if r.err != nil {
+					t.Fatal(r.err)
+				}
+				if len(r.hits) == 0 || r.hits[0].ID != ms.ids[i] {
+					t.Errorf("search %d joined at chunk 2 and missed its own row in chunk 0: %v", i, r.hits)
+				}
+			}
+			if err := <-ms.first; err != nil {
+				t.Fatal(err)
+			}
+			waitWorkers(t, e)
+			if s, j, c := e.shared.scans.Load(), e.shared.joined.Load(), ms.checked.Load(); s != 1 || j != 6 || c != 7 {
+				t.Fatalf("%d scans, %d joined, %d checked; want 1, 6, 7", s, j, c)
+			}
+		})
 	}
 }
 
-// TestSharedCancelWhileWaiting: a waiting caller whose context ends
-// returns at once, while the pass ahead of it still runs, and the others
-// get their answers.
-func TestSharedCancelWhileWaiting(t *testing.T) {
-	e := openEngine(t, 8)
-	if _, err := e.Add(randVecs(rand.New(rand.NewPCG(1, 1)), 500, 8)); err != nil {
-		t.Fatal(err)
-	}
-	started, release := blockFirstPass(e)
-	defer func() { testHookStopped = nil }()
-	p := SearchParams{K: 3}
-	first := make(chan error, 1)
-	go func() {
-		_, err := e.SearchShared(context.Background(), randVecs(rand.New(rand.NewPCG(2, 2)), 1, 8)[0], p)
-		first <- err
-	}()
-	<-started
+// TestSharedCancelMidScan: a member whose context ends returns at once,
+// while its scan is held; the others get their answers, and the scan ends
+// (the cancelled member left its roster).
+func TestSharedCancelMidScan(t *testing.T) {
+	ms := newMidScan(t, false)
 	ctx, cancel := context.WithCancel(context.Background())
-	errc := queueSearches(t, e, []context.Context{ctx, context.Background()}, p)
+	gone := ms.search(ctx, 0, SearchParams{K: 2})
+	stays := ms.search(context.Background(), 1, SearchParams{K: 2})
+	<-ms.joined
+	<-ms.joined
 	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled waiter: %v", err) // returned while the pass is blocked
+	if r := <-gone; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("cancelled member: %v", r.err) // returned while the scan is held
 	}
-	close(release)
-	if err := <-errc; err != nil {
+	close(ms.release)
+	if r := <-stays; r.err != nil || len(r.hits) != 2 {
+		t.Fatalf("member: %v %v", r.hits, r.err)
+	}
+	if err := <-ms.first; err != nil {
 		t.Fatal(err)
 	}
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	e.shared.runners.Wait()
-	if g := e.shared.grouped.Load(); g != 1 {
-		t.Fatalf("%d waiting searches ran, want 1 (the cancelled one is dropped)", g)
+	waitWorkers(t, ms.e)
+	if c := ms.checked.Load(); c != 2 {
+		t.Fatalf("%d searches finished, want 2", c)
 	}
 }
 
-// TestSharedClose: Close with a pass running and callers waiting fails
-// them all with ErrClosed, returns, and leaves no goroutine behind.
-func TestSharedClose(t *testing.T) {
-	e, err := Open(filepath.Join(t.TempDir(), "s"), Config{Dimension: 8, SegmentBytes: 8 << 10})
+// TestSharedNewVersionStartsScan: a search made after a write, while a
+// scan of the older version is held, does not join it: it starts its own
+// scan on the current version and returns without waiting for the other.
+func TestSharedNewVersionStartsScan(t *testing.T) {
+	ms := newMidScan(t, false)
+	e := ms.e
+	row := randVecs(rand.New(rand.NewPCG(9, 9)), 1, 8)
+	ids, err := e.Add(row)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Add(randVecs(rand.New(rand.NewPCG(1, 1)), 500, 8)); err != nil {
+	hits, err := e.SearchShared(context.Background(), row[0], SearchParams{K: 1})
+	if err != nil || len(hits) != 1 || hits[0].ID != ids[0] {
+		t.Fatalf("search after Add: %v %v", hits, err)
+	}
+	close(ms.release)
+	if err := <-ms.first; err != nil {
 		t.Fatal(err)
 	}
-	started, release := blockFirstPass(e)
-	defer func() { testHookStopped = nil }()
-	first := make(chan error, 1)
-	go func() {
-		_, err := e.SearchShared(context.Background(), randVecs(rand.New(rand.NewPCG(2, 2)), 1, 8)[0], SearchParams{K: 3})
-		first <- err
-	}()
-	<-started
-	ctxs := make([]context.Context, 5)
-	for i := range ctxs {
-		ctxs[i] = context.Background()
+	waitWorkers(t, e)
+	if s, j := e.shared.scans.Load(), e.shared.joined.Load(); s != 2 || j != 0 {
+		t.Fatalf("%d scans, %d joined; want 2, 0", s, j)
 	}
-	errc := queueSearches(t, e, ctxs, SearchParams{K: 3})
+}
+
+// TestSharedBoundedRoster: a scan carries at most maxGroup members; the
+// next search starts a scan of its own (and does not wait for the full
+// one).
+func TestSharedBoundedRoster(t *testing.T) {
+	ms := newMidScan(t, false)
+	var out []chan result
+	for i := 0; i < maxGroup-1; i++ {
+		out = append(out, ms.search(context.Background(), i, SearchParams{K: 1}))
+		<-ms.joined
+	}
+	if r := <-ms.search(context.Background(), maxGroup, SearchParams{K: 1}); r.err != nil || r.hits[0].ID != ms.ids[maxGroup] {
+		t.Fatalf("search beyond a full scan: %v %v", r.hits, r.err)
+	}
+	close(ms.release)
+	for _, c := range out {
+		if r := <-c; r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	<-ms.first
+	waitWorkers(t, ms.e)
+	if s, j, c := ms.e.shared.scans.Load(), ms.e.shared.joined.Load(), ms.checked.Load(); s != 2 || j != maxGroup-1 || c != maxGroup+1 {
+		t.Fatalf("%d scans, %d joined, %d checked; want 2, %d, %d", s, j, c, maxGroup-1, maxGroup+1)
+	}
+}
+
+// TestSharedClose: Close with a scan held and members in it fails them
+// all with ErrClosed, returns, and leaves no goroutine behind.
+func TestSharedClose(t *testing.T) {
+	ms := newMidScan(t, false)
+	e := ms.e
+	var out []chan result
+	for i := 0; i < 5; i++ {
+		out = append(out, ms.search(context.Background(), i, SearchParams{K: 3, Exhaustive: false}))
+		<-ms.joined
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- e.Close() }()
 	for !e.closed.Load() { // Close has cancelled the searches
 		runtime.Gosched()
 	}
-	close(release)
-	if err := <-first; !errors.Is(err, errs.ErrClosed) {
-		t.Fatalf("running search: %v", err)
+	close(ms.release)
+	if err := <-ms.first; !errors.Is(err, errs.ErrClosed) {
+		t.Fatalf("first member: %v", err)
 	}
-	for range ctxs {
-		if err := <-errc; !errors.Is(err, errs.ErrClosed) {
-			t.Fatalf("waiting search: %v", err)
+	for _, c := range out {
+		if r := <-c; !errors.Is(r.err, errs.ErrClosed) {
+			t.Fatalf("member: %v", r.err)
 		}
 	}
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	e.shared.runners.Wait()
 	if _, err := e.SearchShared(context.Background(), make([]float32, 8), SearchParams{K: 1}); !errors.Is(err, errs.ErrClosed) {
 		t.Fatalf("search after Close: %v", err)
 	}
-	// Every caller has had its answer, and the runner is done: no
-	// goroutine is left inside the shared passes.
+	// Close has waited for the workers: no goroutine is left inside the
+	// shared scans.
 	buf := make([]byte, 1<<20)
 	stacks := string(buf[:runtime.Stack(buf, true)])
-	for _, fn := range []string{"(*Engine).runGroups", "(*Engine).SearchShared", "(*Engine).runPass"} {
+	for _, fn := range []string{"(*cyclicScan).work", "(*Engine).SearchShared"} {
 		if strings.Contains(stacks, fn) {
 			t.Fatalf("a goroutine is still in %s after Close:\n%s", fn, stacks)
 		}
 	}
 }
 
-func TestTrimHits(t *testing.T) {
-	hits := []Hit{{ID: 1, Score: 0.9}, {ID: 2, Score: 0.5}, {ID: 0, Score: 0.5}, {ID: 3, Score: -0.2}}
-	for _, c := range []struct {
-		k    int
-		min  float32
-		want int
-	}{{10, -1, 4}, {2, -1, 2}, {10, 0, 3}, {10, 0.6, 1}, {1, 0.95, 0}} {
-		if got := trimHits(hits, c.k, c.min); len(got) != c.want {
-			t.Errorf("trimHits(k %d, min %v) kept %d, want %d", c.k, c.min, len(got), c.want)
+// TestSharedLone: a lone search starts a scan at once and gets the answer
+// of SearchWithParams; on an empty store, an empty answer.
+func TestSharedLone(t *testing.T) {
+	e := openEngine(t, 8)
+	q := randVecs(rand.New(rand.NewPCG(3, 3)), 1, 8)[0]
+	if hits, err := e.SearchShared(context.Background(), q, SearchParams{K: 4, MinScore: -1}); err != nil || len(hits) != 0 {
+		t.Fatalf("empty store: %v %v", hits, err)
+	}
+	if _, err := e.Add(randVecs(rand.New(rand.NewPCG(1, 1)), 500, 8)); err != nil {
+		t.Fatal(err)
+	}
+	for _, exhaustive := range []bool{false, true} {
+		p := SearchParams{K: 7, MinScore: -1, Exhaustive: exhaustive}
+		got, err := e.SearchShared(context.Background(), q, p)
+		if err != nil {
+			t.Fatal(err)
 		}
+		want, err := e.SearchWithParams(context.Background(), q, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("exhaustive %v: shared %v, alone %v", exhaustive, got, want)
+		}
+	}
+	waitWorkers(t, e)
+	if s, j := e.shared.scans.Load(), e.shared.joined.Load(); s != 2 || j != 0 {
+		t.Fatalf("%d scans, %d joined; want 2, 0", s, j)
 	}
 }
