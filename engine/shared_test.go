@@ -181,14 +181,18 @@ func waitWorkers(t *testing.T, e *Engine) {
 // blockScan makes the nth cancellation check from now (1-based) wait
 // until release is closed; started is closed once it waits. With one
 // worker (GOMAXPROCS 1) and a lone search running, check c+1 is the one
-// before chunk c: the scan is held at a chunk boundary.
-func blockScan(t *testing.T, nth int64) (started, release chan struct{}) {
+// before chunk c: the scan is held at a chunk boundary. Each check after
+// the held one calls *after, if set, with its number.
+func blockScan(t *testing.T, nth int64, after *func(call int64)) (started, release chan struct{}) {
 	started, release = make(chan struct{}), make(chan struct{})
 	var calls atomic.Int64
 	testHookStopped = func() {
-		if calls.Add(1) == nth {
+		switch n := calls.Add(1); {
+		case n == nth:
 			close(started)
 			<-release
+		case n > nth && *after != nil:
+			(*after)(n)
 		}
 	}
 	t.Cleanup(func() { testHookStopped = nil })
@@ -203,15 +207,16 @@ type midScan struct {
 	vecs    [][]float32
 	ids     []uint64
 	release chan struct{}
-	first   chan error
+	first   chan result
 	joined  chan struct{}
 	checked atomic.Int64
+	after   func(call int64) // set before release: see blockScan
 }
 
 func newMidScan(t *testing.T, exhaustive bool) *midScan {
 	prev := runtime.GOMAXPROCS(1) // one worker: chunks in sequence order
 	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
-	ms := &midScan{e: openEngine(t, 8), first: make(chan error, 1), joined: make(chan struct{}, 2*maxGroup)}
+	ms := &midScan{e: openEngine(t, 8), joined: make(chan struct{}, 2*maxGroup)}
 	ms.vecs = randVecs(rand.New(rand.NewPCG(1, 1)), 500, 8)
 	var err error
 	if ms.ids, err = ms.e.Add(ms.vecs); err != nil {
@@ -226,11 +231,16 @@ func newMidScan(t *testing.T, exhaustive bool) *midScan {
 	}
 	ms.e.shared.onJoin = func() { ms.joined <- struct{}{} }
 	var started chan struct{}
-	started, ms.release = blockScan(t, 3)
+	started, ms.release = blockScan(t, 3, &ms.after)
+	release := ms.release
+	var once sync.Once
+	ms.release = make(chan struct{})
 	go func() {
-		_, err := ms.e.SearchShared(context.Background(), ms.vecs[len(ms.vecs)-1], SearchParams{K: 3, MinScore: -1, Exhaustive: exhaustive})
-		ms.first <- err
+		<-ms.release
+		once.Do(func() { close(release) })
 	}()
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // a failed test lets the scan go on
+	ms.first = ms.search(context.Background(), len(ms.vecs)-1, SearchParams{K: 3, MinScore: -1, Exhaustive: exhaustive})
 	<-started
 	return ms
 }
@@ -248,6 +258,19 @@ func (ms *midScan) search(ctx context.Context, i int, p SearchParams) chan resul
 		c <- result{hits, err}
 	}()
 	return c
+}
+
+// wait returns c's result; a search that never returns (a member never
+// handed its last chunk) fails the test.
+func wait(t *testing.T, c chan result) result {
+	t.Helper()
+	select {
+	case r := <-c:
+		return r
+	case <-time.After(20 * time.Second):
+		t.Fatal("a search never returned")
+		return result{}
+	}
 }
 
 // TestSharedJoinsMidScan: searches made while a scan is held before its
@@ -275,7 +298,7 @@ func TestSharedJoinsMidScan(t *testing.T) {
 			}
 			close(ms.release)
 			for i, c := range out {
-				r := <-c
+				r := wait(t, c)
 				if r.err != nil {
 					t.Fatal(r.err)
 				}
@@ -283,7 +306,7 @@ func TestSharedJoinsMidScan(t *testing.T) {
 					t.Errorf("search %d joined at chunk 2 and missed its own row in chunk 0: %v", i, r.hits)
 				}
 			}
-			if err := <-ms.first; err != nil {
+			if err := wait(t, ms.first).err; err != nil {
 				t.Fatal(err)
 			}
 			waitWorkers(t, e)
@@ -295,8 +318,8 @@ func TestSharedJoinsMidScan(t *testing.T) {
 }
 
 // TestSharedCancelMidScan: a member whose context ends returns at once,
-// while its scan is held; the others get their answers, and the scan ends
-// (the cancelled member left its roster).
+// while its scan is held; it leaves the roster at the next chunk, the
+// others get their answers, and the scan ends.
 func TestSharedCancelMidScan(t *testing.T) {
 	ms := newMidScan(t, false)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -308,16 +331,25 @@ func TestSharedCancelMidScan(t *testing.T) {
 	if r := <-gone; !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("cancelled member: %v", r.err) // returned while the scan is held
 	}
+	var members atomic.Int64 // in the roster before chunk 3
+	ms.after = func(call int64) {
+		if call == 4 {
+			mu := &ms.e.shared.mu[0]
+			mu.Lock()
+			members.Store(int64(len(ms.e.shared.cur[0].roster.ms)))
+			mu.Unlock()
+		}
+	}
 	close(ms.release)
-	if r := <-stays; r.err != nil || len(r.hits) != 2 {
+	if r := wait(t, stays); r.err != nil || len(r.hits) != 2 {
 		t.Fatalf("member: %v %v", r.hits, r.err)
 	}
-	if err := <-ms.first; err != nil {
+	if err := wait(t, ms.first).err; err != nil {
 		t.Fatal(err)
 	}
 	waitWorkers(t, ms.e)
-	if c := ms.checked.Load(); c != 2 {
-		t.Fatalf("%d searches finished, want 2", c)
+	if c, m := ms.checked.Load(), members.Load(); c != 2 || m != 2 {
+		t.Fatalf("%d searches finished, %d members after the cancellation; want 2, 2", c, m)
 	}
 }
 
@@ -337,7 +369,7 @@ func TestSharedNewVersionStartsScan(t *testing.T) {
 		t.Fatalf("search after Add: %v %v", hits, err)
 	}
 	close(ms.release)
-	if err := <-ms.first; err != nil {
+	if err := wait(t, ms.first).err; err != nil {
 		t.Fatal(err)
 	}
 	waitWorkers(t, e)
@@ -356,16 +388,16 @@ func TestSharedBoundedRoster(t *testing.T) {
 		out = append(out, ms.search(context.Background(), i, SearchParams{K: 1}))
 		<-ms.joined
 	}
-	if r := <-ms.search(context.Background(), maxGroup, SearchParams{K: 1}); r.err != nil || r.hits[0].ID != ms.ids[maxGroup] {
+	if r := wait(t, ms.search(context.Background(), maxGroup, SearchParams{K: 1})); r.err != nil || r.hits[0].ID != ms.ids[maxGroup] {
 		t.Fatalf("search beyond a full scan: %v %v", r.hits, r.err)
 	}
 	close(ms.release)
 	for _, c := range out {
-		if r := <-c; r.err != nil {
+		if r := wait(t, c); r.err != nil {
 			t.Fatal(r.err)
 		}
 	}
-	<-ms.first
+	wait(t, ms.first)
 	waitWorkers(t, ms.e)
 	if s, j, c := ms.e.shared.scans.Load(), ms.e.shared.joined.Load(), ms.checked.Load(); s != 2 || j != maxGroup-1 || c != maxGroup+1 {
 		t.Fatalf("%d scans, %d joined, %d checked; want 2, %d, %d", s, j, c, maxGroup-1, maxGroup+1)
@@ -388,11 +420,11 @@ func TestSharedClose(t *testing.T) {
 		runtime.Gosched()
 	}
 	close(ms.release)
-	if err := <-ms.first; !errors.Is(err, errs.ErrClosed) {
+	if err := wait(t, ms.first).err; !errors.Is(err, errs.ErrClosed) {
 		t.Fatalf("first member: %v", err)
 	}
 	for _, c := range out {
-		if r := <-c; !errors.Is(r.err, errs.ErrClosed) {
+		if r := wait(t, c); !errors.Is(r.err, errs.ErrClosed) {
 			t.Fatalf("member: %v", r.err)
 		}
 	}
