@@ -16,7 +16,7 @@ import (
 )
 
 // BenchmarkConcurrentSearch times Search called by many goroutines at once
-// (they share passes: engine/shared.go) beside SearchBatch of as many
+// (they share cyclic scans: engine/shared.go) beside SearchBatch of as many
 // queries on the same store, in the same run, and Search while compactions
 // rewrite the store. Each sub-benchmark reports queries/s and the p50 and
 // p99 latency of one call in ms. Reproduce BENCHMARKS.md's figures with

@@ -252,7 +252,7 @@ func (c *cyclicScan) work(w int) {
 	e := c.e
 	defer e.shared.workers.Done()
 	var (
-		pw   = newPFWorker(0) // its buffers, grown to the roster
+		pw   *pfWorker // its buffers, grown to the roster
 		seen *roster
 	)
 	for {
@@ -261,7 +261,7 @@ func (c *cyclicScan) work(w int) {
 			return
 		}
 		if r != seen {
-			c.setUp(w, pw, r)
+			pw = c.setUp(w, pw, r)
 			seen = r
 		}
 		ch := c.chunks[s%uint64(len(c.chunks))]
@@ -276,12 +276,21 @@ func (c *cyclicScan) work(w int) {
 				e.pf.fullRows.Add(ch.to - ch.from)
 			}
 		}
+		finished := false
 		for _, m := range r.ms {
 			if err != nil {
 				m.finish(err)
 			} else if m.todo.Add(-1) == 0 {
 				m.finish(nil)
+				finished = true
 			}
+		}
+		if finished {
+			// The woken callers wait to run on this P (its next
+			// goroutine); the workers never block, so without this
+			// they would wait for the scheduler's preemption (10ms)
+			// to rescore and return.
+			runtime.Gosched()
 		}
 	}
 }
@@ -295,16 +304,16 @@ func (c *cyclicScan) take(stop error) (seq uint64, r *roster, ok bool) {
 	mu := &c.e.shared.mu[c.kind]
 	mu.Lock()
 	r = c.roster
-	keep := func(m *member) bool {
+	gone := func(m *member) bool {
 		if stop != nil {
 			m.finish(stop)
 		} else if err := m.r.ctx.Err(); err != nil {
 			m.finish(err)
 		}
-		return m.state.Load() == 0
+		return m.state.Load() != 0
 	}
-	if !all(r.ms, keep) {
-		r = newRoster(slices.DeleteFunc(slices.Clone(r.ms), func(m *member) bool { return !keep(m) }), c.kind == 0, c.e.dim)
+	if slices.ContainsFunc(r.ms, gone) {
+		r = newRoster(slices.DeleteFunc(slices.Clone(r.ms), gone), c.kind == 0, c.e.dim)
 		c.roster = r
 	}
 	if len(r.ms) == 0 {
@@ -328,22 +337,12 @@ func (c *cyclicScan) take(stop error) (seq uint64, r *roster, ok bool) {
 	return seq, r, true
 }
 
-// all reports whether keep holds for every member (calling it on each).
-func all(ms []*member, keep func(*member) bool) bool {
-	ok := true
-	for _, m := range ms {
-		if !keep(m) {
-			ok = false
-		}
-	}
-	return ok
-}
-
-// setUp points worker w's buffers at the states of r's members, making
-// the states of the members it has not scanned for yet.
-func (c *cyclicScan) setUp(w int, pw *pfWorker, r *roster) {
+// setUp points worker w's buffers pw (nil at first) at the states of r's
+// members, making the states of the members it has not scanned for yet,
+// and returns them.
+func (c *cyclicScan) setUp(w int, pw *pfWorker, r *roster) *pfWorker {
 	nq := len(r.ms)
-	pw.resize(nq)
+	pw = pw.resize(nq)
 	for i, m := range r.ms {
 		p := m.r.p
 		if c.kind == 0 {
@@ -358,15 +357,22 @@ func (c *cyclicScan) setUp(w int, pw *pfWorker, r *roster) {
 			pw.tops[i], pw.mins[i] = m.tops[w], p.MinScore
 		}
 	}
+	return pw
 }
 
-// resize makes pw's buffers fit nq queries, reusing their memory.
-func (pw *pfWorker) resize(nq int) {
-	if cap(pw.qs) < nq {
-		*pw = *newPFWorker(max(nq, 2*cap(pw.qs)))
+// resize returns buffers for nq queries: pw's (nil: none), resliced, or
+// new ones if they are too small.
+func (pw *pfWorker) resize(nq int) *pfWorker {
+	if pw == nil || cap(pw.qs) < nq {
+		size := nq
+		if pw != nil {
+			size = max(nq, 2*cap(pw.qs))
+		}
+		return newPFWorker(size).resize(nq)
 	}
 	pw.qs, pw.tops, pw.mins, pw.marks = pw.qs[:nq], pw.tops[:nq], pw.mins[:nq], pw.marks[:nq]
 	pw.dots, pw.scores = pw.dots[:nq*codeBlockRows], pw.scores[:nq*blockRows]
+	return pw
 }
 
 // finishSearch merges the workers' states of m, scanned over every chunk
