@@ -53,8 +53,14 @@ func aloneOn(t *testing.T, e *Engine, v *version, r *searchReq) []Hit {
 // MinScore, Exhaustive and payload, some cancelled and some invalid,
 // beside Adds, Deletes and compactions: the model of each is the same
 // search run alone on its scan's version (checkAlone), which must be no
-// older than the version current at the call.
+// older than the version current at the call. With more callers than a
+// scan carries, and no writes, scans run full and side by side.
 func TestSharedMatchesAlone(t *testing.T) {
+	t.Run("writes", func(t *testing.T) { sharedModel(t, 16, true) })
+	t.Run("callers=48", func(t *testing.T) { sharedModel(t, 48, false) })
+}
+
+func sharedModel(t *testing.T, nCallers int, writes bool) {
 	const dim = 16
 	e, err := Open(filepath.Join(t.TempDir(), "s"), Config{Dimension: dim, SegmentBytes: 64 << 10})
 	if err != nil {
@@ -73,7 +79,11 @@ func TestSharedMatchesAlone(t *testing.T) {
 	stop := make(chan struct{})
 	var writers sync.WaitGroup
 	writers.Add(1)
-	go func() { // writes and compactions beside the searches
+	go func() {
+		if !writes {
+			writers.Done()
+			return
+		} // writes and compactions beside the searches
 		defer writers.Done()
 		wr := rand.New(rand.NewPCG(3, 4))
 		for i := 0; ; i++ {
@@ -106,7 +116,7 @@ func TestSharedMatchesAlone(t *testing.T) {
 		}
 	}()
 	var callers sync.WaitGroup
-	for c := 0; c < 16; c++ {
+	for c := 0; c < nCallers; c++ {
 		callers.Add(1)
 		go func() {
 			defer callers.Done()
@@ -115,7 +125,7 @@ func TestSharedMatchesAlone(t *testing.T) {
 				q := randVecs(cr, 1, dim)[0]
 				p := SearchParams{K: 1 + cr.IntN(20), MinScore: []float32{-1, 0, 0.45, 0.55, 0.65}[cr.IntN(5)], Payload: cr.IntN(2) == 0, Exhaustive: cr.IntN(4) == 0}
 				ctx, cancel := context.WithCancel(context.Background())
-				switch cr.IntN(10) {
+				switch cr.IntN(12) {
 				case 0:
 					q[3] = float32(math.NaN()) // invalid: fails alone
 					if _, err := e.SearchShared(ctx, q, p); !errors.Is(err, errs.ErrInvalidVector) {
@@ -126,6 +136,13 @@ func TestSharedMatchesAlone(t *testing.T) {
 					if _, err := e.SearchShared(ctx, q, p); !errors.Is(err, context.Canceled) {
 						t.Errorf("cancelled search: %v", err)
 					}
+				case 2:
+					// Ends at some point of its scan, or after it.
+					tctx, tcancel := context.WithTimeout(ctx, time.Duration(cr.IntN(2000))*time.Microsecond)
+					if _, err := e.SearchShared(tctx, q, p); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("search with a deadline: %v", err)
+					}
+					tcancel()
 				default:
 					if _, err := e.SearchShared(ctx, q, p); err != nil {
 						t.Errorf("search: %v", err)
