@@ -98,6 +98,8 @@ type Segment struct {
 	tm           []byte       // the mapping disk reads (whole file)
 	tablesErr    error        // why the tables were rebuilt, or nil
 	indexErr     error        // why no key index could be built, or nil
+
+	pc pageCache // advice given to the kernel (advise.go)
 }
 
 // Create makes segment number n in dir through fsys (nil: vfs.OS): it
@@ -263,6 +265,7 @@ func (s *Segment) open(n uint64, dim int, capacity uint64, seal *Seal, durable u
 		s.runs = append([]Run(nil), seal.Runs...)
 		s.seal.Store(&Seal{Rows: seal.Rows, Checksum: seal.Checksum, Runs: s.Runs()})
 		s.openSealedKeys(page)
+		s.adviseRows()
 		return nil
 	}
 	if s.lay.keyed() {
@@ -602,6 +605,7 @@ func (s *Segment) Seal() (Seal, error) {
 	}
 	seal := Seal{Rows: rows, Checksum: sum, Runs: s.Runs()}
 	s.seal.Store(&seal)
+	s.adviseRows()
 	if s.lay.keyed() {
 		// From now on lookups use the tables just written, mapped on
 		// first use, and the heap forgets the segment's keys.
@@ -617,7 +621,13 @@ func (s *Segment) Seal() (Seal, error) {
 // manifest's checksum of a sealed segment.
 func (s *Segment) DataSum(rows uint64) uint64 {
 	d := xxhash.New()
-	d.Write(s.vectorBytes(0, rows))
+	// Streamed: the vectors of a sealed segment are advised random (see
+	// Page cache in the package doc), and a Verify of a store larger than
+	// RAM must not evict its codes.
+	s.StreamVectors(0, rows, func(from, to uint64) error {
+		d.Write(s.vectorBytes(from, to))
+		return nil
+	})
 	d.Write(s.normBytes(0, rows))
 	d.Write(s.codeBytes(0, rows))
 	d.Write(s.metaBytes(0, rows))
