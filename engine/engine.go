@@ -29,6 +29,7 @@ type Config struct {
 	SegmentBytes int64  // target size of a segment file; must be positive
 	FS           vfs.FS // every file operation on the store directory; nil: vfs.OS
 	ReadOnly     bool   // write nothing; writes fail with errs.ErrReadOnly
+	LockCodes    bool   // mlock the codes of sealed segments (pagecache.go)
 }
 
 // Engine is an open store.
@@ -41,6 +42,8 @@ type Engine struct {
 	// readOnly: opened with Config.ReadOnly; every write returns
 	// errs.ErrReadOnly and nothing is ever written.
 	readOnly bool
+	// lockCodes: Config.LockCodes (see warmCodes).
+	lockCodes bool
 
 	// opMu is held shared by every operation and exclusively by Close, so
 	// Close waits for operations in flight (searches are cancelled first)
@@ -104,15 +107,16 @@ func Open(dir string, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		dir:      dir,
-		fs:       st.FS,
-		dim:      st.Manifest.Dimension,
-		noSync:   cfg.NoSync,
-		readOnly: cfg.ReadOnly,
-		segCap:   segment.Capacity(st.Manifest.Dimension, cfg.SegmentBytes),
-		man:      st.Manifest,
-		wal:      st.WAL,
-		lock:     st.Lock,
+		dir:       dir,
+		fs:        st.FS,
+		dim:       st.Manifest.Dimension,
+		noSync:    cfg.NoSync,
+		readOnly:  cfg.ReadOnly,
+		lockCodes: cfg.LockCodes,
+		segCap:    segment.Capacity(st.Manifest.Dimension, cfg.SegmentBytes),
+		man:       st.Manifest,
+		wal:       st.WAL,
+		lock:      st.Lock,
 	}
 	e.nextID.Store(st.NextID)
 	e.nextSegment = st.Manifest.NextSegment

@@ -99,6 +99,7 @@ func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k 
 // scanChunk scores rows [from, to) of s block by block.
 func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore float32, scores []float32, tops []*topK) {
 	seg := s.ref.seg
+	prefetchChunk(s, from, to)
 	for b := from; b < to; b += blockRows {
 		e := min(b+blockRows, to)
 		n := int(e - b)

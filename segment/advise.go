@@ -273,3 +273,6 @@ func (st *stream) dropTo(upTo int64) {
 		st.base += int64(k) * pageSize
 	}
 }
+
+// CodesAdvised reports whether AdviseCodes has run.
+func (s *Segment) CodesAdvised() bool { return s.pc.codesAdvised.Load() }
