@@ -53,7 +53,7 @@ func (e *Engine) warmCodes(v *version) {
 // consecutive rows: the reads are then in flight together instead of one
 // page fault at a time. A single candidate is read as it is.
 func prefetchCands(v *version, cands []cand) {
-	if len(cands) < 2 {
+	if len(cands) < 2 || !rescorePrefetch {
 		return
 	}
 	for i := 0; i < len(cands); {
@@ -65,6 +65,10 @@ func prefetchCands(v *version, cands []cand) {
 		i = j
 	}
 }
+
+// rescorePrefetch turns prefetchCands on; the cold-cache measurement
+// turns it off to compare.
+var rescorePrefetch = true
 
 // prefetchChunk asks for the vectors of rows [from, to) of a sealed
 // segment before a float32 scan reads them (the read-ahead a sequential
