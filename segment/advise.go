@@ -182,27 +182,67 @@ func (s *Segment) DropVectors(from, to uint64) {
 // ahead into large ones: the drops stop at a 2 MiB boundary of the file,
 // and the pages past it wait for the next run's drop.
 func (s *Segment) StreamVectors(from, to uint64, fn func(from, to uint64) error) (int64, error) {
+	return s.streamVectors(from, to, true, fn)
+}
+
+// streamVectors is StreamVectors, which drops behind only with drop: a
+// reader that goes over the rows again at once (Verify) keeps them for
+// its second pass, whose stream drops them.
+func (s *Segment) streamVectors(from, to uint64, drop bool, fn func(from, to uint64) error) (int64, error) {
 	if from >= to {
 		return 0, nil
 	}
-	step := max(1, uint64(streamStep/(int64(s.lay.dim)*4)))
-	st := stream{s: s, done: pageDown(s.lay.vectorOff(from))}
-	st.look(from, min(from+step, to))
-	for a := from; a < to; a += step {
-		b := min(a+step, to)
-		if b < to {
-			st.look(b, min(b+step, to))
-		}
+	rs := s.newRowStream(from, to, !drop)
+	for a := from; a < to; a += rs.step {
+		b := min(a+rs.step, to)
+		rs.at(a)
 		if err := fn(a, b); err != nil {
-			return st.dropped, err
+			return rs.dropped, err
 		}
-		upTo := s.lay.vectorOff(b)
-		if b < to {
-			upTo = upTo / folioMax * folioMax
-		}
-		st.dropTo(upTo)
 	}
-	return st.dropped, nil
+	rs.at(to)
+	return rs.dropped, nil
+}
+
+// rowStream is the read-ahead and drop-behind of StreamVectors, for a
+// reader that goes through the vectors of rows [from, to) in order at
+// its own pace (Verify's check of the batch records) and says where it is
+// with at.
+type rowStream struct {
+	stream
+	to, step uint64
+	asked    uint64 // rows below it were looked at and asked for
+	keep     bool   // drop nothing
+}
+
+func (s *Segment) newRowStream(from, to uint64, keep bool) *rowStream {
+	return &rowStream{
+		keep:   keep,
+		stream: stream{s: s, done: pageDown(s.lay.vectorOff(from))},
+		to:     to,
+		step:   max(1, uint64(streamStep/(int64(s.lay.dim)*4))),
+		asked:  from,
+	}
+}
+
+// at tells the stream that the rows below row are done with and the
+// reader goes on from row: the rows up to a run past the one starting at
+// row are asked for (each run once), and the cold pages below row (to a
+// 2 MiB boundary of the file, or all of them at the end) are dropped.
+func (rs *rowStream) at(row uint64) {
+	for want := min(row+2*rs.step, rs.to); rs.asked < want; {
+		b := min(rs.asked+rs.step, rs.to)
+		rs.look(rs.asked, b)
+		rs.asked = b
+	}
+	if rs.keep {
+		return
+	}
+	upTo := rs.s.lay.vectorOff(row)
+	if row < rs.to {
+		upTo = upTo / folioMax * folioMax
+	}
+	rs.dropTo(upTo)
 }
 
 // folioMax is the largest page-cache folio (a PMD, on x86-64 and arm64
@@ -223,6 +263,25 @@ type stream struct {
 // look records which pages of the vectors of rows [a, b) are cold, then
 // asks for them.
 func (st *stream) look(a, b uint64) {
+	st.record(a, b)
+	st.s.PrefetchVectors(a, b)
+}
+
+// coldVectors returns a stream that knows which vector pages of rows [0,
+// rows) are out of the page cache now, having asked for nothing: Verify
+// takes it before its two passes over the rows (which keep them cached
+// for each other) and drops those pages after both (dropTo).
+func (s *Segment) coldVectors(rows uint64) *stream {
+	st := &stream{s: s, done: pageDown(HeaderSize)}
+	step := max(1, uint64(streamStep/(int64(s.lay.dim)*4)))
+	for a := uint64(0); a < rows; a += step {
+		st.record(a, min(a+step, rows))
+	}
+	return st
+}
+
+// record records which pages of the vectors of rows [a, b) are cold.
+func (st *stream) record(a, b uint64) {
 	off, end := st.s.lay.vectorOff(a), st.s.lay.vectorOff(b)
 	span := st.s.span(off, end)
 	v := residency(span, nil)
@@ -240,7 +299,6 @@ func (st *stream) look(a, b uint64) {
 		}
 		st.cold = append(st.cold, c)
 	}
-	st.s.PrefetchVectors(a, b)
 }
 
 // dropTo drops the cold pages wholly inside [done, upTo) and forgets them.

@@ -3,6 +3,7 @@
 package segment
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"syscall"
@@ -254,4 +255,42 @@ func touch[T int8 | float32](v []T) {
 		s += v[i]
 	}
 	sinkF += float32(s)
+}
+
+// Verify of a segment out of the page cache leaves it out (its vectors:
+// the codes it read stay), and of a cached one leaves it cached.
+func TestVerifyLeavesCacheAsFound(t *testing.T) {
+	s := sealedForCache(t)
+	touch(s.Codes(0, pcRows)) // read-around: some vector pages too
+	hot := residentPages(t, hotArea(s))
+	area := vectorArea(s)
+	before := resident(t, area)
+	if err := s.Verify(context.Background(), s.SealInfo()); err != nil {
+		t.Fatal(err)
+	}
+	kept, cold := 0, 0
+	for i, in := range resident(t, area) {
+		if before[i] && !in {
+			t.Fatalf("vector page %d, cached before Verify, was dropped", i)
+		}
+		if !before[i] {
+			cold++
+			if in {
+				kept++
+			}
+		}
+	}
+	if slack := 2 * folioMax / int(pageSize); cold < 1000 || kept > slack {
+		t.Fatalf("%d of the %d vector pages cold before Verify are cached after it", kept, cold)
+	}
+	if n := residentPages(t, hotArea(s)); n < hot {
+		t.Fatalf("Verify dropped code pages: %d cached, %d before", n, hot)
+	}
+	touch(s.Vectors(0, pcRows))
+	if err := s.Verify(context.Background(), s.SealInfo()); err != nil {
+		t.Fatal(err)
+	}
+	if n := residentPages(t, area); n != len(area)/int(pageSize) {
+		t.Fatalf("%d of %d vector pages cached after a Verify of a cached segment", n, len(area)/int(pageSize))
+	}
 }

@@ -619,12 +619,16 @@ func (s *Segment) Seal() (Seal, error) {
 // DataSum returns the xxhash64 of the vector bytes, then the norm bytes
 // and (format version 4) the code and meta bytes of rows [0, rows): the
 // manifest's checksum of a sealed segment.
-func (s *Segment) DataSum(rows uint64) uint64 {
+func (s *Segment) DataSum(rows uint64) uint64 { return s.dataSum(rows, true) }
+
+// dataSum is DataSum, dropping behind it the rows it found out of the page
+// cache only with drop (see streamVectors).
+func (s *Segment) dataSum(rows uint64, drop bool) uint64 {
 	d := xxhash.New()
 	// Streamed: the vectors of a sealed segment are advised random (see
 	// Page cache in the package doc), and a Verify of a store larger than
 	// RAM must not evict its codes.
-	s.StreamVectors(0, rows, func(from, to uint64) error {
+	s.streamVectors(0, rows, drop, func(from, to uint64) error {
 		d.Write(s.vectorBytes(from, to))
 		return nil
 	})
@@ -684,7 +688,13 @@ func (s *Segment) Verify(ctx context.Context, seal *Seal) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if sum := s.DataSum(seal.Rows); sum != seal.Checksum {
+		// The rows found out of the page cache are dropped after both
+		// passes (DataSum's and verifyTables' over the records), so
+		// they are read from disk once, and a Verify of a store larger
+		// than RAM leaves its codes cached.
+		cold := s.coldVectors(seal.Rows)
+		defer cold.dropTo(s.lay.vectorOff(seal.Rows))
+		if sum := s.dataSum(seal.Rows, false); sum != seal.Checksum {
 			return fmt.Errorf("segment %s: offset %d: rows 0..%d fail the sealed checksum: %w", s.path, HeaderSize, seal.Rows, errs.ErrCorrupt)
 		}
 		if s.lay.keyed() {
