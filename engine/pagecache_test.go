@@ -95,3 +95,51 @@ func TestPageCacheSearchMatchesExhaustive(t *testing.T) {
 		t.Fatalf("LockCodes: %d of %d code bytes locked", st.LockedCodeBytes, st.CodeBytes)
 	}
 }
+
+// A search's allocations do not grow with the store: the page-cache work
+// (warmCodes' look at each segment, the prefetch of candidates) allocates
+// nothing per segment or row once the codes are warm.
+func TestSearchAllocsIndependentOfN(t *testing.T) {
+	const dim = 64
+	e, err := Open(filepath.Join(t.TempDir(), "s"), Config{Dimension: dim, SegmentBytes: 64 << 10, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	rng := rand.New(rand.NewSource(1))
+	add := func(n int) {
+		vecs := make([][]float32, n)
+		for i := range vecs {
+			vecs[i] = make([]float32, dim)
+			for j := range vecs[i] {
+				vecs[i][j] = float32(rng.NormFloat64())
+			}
+		}
+		if _, err := e.Add(vecs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := [][]float32{make([]float32, dim)}
+	for j := range q[0] {
+		q[0][j] = float32(rng.NormFloat64())
+	}
+	allocs := func() (float64, int) {
+		search := func() {
+			if _, err := e.SearchBatchParams(context.Background(), q, SearchParams{K: 10, MinScore: -1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		search() // the version's plan, the warm-up of its codes
+		e.jobs.Wait()
+		st, _ := e.Stats()
+		return testing.AllocsPerRun(20, search), st.Segments
+	}
+	add(4000)
+	small, segs1 := allocs()
+	add(28000)
+	large, segs2 := allocs()
+	if segs2 < 4*segs1 || large > small+16 {
+		t.Fatalf("allocations per search: %v with %d segments, %v with %d", small, segs1, large, segs2)
+	}
+	t.Logf("allocations per search: %v with %d segments, %v with %d", small, segs1, large, segs2)
+}
