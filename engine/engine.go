@@ -107,17 +107,17 @@ func Open(dir string, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		dir:       dir,
-		fs:        st.FS,
-		dim:       st.Manifest.Dimension,
-		noSync:    cfg.NoSync,
-		readOnly:  cfg.ReadOnly,
-		lockCodes: cfg.LockCodes,
-		segCap:    segment.Capacity(st.Manifest.Dimension, cfg.SegmentBytes),
-		man:       st.Manifest,
-		wal:       st.WAL,
-		lock:      st.Lock,
+		dir:      dir,
+		fs:       st.FS,
+		dim:      st.Manifest.Dimension,
+		noSync:   cfg.NoSync,
+		readOnly: cfg.ReadOnly,
+		segCap:   segment.Capacity(st.Manifest.Dimension, cfg.SegmentBytes),
+		man:      st.Manifest,
+		wal:      st.WAL,
+		lock:     st.Lock,
 	}
+	e.lockCodes = cfg.LockCodes
 	e.nextID.Store(st.NextID)
 	e.nextSegment = st.Manifest.NextSegment
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())
