@@ -234,7 +234,10 @@
 //     where they were. The kernel drops whole folios only (up to 2 MiB,
 //     aligned), so a run's drop stops at a 2 MiB boundary and the rest
 //     waits for the next run's; a folio astride the edge of the rows
-//     stays.
+//     stays. Verify reads a sealed segment's rows twice (the sealed
+//     checksum, then the batch records): it notes which pages are cold
+//     first, keeps them through both passes, and drops them after, so
+//     each is read from disk once.
 //   - DropVectors drops the vector pages of rows just written and synced
 //     that no one will read soon (a compaction's output, when its
 //     sources were out of the page cache).
