@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/memvec/memvec/internal/vfs"
 )
 
 // Tests of the page-cache advice (advise.go) that read the page cache
@@ -292,5 +294,47 @@ func TestVerifyLeavesCacheAsFound(t *testing.T) {
 	}
 	if n := residentPages(t, area); n != len(area)/int(pageSize) {
 		t.Fatalf("%d of %d vector pages cached after a Verify of a cached segment", n, len(area)/int(pageSize))
+	}
+}
+
+// The drops reach the file through the segment's vfs.FS (File.Fadvise):
+// a Fault sees them, and a failed one fails nothing.
+func TestDropGoesThroughVFS(t *testing.T) {
+	fault := vfs.NewFault(nil, 1)
+	dir := t.TempDir()
+	s, err := Create(fault, dir, 1, pcDim, 1024, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vecs := make([][]float32, 1024)
+	norms := make([]float32, 1024)
+	for i := range vecs {
+		vecs[i] = make([]float32, pcDim)
+		vecs[i][i%pcDim] = 1
+		norms[i] = 1
+	}
+	if err := s.Append(0, vecs, norms, true); err != nil {
+		t.Fatal(err)
+	}
+	seal := mustSeal(t, s)
+	s.Close()
+	if s, err = Open(fault, dir, 1, pcDim, 1024, &seal); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var seen []vfs.Event
+	fault.SetHook(func(ev vfs.Event) vfs.Decision {
+		if ev.Kind == vfs.OpAdvise {
+			seen = append(seen, ev)
+			return vfs.Decision{Err: syscall.EIO}
+		}
+		return vfs.Decision{}
+	})
+	s.DropVectors(0, 1024)
+	if len(seen) != 1 || seen[0].Path != s.Path() || seen[0].Off != pageUp(HeaderSize) || seen[0].Len != 1024*pcDim*4 {
+		t.Fatalf("advice seen by the FS: %+v", seen)
+	}
+	if err := s.Verify(context.Background(), &seal); err != nil {
+		t.Fatalf("Verify after a refused drop: %v", err)
 	}
 }
