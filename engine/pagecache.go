@@ -66,8 +66,54 @@ func prefetchCands(v *version, cands []cand) {
 	}
 }
 
-// rescorePrefetch turns prefetchCands on; the cold-cache measurement
-// turns it off to compare.
+// prefetchIDs asks for the vector pages of the rows of ids (sorted,
+// distinct) before a SearchIn reads them, one call per run of consecutive
+// rows, so that a SearchIn of scattered rows out of the page cache has
+// its reads in flight together, and one of a range of rows reads it
+// ahead (the random advice on sealed vectors turns the kernel's
+// read-ahead off). In RAM that would cost an index lookup and a system
+// call per row for nothing, so a few rows are sampled first (mincore):
+// when they are all cached, nothing is asked for.
+func prefetchIDs(v *version, ids []uint64) {
+	if len(ids) < 2 || !rescorePrefetch {
+		return
+	}
+	cold := false
+	for k := range prefetchSample {
+		si, row, ok := v.index.Find(ids[k*len(ids)/prefetchSample])
+		if ok && !v.segs.at(si).ref.seg.VectorCached(row) {
+			cold = true
+			break
+		}
+	}
+	if !cold {
+		return
+	}
+	seg, first, end := -1, uint64(0), uint64(0)
+	flush := func() {
+		if seg >= 0 {
+			v.segs.at(seg).ref.seg.PrefetchVectors(first, end)
+		}
+	}
+	for _, id := range ids {
+		si, row, ok := v.index.Find(id)
+		if !ok {
+			continue
+		}
+		if si != seg || row != end {
+			flush()
+			seg, first = si, row
+		}
+		end = row + 1
+	}
+	flush()
+}
+
+// prefetchSample is how many rows prefetchIDs samples.
+const prefetchSample = 4
+
+// rescorePrefetch turns prefetchCands and prefetchIDs on; the cold-cache
+// measurement turns it off to compare.
 var rescorePrefetch = true
 
 // prefetchChunk asks for the vectors of rows [from, to) of a sealed

@@ -107,3 +107,52 @@ func TestColdRescore(t *testing.T) {
 	t.Logf("search, codes cached, rows cold (median %d rows rescored): %v without prefetch, %v with (all %v / %v)",
 		rows[len(rows)/2], med(sWithout), med(sWith), sWithout, sWith)
 }
+
+// TestColdSearchIn measures a SearchIn of 1,000 random IDs with the rows
+// out of the page cache, with and without prefetchIDs (as
+// TestColdRescore; opt-in).
+func TestColdSearchIn(t *testing.T) {
+	dir := os.Getenv("MEMVEC_COLD_DIR")
+	if dir == "" {
+		t.Skip("set MEMVEC_COLD_DIR to a store (and run as root)")
+	}
+	e, err := Open(dir, Config{SegmentBytes: DefaultSegmentBytes, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	v := e.acquire()
+	defer v.release()
+	rng := rand.New(rand.NewSource(2))
+	q := make([]float32, e.dim)
+	for i := range q {
+		q[i] = float32(rng.NormFloat64())
+	}
+	ctx := context.Background()
+	total, _ := v.totals()
+	run := func(prefetch bool) time.Duration {
+		rescorePrefetch = prefetch
+		defer func() { rescorePrefetch = true }()
+		ids := make([]uint64, 1000)
+		for i := range ids {
+			ids[i] = uint64(rng.Int63n(int64(total)))
+		}
+		for _, s := range v.segs.all() {
+			s.ref.seg.DropVectors(0, s.rows)
+		}
+		start := time.Now()
+		if _, err := e.SearchIn(ctx, q, ids, 10, -1); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	run(true) // the serve gate's checks
+	var with, without []time.Duration
+	for range 7 {
+		without = append(without, run(false))
+		with = append(with, run(true))
+	}
+	med := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
+	t.Logf("SearchIn of 1,000 random IDs, rows cold: %v without prefetch, %v with (medians of 7; all %v / %v)",
+		med(without), med(with), without, with)
+}

@@ -334,3 +334,12 @@ func (st *stream) dropTo(upTo int64) {
 
 // CodesAdvised reports whether AdviseCodes has run.
 func (s *Segment) CodesAdvised() bool { return s.pc.codesAdvised.Load() }
+
+// VectorCached reports whether the page holding the start of row's vector
+// is in the page cache (mincore; true where that cannot be told), for a
+// reader deciding whether asking for its rows ahead is worth a system
+// call per row: the engine samples a few rows of a SearchIn.
+func (s *Segment) VectorCached(row uint64) bool {
+	cold := residency(s.span(s.lay.vectorOff(row), s.lay.vectorOff(row)+1), nil)
+	return len(cold) == 0 || !cold[0]
+}

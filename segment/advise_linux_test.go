@@ -338,3 +338,15 @@ func TestDropGoesThroughVFS(t *testing.T) {
 		t.Fatalf("Verify after a refused drop: %v", err)
 	}
 }
+
+// VectorCached tells a cached row from one out of the page cache.
+func TestVectorCached(t *testing.T) {
+	s := sealedForCache(t)
+	if s.VectorCached(100) {
+		t.Fatal("a row of an evicted segment reads as cached")
+	}
+	touch(s.Vectors(100, 101))
+	if !s.VectorCached(100) {
+		t.Fatal("a row just read reads as not cached")
+	}
+}
