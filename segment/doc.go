@@ -220,7 +220,8 @@
 //     for rows before it touches them: the engine asks for every row it
 //     is about to rescore, so the reads are in flight together, and for
 //     each chunk of a float32 scan, the read-ahead the random advice
-//     turns off.
+//     turns off, and for the rows of a SearchIn when VectorCached (one
+//     mincore) finds a sample of them out of the page cache.
 //   - StreamVectors hands a sequential reader (DataSum, hence Verify;
 //     compactions; Range, hence export) the rows in runs of 8 MiB,
 //     asking for the next run while the reader works on this one, and
