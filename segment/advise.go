@@ -340,6 +340,5 @@ func (s *Segment) CodesAdvised() bool { return s.pc.codesAdvised.Load() }
 // reader deciding whether asking for its rows ahead is worth a system
 // call per row: the engine samples a few rows of a SearchIn.
 func (s *Segment) VectorCached(row uint64) bool {
-	cold := residency(s.span(s.lay.vectorOff(row), s.lay.vectorOff(row)+1), nil)
-	return len(cold) == 0 || !cold[0]
+	return pageCached(s.span(s.lay.vectorOff(row), s.lay.vectorOff(row)+1))
 }

@@ -28,6 +28,19 @@ var mlockOnFault = func(b []byte) error {
 	return nil
 }
 
+// pageCached reports whether the first page of b (page-aligned) is in
+// the page cache: true when mincore fails.
+func pageCached(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	var vec [1]byte
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), 1, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		return true
+	}
+	return vec[0]&1 == 1
+}
+
 // residency returns, for each page of b (page-aligned), whether it is not
 // in the page cache (mincore), reusing buf; nil when mincore fails (then
 // nothing is taken for cold).
