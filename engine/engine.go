@@ -29,6 +29,7 @@ type Config struct {
 	SegmentBytes int64  // target size of a segment file; must be positive
 	FS           vfs.FS // every file operation on the store directory; nil: vfs.OS
 	ReadOnly     bool   // write nothing; writes fail with errs.ErrReadOnly
+	LockCodes    bool   // mlock the codes of sealed segments (pagecache.go)
 }
 
 // Engine is an open store.
@@ -41,6 +42,8 @@ type Engine struct {
 	// readOnly: opened with Config.ReadOnly; every write returns
 	// errs.ErrReadOnly and nothing is ever written.
 	readOnly bool
+	// lockCodes: Config.LockCodes (see warmCodes).
+	lockCodes bool
 
 	// opMu is held shared by every operation and exclusively by Close, so
 	// Close waits for operations in flight (searches are cancelled first)
@@ -114,6 +117,7 @@ func Open(dir string, cfg Config) (*Engine, error) {
 		wal:      st.WAL,
 		lock:     st.Lock,
 	}
+	e.lockCodes = cfg.LockCodes
 	e.nextID.Store(st.NextID)
 	e.nextSegment = st.Manifest.NextSegment
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())

@@ -160,6 +160,7 @@ type int8Queries struct {
 // prefilterScan is scan through the codes; see the comment at the top of
 // this file.
 func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
+	e.warmCodes(v)
 	queries := make([]quant.Query, nq)
 	var qc int8Queries
 	for i := range queries {
@@ -362,6 +363,7 @@ func (e *Engine) rescore(ctx context.Context, v *version, parts []*pfWorker, qs 
 			}
 			return int(a.row) - int(b.row)
 		})
+		prefetchCands(v, cands)
 		top := newTopK(k, uint64(len(cands)))
 		qn := qs[q*dim : (q+1)*dim]
 		for _, c := range cands {

@@ -105,6 +105,7 @@ func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore 
 		return err
 	}
 	seg := s.ref.seg
+	prefetchChunk(s, from, to)
 	for b := from; b < to; b += blockRows {
 		e := min(b+blockRows, to)
 		n := int(e - b)

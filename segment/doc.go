@@ -264,6 +264,60 @@
 //     writes allocate, and a full disk fails one of them, which poisons
 //     the segment (the store reopens with every acknowledged row).
 //
+// # Page cache
+//
+// Everything is read through the mapping, so what stays in RAM is the
+// kernel's page cache. A search reads every row's inverse norm, code and
+// meta (the code pass) and the float32 vectors of a few rows (the
+// rescoring), so on a store larger than RAM the norms, codes and metas
+// must stay cached and the vectors must cost what is read of them. The
+// segment tells the kernel so (advise.go; advice only: nothing is
+// written, and advice the kernel refuses changes no result):
+//
+//   - The vector area of a sealed segment is MADV_RANDOM (at Open and at
+//     Seal): a fault on a row reads its own pages, where the kernel's
+//     read-around would read the rows around it too (read_ahead_kb: 128
+//     KiB by default, 2.5 MiB on some virtual disks), filling the page
+//     cache with rows nobody asked for. The norms, codes and metas keep
+//     the default read-around.
+//   - AdviseCodes (MADV_WILLNEED on the norms, codes and metas, in steps
+//     of 2 MiB as the kernel caps one call) starts reading them without
+//     waiting; the engine calls it once per sealed segment at the first
+//     search, on a goroutine: the submission blocks about 2 ms per cold
+//     16 MiB, too long for Open of hundreds of segments.
+//   - PrefetchVectors (MADV_WILLNEED on a row range) lets a reader ask
+//     for rows before it touches them: the engine asks for every row it
+//     is about to rescore, so the reads are in flight together, and for
+//     each chunk of a float32 scan, the read-ahead the random advice
+//     turns off, and for the rows of a SearchIn when VectorCached (one
+//     mincore) finds a sample of them out of the page cache.
+//   - StreamVectors hands a sequential reader (DataSum, hence Verify;
+//     compactions; Range, hence export) the rows in runs of 8 MiB,
+//     asking for the next run while the reader works on this one, and
+//     drops behind it the pages it found out of the page cache (mincore)
+//     when it reached them: MADV_DONTNEED on the mapping (which only
+//     unmaps them from this process: the mapping is of the file, read
+//     only, so no byte can be lost) then FADV_DONTNEED on the file (which
+//     drops clean pages no process maps), through vfs.File.Fadvise. A
+//     pass over rows already cached (a store that fits in RAM) drops
+//     nothing; a pass over a store larger than RAM leaves the codes
+//     where they were. The kernel drops whole folios only (up to 2 MiB,
+//     aligned), so a run's drop stops at a 2 MiB boundary and the rest
+//     waits for the next run's; a folio astride the edge of the rows
+//     stays. Verify reads a sealed segment's rows twice (the sealed
+//     checksum, then the batch records): it notes which pages are cold
+//     first, keeps them through both passes, and drops them after, so
+//     each is read from disk once.
+//   - DropVectors drops the vector pages of rows just written and synced
+//     that no one will read soon (a compaction's output, when its
+//     sources were out of the page cache).
+//   - LockCodes (Options.LockCodes) locks the norms, codes and metas in
+//     RAM with mlock2(MLOCK_ONFAULT): the call reads nothing, and each
+//     page is locked when first read. Unmapping (Close) unlocks.
+//
+// Norms, codes and metas are never dropped: only vector pages, and only
+// whole pages inside the rows given.
+//
 // # Invariants
 //
 //   - A row is visible (counted by Rows) only once its batch record is

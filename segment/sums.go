@@ -61,12 +61,18 @@ func (s *Segment) blockSum(from, to uint64) uint64 {
 	return d.Sum64()
 }
 
-// sumTable computes the sum table of rows [0, rows) from the mapped rows.
-func (s *Segment) sumTable(rows uint64) []byte {
+// sumTable computes the sum table of rows [0, rows) from the mapped rows,
+// streaming the vectors (read ahead: a sealed segment's are advised
+// random; with drop, the rows it found cold are dropped behind it, see
+// streamVectors).
+func (s *Segment) sumTable(rows uint64, drop bool) []byte {
 	tab := make([]byte, s.lay.sumTabLen(rows))
-	for r := uint64(0); r < rows; r++ {
-		binary.LittleEndian.PutUint64(tab[r*8:], s.rowSum(r))
-	}
+	s.streamVectors(0, rows, drop, func(from, to uint64) error {
+		for r := from; r < to; r++ {
+			binary.LittleEndian.PutUint64(tab[r*8:], s.rowSum(r))
+		}
+		return nil
+	})
 	for b := uint64(0); b < s.lay.sumBlocks(rows); b++ {
 		from := b * SumBlockRows
 		binary.LittleEndian.PutUint64(tab[(rows+b)*8:], s.blockSum(from, min(from+SumBlockRows, rows)))
@@ -137,7 +143,7 @@ func (s *Segment) loadChecks(c *checks) {
 		err = fmt.Errorf("segment %s: offset %d: sum table fails the sealed checksum: %w: %w", s.path, s.trailer.sumOff, ErrTables, errs.ErrCorrupt)
 	}
 	c.tabErr = err
-	tab = s.sumTable(rows)
+	tab = s.sumTable(rows, true)
 	if sealSum(rows, tab) != seal.Checksum {
 		c.err = fmt.Errorf("segment %s: offset %d: rows 0..%d fail the sealed checksum (its sum table is damaged too: %v): %w", s.path, HeaderSize, rows, err, errs.ErrCorrupt)
 		return
@@ -247,8 +253,8 @@ func (s *Segment) CheckCodes(from, to uint64) error {
 // matches the checksum, the error names the first row or block that
 // differs from it. tabErr reports a missing or damaged table on disk
 // (derived data: ErrTables), when the rows are good.
-func (s *Segment) verifySums(seal *Seal) (tabErr, err error) {
-	tab := s.sumTable(seal.Rows)
+func (s *Segment) verifySums(seal *Seal, drop bool) (tabErr, err error) {
+	tab := s.sumTable(seal.Rows, drop)
 	disk, m, derr := s.mapSums(seal.Rows)
 	if m != nil {
 		defer s.fs.Unmap(m)

@@ -61,7 +61,7 @@ func TestSealWritesSumTable(t *testing.T) {
 	if tr == nil || tr.sumOff != tablesAt(tr.tablesEnd()) || tr.sumLen != (2100+3)*8 {
 		t.Fatalf("trailer %+v: want a sum table of %d bytes", tr, (2100+3)*8)
 	}
-	if seal.Checksum != s.DataSum(seal.Rows) || seal.Checksum != sealSum(seal.Rows, s.sumTable(seal.Rows)) {
+	if seal.Checksum != s.DataSum(seal.Rows) || seal.Checksum != sealSum(seal.Rows, s.sumTable(seal.Rows, true)) {
 		t.Fatal("the sealed checksum is not that of the sum table")
 	}
 	if err := s.CheckRows(0, seal.Rows); err != nil {
