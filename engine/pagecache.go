@@ -61,7 +61,9 @@ func prefetchCands(v *version, cands []cand) {
 		for j < len(cands) && cands[j].seg == cands[i].seg && cands[j].row <= cands[j-1].row+1 {
 			j++
 		}
-		v.segs.at(cands[i].seg).ref.seg.PrefetchVectors(cands[i].row, cands[j-1].row+1)
+		seg := v.segs.at(cands[i].seg).ref.seg
+		seg.PrefetchChecks()
+		seg.PrefetchVectors(cands[i].row, cands[j-1].row+1)
 		i = j
 	}
 }
@@ -92,7 +94,9 @@ func prefetchIDs(v *version, ids []uint64) {
 	seg, first, end := -1, uint64(0), uint64(0)
 	flush := func() {
 		if seg >= 0 {
-			v.segs.at(seg).ref.seg.PrefetchVectors(first, end)
+			s := v.segs.at(seg).ref.seg
+			s.PrefetchChecks()
+			s.PrefetchVectors(first, end)
 		}
 	}
 	for _, id := range ids {

@@ -101,11 +101,13 @@ func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k 
 // passed their checks (checkRows: after the first search, a few loads of
 // its bitmap).
 func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore float32, scores []float32, tops []*topK) error {
+	// Asked for first: the checks read the rows too, and the random
+	// advice on sealed vectors would make that a page at a time.
+	prefetchChunk(s, from, to)
 	if err := s.ref.checkRows(from, to); err != nil {
 		return err
 	}
 	seg := s.ref.seg
-	prefetchChunk(s, from, to)
 	for b := from; b < to; b += blockRows {
 		e := min(b+blockRows, to)
 		n := int(e - b)

@@ -114,6 +114,11 @@ func (s *Segment) adviseRows() {
 func (s *Segment) PrefetchVectors(from, to uint64) {
 	if from < to {
 		s.willNeed(s.lay.vectorOff(from), s.lay.vectorOff(to))
+		// And their norms, read with them: a fault on a norm page
+		// that is not in the page cache would read around it (the
+		// norms keep the default advice, for the code pass), megabytes
+		// for one row.
+		s.willNeed(s.lay.normsOff+int64(from)*4, s.lay.normsOff+int64(to)*4)
 	}
 }
 
@@ -341,4 +346,17 @@ func (s *Segment) CodesAdvised() bool { return s.pc.codesAdvised.Load() }
 // call per row: the engine samples a few rows of a SearchIn.
 func (s *Segment) VectorCached(row uint64) bool {
 	return pageCached(s.span(s.lay.vectorOff(row), s.lay.vectorOff(row)+1))
+}
+
+// adviseTable advises a mapping m of a file that is read only in [off,
+// end): random (no read-around past the range), and the range's pages
+// asked for in steps.
+func adviseTable(m []byte, off, end int64) {
+	madvise(m, adviseRandom)
+	b := m[pageDown(off):min(pageUp(end), int64(len(m)))]
+	for len(b) > 0 {
+		n := min(len(b), adviseStep)
+		madvise(b[:n], adviseWillNeed)
+		b = b[n:]
+	}
 }

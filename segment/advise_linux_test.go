@@ -350,3 +350,34 @@ func TestVectorCached(t *testing.T) {
 		t.Fatal("a row just read reads as not cached")
 	}
 }
+
+// The first check of a row of a cold sealed segment of format 5 reads
+// the row, its norm and the sum table, and not the megabytes around
+// them that the kernel's read-around would bring in (the norms and the
+// table's mapping keep no random advice of their own: CheckRows asks for
+// the row and its norm, and the table's mapping is advised).
+func TestFirstCheckReadsLittle(t *testing.T) {
+	s := sealedForCache(t)
+	fi, err := s.f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.f.Fadvise(0, fi.Size(), vfs.AdviseDontNeed); err != nil {
+		t.Skipf("fadvise: %v", err)
+	}
+	m, err := s.fs.Map(s.f, int(fi.Size()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.fs.Unmap(m)
+	if n := residentPages(t, m); n != 0 {
+		t.Skipf("%d pages of the file stay cached after FADV_DONTNEED", n)
+	}
+	if err := s.CheckRows(4000, 4001); err != nil {
+		t.Fatal(err)
+	}
+	tablePages := int(pageUp(int64(s.trailer.sumLen)) / pageSize)
+	if n := residentPages(t, m); n > tablePages+6 {
+		t.Fatalf("checking one row read %d pages of the file; want at most its sum table's %d and a few more", n, tablePages)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/vfs"
 )
 
 // The sum table of a sealed segment of format version 5 (see the package
@@ -106,6 +107,9 @@ type checks struct {
 	tabErr error
 	// A bit per row and per code block, set once it has matched.
 	rows, blocks []atomic.Uint64
+	// ready is set once the table is loaded (once has run); asked once
+	// PrefetchChecks has asked the kernel for the table's pages.
+	ready, asked atomic.Bool
 }
 
 // CheckedReads reports whether reads of the segment can be checked row
@@ -118,8 +122,24 @@ func (s *Segment) CheckedReads() bool { return s.hdr.Version >= 5 && s.Sealed() 
 // checksum; else recomputed from the rows (one pass), which must.
 func (s *Segment) checked() *checks {
 	c := &s.sums
-	c.once.Do(func() { s.loadChecks(c) })
+	c.once.Do(func() {
+		s.loadChecks(c)
+		c.ready.Store(true)
+	})
 	return c
+}
+
+// PrefetchChecks asks the kernel, without waiting, for the pages of the
+// sum table the first check of the segment reads (a sealed segment of
+// format 5 whose table is not loaded yet; once per segment), so that a
+// search about to check rows of many cold segments has their tables'
+// reads in flight together rather than one after another.
+func (s *Segment) PrefetchChecks() {
+	c := &s.sums
+	if !s.CheckedReads() || c.ready.Load() || s.trailer == nil || s.trailer.sumLen == 0 || !c.asked.CompareAndSwap(false, true) {
+		return
+	}
+	s.f.Fadvise(int64(s.trailer.sumOff), int64(s.trailer.sumLen), vfs.AdviseWillNeed)
 }
 
 func (s *Segment) loadChecks(c *checks) {
@@ -176,6 +196,10 @@ func (s *Segment) mapSums(rows uint64) (tab, m []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("segment %s: mmap sum table: %w", s.path, err)
 	}
+	// Only the table is read through this mapping: no read-around (a
+	// fault would read megabytes of the file before the table), and the
+	// table's own pages asked for at once.
+	adviseTable(m, int64(t.sumOff), int64(t.sumEnd()))
 	return m[t.sumOff:t.sumEnd()], m, nil
 }
 
@@ -186,6 +210,11 @@ func (s *Segment) mapSums(rows uint64) (tab, m []byte, err error) {
 // error (ErrCorrupt) names the file and the offset of the first row that
 // fails. Concurrent callers may both hash a row; both get the same answer.
 func (s *Segment) CheckRows(from, to uint64) error {
+	if from < to && !s.sums.ready.Load() {
+		// The first check loads the table: the rows' reads go out
+		// with the table's, not after them.
+		s.PrefetchVectors(from, min(to, s.seal.Load().Rows))
+	}
 	c := s.checked()
 	if c.err != nil {
 		return c.err
