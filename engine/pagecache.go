@@ -62,7 +62,7 @@ func prefetchCands(v *version, cands []cand) {
 			j++
 		}
 		seg := v.segs.at(cands[i].seg).ref.seg
-		seg.PrefetchChecks()
+		seg.PrefetchChecks(cands[i].row, cands[j-1].row+1)
 		seg.PrefetchVectors(cands[i].row, cands[j-1].row+1)
 		i = j
 	}
@@ -95,7 +95,7 @@ func prefetchIDs(v *version, ids []uint64) {
 	flush := func() {
 		if seg >= 0 {
 			s := v.segs.at(seg).ref.seg
-			s.PrefetchChecks()
+			s.PrefetchChecks(first, end)
 			s.PrefetchVectors(first, end)
 		}
 	}

@@ -56,6 +56,8 @@
 //	       manifest, never data
 //	128 96 seal trailer (version 3 on; 112 bytes in version 5), written
 //	       by Seal (below)
+//	256 8P version 5, sealed: the checksums of the P parts of the sum
+//	       table (below), written by Seal with the trailer
 //
 // # Versions
 //
@@ -171,9 +173,15 @@
 //	            them: it scales each row's bounds by its norm);
 //	            SumBlockRows = 1024, the code pass's rows per kernel call
 //
-// The manifest's checksum of the segment (Seal.Checksum, DataSum) is
-// xxhash64(n as 8 bytes, the sum table): the manifest authenticates the
-// table, the table each row and code block.
+// The table is cut into P parts of sumPart bytes each (4096, or the
+// least multiple of 4096 that keeps P <= 480; the last part may be
+// short), and the header page lists the xxhash64 of each part from
+// offset 256, 8 bytes each (sumparts.go). The manifest's checksum of the
+// segment (Seal.Checksum, DataSum) is xxhash64(n as 8 bytes, that list):
+// the manifest authenticates the list, the list each part of the table,
+// the table each row and code block. Open keeps the list (read with the
+// header page; 8 bytes per 512 rows), so the first read of a row of a
+// cold segment reads one page of its table, not the whole table.
 //
 // The tables and the trailer are derived data: the trailer is read only
 // when the manifest says the segment is sealed, and a bad trailer or table
@@ -200,11 +208,17 @@
 //   - Sealed segment, versions 1 to 4: all of its rows, codes and blobs
 //     against the manifest's checksum and the trailer's (VerifyData),
 //     once, before its first row is served.
-//   - Sealed segment, version 5: on first use, the sum table (read
-//     through a mapping, never copied to the heap) against the manifest's
-//     checksum. Then CheckRows checks the rows a read reads, each once
-//     per process (a bitmap), against their sums; CheckCodes the code
-//     blocks the code pass reads, each once; VerifyBlobs the blob area,
+//   - Sealed segment, version 5: on first use, the list of part
+//     checksums Open read from the header page against the manifest's
+//     checksum (when it does not match: the whole table, read through a
+//     mapping, against it; then the table recomputed from the rows).
+//     Then CheckRows checks the rows a read reads, each once per process
+//     (a bitmap), against their sums, after checking the part of the
+//     table that holds their sums against the list, once (a bitmap; the
+//     table is read through a mapping, never copied to the heap; a part
+//     that does not match makes the segment recompute the table from its
+//     rows, as above); CheckCodes the code blocks the code pass reads,
+//     each once, likewise; VerifyBlobs the blob area,
 //     whole, once, before a key or payload is read. A failed check names
 //     the file and the offset of the row's vector or the block's first
 //     code and wraps ErrCorrupt; the bytes are never served, and the next
@@ -213,8 +227,8 @@
 //     fails every read.
 //   - Verify checks every byte: rows (for version 5 the sum table
 //     recomputed against the manifest, naming the first bad row or block
-//     when the table on disk is intact), blobs, key tables, the trailer
-//     and the sum table on disk.
+//     when the table on disk is intact), blobs, key tables, the trailer,
+//     the sum table on disk and the list of its parts' checksums.
 //
 // # Disk footprint
 //

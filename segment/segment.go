@@ -100,8 +100,10 @@ type Segment struct {
 	indexErr     error        // why no key index could be built, or nil
 
 	// Version 5, sealed: the sum table and the rows and code blocks
-	// checked against it (see sums.go).
-	sums checks
+	// checked against it (see sums.go), and the list of its parts'
+	// checksums as the header page held it at Open or Seal (sumparts.go).
+	sums    checks
+	sumList []byte
 
 	pc pageCache // advice given to the kernel (advise.go)
 }
@@ -269,6 +271,7 @@ func (s *Segment) open(n uint64, dim int, capacity uint64, seal *Seal, durable u
 		s.runs = append([]Run(nil), seal.Runs...)
 		s.seal.Store(&Seal{Rows: seal.Rows, Checksum: seal.Checksum, Runs: s.Runs()})
 		s.openSealedKeys(page)
+		s.keepSumList(page, seal.Rows)
 		s.adviseRows()
 		return nil
 	}

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -81,19 +82,6 @@ func (s *Segment) sumTable(rows uint64, drop bool) []byte {
 	return tab
 }
 
-// sealSum is the manifest's checksum of a version 5 segment of rows rows
-// with sum table tab: the xxhash64 of the row count (8 bytes) then the
-// table.
-func sealSum(rows uint64, tab []byte) uint64 {
-	var d xxhash.Digest
-	d.Reset()
-	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], rows)
-	d.Write(n[:])
-	d.Write(tab)
-	return d.Sum64()
-}
-
 // checks is the state of a sealed version 5 segment's row and block
 // checks, set up on first use (load).
 type checks struct {
@@ -107,9 +95,20 @@ type checks struct {
 	tabErr error
 	// A bit per row and per code block, set once it has matched.
 	rows, blocks []atomic.Uint64
-	// ready is set once the table is loaded (once has run); asked once
-	// PrefetchChecks has asked the kernel for the table's pages.
-	ready, asked atomic.Bool
+	// ready is set once the table is loaded (once has run).
+	ready atomic.Bool
+	// Parts (sumparts.go): list is the header page's list of part
+	// checksums, authenticated by the sealed checksum (nil when the
+	// table was checked whole or recomputed), part the parts' size, a
+	// bit per part set once it matched. fixed is set once a damaged part
+	// made the whole table be recomputed from the rows and it matched
+	// (every row is then good); fixErr when it did not.
+	list   []byte
+	part   uint64
+	parts  []atomic.Uint64
+	fix    sync.Once
+	fixed  atomic.Bool
+	fixErr error
 }
 
 // CheckedReads reports whether reads of the segment can be checked row
@@ -130,16 +129,19 @@ func (s *Segment) checked() *checks {
 }
 
 // PrefetchChecks asks the kernel, without waiting, for the pages of the
-// sum table the first check of the segment reads (a sealed segment of
-// format 5 whose table is not loaded yet; once per segment), so that a
-// search about to check rows of many cold segments has their tables'
-// reads in flight together rather than one after another.
-func (s *Segment) PrefetchChecks() {
-	c := &s.sums
-	if !s.CheckedReads() || c.ready.Load() || s.trailer == nil || s.trailer.sumLen == 0 || !c.asked.CompareAndSwap(false, true) {
+// sum table that the first checks of rows [from, to) read (a sealed
+// segment of format 5), so that a search about to check rows of many
+// cold segments has those reads in flight together rather than one after
+// another. Rows must be below the sealed rows.
+func (s *Segment) PrefetchChecks(from, to uint64) {
+	if !s.CheckedReads() || s.trailer == nil || from >= to {
 		return
 	}
-	s.f.Fadvise(int64(s.trailer.sumOff), int64(s.trailer.sumLen), vfs.AdviseWillNeed)
+	c := &s.sums
+	if c.ready.Load() && (c.list == nil || c.fixed.Load()) {
+		return // checked as a whole: the table is read
+	}
+	s.f.Fadvise(int64(s.trailer.sumOff+from*8), int64((to-from)*8), vfs.AdviseWillNeed)
 }
 
 func (s *Segment) loadChecks(c *checks) {
@@ -151,7 +153,20 @@ func (s *Segment) loadChecks(c *checks) {
 	rows := seal.Rows
 	c.rows = make([]atomic.Uint64, (rows+63)/64)
 	c.blocks = make([]atomic.Uint64, (s.lay.sumBlocks(rows)+63)/64)
-	tab, m, err := s.mapSums(rows)
+	// The header page's list of part checksums, when it matches the
+	// sealed checksum: each part is then checked on its first use.
+	tabLen := s.lay.sumTabLen(rows)
+	if list := s.sumList; s.trailer != nil && s.trailer.sumLen == tabLen && uint64(len(list)) == 8*sumParts(tabLen) {
+		if listSum(rows, list) == seal.Checksum {
+			if tab, m, err := s.mapSums(rows, false); err == nil {
+				c.tab, c.m, c.part = tab, m, sumPart(tabLen)
+				c.list = list
+				c.parts = make([]atomic.Uint64, (sumParts(tabLen)+63)/64)
+				return
+			}
+		}
+	}
+	tab, m, err := s.mapSums(rows, true)
 	if err == nil && sealSum(rows, tab) == seal.Checksum {
 		c.tab, c.m = tab, m
 		return
@@ -174,7 +189,7 @@ func (s *Segment) loadChecks(c *checks) {
 // mapSums maps the file up to the end of the sum table the seal trailer
 // places and returns the table; nil and an error wrapping ErrCorrupt when
 // the trailer is missing or damaged, or the file too short.
-func (s *Segment) mapSums(rows uint64) (tab, m []byte, err error) {
+func (s *Segment) mapSums(rows uint64, whole bool) (tab, m []byte, err error) {
 	t := s.trailer
 	if t == nil {
 		return nil, nil, fmt.Errorf("segment %s: offset %d: no seal trailer: %w: %w", s.path, trailerOff, ErrTables, errs.ErrCorrupt)
@@ -197,9 +212,13 @@ func (s *Segment) mapSums(rows uint64) (tab, m []byte, err error) {
 		return nil, nil, fmt.Errorf("segment %s: mmap sum table: %w", s.path, err)
 	}
 	// Only the table is read through this mapping: no read-around (a
-	// fault would read megabytes of the file before the table), and the
-	// table's own pages asked for at once.
-	adviseTable(m, int64(t.sumOff), int64(t.sumEnd()))
+	// fault would read megabytes of the file before the table), and,
+	// when it is to be read whole, the table's own pages asked for at
+	// once.
+	madvise(m, adviseRandom)
+	if whole {
+		adviseTable(m, int64(t.sumOff), int64(t.sumEnd()))
+	}
 	return m[t.sumOff:t.sumEnd()], m, nil
 }
 
@@ -222,7 +241,7 @@ func (s *Segment) CheckRows(from, to uint64) error {
 	if n := s.seal.Load().Rows; to > n || from > to {
 		return fmt.Errorf("segment %s: check rows %d..%d of %d: %w", s.path, from, to, n, errs.ErrInvalidArgument)
 	}
-	if c.all {
+	if c.all || c.fixed.Load() {
 		return nil
 	}
 	for r := from; r < to; {
@@ -233,6 +252,12 @@ func (s *Segment) CheckRows(from, to uint64) error {
 			continue
 		}
 		if bit := uint64(1) << (r % 64); word&bit == 0 {
+			if err := s.checkPart(c, r); err != nil {
+				return err
+			}
+			if c.fixed.Load() {
+				return nil
+			}
 			if s.rowSum(r) != binary.LittleEndian.Uint64(c.tab[r*8:]) {
 				return fmt.Errorf("segment %s: offset %d: row %d (norm at offset %d) fails its checksum: %w",
 					s.path, s.lay.vectorOff(r), r, s.lay.normsOff+int64(r)*4, errs.ErrCorrupt)
@@ -258,13 +283,19 @@ func (s *Segment) CheckCodes(from, to uint64) error {
 	if to > rows || from > to || !s.lay.hasCodes() {
 		return fmt.Errorf("segment %s: check codes of rows %d..%d of %d: %w", s.path, from, to, rows, errs.ErrInvalidArgument)
 	}
-	if c.all || from == to {
+	if c.all || c.fixed.Load() || from == to {
 		return nil
 	}
 	for b := from / SumBlockRows; b <= (to-1)/SumBlockRows; b++ {
 		w, bit := &c.blocks[b/64], uint64(1)<<(b%64)
 		if w.Load()&bit != 0 {
 			continue
+		}
+		if err := s.checkPart(c, rows+b); err != nil {
+			return err
+		}
+		if c.fixed.Load() {
+			return nil
 		}
 		first := b * SumBlockRows
 		if s.blockSum(first, min(first+SumBlockRows, rows)) != binary.LittleEndian.Uint64(c.tab[(rows+b)*8:]) {
@@ -284,7 +315,7 @@ func (s *Segment) CheckCodes(from, to uint64) error {
 // (derived data: ErrTables), when the rows are good.
 func (s *Segment) verifySums(seal *Seal, drop bool) (tabErr, err error) {
 	tab := s.sumTable(seal.Rows, drop)
-	disk, m, derr := s.mapSums(seal.Rows)
+	disk, m, derr := s.mapSums(seal.Rows, true)
 	if m != nil {
 		defer s.fs.Unmap(m)
 	}
@@ -292,6 +323,11 @@ func (s *Segment) verifySums(seal *Seal, drop bool) (tabErr, err error) {
 	if sealSum(seal.Rows, tab) == seal.Checksum {
 		switch {
 		case diskOK:
+			// The header page's list of the parts' checksums, derived
+			// from the table like the table from the rows.
+			if list := partList(tab); !bytes.Equal(s.m[sumPartsOff:sumPartsOff+len(list)], list) {
+				return fmt.Errorf("segment %s: offset %d: the list of the sum table's part checksums does not match the table: %w: %w", s.path, sumPartsOff, ErrTables, errs.ErrCorrupt), nil
+			}
 			return nil, nil
 		case derr != nil && trailerAbsent(s.m[trailerOff:trailerOff+trailerSizeV5]):
 			// A seal that could not write its tables (a full disk):

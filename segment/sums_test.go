@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -169,6 +170,10 @@ func TestDamagedSumTableIsRecomputed(t *testing.T) {
 			}
 		}, true},
 		{"trailer absent", func(t *testing.T, s *Segment) { writeAt(t, s.Path(), trailerOff, []byte{0}) }, false},
+		{"part list and entry", func(t *testing.T, s *Segment) {
+			xorByte(t, s.Path(), sumPartsOff, 1)
+			xorByte(t, s.Path(), int64(s.trailer.sumOff)+8*5, 1)
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, seal, m := sealedSums(t, 2100)
@@ -181,8 +186,8 @@ func TestDamagedSumTableIsRecomputed(t *testing.T) {
 			if err := s.CheckCodes(0, seal.Rows); err != nil {
 				t.Fatalf("CheckCodes: %v", err)
 			}
-			if c := s.checked(); !c.all || c.tabErr == nil {
-				t.Fatalf("table not recomputed: all %v, tabErr %v", c.all, c.tabErr)
+			if c := s.checked(); !(c.all || c.fixed.Load()) || c.tabErr == nil {
+				t.Fatalf("table not recomputed: all %v, fixed %v, tabErr %v", c.all, c.fixed.Load(), c.tabErr)
 			}
 			checkModel(t, s, m)
 			err := s.Verify(context.Background(), &seal)
@@ -440,4 +445,49 @@ func TestChecksConcurrent(t *testing.T) {
 		}
 	}
 	wantCorruptAt(t, s, s.CheckRows(0, seal.Rows), s.lay.vectorOff(bad), "CheckRows(all)")
+}
+
+// A damaged list of the sum table's part checksums (sumparts.go) fails
+// the sealed checksum, so the table is checked whole instead: every row
+// and block is served, and Verify reports the list (ErrTables).
+func TestDamagedPartList(t *testing.T) {
+	s, seal, m := sealedSums(t, 2100)
+	xorByte(t, s.Path(), sumPartsOff+8+5, 1)
+	s = reopenSealed(t, s, seal)
+	defer s.Close()
+	if err := s.CheckRows(0, seal.Rows); err != nil {
+		t.Fatalf("CheckRows: %v", err)
+	}
+	if err := s.CheckCodes(0, seal.Rows); err != nil {
+		t.Fatalf("CheckCodes: %v", err)
+	}
+	if c := s.checked(); c.list != nil {
+		t.Fatal("a damaged part list was used")
+	}
+	checkModel(t, s, m)
+	if err := s.Verify(context.Background(), &seal); !errors.Is(err, ErrTables) || !errors.Is(err, errs.ErrCorrupt) {
+		t.Fatalf("Verify: %v, want ErrTables", err)
+	}
+}
+
+// A row checked through the part list reads one part of the table: the
+// other parts stay unchecked until a row of theirs is read.
+func TestPartsCheckedLazily(t *testing.T) {
+	s, seal, _ := sealedSums(t, 2100)
+	s = reopenSealed(t, s, seal)
+	defer s.Close()
+	if err := s.CheckRows(1000, 1001); err != nil {
+		t.Fatal(err)
+	}
+	c := s.checked()
+	if c.list == nil {
+		t.Fatal("the part list was not used")
+	}
+	n := 0
+	for i := range c.parts {
+		n += bits.OnesCount64(c.parts[i].Load())
+	}
+	if n != 1 {
+		t.Fatalf("%d parts checked for one row, want 1", n)
+	}
 }
