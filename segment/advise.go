@@ -94,7 +94,7 @@ func (s *Segment) AdviseCodes() bool {
 	return true
 }
 
-// adviseRows marks the vector area random (MADV_RANDOM): a fault on a row
+// adviseRows marks the header page and the vector area random (MADV_RANDOM): a fault on a row
 // then reads its own pages, not the megabytes of rows around it that the
 // kernel's read-around would bring in for a sequential reader. Sequential
 // readers of the vectors ask for what they read ahead themselves
@@ -102,7 +102,10 @@ func (s *Segment) AdviseCodes() bool {
 // default read-around. It is set on sealed segments, when opened and when
 // sealed.
 func (s *Segment) adviseRows() {
-	if b := s.inner(HeaderSize, s.lay.vectorOff(s.lay.capacity)); b != nil {
+	// From the header page on: what reads it after Open (the trailer,
+	// when a hit's key is looked up) reads it alone, and a fault there
+	// would otherwise read megabytes of rows around it.
+	if b := s.inner(0, s.lay.vectorOff(s.lay.capacity)); b != nil {
 		madvise(b, adviseRandom)
 	}
 }

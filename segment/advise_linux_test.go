@@ -382,3 +382,17 @@ func TestFirstCheckReadsLittle(t *testing.T) {
 		t.Fatalf("checking one row read %d pages of the file; want at most 4: the row's, its norm's and one of the sum table", n)
 	}
 }
+
+// The header page of a sealed segment is advised random with the rows:
+// reading it after Open (a hit's key looks at the seal trailer) reads it
+// alone, not the megabytes of rows after it.
+func TestHeaderPageReadAlone(t *testing.T) {
+	s := sealedForCache(t)
+	var sum byte
+	for _, b := range s.m[trailerOff : trailerOff+trailerSizeV5] {
+		sum += b
+	}
+	if n := residentPages(t, s.m); n != 1 {
+		t.Fatalf("reading the header page brought %d pages of the file into the page cache; want 1 (sum %d)", n, sum)
+	}
+}
