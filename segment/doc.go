@@ -288,12 +288,16 @@
 // segment tells the kernel so (advise.go; advice only: nothing is
 // written, and advice the kernel refuses changes no result):
 //
-//   - The vector area of a sealed segment is MADV_RANDOM (at Open and at
-//     Seal): a fault on a row reads its own pages, where the kernel's
-//     read-around would read the rows around it too (read_ahead_kb: 128
-//     KiB by default, 2.5 MiB on some virtual disks), filling the page
-//     cache with rows nobody asked for. The norms, codes and metas keep
-//     the default read-around.
+//   - The header page and the vector area of a sealed segment are
+//     MADV_RANDOM (at Open and at Seal): a fault on a row reads its own
+//     pages, where the kernel's read-around would read the rows around it
+//     too (read_ahead_kb: 128 KiB by default, 2.5 to 8 MiB on some
+//     virtual disks), filling the page cache with rows nobody asked for.
+//     The norms, codes and metas keep the default read-around, for the
+//     code pass; PrefetchVectors asks for a row's norm with the row, so
+//     that a fault on the norm finds its page read. The mapping through
+//     which the sum table is read (sums.go) is MADV_RANDOM as a whole,
+//     and the table's pages are asked for when it is read whole.
 //   - AdviseCodes (MADV_WILLNEED on the norms, codes and metas, in steps
 //     of 2 MiB as the kernel caps one call) starts reading them without
 //     waiting; the engine calls it once per sealed segment at the first
