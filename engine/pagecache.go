@@ -1,5 +1,7 @@
 package engine
 
+import "sync"
+
 // What the engine tells the kernel about the page cache (see "Page cache"
 // in package segment's doc): the codes of sealed segments are read ahead
 // at the first search and, with Config.LockCodes, locked; the rows a
@@ -75,12 +77,12 @@ func prefetchCands(v *version, cands []cand) {
 // ahead (the random advice on sealed vectors turns the kernel's
 // read-ahead off). In RAM that would cost an index lookup and a system
 // call per row for nothing, so two rows are sampled first (mincore):
-// when both are cached, nothing is asked for.
-func prefetchIDs(v *version, ids []uint64) {
+// when both are cached, nothing is asked for. It reports whether the
+// rows were found cold.
+func prefetchIDs(v *version, ids []uint64) (cold bool) {
 	if len(ids) < 2 || !rescorePrefetch {
-		return
+		return false
 	}
-	cold := false
 	for k := range prefetchSample {
 		si, row, ok := v.index.Find(ids[k*len(ids)/prefetchSample])
 		if ok && !v.segs.at(si).ref.seg.VectorCached(row) {
@@ -89,8 +91,35 @@ func prefetchIDs(v *version, ids []uint64) {
 		}
 	}
 	if !cold {
-		return
+		return false
 	}
+	// Asking costs a few system calls a row (each submits its reads), a
+	// few ms per thousand rows: the asks are shared out, so that they
+	// run side by side and the first reads start sooner.
+	parts := min(prefetchAskers, (len(ids)+prefetchPerAsker-1)/prefetchPerAsker)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			askIDs(v, ids[p*len(ids)/parts:(p+1)*len(ids)/parts])
+		}()
+	}
+	wg.Wait()
+	return true
+}
+
+// prefetchAskers bounds the goroutines prefetchIDs shares its asks among,
+// each taking at least prefetchPerAsker IDs.
+const (
+	prefetchAskers   = 8
+	prefetchPerAsker = 64
+)
+
+// askIDs asks for the rows of ids (sorted, distinct), their norms and
+// the parts of the sum tables that check them, one call per run of
+// consecutive rows.
+func askIDs(v *version, ids []uint64) {
 	seg, first, end := -1, uint64(0), uint64(0)
 	flush := func() {
 		if seg >= 0 {
