@@ -143,3 +143,52 @@ func TestSearchAllocsIndependentOfN(t *testing.T) {
 	}
 	t.Logf("allocations per search: %v with %d segments, %v with %d", small, segs1, large, segs2)
 }
+
+// A SearchIn whose rows are out of the page cache (its cold path: asks
+// shared among goroutines, more workers) answers as it does warm.
+func TestColdSearchInMatchesWarm(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	const dim, n = 64, 6000
+	e, err := Open(dir, Config{Dimension: dim, SegmentBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	rng := rand.New(rand.NewSource(2))
+	vecs := make([][]float32, n)
+	for i := range vecs {
+		vecs[i] = make([]float32, dim)
+		for j := range vecs[i] {
+			vecs[i][j] = float32(rng.NormFloat64())
+		}
+	}
+	if _, err := e.Add(vecs); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]uint64, 2000)
+	for i := range ids {
+		ids[i] = uint64(rng.Intn(n))
+	}
+	q := vecs[7]
+	warm, err := e.SearchInWith(context.Background(), q, ids, 50, -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := e.acquire()
+	defer v.release()
+	for _, s := range v.segs.all() {
+		if seg := s.ref.seg; seg.Sealed() {
+			seg.DropVectors(0, s.rows)
+		}
+	}
+	if si, row, _ := v.index.Find(ids[0]); v.segs.at(si).ref.seg.VectorCached(row) {
+		t.Skip("the rows stay in the page cache here: the cold path cannot be reached")
+	}
+	cold, err := e.SearchInWith(context.Background(), q, ids, 50, -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(cold, warm, func(a, b Hit) bool { return a.ID == b.ID && a.Score == b.Score }) {
+		t.Fatalf("cold SearchIn %v, warm %v", cold, warm)
+	}
+}
