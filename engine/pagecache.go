@@ -1,6 +1,9 @@
 package engine
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // What the engine tells the kernel about the page cache (see "Page cache"
 // in package segment's doc): the codes of sealed segments are read ahead
@@ -36,19 +39,28 @@ func (e *Engine) warmCodes(v *version) {
 			r.seg.LockCodes() // refused: LockedBytes stays 0 (Stats)
 		}
 	}
-	v.refs.Add(1) // the caller holds one: v cannot be released meanwhile
-	e.jobs.Add(1)
-	go func() {
-		defer e.jobs.Done()
-		defer v.release()
-		for _, r := range todo {
-			if e.closed.Load() {
-				return
+	// Several goroutines take the segments in order: one call submits
+	// its reads before it returns (about 2 ms per cold 16 MiB), and one
+	// submitter alone left the disk idle half the time.
+	var next atomic.Int64
+	for range codeAdvisers {
+		v.refs.Add(1) // the caller holds one: v cannot be released meanwhile
+		e.jobs.Add(1)
+		go func() {
+			defer e.jobs.Done()
+			defer v.release()
+			for i := next.Add(1) - 1; i < int64(len(todo)); i = next.Add(1) - 1 {
+				if e.closed.Load() {
+					return
+				}
+				todo[i].seg.AdviseCodes()
 			}
-			r.seg.AdviseCodes()
-		}
-	}()
+		}()
+	}
 }
+
+// codeAdvisers is the goroutines warmCodes asks with.
+const codeAdvisers = 4
 
 // prefetchCands asks the kernel for the vector pages of cands (sorted by
 // segment and row) before the rescoring reads them, one call per run of

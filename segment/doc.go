@@ -301,7 +301,7 @@
 //   - AdviseCodes (MADV_WILLNEED on the norms, codes and metas, in steps
 //     of 2 MiB as the kernel caps one call) starts reading them without
 //     waiting; the engine calls it once per sealed segment at the first
-//     search, on a goroutine: the submission blocks about 2 ms per cold
+//     search, on four goroutines: the submission blocks about 2 ms per cold
 //     16 MiB, too long for Open of hundreds of segments.
 //   - PrefetchVectors (MADV_WILLNEED on a row range) lets a reader ask
 //     for rows before it touches them: the engine asks for every row it
