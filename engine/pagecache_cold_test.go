@@ -19,17 +19,7 @@ import (
 // are not: 100 random rows read one fault at a time, or asked for first
 // (prefetchCands); and whole searches with and without it. Opt-in.
 func TestColdRescore(t *testing.T) {
-	dir := os.Getenv("MEMVEC_COLD_DIR")
-	if dir == "" {
-		t.Skip("set MEMVEC_COLD_DIR to a store (and run as root)")
-	}
-	e, err := Open(dir, Config{SegmentBytes: DefaultSegmentBytes, ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	v := e.acquire()
-	defer v.release()
+	e, v := openCold(t)
 	rng := rand.New(rand.NewSource(1))
 	q := make([]float32, e.dim)
 	query := func() []float32 {
@@ -112,17 +102,7 @@ func TestColdRescore(t *testing.T) {
 // out of the page cache, with and without prefetchIDs (as
 // TestColdRescore; opt-in).
 func TestColdSearchIn(t *testing.T) {
-	dir := os.Getenv("MEMVEC_COLD_DIR")
-	if dir == "" {
-		t.Skip("set MEMVEC_COLD_DIR to a store (and run as root)")
-	}
-	e, err := Open(dir, Config{SegmentBytes: DefaultSegmentBytes, ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	v := e.acquire()
-	defer v.release()
+	e, v := openCold(t)
 	rng := rand.New(rand.NewSource(2))
 	q := make([]float32, e.dim)
 	for i := range q {
@@ -155,4 +135,23 @@ func TestColdSearchIn(t *testing.T) {
 	med := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
 	t.Logf("SearchIn of 1,000 random IDs, rows cold: %v without prefetch, %v with (medians of 7; all %v / %v)",
 		med(without), med(with), without, with)
+}
+
+// openCold opens the store MEMVEC_COLD_DIR names, read-only, and acquires
+// its current version, both released at the end of the test; it skips
+// the test without it.
+func openCold(t *testing.T) (*Engine, *version) {
+	t.Helper()
+	dir := os.Getenv("MEMVEC_COLD_DIR")
+	if dir == "" {
+		t.Skip("set MEMVEC_COLD_DIR to a store (and run as root)")
+	}
+	e, err := Open(dir, Config{SegmentBytes: DefaultSegmentBytes, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	v := e.acquire()
+	t.Cleanup(v.release)
+	return e, v
 }
