@@ -70,6 +70,12 @@ func prefetchCands(v *version, cands []cand) {
 	if len(cands) < 2 || !rescorePrefetch {
 		return
 	}
+	// In RAM the asks would cost three system calls a candidate for
+	// nothing: two candidates are sampled first (mincore), as
+	// prefetchIDs does.
+	if cached(v, cands[0]) && cached(v, cands[len(cands)/2]) {
+		return
+	}
 	for i := 0; i < len(cands); {
 		j := i + 1
 		for j < len(cands) && cands[j].seg == cands[i].seg && cands[j].row <= cands[j-1].row+1 {
@@ -169,7 +175,12 @@ var rescorePrefetch = true
 // reader would otherwise get from the kernel, which the random advice on
 // sealed vectors turns off).
 func prefetchChunk(s *segView, from, to uint64) {
-	if seg := s.ref.seg; seg.Sealed() {
+	// A chunk whose first and last rows are cached is taken as cached:
+	// asking for 16 MiB of cached pages costs a walk of them.
+	if seg := s.ref.seg; seg.Sealed() && from < to && !(seg.VectorCached(from) && seg.VectorCached(to-1)) {
 		seg.PrefetchVectors(from, to)
 	}
 }
+
+// cached reports whether c's row is in the page cache (mincore).
+func cached(v *version, c cand) bool { return v.segs.at(c.seg).ref.seg.VectorCached(c.row) }
