@@ -73,7 +73,7 @@ func prefetchCands(v *version, cands []cand) {
 	// In RAM the asks would cost three system calls a candidate for
 	// nothing: two candidates are sampled first (mincore), as
 	// prefetchIDs does.
-	if cached(v, cands[0]) && cached(v, cands[len(cands)/2]) {
+	if !sampledCold(v, len(cands), func(i int) (int, uint64, bool) { return cands[i].seg, cands[i].row, true }) {
 		return
 	}
 	for i := 0; i < len(cands); {
@@ -101,13 +101,7 @@ func prefetchIDs(v *version, ids []uint64) (cold bool) {
 	if len(ids) < 2 || !rescorePrefetch {
 		return false
 	}
-	for k := range prefetchSample {
-		si, row, ok := v.index.Find(ids[k*len(ids)/prefetchSample])
-		if ok && !v.segs.at(si).ref.seg.VectorCached(row) {
-			cold = true
-			break
-		}
-	}
+	cold = sampledCold(v, len(ids), func(i int) (int, uint64, bool) { return v.index.Find(ids[i]) })
 	if !cold {
 		return false
 	}
@@ -182,5 +176,16 @@ func prefetchChunk(s *segView, from, to uint64) {
 	}
 }
 
-// cached reports whether c's row is in the page cache (mincore).
-func cached(v *version, c cand) bool { return v.segs.at(c.seg).ref.seg.VectorCached(c.row) }
+// sampledCold reports whether one of prefetchSample rows, spread over n
+// (row i is at(i): its segment and row, ok false for none), is out of the
+// page cache (mincore): the test prefetchIDs and prefetchCands make before
+// asking for rows, which in RAM would cost system calls for nothing.
+func sampledCold(v *version, n int, at func(i int) (seg int, row uint64, ok bool)) bool {
+	for k := range prefetchSample {
+		si, row, ok := at(k * n / prefetchSample)
+		if ok && !v.segs.at(si).ref.seg.VectorCached(row) {
+			return true
+		}
+	}
+	return false
+}
