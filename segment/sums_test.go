@@ -251,6 +251,19 @@ func TestCheckedReadsProperty(t *testing.T) {
 		blocks := sumBlocks(n)
 		flipped := map[int64]byte{} // offset -> mask, applied
 		rowChecked, blockChecked := make([]bool, n), make([]bool, blocks)
+		// judge checks a read's error against the model: nil when no
+		// damaged byte it reads is unchecked (bad < 0), else ErrCorrupt
+		// at the first one's offset.
+		judge := func(what string, bad int64, err error) {
+			t.Helper()
+			if bad < 0 && err != nil {
+				t.Fatalf("%s: %v, want nil", what, err)
+			}
+			if bad >= 0 {
+				wantCorruptAt(t, s, err, bad, what)
+				detected++
+			}
+		}
 		rowDirty := func(r uint64) bool {
 			norm := s.lay.normsOff + int64(r)*4
 			for off := range flipped {
@@ -313,14 +326,7 @@ func TestCheckedReadsProperty(t *testing.T) {
 					}
 					rowChecked[r] = true
 				}
-				err := s.CheckRows(from, to)
-				if bad < 0 && err != nil {
-					t.Fatalf("round %d step %d: CheckRows(%d, %d): %v, want nil", round, step, from, to, err)
-				}
-				if bad >= 0 {
-					wantCorruptAt(t, s, err, bad, fmt.Sprintf("round %d step %d: CheckRows(%d, %d)", round, step, from, to))
-					detected++
-				}
+				judge(fmt.Sprintf("round %d step %d: CheckRows(%d, %d)", round, step, from, to), bad, s.CheckRows(from, to))
 			case op < 9: // read codes
 				from := uint64(rng.IntN(int(n)))
 				to := min(n, from+1+uint64(rng.IntN(2*SumBlockRows)))
@@ -335,14 +341,7 @@ func TestCheckedReadsProperty(t *testing.T) {
 					}
 					blockChecked[b] = true
 				}
-				err := s.CheckCodes(from, to)
-				if bad < 0 && err != nil {
-					t.Fatalf("round %d step %d: CheckCodes(%d, %d): %v, want nil", round, step, from, to, err)
-				}
-				if bad >= 0 {
-					wantCorruptAt(t, s, err, bad, fmt.Sprintf("round %d step %d: CheckCodes(%d, %d)", round, step, from, to))
-					detected++
-				}
+				judge(fmt.Sprintf("round %d step %d: CheckCodes(%d, %d)", round, step, from, to), bad, s.CheckCodes(from, to))
 			default: // reopen: the checks are forgotten
 				s = reopenSealed(t, s, seal)
 				clear(rowChecked)
