@@ -144,6 +144,20 @@ func (s *Segment) PrefetchChecks(from, to uint64) {
 	s.f.Fadvise(int64(s.trailer.sumOff+from*8), int64((to-from)*8), vfs.AdviseWillNeed)
 }
 
+// RowChecked reports, without waiting or reading, whether row has
+// already passed its check in this process (so CheckRows(row, row+1)
+// would return nil at once): the fast path of a reader of scattered rows,
+// small enough to be inlined where CheckRows' call would cost more than
+// the probe. False says only "ask CheckRows".
+func (s *Segment) RowChecked(row uint64) bool {
+	c := &s.sums
+	if !c.ready.Load() {
+		return false
+	}
+	i := row / 64
+	return i < uint64(len(c.rows)) && c.rows[i].Load()&(1<<(row%64)) != 0
+}
+
 func (s *Segment) loadChecks(c *checks) {
 	seal := s.seal.Load()
 	if seal == nil || s.hdr.Version < 5 {

@@ -122,6 +122,30 @@ func TestCheckRowsFindsTheRow(t *testing.T) {
 	}
 }
 
+// RowChecked, the inlined fast path of a reader, says true only for a row
+// that passed CheckRows in this process: never before, never for a row
+// that failed, never past the sealed rows.
+func TestRowChecked(t *testing.T) {
+	const bad = 700
+	s, seal, _ := sealedSums(t, 2100)
+	defer s.Close()
+	if s.RowChecked(5) {
+		t.Fatal("row 5 checked before any check")
+	}
+	xorByte(t, s.Path(), s.lay.vectorOff(bad)+1, 0x10)
+	if err := s.CheckRows(0, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckRows(bad, bad+1); !errors.Is(err, errs.ErrCorrupt) {
+		t.Fatalf("row %d: %v, want ErrCorrupt", bad, err)
+	}
+	for r, want := range map[uint64]bool{0: true, 9: true, 10: false, bad: false, seal.Rows - 1: false, seal.Rows: false, 1 << 40: false} {
+		if got := s.RowChecked(r); got != want {
+			t.Errorf("RowChecked(%d) = %v, want %v", r, got, want)
+		}
+	}
+}
+
 // A flipped code or meta byte fails the check of its code block, with the
 // block's first code's offset; the other blocks and the rows pass.
 func TestCheckCodesFindsTheBlock(t *testing.T) {
