@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/memvec/memvec/internal/errs"
 	"github.com/memvec/memvec/internal/vfs"
@@ -95,6 +96,9 @@ type Engine struct {
 
 	// pf counts the prefilter's work since Open, for Stats.
 	pf prefilterStats
+	// warm spares SearchIn its page-cache sample while the store was
+	// just found cached (pagecache.go).
+	warm warmHint
 }
 
 // Open recovers the store in dir (see package recovery) and returns it.
@@ -118,6 +122,7 @@ func Open(dir string, cfg Config) (*Engine, error) {
 		lock:     st.Lock,
 	}
 	e.lockCodes = cfg.LockCodes
+	e.warm.origin = time.Now()
 	e.nextID.Store(st.NextID)
 	e.nextSegment = st.Manifest.NextSegment
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 // A search on a reopened store (sealed segments: vectors advised random,
@@ -168,6 +169,7 @@ func TestColdSearchInMatchesWarm(t *testing.T) {
 			seg.DropVectors(0, s.rows)
 		}
 	}
+	e.warm.forget() // the warm SearchIn above must not stand for this one
 	if si, row, _ := v.index.Find(ids[0]); v.segs.at(si).ref.seg.VectorCached(row) {
 		t.Skip("the rows stay in the page cache here: the cold path cannot be reached")
 	}
@@ -190,4 +192,29 @@ func gaussVecs(rng *rand.Rand, n, dim int) [][]float32 {
 		}
 	}
 	return vecs
+}
+
+// The warm hint skips samples only after two warm ones in a row, only for
+// warmHintFor, and not after a cold one or forget.
+func TestWarmHint(t *testing.T) {
+	var h warmHint
+	calls := 0
+	sample := func(cold bool) func() bool { return func() bool { calls++; return cold } }
+	step := func(at time.Duration, cold, wantCold bool, wantCalls int) {
+		t.Helper()
+		if got := h.sampledColdAt(at, sample(cold)); got != wantCold || calls != wantCalls {
+			t.Fatalf("at %v: cold %v after %d samples, want %v after %d", at, got, calls, wantCold, wantCalls)
+		}
+	}
+	ms := time.Millisecond
+	step(0, false, false, 1)
+	step(1*ms, true, true, 2)   // a cold sample is taken and believed
+	step(2*ms, false, false, 3) // one warm sample after it: not yet a hint
+	step(3*ms, false, false, 4) // the second: the hint holds until 3ms+warmHintFor
+	step(4*ms, true, false, 4)  // skipped, taken as warm
+	step(3*ms+warmHintFor, true, true, 5)
+	step(20*ms, false, false, 6)
+	step(21*ms, false, false, 7)
+	h.forget()
+	step(22*ms, true, true, 8)
 }

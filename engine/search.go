@@ -191,7 +191,7 @@ func (e *Engine) searchIn(ctx context.Context, v *version, q []float32, ids []ui
 	if err != nil {
 		return nil, err
 	}
-	cold := prefetchIDs(v, sorted)
+	cold := prefetchIDs(v, sorted, &e.warm)
 	// Random rows cost memory latency, not bandwidth: the IDs are split
 	// over the cores so that several rows are in flight at once. Small
 	// sets stay on the calling goroutine. Rows out of the page cache
