@@ -56,6 +56,7 @@ func open(dir string, opts Options) (*DB, error) {
 		SegmentBytes: opts.SegmentBytes,
 		FS:           opts.fs,
 		ReadOnly:     opts.ReadOnly,
+		LockCodes:    opts.LockCodes,
 	})
 	if err != nil {
 		return nil, err
@@ -315,6 +316,14 @@ type Stats struct {
 	// one byte per dimension and 16 bytes per row, for the rows of
 	// segments that have codes.
 	CodeBytes int64
+	// LockedCodeBytes is the part of the int8 codes (with the rows'
+	// inverse norms) that Options.LockCodes has locked in RAM: 0 without
+	// it, and before the first search (the codes are locked then, segment
+	// by segment, in the background). With LockCodes, a figure short of
+	// CodeBytes (beyond the norms it also counts) after a search means the
+	// kernel refused some locks (RLIMIT_MEMLOCK): those codes stay in the
+	// page cache unlocked, and the store works as without the option.
+	LockedCodeBytes int64
 	// The prefilter's work since Open, summed over searches: CodeRows
 	// rows were bounded by their codes, RescoredRows of them rescored in
 	// float32 (the rows that could still be in a top k), and FullScanRows

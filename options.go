@@ -85,6 +85,21 @@ type Options struct {
 	// ErrNotStore. Default false.
 	ReadOnly bool
 
+	// LockCodes keeps the int8 codes of sealed segments (and the rows'
+	// inverse norms), what every search reads, in RAM: from the first
+	// search on, each sealed segment's code pages are locked (mlock, as
+	// they are first read: MLOCK_ONFAULT) so the kernel never evicts them
+	// for float32 rows, however much of those a store larger than RAM
+	// reads. It costs RAM: Stats.CodeBytes, about a quarter of the float32
+	// bytes at 512 dimensions. A lock the kernel refuses (RLIMIT_MEMLOCK,
+	// often 8 MiB for a user without CAP_IPC_LOCK: see ulimit -l) is not
+	// an error: Open and searches work as without the option, and
+	// Stats.LockedCodeBytes shows what is locked. The locks go with the
+	// segment (when a compaction retires it, at Close). Linux only:
+	// elsewhere nothing is locked. Default false: the codes are only
+	// advised to the kernel (see README, "Page cache").
+	LockCodes bool
+
 	// fs, when set, is the file system every file operation on the store
 	// directory goes through (the WAL's excepted; see package
 	// internal/vfs). Only this package's tests set it, to inject faults

@@ -51,15 +51,25 @@ func Copy(ctx context.Context, job *Job) (out *Output, err error) {
 	w := writer{job: job, out: out, ctx: ctx, stride: segment.CodeStrideFor(job.Dim)}
 	for _, ref := range refs {
 		src := &job.Sources[ref.src]
-		for k := uint64(0); k < ref.n; k++ {
-			row := ref.row + k
-			if src.Tomb.Has(row) {
-				continue
+		// Streamed (segment.StreamVectors): the source rows are read
+		// ahead and, where they were not cached, dropped behind, so a
+		// compaction of a store larger than RAM does not evict its
+		// codes; each run's rows are flushed before its pages go.
+		dropped, err := src.Seg.StreamVectors(ref.row, ref.row+ref.n, func(from, to uint64) error {
+			for row := from; row < to; row++ {
+				if src.Tomb.Has(row) {
+					continue
+				}
+				if err := w.add(src.Seg, row, ref.firstID+(row-ref.row)); err != nil {
+					return err
+				}
 			}
-			if err := w.add(src.Seg, row, ref.firstID+k); err != nil {
-				return out, err
-			}
+			return w.flush()
+		})
+		if err != nil {
+			return out, err
 		}
+		w.coldSources = w.coldSources || dropped > 0
 	}
 	if err := w.flush(); err != nil {
 		return out, err
@@ -88,6 +98,10 @@ type writer struct {
 	codes, metas []byte
 	copied       uint64 // rows added so far
 	first        uint64 // new ID of vecs[0]
+	// coldSources: reading the sources found rows out of the page cache
+	// (a store larger than RAM): the outputs' vectors are dropped from it
+	// too once sealed, where an in-RAM store keeps them.
+	coldSources bool
 }
 
 func (w *writer) add(seg *segment.Segment, row, oldID uint64) error {
@@ -155,6 +169,9 @@ func (w *writer) flush() error {
 				return err
 			}
 			w.out.Seals = append(w.out.Seals, seal)
+			if w.coldSources {
+				w.cur.DropVectors(0, seal.Rows) // synced by Seal: clean pages
+			}
 			w.cur = nil
 		}
 	}

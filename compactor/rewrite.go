@@ -53,24 +53,33 @@ func Rewrite(ctx context.Context, fsys vfs.FS, dir string, src *segment.Segment,
 		}
 	}()
 	var row uint64
+	var dropped int64 // source bytes found out of the page cache
 	for _, r := range old.Runs {
 		if r.FirstRow != row || r.Count > old.Rows-row {
 			return out, seal, fmt.Errorf("memvec: rewrite segment %d: run %+v does not follow row %d of %d: %w", src.Number(), r, row, old.Rows, errs.ErrCorrupt)
 		}
-		for k := uint64(0); k < r.Count; k += chunkRows {
-			if err := ctx.Err(); err != nil {
-				return out, seal, err
+		// Streamed, as Copy's sources (segment.StreamVectors).
+		d, err := src.StreamVectors(r.FirstRow, r.FirstRow+r.Count, func(from, to uint64) error {
+			for a := from; a < to; a += chunkRows {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				m := min(chunkRows, to-a)
+				b, err := rewriteBatch(src, out.HasCodes(), a, m)
+				if err != nil {
+					return fmt.Errorf("memvec: rewrite segment %d: %w", src.Number(), err)
+				}
+				b.FirstID = r.FirstID + (a - r.FirstRow)
+				if err := out.AppendBatch(b, false); err != nil {
+					return fmt.Errorf("memvec: rewrite segment %d: %w", src.Number(), err)
+				}
 			}
-			m := min(chunkRows, r.Count-k)
-			b, err := rewriteBatch(src, out.HasCodes(), r.FirstRow+k, m)
-			if err != nil {
-				return out, seal, fmt.Errorf("memvec: rewrite segment %d: %w", src.Number(), err)
-			}
-			b.FirstID = r.FirstID + k
-			if err := out.AppendBatch(b, false); err != nil {
-				return out, seal, fmt.Errorf("memvec: rewrite segment %d: %w", src.Number(), err)
-			}
+			return nil
+		})
+		if err != nil {
+			return out, seal, err
 		}
+		dropped += d
 		row += r.Count
 	}
 	if row != old.Rows {
@@ -78,6 +87,9 @@ func Rewrite(ctx context.Context, fsys vfs.FS, dir string, src *segment.Segment,
 	}
 	if seal, err = out.Seal(); err != nil {
 		return out, seal, fmt.Errorf("memvec: rewrite segment %d: %w", src.Number(), err)
+	}
+	if dropped > 0 {
+		out.DropVectors(0, seal.Rows) // as its source: out of the page cache
 	}
 	if !slices.Equal(seal.Runs, old.Runs) {
 		// Unreachable: each run's rows are appended in order under

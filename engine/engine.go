@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/memvec/memvec/internal/errs"
 	"github.com/memvec/memvec/internal/vfs"
@@ -29,6 +30,7 @@ type Config struct {
 	SegmentBytes int64  // target size of a segment file; must be positive
 	FS           vfs.FS // every file operation on the store directory; nil: vfs.OS
 	ReadOnly     bool   // write nothing; writes fail with errs.ErrReadOnly
+	LockCodes    bool   // mlock the codes of sealed segments (pagecache.go)
 }
 
 // Engine is an open store.
@@ -41,6 +43,8 @@ type Engine struct {
 	// readOnly: opened with Config.ReadOnly; every write returns
 	// errs.ErrReadOnly and nothing is ever written.
 	readOnly bool
+	// lockCodes: Config.LockCodes (see warmCodes).
+	lockCodes bool
 
 	// opMu is held shared by every operation and exclusively by Close, so
 	// Close waits for operations in flight (searches are cancelled first)
@@ -95,6 +99,10 @@ type Engine struct {
 
 	// shared runs concurrent Searches as members of shared scans (shared.go).
 	shared sharedScans
+
+	// warm spares SearchIn its page-cache sample while the store was
+	// just found cached (pagecache.go).
+	warm warmHint
 }
 
 // Open recovers the store in dir (see package recovery) and returns it.
@@ -117,6 +125,8 @@ func Open(dir string, cfg Config) (*Engine, error) {
 		wal:      st.WAL,
 		lock:     st.Lock,
 	}
+	e.lockCodes = cfg.LockCodes
+	e.warm.origin = time.Now()
 	e.nextID.Store(st.NextID)
 	e.nextSegment = st.Manifest.NextSegment
 	e.closeCtx, e.closeCancel = context.WithCancel(context.Background())

@@ -113,22 +113,32 @@ func (e *Engine) rangeRows(ctx context.Context, fn func(s *segView, row, id uint
 		}
 		seg := s.ref.seg
 		dim := uint64(seg.Dim())
-		vecs := seg.Vectors(x.FirstRow, x.FirstRow+x.Count)
-		for j := uint64(0); j < x.Count; j++ {
-			if s.tomb.has(x.FirstRow + j) {
-				continue
+		// Streamed (segment.StreamVectors): read ahead, and what was
+		// not cached is dropped behind, so an export of a store larger
+		// than RAM does not evict its codes.
+		_, err := seg.StreamVectors(x.FirstRow, x.FirstRow+x.Count, func(from, to uint64) error {
+			vecs := seg.Vectors(from, to)
+			for row := from; row < to; row++ {
+				if s.tomb.has(row) {
+					continue
+				}
+				select {
+				case <-done:
+					return ctx.Err()
+				default:
+				}
+				if e.closed.Load() {
+					return errs.ErrClosed
+				}
+				j := row - from
+				if err := fn(s, row, x.FirstID+(row-x.FirstRow), vecs[j*dim:(j+1)*dim:(j+1)*dim]); err != nil {
+					return err
+				}
 			}
-			select {
-			case <-done:
-				return ctx.Err()
-			default:
-			}
-			if e.closed.Load() {
-				return errs.ErrClosed
-			}
-			if err := fn(s, x.FirstRow+j, x.FirstID+j, vecs[j*dim:(j+1)*dim:(j+1)*dim]); err != nil {
-				return err
-			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -188,6 +188,7 @@ type int8Queries struct {
 // prefilterScan is scan through the codes; see the comment at the top of
 // this file.
 func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
+	e.warmCodes(v)
 	queries := make([]quant.Query, nq)
 	var qc int8Queries
 	for i := range queries {
@@ -397,6 +398,7 @@ func (e *Engine) rescoreOne(ctx context.Context, v *version, states []*pfQuery, 
 		}
 		return int(a.row) - int(b.row)
 	})
+	prefetchCands(v, cands)
 	top := newTopK(k, uint64(len(cands)))
 	for _, c := range cands {
 		s := v.segs.at(c.seg)

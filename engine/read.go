@@ -37,6 +37,7 @@ type Stats struct {
 	Epoch                                 uint64
 	NextID                                uint64
 	CodeBytes                             int64
+	LockedCodeBytes                       int64
 	CodeRows, RescoredRows, FullScanRows  uint64
 	FallbackSearches                      uint64
 }
@@ -70,6 +71,7 @@ func (e *Engine) Stats() (Stats, error) {
 		st.DiskBytes += e.diskBytes(s.ref.seg)
 		if seg := s.ref.seg; seg.HasCodes() {
 			st.CodeBytes += int64(s.rows) * int64(seg.CodeStride()+quant.MetaSize)
+			st.LockedCodeBytes += seg.LockedBytes()
 		}
 	}
 	if fi, err := e.fs.Stat(filepath.Join(e.dir, manifest.FileName)); err == nil {

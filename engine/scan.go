@@ -105,6 +105,9 @@ func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k 
 // passed their checks (checkRows: after the first search, a few loads of
 // its bitmap). Query q keeps its top tops[q].k of scores at least mins[q].
 func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, mins []float32, scores []float32, tops []*topK) error {
+	// Asked for first: the checks read the rows too, and the random
+	// advice on sealed vectors would make that a page at a time.
+	prefetchChunk(s, from, to)
 	if err := s.ref.checkRows(from, to); err != nil {
 		return err
 	}

@@ -191,10 +191,16 @@ func (e *Engine) searchIn(ctx context.Context, v *version, q []float32, ids []ui
 	if err != nil {
 		return nil, err
 	}
+	cold := prefetchIDs(v, sorted, &e.warm)
 	// Random rows cost memory latency, not bandwidth: the IDs are split
 	// over the cores so that several rows are in flight at once. Small
-	// sets stay on the calling goroutine.
+	// sets stay on the calling goroutine. Rows out of the page cache
+	// cost the disk's latency: more workers then, each waiting on its
+	// own reads (and the first checks of their segments).
 	workers := min(runtime.GOMAXPROCS(0), (len(sorted)+searchInMinPerWorker-1)/searchInMinPerWorker)
+	if cold {
+		workers = min(searchInColdWorkers, (len(sorted)+prefetchPerAsker-1)/prefetchPerAsker)
+	}
 	if workers <= 1 {
 		hits, err := e.scoreIDs(ctx, v, qn, sorted, k, minScore)
 		if err == nil {
@@ -230,6 +236,10 @@ func (e *Engine) searchIn(ctx context.Context, v *version, q []float32, ids []ui
 
 // searchInMinPerWorker is the smallest share of a SearchIn worth a goroutine.
 const searchInMinPerWorker = 256
+
+// searchInColdWorkers bounds the workers of a SearchIn whose rows are out
+// of the page cache.
+const searchInColdWorkers = 8
 
 // scoreIDs scores the live rows among ids (sorted, distinct) and returns
 // their top k. Sorted IDs visit each segment's rows in ascending order, so

@@ -212,6 +212,9 @@ func (e *Engine) join(kind int, m *member) *version {
 	}
 	v := e.acquire() // the scan's reference
 	v.refs.Add(1)    // the caller's
+	if kind == 0 {
+		e.warmCodes(v) // as prefilterScan: the codes read ahead, once
+	}
 	chunks := v.chunks()
 	if len(chunks) == 0 { // nothing to scan: an empty answer
 		mu.Unlock()

@@ -55,9 +55,16 @@ func (r *segRef) verify() error {
 // may be read: each row checked against its own checksum once (a sealed
 // segment of format 5), or the whole segment (verify).
 func (r *segRef) checkRows(from, to uint64) error {
-	if r.trusted || r.verified.Load() {
+	// A single row already checked is the common read of SearchIn and
+	// Get once warm: answered inline, without CheckRows' calls.
+	if r.trusted || r.verified.Load() || (to == from+1 && r.seg.RowChecked(from)) {
 		return nil
 	}
+	return r.checkRowsSlow(from, to)
+}
+
+// checkRowsSlow is checkRows past its fast path.
+func (r *segRef) checkRowsSlow(from, to uint64) error {
 	if !r.seg.CheckedReads() {
 		return r.verify()
 	}

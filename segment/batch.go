@@ -91,7 +91,14 @@ func (s *Segment) scanRecords(ctx context.Context, rows uint64) (scanned, error)
 	sc := scanned{mem: &memIndex{}, blobEnd: s.lay.size}
 	r := &blobReader{}
 	var next uint64
+	// The rows are read in order, batch by batch: asked for ahead (see
+	// StreamVectors), as the vectors of a sealed segment are advised
+	// random. Nothing is dropped: Verify drops what it found cold after
+	// both its passes.
+	rs := s.newRowStream(0, rows, true)
+	defer func() { rs.at(min(next, rows)) }()
 	for i := uint64(0); next < rows; i++ {
+		rs.at(next)
 		if err := ctx.Err(); err != nil {
 			return sc, err
 		}

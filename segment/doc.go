@@ -56,6 +56,8 @@
 //	       manifest, never data
 //	128 96 seal trailer (version 3 on; 112 bytes in version 5), written
 //	       by Seal (below)
+//	256 8P version 5, sealed: the checksums of the P parts of the sum
+//	       table (below), written by Seal with the trailer
 //
 // # Versions
 //
@@ -171,9 +173,15 @@
 //	            them: it scales each row's bounds by its norm);
 //	            SumBlockRows = 1024, the code pass's rows per kernel call
 //
-// The manifest's checksum of the segment (Seal.Checksum, DataSum) is
-// xxhash64(n as 8 bytes, the sum table): the manifest authenticates the
-// table, the table each row and code block.
+// The table is cut into P parts of sumPart bytes each (4096, or the
+// least multiple of 4096 that keeps P <= 480; the last part may be
+// short), and the header page lists the xxhash64 of each part from
+// offset 256, 8 bytes each (sumparts.go). The manifest's checksum of the
+// segment (Seal.Checksum, DataSum) is xxhash64(n as 8 bytes, that list):
+// the manifest authenticates the list, the list each part of the table,
+// the table each row and code block. Open keeps the list (read with the
+// header page; 8 bytes per 512 rows), so the first read of a row of a
+// cold segment reads one page of its table, not the whole table.
 //
 // The tables and the trailer are derived data: the trailer is read only
 // when the manifest says the segment is sealed, and a bad trailer or table
@@ -200,11 +208,17 @@
 //   - Sealed segment, versions 1 to 4: all of its rows, codes and blobs
 //     against the manifest's checksum and the trailer's (VerifyData),
 //     once, before its first row is served.
-//   - Sealed segment, version 5: on first use, the sum table (read
-//     through a mapping, never copied to the heap) against the manifest's
-//     checksum. Then CheckRows checks the rows a read reads, each once
-//     per process (a bitmap), against their sums; CheckCodes the code
-//     blocks the code pass reads, each once; VerifyBlobs the blob area,
+//   - Sealed segment, version 5: on first use, the list of part
+//     checksums Open read from the header page against the manifest's
+//     checksum (when it does not match: the whole table, read through a
+//     mapping, against it; then the table recomputed from the rows).
+//     Then CheckRows checks the rows a read reads, each once per process
+//     (a bitmap), against their sums, after checking the part of the
+//     table that holds their sums against the list, once (a bitmap; the
+//     table is read through a mapping, never copied to the heap; a part
+//     that does not match makes the segment recompute the table from its
+//     rows, as above); CheckCodes the code blocks the code pass reads,
+//     each once, likewise; VerifyBlobs the blob area,
 //     whole, once, before a key or payload is read. A failed check names
 //     the file and the offset of the row's vector or the block's first
 //     code and wraps ErrCorrupt; the bytes are never served, and the next
@@ -213,8 +227,8 @@
 //     fails every read.
 //   - Verify checks every byte: rows (for version 5 the sum table
 //     recomputed against the manifest, naming the first bad row or block
-//     when the table on disk is intact), blobs, key tables, the trailer
-//     and the sum table on disk.
+//     when the table on disk is intact), blobs, key tables, the trailer,
+//     the sum table on disk and the list of its parts' checksums.
 //
 // # Disk footprint
 //
@@ -263,6 +277,64 @@
 //   - On a file system without fallocate nothing is allocated ahead: the
 //     writes allocate, and a full disk fails one of them, which poisons
 //     the segment (the store reopens with every acknowledged row).
+//
+// # Page cache
+//
+// Everything is read through the mapping, so what stays in RAM is the
+// kernel's page cache. A search reads every row's inverse norm, code and
+// meta (the code pass) and the float32 vectors of a few rows (the
+// rescoring), so on a store larger than RAM the norms, codes and metas
+// must stay cached and the vectors must cost what is read of them. The
+// segment tells the kernel so (advise.go; advice only: nothing is
+// written, and advice the kernel refuses changes no result):
+//
+//   - The header page and the vector area of a sealed segment are
+//     MADV_RANDOM (at Open and at Seal): a fault on a row reads its own
+//     pages, where the kernel's read-around would read the rows around it
+//     too (read_ahead_kb: 128 KiB by default, 2.5 to 8 MiB on some
+//     virtual disks), filling the page cache with rows nobody asked for.
+//     The norms, codes and metas keep the default read-around, for the
+//     code pass; PrefetchVectors asks for a row's norm with the row, so
+//     that a fault on the norm finds its page read. The mapping through
+//     which the sum table is read (sums.go) is MADV_RANDOM as a whole,
+//     and the table's pages are asked for when it is read whole.
+//   - AdviseCodes (MADV_WILLNEED on the norms, codes and metas, in steps
+//     of 2 MiB as the kernel caps one call) starts reading them without
+//     waiting; the engine calls it once per sealed segment at the first
+//     search, on four goroutines: the submission blocks about 2 ms per cold
+//     16 MiB, too long for Open of hundreds of segments.
+//   - PrefetchVectors (MADV_WILLNEED on a row range) lets a reader ask
+//     for rows before it touches them: the engine asks for every row it
+//     is about to rescore, so the reads are in flight together, and for
+//     each chunk of a float32 scan, the read-ahead the random advice
+//     turns off, and for the rows of a SearchIn when VectorCached (one
+//     mincore) finds a sample of them out of the page cache.
+//   - StreamVectors hands a sequential reader (DataSum, hence Verify;
+//     compactions; Range, hence export) the rows in runs of 8 MiB,
+//     asking for the next run while the reader works on this one, and
+//     drops behind it the pages it found out of the page cache (mincore)
+//     when it reached them: MADV_DONTNEED on the mapping (which only
+//     unmaps them from this process: the mapping is of the file, read
+//     only, so no byte can be lost) then FADV_DONTNEED on the file (which
+//     drops clean pages no process maps), through vfs.File.Fadvise. A
+//     pass over rows already cached (a store that fits in RAM) drops
+//     nothing; a pass over a store larger than RAM leaves the codes
+//     where they were. The kernel drops whole folios only (up to 2 MiB,
+//     aligned), so a run's drop stops at a 2 MiB boundary and the rest
+//     waits for the next run's; a folio astride the edge of the rows
+//     stays. Verify reads a sealed segment's rows twice (the sealed
+//     checksum, then the batch records): it notes which pages are cold
+//     first, keeps them through both passes, and drops them after, so
+//     each is read from disk once.
+//   - DropVectors drops the vector pages of rows just written and synced
+//     that no one will read soon (a compaction's output, when its
+//     sources were out of the page cache).
+//   - LockCodes (Options.LockCodes) locks the norms, codes and metas in
+//     RAM with mlock2(MLOCK_ONFAULT): the call reads nothing, and each
+//     page is locked when first read. Unmapping (Close) unlocks.
+//
+// Norms, codes and metas are never dropped: only vector pages, and only
+// whole pages inside the rows given.
 //
 // # Invariants
 //

@@ -100,8 +100,12 @@ type Segment struct {
 	indexErr     error        // why no key index could be built, or nil
 
 	// Version 5, sealed: the sum table and the rows and code blocks
-	// checked against it (see sums.go).
-	sums checks
+	// checked against it (see sums.go), and the list of its parts'
+	// checksums as the header page held it at Open or Seal (sumparts.go).
+	sums    checks
+	sumList []byte
+
+	pc pageCache // advice given to the kernel (advise.go)
 }
 
 // Create makes segment number n in dir through fsys (nil: vfs.OS): it
@@ -267,6 +271,8 @@ func (s *Segment) open(n uint64, dim int, capacity uint64, seal *Seal, durable u
 		s.runs = append([]Run(nil), seal.Runs...)
 		s.seal.Store(&Seal{Rows: seal.Rows, Checksum: seal.Checksum, Runs: s.Runs()})
 		s.openSealedKeys(page)
+		s.keepSumList(page, seal.Rows)
+		s.adviseRows()
 		return nil
 	}
 	if s.lay.keyed() {
@@ -602,7 +608,7 @@ func (s *Segment) Seal() (Seal, error) {
 		go func() {
 			var r sums
 			if s.hdr.Version >= 5 {
-				r.tab = s.sumTable(rows)
+				r.tab = s.sumTable(rows, true)
 				r.sum = sealSum(rows, r.tab)
 			} else {
 				r.sum = s.DataSum(rows)
@@ -620,6 +626,7 @@ func (s *Segment) Seal() (Seal, error) {
 	}
 	seal := Seal{Rows: rows, Checksum: sum, Runs: s.Runs()}
 	s.seal.Store(&seal)
+	s.adviseRows()
 	if s.lay.keyed() {
 		// From now on lookups use the tables just written, mapped on
 		// first use, and the heap forgets the segment's keys.
@@ -635,12 +642,22 @@ func (s *Segment) Seal() (Seal, error) {
 // then the norm bytes and (version 4) the code and meta bytes of rows
 // [0, rows); from version 5 it is that of the row count and the rows' sum
 // table (see sums.go), which holds a checksum per row and per code block.
-func (s *Segment) DataSum(rows uint64) uint64 {
+func (s *Segment) DataSum(rows uint64) uint64 { return s.dataSum(rows, true) }
+
+// dataSum is DataSum, dropping behind it the rows it found out of the page
+// cache only with drop (see streamVectors).
+func (s *Segment) dataSum(rows uint64, drop bool) uint64 {
 	if s.hdr.Version >= 5 {
-		return sealSum(rows, s.sumTable(rows))
+		return sealSum(rows, s.sumTable(rows, drop))
 	}
 	d := xxhash.New()
-	d.Write(s.vectorBytes(0, rows))
+	// Streamed: the vectors of a sealed segment are advised random (see
+	// Page cache in the package doc), and a Verify of a store larger than
+	// RAM must not evict its codes.
+	s.streamVectors(0, rows, drop, func(from, to uint64) error {
+		d.Write(s.vectorBytes(from, to))
+		return nil
+	})
 	d.Write(s.normBytes(0, rows))
 	d.Write(s.codeBytes(0, rows))
 	d.Write(s.metaBytes(0, rows))
@@ -701,7 +718,13 @@ func (s *Segment) Verify(ctx context.Context, seal *Seal) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		tabErr, err := s.verifyData(seal)
+		// The rows found out of the page cache are dropped after both
+		// passes (the data check's and verifyTables' over the records),
+		// so they are read from disk once, and a Verify of a store
+		// larger than RAM leaves its codes cached.
+		cold := s.coldVectors(seal.Rows)
+		defer cold.dropTo(s.lay.vectorOff(seal.Rows))
+		tabErr, err := s.verifyData(seal, false)
 		if err != nil {
 			return err
 		}
@@ -718,12 +741,13 @@ func (s *Segment) Verify(ctx context.Context, seal *Seal) error {
 
 // verifyData checks the rows of a sealed segment against seal's checksum:
 // for format 5 through their sum table (verifySums; tabErr reports a
-// damaged table on disk), before as one checksum of all the bytes.
-func (s *Segment) verifyData(seal *Seal) (tabErr, err error) {
+// damaged table on disk), before as one checksum of all the bytes. With
+// drop it drops behind it the rows it found cold (streamVectors).
+func (s *Segment) verifyData(seal *Seal, drop bool) (tabErr, err error) {
 	if s.hdr.Version >= 5 {
-		return s.verifySums(seal)
+		return s.verifySums(seal, drop)
 	}
-	if sum := s.DataSum(seal.Rows); sum != seal.Checksum {
+	if sum := s.dataSum(seal.Rows, drop); sum != seal.Checksum {
 		return nil, fmt.Errorf("segment %s: offset %d: rows 0..%d fail the sealed checksum: %w", s.path, HeaderSize, seal.Rows, errs.ErrCorrupt)
 	}
 	return nil, nil

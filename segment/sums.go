@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/memvec/memvec/internal/errs"
+	"github.com/memvec/memvec/internal/vfs"
 )
 
 // The sum table of a sealed segment of format version 5 (see the package
@@ -61,30 +63,23 @@ func (s *Segment) blockSum(from, to uint64) uint64 {
 	return d.Sum64()
 }
 
-// sumTable computes the sum table of rows [0, rows) from the mapped rows.
-func (s *Segment) sumTable(rows uint64) []byte {
+// sumTable computes the sum table of rows [0, rows) from the mapped rows,
+// streaming the vectors (read ahead: a sealed segment's are advised
+// random; with drop, the rows it found cold are dropped behind it, see
+// streamVectors).
+func (s *Segment) sumTable(rows uint64, drop bool) []byte {
 	tab := make([]byte, s.lay.sumTabLen(rows))
-	for r := uint64(0); r < rows; r++ {
-		binary.LittleEndian.PutUint64(tab[r*8:], s.rowSum(r))
-	}
+	s.streamVectors(0, rows, drop, func(from, to uint64) error {
+		for r := from; r < to; r++ {
+			binary.LittleEndian.PutUint64(tab[r*8:], s.rowSum(r))
+		}
+		return nil
+	})
 	for b := uint64(0); b < s.lay.sumBlocks(rows); b++ {
 		from := b * SumBlockRows
 		binary.LittleEndian.PutUint64(tab[(rows+b)*8:], s.blockSum(from, min(from+SumBlockRows, rows)))
 	}
 	return tab
-}
-
-// sealSum is the manifest's checksum of a version 5 segment of rows rows
-// with sum table tab: the xxhash64 of the row count (8 bytes) then the
-// table.
-func sealSum(rows uint64, tab []byte) uint64 {
-	var d xxhash.Digest
-	d.Reset()
-	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], rows)
-	d.Write(n[:])
-	d.Write(tab)
-	return d.Sum64()
 }
 
 // checks is the state of a sealed version 5 segment's row and block
@@ -100,6 +95,20 @@ type checks struct {
 	tabErr error
 	// A bit per row and per code block, set once it has matched.
 	rows, blocks []atomic.Uint64
+	// ready is set once the table is loaded (once has run).
+	ready atomic.Bool
+	// Parts (sumparts.go): list is the header page's list of part
+	// checksums, authenticated by the sealed checksum (nil when the
+	// table was checked whole or recomputed), part the parts' size, a
+	// bit per part set once it matched. fixed is set once a damaged part
+	// made the whole table be recomputed from the rows and it matched
+	// (every row is then good); fixErr when it did not.
+	list   []byte
+	part   uint64
+	parts  []atomic.Uint64
+	fix    sync.Once
+	fixed  atomic.Bool
+	fixErr error
 }
 
 // CheckedReads reports whether reads of the segment can be checked row
@@ -112,8 +121,41 @@ func (s *Segment) CheckedReads() bool { return s.hdr.Version >= 5 && s.Sealed() 
 // checksum; else recomputed from the rows (one pass), which must.
 func (s *Segment) checked() *checks {
 	c := &s.sums
-	c.once.Do(func() { s.loadChecks(c) })
+	c.once.Do(func() {
+		s.loadChecks(c)
+		c.ready.Store(true)
+	})
 	return c
+}
+
+// PrefetchChecks asks the kernel, without waiting, for the pages of the
+// sum table that the first checks of rows [from, to) read (a sealed
+// segment of format 5), so that a search about to check rows of many
+// cold segments has those reads in flight together rather than one after
+// another. Rows must be below the sealed rows.
+func (s *Segment) PrefetchChecks(from, to uint64) {
+	if !s.CheckedReads() || s.trailer == nil || from >= to {
+		return
+	}
+	c := &s.sums
+	if c.ready.Load() && (c.list == nil || c.fixed.Load()) {
+		return // checked as a whole: the table is read
+	}
+	s.f.Fadvise(int64(s.trailer.sumOff+from*8), int64((to-from)*8), vfs.AdviseWillNeed)
+}
+
+// RowChecked reports, without waiting or reading, whether row has
+// already passed its check in this process (so CheckRows(row, row+1)
+// would return nil at once): the fast path of a reader of scattered rows,
+// small enough to be inlined where CheckRows' call would cost more than
+// the probe. False says only "ask CheckRows".
+func (s *Segment) RowChecked(row uint64) bool {
+	c := &s.sums
+	if !c.ready.Load() {
+		return false
+	}
+	i := row / 64
+	return i < uint64(len(c.rows)) && c.rows[i].Load()&(1<<(row%64)) != 0
 }
 
 func (s *Segment) loadChecks(c *checks) {
@@ -125,7 +167,20 @@ func (s *Segment) loadChecks(c *checks) {
 	rows := seal.Rows
 	c.rows = make([]atomic.Uint64, (rows+63)/64)
 	c.blocks = make([]atomic.Uint64, (s.lay.sumBlocks(rows)+63)/64)
-	tab, m, err := s.mapSums(rows)
+	// The header page's list of part checksums, when it matches the
+	// sealed checksum: each part is then checked on its first use.
+	tabLen := s.lay.sumTabLen(rows)
+	if list := s.sumList; s.trailer != nil && s.trailer.sumLen == tabLen && uint64(len(list)) == 8*sumParts(tabLen) {
+		if listSum(rows, list) == seal.Checksum {
+			if tab, m, err := s.mapSums(rows, false); err == nil {
+				c.tab, c.m, c.part = tab, m, sumPart(tabLen)
+				c.list = list
+				c.parts = make([]atomic.Uint64, (sumParts(tabLen)+63)/64)
+				return
+			}
+		}
+	}
+	tab, m, err := s.mapSums(rows, true)
 	if err == nil && sealSum(rows, tab) == seal.Checksum {
 		c.tab, c.m = tab, m
 		return
@@ -137,7 +192,7 @@ func (s *Segment) loadChecks(c *checks) {
 		err = fmt.Errorf("segment %s: offset %d: sum table fails the sealed checksum: %w: %w", s.path, s.trailer.sumOff, ErrTables, errs.ErrCorrupt)
 	}
 	c.tabErr = err
-	tab = s.sumTable(rows)
+	tab = s.sumTable(rows, true)
 	if sealSum(rows, tab) != seal.Checksum {
 		c.err = fmt.Errorf("segment %s: offset %d: rows 0..%d fail the sealed checksum (its sum table is damaged too: %v): %w", s.path, HeaderSize, rows, err, errs.ErrCorrupt)
 		return
@@ -148,7 +203,7 @@ func (s *Segment) loadChecks(c *checks) {
 // mapSums maps the file up to the end of the sum table the seal trailer
 // places and returns the table; nil and an error wrapping ErrCorrupt when
 // the trailer is missing or damaged, or the file too short.
-func (s *Segment) mapSums(rows uint64) (tab, m []byte, err error) {
+func (s *Segment) mapSums(rows uint64, whole bool) (tab, m []byte, err error) {
 	t := s.trailer
 	if t == nil {
 		return nil, nil, fmt.Errorf("segment %s: offset %d: no seal trailer: %w: %w", s.path, trailerOff, ErrTables, errs.ErrCorrupt)
@@ -170,6 +225,14 @@ func (s *Segment) mapSums(rows uint64) (tab, m []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("segment %s: mmap sum table: %w", s.path, err)
 	}
+	// Only the table is read through this mapping: no read-around (a
+	// fault would read megabytes of the file before the table), and,
+	// when it is to be read whole, the table's own pages asked for at
+	// once.
+	madvise(m, adviseRandom)
+	if whole {
+		adviseTable(m, int64(t.sumOff), int64(t.sumEnd()))
+	}
 	return m[t.sumOff:t.sumEnd()], m, nil
 }
 
@@ -180,6 +243,11 @@ func (s *Segment) mapSums(rows uint64) (tab, m []byte, err error) {
 // error (ErrCorrupt) names the file and the offset of the first row that
 // fails. Concurrent callers may both hash a row; both get the same answer.
 func (s *Segment) CheckRows(from, to uint64) error {
+	if from < to && !s.sums.ready.Load() {
+		// The first check loads the table: the rows' reads go out
+		// with the table's, not after them.
+		s.PrefetchVectors(from, min(to, s.seal.Load().Rows))
+	}
 	c := s.checked()
 	if c.err != nil {
 		return c.err
@@ -187,7 +255,7 @@ func (s *Segment) CheckRows(from, to uint64) error {
 	if n := s.seal.Load().Rows; to > n || from > to {
 		return fmt.Errorf("segment %s: check rows %d..%d of %d: %w", s.path, from, to, n, errs.ErrInvalidArgument)
 	}
-	if c.all {
+	if c.all || c.fixed.Load() {
 		return nil
 	}
 	for r := from; r < to; {
@@ -198,6 +266,12 @@ func (s *Segment) CheckRows(from, to uint64) error {
 			continue
 		}
 		if bit := uint64(1) << (r % 64); word&bit == 0 {
+			if err := s.checkPart(c, r); err != nil {
+				return err
+			}
+			if c.fixed.Load() {
+				return nil
+			}
 			if s.rowSum(r) != binary.LittleEndian.Uint64(c.tab[r*8:]) {
 				return fmt.Errorf("segment %s: offset %d: row %d (norm at offset %d) fails its checksum: %w",
 					s.path, s.lay.vectorOff(r), r, s.lay.normsOff+int64(r)*4, errs.ErrCorrupt)
@@ -223,13 +297,19 @@ func (s *Segment) CheckCodes(from, to uint64) error {
 	if to > rows || from > to || !s.lay.hasCodes() {
 		return fmt.Errorf("segment %s: check codes of rows %d..%d of %d: %w", s.path, from, to, rows, errs.ErrInvalidArgument)
 	}
-	if c.all || from == to {
+	if c.all || c.fixed.Load() || from == to {
 		return nil
 	}
 	for b := from / SumBlockRows; b <= (to-1)/SumBlockRows; b++ {
 		w, bit := &c.blocks[b/64], uint64(1)<<(b%64)
 		if w.Load()&bit != 0 {
 			continue
+		}
+		if err := s.checkPart(c, rows+b); err != nil {
+			return err
+		}
+		if c.fixed.Load() {
+			return nil
 		}
 		first := b * SumBlockRows
 		if s.blockSum(first, min(first+SumBlockRows, rows)) != binary.LittleEndian.Uint64(c.tab[(rows+b)*8:]) {
@@ -247,9 +327,9 @@ func (s *Segment) CheckCodes(from, to uint64) error {
 // matches the checksum, the error names the first row or block that
 // differs from it. tabErr reports a missing or damaged table on disk
 // (derived data: ErrTables), when the rows are good.
-func (s *Segment) verifySums(seal *Seal) (tabErr, err error) {
-	tab := s.sumTable(seal.Rows)
-	disk, m, derr := s.mapSums(seal.Rows)
+func (s *Segment) verifySums(seal *Seal, drop bool) (tabErr, err error) {
+	tab := s.sumTable(seal.Rows, drop)
+	disk, m, derr := s.mapSums(seal.Rows, true)
 	if m != nil {
 		defer s.fs.Unmap(m)
 	}
@@ -257,6 +337,11 @@ func (s *Segment) verifySums(seal *Seal) (tabErr, err error) {
 	if sealSum(seal.Rows, tab) == seal.Checksum {
 		switch {
 		case diskOK:
+			// The header page's list of the parts' checksums, derived
+			// from the table like the table from the rows.
+			if list := partList(tab); !bytes.Equal(s.m[sumPartsOff:sumPartsOff+len(list)], list) {
+				return fmt.Errorf("segment %s: offset %d: the list of the sum table's part checksums does not match the table: %w: %w", s.path, sumPartsOff, ErrTables, errs.ErrCorrupt), nil
+			}
 			return nil, nil
 		case derr != nil && trailerAbsent(s.m[trailerOff:trailerOff+trailerSizeV5]):
 			// A seal that could not write its tables (a full disk):

@@ -63,7 +63,7 @@ func BenchmarkFirstFullCheck(b *testing.B) {
 	b.Run("sumTable", func(b *testing.B) {
 		b.SetBytes(int64(seal.Rows) * 2052)
 		for range b.N {
-			s.sumTable(seal.Rows)
+			s.sumTable(seal.Rows, true)
 		}
 	})
 	b.Run("oneChecksum", func(b *testing.B) {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -61,7 +62,7 @@ func TestSealWritesSumTable(t *testing.T) {
 	if tr == nil || tr.sumOff != tablesAt(tr.tablesEnd()) || tr.sumLen != (2100+3)*8 {
 		t.Fatalf("trailer %+v: want a sum table of %d bytes", tr, (2100+3)*8)
 	}
-	if seal.Checksum != s.DataSum(seal.Rows) || seal.Checksum != sealSum(seal.Rows, s.sumTable(seal.Rows)) {
+	if seal.Checksum != s.DataSum(seal.Rows) || seal.Checksum != sealSum(seal.Rows, s.sumTable(seal.Rows, true)) {
 		t.Fatal("the sealed checksum is not that of the sum table")
 	}
 	if err := s.CheckRows(0, seal.Rows); err != nil {
@@ -121,6 +122,30 @@ func TestCheckRowsFindsTheRow(t *testing.T) {
 	}
 }
 
+// RowChecked, the inlined fast path of a reader, says true only for a row
+// that passed CheckRows in this process: never before, never for a row
+// that failed, never past the sealed rows.
+func TestRowChecked(t *testing.T) {
+	const bad = 700
+	s, seal, _ := sealedSums(t, 2100)
+	defer s.Close()
+	if s.RowChecked(5) {
+		t.Fatal("row 5 checked before any check")
+	}
+	xorByte(t, s.Path(), s.lay.vectorOff(bad)+1, 0x10)
+	if err := s.CheckRows(0, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckRows(bad, bad+1); !errors.Is(err, errs.ErrCorrupt) {
+		t.Fatalf("row %d: %v, want ErrCorrupt", bad, err)
+	}
+	for r, want := range map[uint64]bool{0: true, 9: true, 10: false, bad: false, seal.Rows - 1: false, seal.Rows: false, 1 << 40: false} {
+		if got := s.RowChecked(r); got != want {
+			t.Errorf("RowChecked(%d) = %v, want %v", r, got, want)
+		}
+	}
+}
+
 // A flipped code or meta byte fails the check of its code block, with the
 // block's first code's offset; the other blocks and the rows pass.
 func TestCheckCodesFindsTheBlock(t *testing.T) {
@@ -169,6 +194,10 @@ func TestDamagedSumTableIsRecomputed(t *testing.T) {
 			}
 		}, true},
 		{"trailer absent", func(t *testing.T, s *Segment) { writeAt(t, s.Path(), trailerOff, []byte{0}) }, false},
+		{"part list and entry", func(t *testing.T, s *Segment) {
+			xorByte(t, s.Path(), sumPartsOff, 1)
+			xorByte(t, s.Path(), int64(s.trailer.sumOff)+8*5, 1)
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, seal, m := sealedSums(t, 2100)
@@ -181,8 +210,8 @@ func TestDamagedSumTableIsRecomputed(t *testing.T) {
 			if err := s.CheckCodes(0, seal.Rows); err != nil {
 				t.Fatalf("CheckCodes: %v", err)
 			}
-			if c := s.checked(); !c.all || c.tabErr == nil {
-				t.Fatalf("table not recomputed: all %v, tabErr %v", c.all, c.tabErr)
+			if c := s.checked(); !(c.all || c.fixed.Load()) || c.tabErr == nil {
+				t.Fatalf("table not recomputed: all %v, fixed %v, tabErr %v", c.all, c.fixed.Load(), c.tabErr)
 			}
 			checkModel(t, s, m)
 			err := s.Verify(context.Background(), &seal)
@@ -246,6 +275,19 @@ func TestCheckedReadsProperty(t *testing.T) {
 		blocks := sumBlocks(n)
 		flipped := map[int64]byte{} // offset -> mask, applied
 		rowChecked, blockChecked := make([]bool, n), make([]bool, blocks)
+		// judge checks a read's error against the model: nil when no
+		// damaged byte it reads is unchecked (bad < 0), else ErrCorrupt
+		// at the first one's offset.
+		judge := func(what string, bad int64, err error) {
+			t.Helper()
+			if bad < 0 && err != nil {
+				t.Fatalf("%s: %v, want nil", what, err)
+			}
+			if bad >= 0 {
+				wantCorruptAt(t, s, err, bad, what)
+				detected++
+			}
+		}
 		rowDirty := func(r uint64) bool {
 			norm := s.lay.normsOff + int64(r)*4
 			for off := range flipped {
@@ -308,14 +350,7 @@ func TestCheckedReadsProperty(t *testing.T) {
 					}
 					rowChecked[r] = true
 				}
-				err := s.CheckRows(from, to)
-				if bad < 0 && err != nil {
-					t.Fatalf("round %d step %d: CheckRows(%d, %d): %v, want nil", round, step, from, to, err)
-				}
-				if bad >= 0 {
-					wantCorruptAt(t, s, err, bad, fmt.Sprintf("round %d step %d: CheckRows(%d, %d)", round, step, from, to))
-					detected++
-				}
+				judge(fmt.Sprintf("round %d step %d: CheckRows(%d, %d)", round, step, from, to), bad, s.CheckRows(from, to))
 			case op < 9: // read codes
 				from := uint64(rng.IntN(int(n)))
 				to := min(n, from+1+uint64(rng.IntN(2*SumBlockRows)))
@@ -330,14 +365,7 @@ func TestCheckedReadsProperty(t *testing.T) {
 					}
 					blockChecked[b] = true
 				}
-				err := s.CheckCodes(from, to)
-				if bad < 0 && err != nil {
-					t.Fatalf("round %d step %d: CheckCodes(%d, %d): %v, want nil", round, step, from, to, err)
-				}
-				if bad >= 0 {
-					wantCorruptAt(t, s, err, bad, fmt.Sprintf("round %d step %d: CheckCodes(%d, %d)", round, step, from, to))
-					detected++
-				}
+				judge(fmt.Sprintf("round %d step %d: CheckCodes(%d, %d)", round, step, from, to), bad, s.CheckCodes(from, to))
 			default: // reopen: the checks are forgotten
 				s = reopenSealed(t, s, seal)
 				clear(rowChecked)
@@ -440,4 +468,49 @@ func TestChecksConcurrent(t *testing.T) {
 		}
 	}
 	wantCorruptAt(t, s, s.CheckRows(0, seal.Rows), s.lay.vectorOff(bad), "CheckRows(all)")
+}
+
+// A damaged list of the sum table's part checksums (sumparts.go) fails
+// the sealed checksum, so the table is checked whole instead: every row
+// and block is served, and Verify reports the list (ErrTables).
+func TestDamagedPartList(t *testing.T) {
+	s, seal, m := sealedSums(t, 2100)
+	xorByte(t, s.Path(), sumPartsOff+8+5, 1)
+	s = reopenSealed(t, s, seal)
+	defer s.Close()
+	if err := s.CheckRows(0, seal.Rows); err != nil {
+		t.Fatalf("CheckRows: %v", err)
+	}
+	if err := s.CheckCodes(0, seal.Rows); err != nil {
+		t.Fatalf("CheckCodes: %v", err)
+	}
+	if c := s.checked(); c.list != nil {
+		t.Fatal("a damaged part list was used")
+	}
+	checkModel(t, s, m)
+	if err := s.Verify(context.Background(), &seal); !errors.Is(err, ErrTables) || !errors.Is(err, errs.ErrCorrupt) {
+		t.Fatalf("Verify: %v, want ErrTables", err)
+	}
+}
+
+// A row checked through the part list reads one part of the table: the
+// other parts stay unchecked until a row of theirs is read.
+func TestPartsCheckedLazily(t *testing.T) {
+	s, seal, _ := sealedSums(t, 2100)
+	s = reopenSealed(t, s, seal)
+	defer s.Close()
+	if err := s.CheckRows(1000, 1001); err != nil {
+		t.Fatal(err)
+	}
+	c := s.checked()
+	if c.list == nil {
+		t.Fatal("the part list was not used")
+	}
+	n := 0
+	for i := range c.parts {
+		n += bits.OnesCount64(c.parts[i].Load())
+	}
+	if n != 1 {
+		t.Fatalf("%d parts checked for one row, want 1", n)
+	}
 }

@@ -98,6 +98,7 @@ func (s *Segment) tryWriteTables(sums func() []byte) error {
 		}
 		s.size.Store(max(s.size.Load(), int64(t.tablesEnd())))
 	}
+	var list []byte // version 5: the sum table's part checksums
 	if s.hdr.Version >= 5 {
 		tab := sums()
 		t.sumOff, t.sumLen = tablesAt(t.tablesEnd()), uint64(len(tab))
@@ -106,6 +107,12 @@ func (s *Segment) tryWriteTables(sums func() []byte) error {
 				return fmt.Errorf("write at %d: %w", t.sumOff, err)
 			}
 			s.size.Store(max(s.size.Load(), int64(t.sumEnd())))
+			// The checksums of its parts, in the header page
+			// (sumparts.go).
+			list = partList(tab)
+			if _, err := s.f.WriteAt(list, sumPartsOff); err != nil {
+				return fmt.Errorf("write at %d: %w", sumPartsOff, err)
+			}
 		}
 	}
 	// The first byte last, alone: it commits the trailer (see trailer.go).
@@ -116,7 +123,7 @@ func (s *Segment) tryWriteTables(sums func() []byte) error {
 	if _, err := s.f.WriteAt(b[:1], trailerOff); err != nil {
 		return fmt.Errorf("write at %d: %w", trailerOff, err)
 	}
-	s.trailer = &t
+	s.trailer, s.sumList = &t, list
 	return nil
 }
 

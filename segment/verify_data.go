@@ -29,7 +29,7 @@ func (s *Segment) VerifyData(ctx context.Context, seal *Seal) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := s.verifyData(seal); err != nil {
+	if _, err := s.verifyData(seal, true); err != nil {
 		return err
 	}
 	return s.verifyBlobs(ctx, seal.Rows)

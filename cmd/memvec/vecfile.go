@@ -74,7 +74,7 @@ func openVectors(path, format string, dim int) (*vecReader, error) {
 		f.Close()
 		return nil, err
 	}
-	vr := &vecReader{path: path, format: format, f: f, r: bufio.NewReaderSize(f, 1<<20), size: fi.Size(), elem: 4}
+	vr := &vecReader{path: path, format: format, f: f, r: bufio.NewReaderSize(&dropReader{f: f}, 1<<20), size: fi.Size(), elem: 4}
 	if err := vr.init(dim); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -203,7 +203,7 @@ func createVectors(path, format string, dim int) (*vecWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	vw := &vecWriter{path: path, format: format, dim: dim, f: f, w: bufio.NewWriterSize(f, 1<<20), buf: make([]byte, 4+4*dim)}
+	vw := &vecWriter{path: path, format: format, dim: dim, f: f, w: bufio.NewWriterSize(&dropWriter{f: f}, 1<<20), buf: make([]byte, 4+4*dim)}
 	if format == fmtNpy {
 		if err := vw.startNpy(); err != nil {
 			vw.Abort()

@@ -36,6 +36,7 @@ const (
 	OpSyncDir                      // FS.SyncDir
 	OpLock                         // FS.Lock
 	OpMap                          // FS.Map
+	OpAdvise                       // File.Fadvise
 	opEnd
 
 	// AnySync matches every operation that makes something durable.
@@ -48,7 +49,7 @@ const (
 )
 
 var kindNames = [...]string{"open", "read", "write", "sync", "datasync", "truncate", "preallocate",
-	"rename", "remove", "readdir", "stat", "mkdir", "syncdir", "lock", "mmap"}
+	"rename", "remove", "readdir", "stat", "mkdir", "syncdir", "lock", "mmap", "fadvise"}
 
 // String names a single kind ("write"), or joins the names of a set with
 // "|".
@@ -70,8 +71,8 @@ type Event struct {
 	Kind Kind
 	Path string // the file or directory (Rename: the source)
 	To   string // Rename: the target
-	Off  int64  // ReadAt, WriteAt, Write, Preallocate: the offset; Truncate: the size
-	Len  int    // ReadAt, WriteAt, Write, Preallocate: the number of bytes
+	Off  int64  // ReadAt, WriteAt, Write, Preallocate, Fadvise: the offset; Truncate: the size
+	Len  int    // ReadAt, WriteAt, Write, Preallocate, Fadvise: the number of bytes
 	N    int    // this is the N-th operation of its Kind (1-based)
 	Seq  int    // this is the Seq-th operation of any kind (1-based)
 }

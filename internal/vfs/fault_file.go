@@ -195,6 +195,20 @@ func (h *faultFile) NextData(off int64) (int64, error) {
 	})
 }
 
+// Fadvise passes the advice to the base file. It changes nothing a crash
+// could undo (advice about the page cache), so it logs nothing; a hook
+// may fail it like any operation (OpAdvise), and callers take that as
+// advice not taken.
+func (h *faultFile) Fadvise(off, n int64, advice Advice) error {
+	_, err := readOnly(h.fs, Event{Kind: OpAdvise, Path: h.name, Off: off, Len: int(n)}, func() (struct{}, error) {
+		if h.closed {
+			return struct{}{}, &fs.PathError{Op: "fadvise", Path: h.name, Err: os.ErrClosed}
+		}
+		return struct{}{}, h.base.Fadvise(off, n, advice)
+	})
+	return err
+}
+
 // Stat describes the base file.
 func (h *faultFile) Stat() (fs.FileInfo, error) {
 	return readOnly(h.fs, Event{Kind: OpStat, Path: h.name}, func() (fs.FileInfo, error) {

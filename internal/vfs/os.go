@@ -74,3 +74,6 @@ func (f osFile) Datasync() error                   { return fdatasync(f.File) }
 func (f osFile) Preallocate(off, n int64) error    { return preallocate(f.File, off, n) }
 func (f osFile) Stat() (fs.FileInfo, error)        { return f.File.Stat() }
 func (f osFile) NextData(off int64) (int64, error) { return nextData(f.File, off) }
+func (f osFile) Fadvise(off, n int64, advice Advice) error {
+	return fadvise(f.File, off, n, advice)
+}

@@ -72,3 +72,22 @@ func nextData(f *os.File, off int64) (int64, error) {
 	}
 	return 0, &fs.PathError{Op: "lseek", Path: f.Name(), Err: err}
 }
+
+// fadviseFlags maps Advice to POSIX_FADV_*.
+var fadviseFlags = [...]int{
+	AdviseWillNeed:   unix.FADV_WILLNEED,
+	AdviseDontNeed:   unix.FADV_DONTNEED,
+	AdviseRandom:     unix.FADV_RANDOM,
+	AdviseSequential: unix.FADV_SEQUENTIAL,
+}
+
+// fadvise is posix_fadvise(2).
+func fadvise(f *os.File, off, n int64, advice Advice) error {
+	if advice < 0 || int(advice) >= len(fadviseFlags) {
+		return &fs.PathError{Op: "fadvise", Path: f.Name(), Err: unix.EINVAL}
+	}
+	if err := unix.Fadvise(int(f.Fd()), off, n, fadviseFlags[advice]); err != nil {
+		return &fs.PathError{Op: "fadvise", Path: f.Name(), Err: err}
+	}
+	return nil
+}

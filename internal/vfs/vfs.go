@@ -84,10 +84,34 @@ type File interface {
 	// zeros. With no data at or after off it returns the file's size;
 	// where the file system cannot tell, off itself.
 	NextData(off int64) (int64, error)
+	// Fadvise tells the kernel how bytes [off, off+n) of the file will be
+	// used (posix_fadvise; n = 0: to the end of the file): advice about
+	// the page cache that changes no byte, no size and nothing durable.
+	// Where the OS takes no such advice it does nothing. Callers treat an
+	// error as advice not taken, never as a failure of their operation.
+	Fadvise(off, n int64, advice Advice) error
 	// Close closes the file. It always releases the descriptor, even when
 	// it reports an error.
 	Close() error
 }
+
+// Advice is what File.Fadvise tells the kernel about a range of a file.
+type Advice int
+
+// The advice File.Fadvise takes (POSIX_FADV_*).
+const (
+	// AdviseWillNeed: the range will be read soon; the kernel starts
+	// reading it into the page cache without waiting for the reads.
+	AdviseWillNeed Advice = iota
+	// AdviseDontNeed: the range will not be read again soon; the kernel
+	// drops its clean page-cache pages that no process maps (dirty ones
+	// are written back first and stay until a later call).
+	AdviseDontNeed
+	// AdviseRandom: reads of the file will be random; no readahead.
+	AdviseRandom
+	// AdviseSequential: reads will be sequential; more readahead.
+	AdviseSequential
+)
 
 // Lock is an exclusive lock held on a lock file; see FS.Lock.
 type Lock interface {

@@ -324,6 +324,7 @@ func script(fsys FS, dir string) error {
 	defer f.Close()
 	steps := []func() error{
 		func() error { return f.Preallocate(0, 4096) },
+		func() error { return f.Fadvise(0, 4096, AdviseWillNeed) },
 		func() error { _, err := f.WriteAt([]byte("abc"), 10); return err },
 		func() error { _, err := f.Write([]byte("xyz")); return err },
 		func() error { _, err := f.ReadAt(make([]byte, 3), 10); return err },
@@ -372,8 +373,8 @@ func TestFaultEveryKind(t *testing.T) {
 	}
 	total := counter.Count(AnyKind)
 	counts := counter.Counts()
-	if len(counts) != 15 {
-		t.Fatalf("the script does %d kinds of operation (%v), want all 15", len(counts), counts)
+	if len(counts) != 16 {
+		t.Fatalf("the script does %d kinds of operation (%v), want all 16", len(counts), counts)
 	}
 	for i := 1; i <= total; i++ {
 		f := NewFault(OS, 1)
