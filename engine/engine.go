@@ -99,6 +99,12 @@ type Engine struct {
 
 	// shared runs concurrent Searches as members of shared scans (shared.go).
 	shared sharedScans
+	// searching counts the Searches in progress: compactions slow down
+	// while it is not zero (pace.go).
+	searching atomic.Int64
+	// paceWait, when a test sets it, replaces the compactions' pacing
+	// wait (pace.go).
+	paceWait func(ctx context.Context, d time.Duration) error
 
 	// warm spares SearchIn its page-cache sample while the store was
 	// just found cached (pagecache.go).

@@ -158,6 +158,8 @@ func (e *Engine) SearchShared(ctx context.Context, q []float32, p SearchParams) 
 		return nil, err
 	}
 	defer e.opMu.RUnlock()
+	e.searching.Add(1)
+	defer e.searching.Add(-1)
 	qn, err := e.prepareQuery(ctx, q, p.K)
 	if err != nil {
 		return nil, err
