@@ -25,15 +25,15 @@ import (
 //     their ratio x-batch; the p50 and p99 of a Search's latency (ms), the
 //     median time of one batch (batch-ms) and p99-x-batch, the p99 over it.
 //   - clients=1: a lone caller's Search, p50 and p99.
-//   - clients=N/compacting: b.N compactions, each rewriting most of the
+//   - compacting/clients=N: b.N compactions, each rewriting most of the
 //     store, with N callers searching until it commits, and after each as
 //     many Searches on the idle store: p99-ms and idle-p99-ms, and their
 //     ratio p99-x-idle.
 //
 // Reproduce BENCHMARKS.md's figures with
 //
-//	go test -run '^$' -bench 'ConcurrentSearch/1M/512/clients=(1|16)$/^$' -benchtime 640x -count 3 .
-//	go test -run '^$' -bench 'ConcurrentSearch/1M/512/clients=16/compacting' -benchtime 4x -count 3 .
+//	go test -run '^$' -bench 'ConcurrentSearch/1M/512/clients' -benchtime 640x -count 3 .
+//	go test -run '^$' -bench 'ConcurrentSearch/1M/512/compacting/clients=16' -benchtime 3x -count 2 .
 func BenchmarkConcurrentSearch(b *testing.B) {
 	for _, c := range scanSizes {
 		b.Run(c.name+"/clients=16", func(b *testing.B) {
@@ -48,7 +48,7 @@ func BenchmarkConcurrentSearch(b *testing.B) {
 		})
 		// A store of its own: the loop deletes and moves rows.
 		for _, clients := range []int{1, 16} {
-			b.Run(c.name+"/clients="+strconv.Itoa(clients)+"/compacting", func(b *testing.B) {
+			b.Run(c.name+"/compacting/clients="+strconv.Itoa(clients), func(b *testing.B) {
 				skip1M(b, c.n)
 				db, err := openT(b, cachedStoreTagged(b, c.n, c.dim, "compacting"), Options{DisableAutoCompaction: true})
 				if err != nil {
