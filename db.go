@@ -141,10 +141,14 @@ type Result struct {
 // answer is exactly that of scanning every float32 row (Exhaustive). A query of the
 // wrong length, with NaN or Inf, or all zeros is an error; a cancelled ctx
 // returns an error wrapping ctx.Err(), and a search that Close cancels
-// returns ErrClosed.
+// returns ErrClosed. Calls that overlap in time share a scan of the data
+// (see README, "Concurrent searches"): a call made while a scan of the
+// current snapshot runs joins it at its next chunk and wraps around, with
+// its own options and ctx and exactly its own answer; a lone call starts
+// at once.
 func (db *DB) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Result, error) {
 	return search("search", opts, func(o SearchOptions) ([]engine.Hit, error) {
-		return db.e.SearchWithParams(ctx, query, o.params())
+		return db.e.SearchShared(ctx, query, o.params())
 	})
 }
 

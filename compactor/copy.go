@@ -138,6 +138,11 @@ func (w *writer) flush() error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
+	if w.job.Pace != nil {
+		if err := w.job.Pace(w.ctx); err != nil {
+			return err
+		}
+	}
 	if err := w.job.Ctx.Err(); err != nil {
 		return err
 	}

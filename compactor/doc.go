@@ -5,7 +5,9 @@
 // current format without moving any ID. It works beside the engine
 // through the narrow Store interface: the engine plans a job (snapshot,
 // reserved IDs), the compactor copies without holding any lock, and the
-// engine commits the result in one manifest replacement.
+// engine commits the result in one manifest replacement. The copy calls
+// the job's Pace hook after each chunk, through which the engine slows it
+// while searches run.
 //
 // # Invariants
 //

@@ -44,6 +44,11 @@ type Job struct {
 	Live     uint64   // rows to copy: the block's size
 	Segments []uint64 // numbers reserved for the output segments
 	Release  func()
+	// Pace, when set, is called after each chunk of rows the copy
+	// writes, with Ctx: it may wait, to leave the machine to foreground
+	// work (the engine slows compactions while searches run). An error
+	// (the context's) ends the job.
+	Pace func(ctx context.Context) error
 }
 
 // Output is what a job wrote: sealed segments in ID order and the map.

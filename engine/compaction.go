@@ -61,6 +61,7 @@ func (e *Engine) Prepare(numbers []uint64) (*compactor.Job, error) {
 	}
 	v := e.acquire()
 	job := &compactor.Job{Ctx: e.closeCtx, FS: e.fs, Dir: e.dir, Dim: e.dim, SegCap: e.segCap, Gen: e.man.Generation}
+	job.Pace = e.newPacer().pace // pace.go
 	for _, s := range v.segs.all() {
 		if !want[s.ref.seg.Number()] || !s.ref.seg.Sealed() || s.rows == 0 {
 			continue

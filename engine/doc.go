@@ -66,6 +66,14 @@
 // rewrites segments of older formats into the current one without moving
 // any ID (upgrade.go).
 //
+// # Shared scans
+//
+// Search calls that overlap in time share cyclic scans (shared.go): a call
+// joins the running scan of the current version at its next chunk, is
+// scanned over every chunk once (wrapping around), and leaves; a scan
+// carries at most maxGroup calls. While Searches run, compactions work at
+// most a third of the time (pace.go, through compactor.Job.Pace).
+//
 // # Checks before bytes are served
 //
 // Open reads headers, the active tail and the WAL; bytes of a segment are
@@ -115,6 +123,9 @@
 //     disk (ENOSPC) during a compaction only abandons it.
 //   - A search through the codes returns exactly what the float32 scan of
 //     the same snapshot returns: IDs, score bits, order and MinScore cut.
+//   - A Search served by a shared scan returns exactly what it would alone
+//     on the scan's version, which is never older than the version current
+//     at its call; Close returns only after the scans' workers have exited.
 //   - Every file operation on the store directory goes through Config.FS
 //     (package internal/vfs), the WAL's excepted.
 package engine

@@ -96,6 +96,16 @@ type Engine struct {
 
 	// pf counts the prefilter's work since Open, for Stats.
 	pf prefilterStats
+
+	// shared runs concurrent Searches as members of shared scans (shared.go).
+	shared sharedScans
+	// searching counts the Searches in progress: compactions slow down
+	// while it is not zero (pace.go).
+	searching atomic.Int64
+	// paceWait, when a test sets it, replaces the compactions' pacing
+	// wait (pace.go).
+	paceWait func(ctx context.Context, d time.Duration) error
+
 	// warm spares SearchIn its page-cache sample while the store was
 	// just found cached (pagecache.go).
 	warm warmHint
@@ -245,6 +255,9 @@ func (e *Engine) Close() error {
 	// (which take no opMu) are waited for.
 	e.opMu.Lock()
 	defer e.opMu.Unlock()
+	// Every search has returned; the shared scans' workers stop at their
+	// next chunk.
+	e.shared.workers.Wait()
 	e.jobs.Wait()
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()

@@ -110,34 +110,62 @@ func (h *lowHeap) floor(minScore float32) float32 {
 	return max(minScore, h.v[0])
 }
 
-// pfQuery is one worker's state for one query.
+// pfQuery is one worker's state for one query: its own k (lb.k, exact.k)
+// and minimum score, so that queries of different options share a pass.
 type pfQuery struct {
-	lb    lowHeap // lower bounds of code-scanned rows
-	exact *topK   // rows scored in float32 during the pass
-	cands []cand
+	lb       lowHeap // lower bounds of code-scanned rows
+	exact    *topK   // rows scored in float32 during the pass
+	cands    []cand
+	minScore float32
+	fellBack bool // a chunk fell back for this query (Stats)
+}
+
+// newPFQuery returns an empty state for a query of k and minScore.
+func newPFQuery(k int, minScore float32) *pfQuery {
+	return &pfQuery{lb: lowHeap{k: k}, exact: newTopK(k, 64), minScore: minScore}
 }
 
 // floor is the threshold of the query's upper bounds in this worker.
-func (p *pfQuery) floor(minScore float32) float32 {
-	return max(p.lb.floor(minScore), p.exact.floor(minScore))
+func (p *pfQuery) floor() float32 {
+	return max(p.lb.floor(p.minScore), p.exact.floor(p.minScore))
 }
 
 // prune drops the candidates that can no longer reach the threshold.
-func (p *pfQuery) prune(minScore float32) {
-	thr := p.floor(minScore)
+func (p *pfQuery) prune() {
+	thr := p.floor()
 	p.cands = slices.DeleteFunc(p.cands, func(c cand) bool { return c.hi < thr })
 }
 
-// pfWorker is one worker of a prefiltered scan.
+// pfWorker is one worker of a prefiltered scan: the states of the queries
+// it scans for, and its buffers, sized for as many queries.
 type pfWorker struct {
-	qs       []pfQuery
-	dots     []int32
-	metas    []quant.Meta // where a big-endian machine decodes metas
-	pass     []byte       // the rows of a block the screen keeps, a bit each
-	scores   []float32    // for fallback chunks
-	tops     []*topK      // exact tops, one per query (aliases qs[i].exact)
-	marks    []int
-	fellBack bool
+	qs     []*pfQuery
+	dots   []int32
+	metas  []quant.Meta // where a big-endian machine decodes metas
+	pass   []byte       // the rows of a block the screen keeps, a bit each
+	scores []float32    // for fallback chunks
+	tops   []*topK      // exact tops, one per query (qs[i].exact)
+	mins   []float32    // minimum scores, one per query (qs[i].minScore)
+	marks  []int
+}
+
+// newPFWorker returns a worker for nq queries, without their states.
+func newPFWorker(nq int) *pfWorker {
+	return &pfWorker{
+		qs:     make([]*pfQuery, nq),
+		dots:   make([]int32, nq*codeBlockRows),
+		metas:  make([]quant.Meta, codeBlockRows),
+		pass:   make([]byte, codeBlockRows/8),
+		scores: make([]float32, nq*blockRows),
+		tops:   make([]*topK, nq),
+		mins:   make([]float32, nq),
+		marks:  make([]int, nq),
+	}
+}
+
+// set makes q the state of the worker's i-th query.
+func (pw *pfWorker) set(i int, q *pfQuery) {
+	pw.qs[i], pw.tops[i], pw.mins[i] = q, q.exact, q.minScore
 }
 
 // codeBlockRows is the rows per int8 kernel call: codes are a quarter of
@@ -170,30 +198,13 @@ func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq
 	qc.sums = kernel.Int8Sums(qc.codes, nq, dim)
 	parts := make([]*pfWorker, runtime.GOMAXPROCS(0))
 	workers, err := e.eachChunk(ctx, v, func(w int) {
-		pw := &pfWorker{
-			qs:     make([]pfQuery, nq),
-			dots:   make([]int32, nq*codeBlockRows),
-			metas:  make([]quant.Meta, codeBlockRows),
-			pass:   make([]byte, codeBlockRows/8),
-			scores: make([]float32, nq*blockRows),
-			tops:   make([]*topK, nq),
-			marks:  make([]int, nq),
-		}
+		pw := newPFWorker(nq)
 		for i := range pw.qs {
-			pw.tops[i] = newTopK(k, 64)
-			pw.qs[i] = pfQuery{lb: lowHeap{k: k}, exact: pw.tops[i]}
+			pw.set(i, newPFQuery(k, minScore))
 		}
 		parts[w] = pw
 	}, func(w int, c chunk, s *segView) error {
-		pw := parts[w]
-		if !s.ref.seg.HasCodes() {
-			if err := scanChunk(s, c.from, c.to, qs, nq, dim, minScore, pw.scores, pw.tops); err != nil {
-				return err
-			}
-			e.pf.fullRows.Add(c.to - c.from)
-			return nil
-		}
-		return pw.codeChunk(e, s, c, queries, qc, qs, nq, dim, k, minScore)
+		return parts[w].chunk(e, s, c, queries, qc, qs, nq, dim)
 	})
 	if err != nil {
 		return nil, err
@@ -204,7 +215,7 @@ func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq
 		return nil, err
 	}
 	for _, pw := range parts {
-		if pw.fellBack {
+		if slices.ContainsFunc(pw.qs, func(p *pfQuery) bool { return p.fellBack }) {
 			e.pf.fallbacks.Add(1)
 			break
 		}
@@ -212,16 +223,28 @@ func (e *Engine) prefilterScan(ctx context.Context, v *version, qs []float32, nq
 	return out, nil
 }
 
+// chunk scans chunk c for the worker's nq queries: through the codes, or
+// in float32 where the segment has none.
+func (pw *pfWorker) chunk(e *Engine, s *segView, c chunk, queries []quant.Query, qc int8Queries, qs []float32, nq, dim int) error {
+	if !s.ref.seg.HasCodes() {
+		if err := scanChunk(s, c.from, c.to, qs, nq, dim, pw.mins, pw.scores, pw.tops); err != nil {
+			return err
+		}
+		e.pf.fullRows.Add(c.to - c.from)
+		return nil
+	}
+	return pw.codeChunk(e, s, c, queries, qc, qs, nq, dim)
+}
+
 // codeChunk runs the code pass over one chunk, or falls back to scanning
 // it in float32 when it leaves too many candidates. Each block's codes,
 // metas and norms are checked before they are read (checkCodes).
-func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Query, qc int8Queries, qs []float32, nq, dim, k int, minScore float32) error {
+func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Query, qc int8Queries, qs []float32, nq, dim int) error {
 	seg := s.ref.seg
 	stride := seg.CodeStride()
 	for q := range pw.qs {
 		pw.marks[q] = len(pw.qs[q].cands)
 	}
-	limit := chunkFallback(c.to-c.from, k)
 	for b := c.from; b < c.to; b += codeBlockRows {
 		end := min(b+codeBlockRows, c.to)
 		n := int(end - b)
@@ -236,9 +259,9 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 		dead := anyDeleted(s.tomb, b, end)
 		inv = inv[:n]
 		for q := range pw.qs {
-			p := &pw.qs[q]
+			p := pw.qs[q]
 			qq := &queries[q]
-			thr := p.floor(minScore)
+			thr := p.floor()
 			cut := rawCut(thr)
 			dots := pw.dots[q*codeBlockRows : q*codeBlockRows+n]
 			// Most rows stop in the screen: fl(hi*inv) is score(hi,
@@ -265,20 +288,19 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 					}
 					p.cands = append(p.cands, cand{seg: c.seg, row: row, hi: sup})
 					p.lb.push(score(lo, inv[j]))
-					thr = p.floor(minScore)
+					thr = p.floor()
 					cut = rawCut(thr)
 				}
 			}
-			if len(p.cands)-pw.marks[q] > limit {
-				return pw.fallBack(e, s, c, qs, nq, dim, minScore)
+			if len(p.cands)-pw.marks[q] > chunkFallback(c.to-c.from, p.lb.k) {
+				return pw.fallBack(e, s, c, qs, nq, dim)
 			}
 		}
 		e.pf.codeRows.Add(uint64(n))
 	}
-	for q := range pw.qs {
-		p := &pw.qs[q]
-		if len(p.cands) > 2*k+4096 {
-			p.prune(minScore)
+	for _, p := range pw.qs {
+		if len(p.cands) > 2*p.lb.k+4096 {
+			p.prune()
 		}
 	}
 	return nil
@@ -287,15 +309,15 @@ func (pw *pfWorker) codeChunk(e *Engine, s *segView, c chunk, queries []quant.Qu
 // fallBack drops the candidates of chunk c and scans it in float32. The
 // lower bounds its rows left stay valid: they are of distinct rows, and
 // the exact scores go to another heap (see the file comment).
-func (pw *pfWorker) fallBack(e *Engine, s *segView, c chunk, qs []float32, nq, dim int, minScore float32) error {
-	for q := range pw.qs {
-		pw.qs[q].cands = pw.qs[q].cands[:pw.marks[q]]
+func (pw *pfWorker) fallBack(e *Engine, s *segView, c chunk, qs []float32, nq, dim int) error {
+	for q, p := range pw.qs {
+		p.cands = p.cands[:pw.marks[q]]
+		p.fellBack = true
 	}
-	if err := scanChunk(s, c.from, c.to, qs, nq, dim, minScore, pw.scores, pw.tops); err != nil {
+	if err := scanChunk(s, c.from, c.to, qs, nq, dim, pw.mins, pw.scores, pw.tops); err != nil {
 		return err
 	}
 	e.pf.fullRows.Add(c.to - c.from)
-	pw.fellBack = true
 	return nil
 }
 
@@ -330,58 +352,68 @@ func anyDeleted(t tombs, from, to uint64) bool {
 	return false
 }
 
-// rescore merges the workers' passes: per query, the final threshold from
-// every worker's bounds and exact scores, then the float32 score of each
-// surviving candidate, and the top k of exact scores.
+// rescore merges the workers' passes, a query at a time (rescoreOne).
 func (e *Engine) rescore(ctx context.Context, v *version, parts []*pfWorker, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
 	out := make([][]Hit, nq)
-	exact := make([][]Hit, len(parts))
+	states := make([]*pfQuery, len(parts))
 	for q := 0; q < nq; q++ {
-		if err := e.stopped(ctx); err != nil {
+		for w, pw := range parts {
+			states[w] = pw.qs[q]
+		}
+		var err error
+		if out[q], err = e.rescoreOne(ctx, v, states, qs[q*dim:(q+1)*dim], k, minScore); err != nil {
 			return nil, err
 		}
-		all := lowHeap{k: k}
-		var cands []cand
-		for w, pw := range parts {
-			p := &pw.qs[q]
-			for _, x := range p.lb.v {
-				all.push(x)
-			}
-			exact[w] = p.exact.hits
-			cands = append(cands, p.cands...)
-		}
-		exactTop := merge(k, exact...)
-		thr := all.floor(minScore)
-		if len(exactTop) == k {
-			thr = max(thr, exactTop[k-1].Score)
-		}
-		cands = slices.DeleteFunc(cands, func(c cand) bool { return c.hi < thr })
-		// Segment then row order: rows are read in file order.
-		slices.SortFunc(cands, func(a, b cand) int {
-			if a.seg != b.seg {
-				return a.seg - b.seg
-			}
-			return int(a.row) - int(b.row)
-		})
-		prefetchCands(v, cands)
-		top := newTopK(k, uint64(len(cands)))
-		qn := qs[q*dim : (q+1)*dim]
-		for _, c := range cands {
-			s := v.segs.at(c.seg)
-			seg := s.ref.seg
-			// The row's own check, not its segment's: a rescored row
-			// is read alone (once per process).
-			if err := s.ref.checkRows(c.row, c.row+1); err != nil {
-				return nil, err
-			}
-			sc := score(kernel.Dot(qn, seg.Vectors(c.row, c.row+1)), seg.InvNorms(c.row, c.row+1)[0])
-			if sc >= minScore {
-				id, _ := segment.RowID(s.runs, c.row)
-				top.offer(Hit{ID: id, Score: sc})
-			}
-		}
-		e.pf.rescored.Add(uint64(len(cands)))
-		out[q] = merge(k, exactTop, top.hits)
 	}
 	return out, nil
+}
+
+// rescoreOne merges the workers' states of one query qn: the final
+// threshold from every worker's bounds and exact scores, then the float32
+// score of each surviving candidate, and the top k of exact scores.
+func (e *Engine) rescoreOne(ctx context.Context, v *version, states []*pfQuery, qn []float32, k int, minScore float32) ([]Hit, error) {
+	if err := e.stopped(ctx); err != nil {
+		return nil, err
+	}
+	all := lowHeap{k: k}
+	var cands []cand
+	exact := make([][]Hit, len(states))
+	for w, p := range states {
+		for _, x := range p.lb.v {
+			all.push(x)
+		}
+		exact[w] = p.exact.hits
+		cands = append(cands, p.cands...)
+	}
+	exactTop := merge(k, exact...)
+	thr := all.floor(minScore)
+	if len(exactTop) == k {
+		thr = max(thr, exactTop[k-1].Score)
+	}
+	cands = slices.DeleteFunc(cands, func(c cand) bool { return c.hi < thr })
+	// Segment then row order: rows are read in file order.
+	slices.SortFunc(cands, func(a, b cand) int {
+		if a.seg != b.seg {
+			return a.seg - b.seg
+		}
+		return int(a.row) - int(b.row)
+	})
+	prefetchCands(v, cands)
+	top := newTopK(k, uint64(len(cands)))
+	for _, c := range cands {
+		s := v.segs.at(c.seg)
+		seg := s.ref.seg
+		// The row's own check, not its segment's: a rescored row
+		// is read alone (once per process).
+		if err := s.ref.checkRows(c.row, c.row+1); err != nil {
+			return nil, err
+		}
+		sc := score(kernel.Dot(qn, seg.Vectors(c.row, c.row+1)), seg.InvNorms(c.row, c.row+1)[0])
+		if sc >= minScore {
+			id, _ := segment.RowID(s.runs, c.row)
+			top.offer(Hit{ID: id, Score: sc})
+		}
+	}
+	e.pf.rescored.Add(uint64(len(cands)))
+	return merge(k, exactTop, top.hits), nil
 }

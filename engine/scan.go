@@ -65,6 +65,10 @@ func (e *Engine) eachChunk(ctx context.Context, v *version, start func(w int), d
 func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k int, minScore float32) ([][]Hit, error) {
 	parts := make([][]*topK, runtime.GOMAXPROCS(0))
 	scores := make([][]float32, len(parts))
+	mins := make([]float32, nq)
+	for i := range mins {
+		mins[i] = minScore
+	}
 	workers, err := e.eachChunk(ctx, v, func(w int) {
 		parts[w] = make([]*topK, nq)
 		for i := range parts[w] {
@@ -72,7 +76,7 @@ func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k 
 		}
 		scores[w] = make([]float32, nq*blockRows)
 	}, func(w int, c chunk, s *segView) error {
-		if err := scanChunk(s, c.from, c.to, qs, nq, dim, minScore, scores[w], parts[w]); err != nil {
+		if err := scanChunk(s, c.from, c.to, qs, nq, dim, mins, scores[w], parts[w]); err != nil {
 			return err
 		}
 		e.pf.fullRows.Add(c.to - c.from)
@@ -99,8 +103,8 @@ func (e *Engine) scan(ctx context.Context, v *version, qs []float32, nq, dim, k 
 
 // scanChunk scores rows [from, to) of s block by block, once they have
 // passed their checks (checkRows: after the first search, a few loads of
-// its bitmap).
-func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore float32, scores []float32, tops []*topK) error {
+// its bitmap). Query q keeps its top tops[q].k of scores at least mins[q].
+func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, mins []float32, scores []float32, tops []*topK) error {
 	// Asked for first: the checks read the rows too, and the random
 	// advice on sealed vectors would make that a page at a time.
 	prefetchChunk(s, from, to)
@@ -119,7 +123,7 @@ func scanChunk(s *segView, from, to uint64, qs []float32, nq, dim int, minScore 
 		kernel.DotBlockMulti(qs, nq, dim, vecs, dim, n, scores, blockRows)
 		maskDeleted(s.tomb.bits, b, e, scores, nq)
 		for q := 0; q < nq; q++ {
-			top := tops[q]
+			top, minScore := tops[q], mins[q]
 			thr := top.floor(minScore)
 			for j, d := range scores[q*blockRows : q*blockRows+n] {
 				sc := score(d, inv[j])

@@ -144,6 +144,7 @@ type version struct {
 	index  idindex.Index
 	active int    // position of the active segment in segs, -1 if none
 	epoch  uint64 // compactions committed
+	seq    uint64 // versions published before this one since Open
 
 	planOnce sync.Once
 	plan     []chunk // see chunks
@@ -253,6 +254,9 @@ func (e *Engine) publishActive(firstID uint64, dead []uint64) {
 }
 
 func (e *Engine) swap(v *version) {
+	if cur := e.cur.Load(); cur != nil {
+		v.seq = cur.seq + 1
+	}
 	if old := e.cur.Swap(v); old != nil {
 		old.release()
 	}

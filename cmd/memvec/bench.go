@@ -21,13 +21,17 @@ import (
 func newBenchCommand() *command {
 	return &command{
 		name:  "bench",
-		args:  "[--n 1000000] [--dim 512] [--queries 100] [--json]",
+		args:  "[--n 1000000] [--dim 512] [--queries 100] [--clients 16] [--json]",
 		short: "time Search (codes and Exhaustive), SearchBatch and SearchIn against the memory-bandwidth floor",
 		long: `Bench builds a temporary store of --n random vectors of dimension --dim,
 reopens it, and times --queries random queries with Search, the same
 number in SearchBatch calls of --batch queries (each both through the
 int8 codes, the default, and Exhaustive: every float32 row), and
-SearchIn over --in random IDs. Beside them it measures, in the same run, the floor: one
+SearchIn over --in random IDs. With --clients N it also times Search
+called by N goroutines at once (--queries calls, at least 20 per
+goroutine: queries/s, median and p99 latency) beside SearchBatch of N
+queries, in alternating rounds: concurrent searches share their passes
+over the store, as a batch does. Beside them it measures, in the same run, the floor: one
 parallel read, with every core, of as many bytes as a Search scans (the
 vectors and their norms), by the widest vector loads the CPU has with one
 XOR per load and no other work (the kernel package's Stream). As memvec's
@@ -47,6 +51,7 @@ the floor buffer as much RAM; --dir picks where the store is built.`,
 			fs.IntVar(&b.batch, "batch", 32, "queries per SearchBatch call")
 			fs.IntVar(&b.in, "in", 1000, "IDs per SearchIn call")
 			fs.IntVar(&b.k, "k", 10, "results per query")
+			fs.IntVar(&b.clients, "clients", 0, "also time Search from this many goroutines at once beside SearchBatch of as many queries (0: not)")
 			fs.StringVar(&b.dir, "dir", "", "directory in which to build the temporary store (default: the system's)")
 			fs.Int64Var(&b.seed, "seed", 42, "random seed")
 			jsonOut := fs.Bool("json", false, "print the figures as JSON")
@@ -57,6 +62,9 @@ the floor buffer as much RAM; --dir picks where the store is built.`,
 				if b.n <= 0 || b.dim <= 0 || b.queries <= 0 || b.batch <= 0 || b.in <= 0 || b.k <= 0 {
 					return usagef("--n, --dim, --queries, --batch, --in and -k must be positive")
 				}
+				if b.clients < 0 {
+					return usagef("--clients must not be negative")
+				}
 				b.json = *jsonOut
 				return bench(ctx, c, b)
 			}
@@ -66,16 +74,18 @@ the floor buffer as much RAM; --dir picks where the store is built.`,
 
 type benchArgs struct {
 	n, dim, queries, batch, in, k int
+	clients                       int
 	dir                           string
 	seed                          int64
 	json                          bool
 }
 
 type benchRow struct {
-	Name        string  `json:"name"` // floor, search, search_exhaustive, search_batch, search_batch_exhaustive, search_in
+	Name        string  `json:"name"` // floor, search, search_exhaustive, search_batch, search_batch_exhaustive, search_in, search_clients, search_batch_clients
 	Op          string  `json:"op"`
 	Calls       int     `json:"calls"`
 	MedianMs    float64 `json:"median_ms"`
+	P99Ms       float64 `json:"p99_ms,omitempty"` // search_clients: the p99 of its calls' latency
 	PerQueryMs  float64 `json:"per_query_ms,omitempty"`
 	QueriesPerS float64 `json:"queries_per_s,omitempty"`
 	VsFloor     float64 `json:"vs_floor,omitempty"`
@@ -158,7 +168,11 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 	defer func() { unmap() }()
 	floor.Read(onHeap) // fault the pages in
 	floor.Read(mapped)
-	prog := c.newProgress("bench", int64(3*b.queries+2*((b.queries+b.batch-1)/b.batch)), "calls", b.json)
+	work := int64(3*b.queries + 2*((b.queries+b.batch-1)/b.batch))
+	if b.clients > 0 {
+		work += 2 * int64(clientsCalls(b.queries, b.clients))
+	}
+	prog := c.newProgress("bench", work, "calls", b.json)
 	defer prog.Done()
 	// Search, Exhaustive and the floors take turns, so that all see the
 	// same machine.
@@ -226,6 +240,12 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 		searchIn = append(searchIn, time.Since(t))
 		prog.Add(1)
 	}
+	var clientRows []benchRow
+	if b.clients > 0 {
+		if clientRows, err = benchClients(ctx, db, queries, opts, b.clients, clientsCalls(b.queries, b.clients), prog); err != nil {
+			return err
+		}
+	}
 	prog.Done()
 
 	fh, fm := median(heapTimes), median(mappedTimes)
@@ -246,6 +266,7 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 			PerQueryMs: ms(bte / time.Duration(b.batch)), QueriesPerS: round(rate(float64(b.batch), bte)), VsFloor: vs(bte)},
 		{Name: "search_in", Op: fmt.Sprintf("SearchIn %d IDs, top %d", b.in, b.k), Calls: len(searchIn), MedianMs: ms(si), PerQueryMs: ms(si), QueriesPerS: round(rate(1, si))},
 	}
+	res.Rows = append(res.Rows, clientRows...)
 	res.TotalSeconds = round(time.Since(start).Seconds())
 	if b.json {
 		return writeJSON(c.stdout, res)
@@ -261,23 +282,32 @@ func bench(ctx context.Context, c *cli, b benchArgs) (err error) {
 	}
 	// Right-aligned columns; the padded first one reads left-aligned.
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tcalls\tmedian\tper query\tqueries/s\tvs floor\t\n", width, "operation")
+	fmt.Fprintf(tw, "%-*s\tcalls\tmedian\tp99\tper query\tqueries/s\tvs floor\t\n", width, "operation")
 	for _, r := range res.Rows {
-		per, qps, vsf := "", "", "-"
+		p99, per, qps, vsf := "", "", "", "-"
+		if r.P99Ms > 0 {
+			p99 = fmtDuration(time.Duration(r.P99Ms * 1e6))
+		}
 		if r.PerQueryMs > 0 {
 			per = fmtDuration(time.Duration(r.PerQueryMs * 1e6))
+		}
+		if r.QueriesPerS > 0 {
 			qps = fmtRate(r.QueriesPerS)
 		}
 		if r.VsFloor > 0 {
 			vsf = fmt.Sprintf("%.2fx", r.VsFloor)
 		}
-		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%s\t%s\t%s\t\n", width, r.Op, r.Calls, fmtDuration(time.Duration(r.MedianMs*1e6)), per, qps, vsf)
+		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", width, r.Op, r.Calls, fmtDuration(time.Duration(r.MedianMs*1e6)), p99, per, qps, vsf)
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "\nmedians; the floor is the faster of a read from the heap (%s) and from the store's mapping (%s)\n",
 		fmtDuration(fh), fmtDuration(fm))
 	fmt.Fprintf(out, "Search reads the int8 codes and rescores only rows that can reach the top k; Exhaustive reads every float32 row\n")
 	fmt.Fprintf(out, "(both give the same answer); a SearchBatch call reads the data once for all its queries; SearchIn reads only its rows\n")
+	if len(clientRows) == 2 {
+		fmt.Fprintf(out, "concurrent Searches share passes over the store: %d goroutines get %.2fx the queries/s of SearchBatch of %d\n",
+			b.clients, clientRows[0].QueriesPerS/clientRows[1].QueriesPerS, b.clients)
+	}
 	return nil
 }
 

@@ -497,6 +497,56 @@ func TestBench(t *testing.T) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "goroutines") {
+		t.Errorf("bench without --clients timed concurrent Searches:\n%s", out)
+	}
+}
+
+// bench --clients N adds Search from N goroutines (at least 20 calls
+// each, with a p99) and SearchBatch of N queries.
+func TestBenchClients(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var res struct {
+		N, Dim        int
+		ScanBytes     int64   `json:"scan_bytes"`
+		GOMAXPROCS    int     `json:"gomaxprocs"`
+		Kernel        string  `json:"kernel"`
+		BuildSeconds  float64 `json:"build_seconds"`
+		BuildMBPerS   float64 `json:"build_mb_per_s"`
+		OpenMs        float64 `json:"open_ms"`
+		FirstSearchMs float64 `json:"first_search_ms"`
+		DiskBytes     int64   `json:"disk_bytes"`
+		TotalSeconds  float64 `json:"total_seconds"`
+		Floor         any
+		Rows          []struct {
+			Name, Op    string
+			Calls       int
+			MedianMs    float64 `json:"median_ms"`
+			P99Ms       float64 `json:"p99_ms"`
+			QueriesPerS float64 `json:"queries_per_s"`
+			PerQueryMs  float64 `json:"per_query_ms"`
+			VsFloor     float64 `json:"vs_floor"`
+		}
+	}
+	okJSON(t, dir, &res, "bench", "--n", "2000", "--dim", "16", "--queries", "6", "--batch", "4", "--in", "50", "--clients", "3", "--dir", dir)
+	if len(res.Rows) != 8 {
+		t.Fatalf("bench --clients: %d rows: %+v", len(res.Rows), res.Rows)
+	}
+	c, b := res.Rows[6], res.Rows[7]
+	if c.Name != "search_clients" || c.Calls != 60 || c.MedianMs <= 0 || c.P99Ms < c.MedianMs || c.QueriesPerS <= 0 || !strings.Contains(c.Op, "3 goroutines") {
+		t.Errorf("clients row: %+v", c)
+	}
+	if b.Name != "search_batch_clients" || b.Calls < 20 || b.MedianMs <= 0 || b.QueriesPerS <= 0 || !strings.Contains(b.Op, "SearchBatch of 3") {
+		t.Errorf("batch row: %+v", b)
+	}
+	out := ok(t, dir, "bench", "--n", "500", "--dim", "8", "--queries", "2", "--clients", "2", "--dir", dir)
+	for _, want := range []string{"Search from 2 goroutines", "SearchBatch of 2", "p99", "2 goroutines get"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench --clients output lacks %q:\n%s", want, out)
+		}
+	}
+	fails(t, dir, 2, []string{"--clients"}, "bench", "--clients", "-1")
 }
 
 // TestDemo runs the demo on a slice of MNIST.
