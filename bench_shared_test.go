@@ -3,8 +3,6 @@ package memvec
 import (
 	"context"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -263,24 +261,4 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// cachedStoreTagged is cachedStore for a store of its own, named by tag,
-// for benchmarks that change it.
-func cachedStoreTagged(b *testing.B, n, dim int, tag string) string {
-	key := struct {
-		n, dim int
-		tag    string
-	}{n, dim, tag}
-	if dir, ok := storeCache.Load(key); ok {
-		return dir.(string)
-	}
-	dir, err := os.MkdirTemp("", "memvec-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir = filepath.Join(dir, "store")
-	fillStore(b, dir, n, dim)
-	storeCache.Store(key, dir)
-	return dir
 }

@@ -56,7 +56,16 @@ func fillStore(tb testing.TB, dir string, n, dim int) {
 var storeCache sync.Map
 
 func cachedStore(b *testing.B, n, dim int) string {
-	key := [2]int{n, dim}
+	return cachedStoreTagged(b, n, dim, "")
+}
+
+// cachedStoreTagged is cachedStore for a store of its own, named by tag,
+// for benchmarks that change it.
+func cachedStoreTagged(b *testing.B, n, dim int, tag string) string {
+	key := struct {
+		n, dim int
+		tag    string
+	}{n, dim, tag}
 	if dir, ok := storeCache.Load(key); ok {
 		return dir.(string)
 	}
@@ -67,7 +76,7 @@ func cachedStore(b *testing.B, n, dim int) string {
 	dir = filepath.Join(dir, "store")
 	start := time.Now()
 	fillStore(b, dir, n, dim)
-	b.Logf("built %d x %d store in %v", n, dim, time.Since(start))
+	b.Logf("built %d x %d store %q in %v", n, dim, tag, time.Since(start))
 	storeCache.Store(key, dir)
 	return dir
 }

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/memvec/memvec/compactor"
 )
 
 // A compaction waits paceIdle times its work after a chunk only while
@@ -78,13 +76,7 @@ func TestCompactionPacedWhileSearching(t *testing.T) {
 		if searching {
 			e.searching.Add(1) // as SearchShared does for its duration
 		}
-		job := prepareAll(t, e)
-		out, err := compactor.Copy(context.Background(), job)
-		if err == nil {
-			_, err = e.Commit(job, out)
-		}
-		job.Release()
-		if err != nil {
+		if err := copyAndCommit(e, prepareAll(t, e)); err != nil {
 			t.Fatal(err)
 		}
 		if got := waits.Load(); (got > 0) != searching {

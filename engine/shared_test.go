@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/memvec/memvec/compactor"
 	"github.com/memvec/memvec/internal/errs"
 )
 
@@ -102,13 +101,7 @@ func sharedModel(t *testing.T, nCallers int, writes bool) {
 				return
 			}
 			if i%5 == 4 {
-				job := prepareAll(t, e)
-				out, err := compactor.Copy(context.Background(), job)
-				if err == nil {
-					_, err = e.Commit(job, out)
-				}
-				job.Release()
-				if err != nil {
+				if err := copyAndCommit(e, prepareAll(t, e)); err != nil {
 					t.Error(err)
 					return
 				}

@@ -450,31 +450,36 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// benchJSON is bench --json's output, every field (okJSON refuses unknown
+// ones).
+type benchJSON struct {
+	N, Dim        int
+	ScanBytes     int64   `json:"scan_bytes"`
+	GOMAXPROCS    int     `json:"gomaxprocs"`
+	Kernel        string  `json:"kernel"`
+	BuildSeconds  float64 `json:"build_seconds"`
+	BuildMBPerS   float64 `json:"build_mb_per_s"`
+	OpenMs        float64 `json:"open_ms"`
+	FirstSearchMs float64 `json:"first_search_ms"`
+	DiskBytes     int64   `json:"disk_bytes"`
+	TotalSeconds  float64 `json:"total_seconds"`
+	Floor         any     // checked by TestBenchFloor
+	Rows          []struct {
+		Name, Op    string
+		Calls       int
+		MedianMs    float64 `json:"median_ms"`
+		P99Ms       float64 `json:"p99_ms"`
+		PerQueryMs  float64 `json:"per_query_ms"`
+		QueriesPerS float64 `json:"queries_per_s"`
+		VsFloor     float64 `json:"vs_floor"`
+	}
+}
+
 // TestBench runs a tiny benchmark and parses its JSON.
 func TestBench(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	var res struct {
-		N, Dim        int
-		ScanBytes     int64   `json:"scan_bytes"`
-		GOMAXPROCS    int     `json:"gomaxprocs"`
-		Kernel        string  `json:"kernel"`
-		BuildSeconds  float64 `json:"build_seconds"`
-		BuildMBPerS   float64 `json:"build_mb_per_s"`
-		OpenMs        float64 `json:"open_ms"`
-		FirstSearchMs float64 `json:"first_search_ms"`
-		DiskBytes     int64   `json:"disk_bytes"`
-		TotalSeconds  float64 `json:"total_seconds"`
-		Floor         any     // checked by TestBenchFloor
-		Rows          []struct {
-			Name, Op    string
-			Calls       int
-			MedianMs    float64 `json:"median_ms"`
-			PerQueryMs  float64 `json:"per_query_ms"`
-			QueriesPerS float64 `json:"queries_per_s"`
-			VsFloor     float64 `json:"vs_floor"`
-		}
-	}
+	var res benchJSON
 	okJSON(t, dir, &res, "bench", "--n", "3000", "--dim", "32", "--queries", "6", "--batch", "4", "--in", "50", "--dir", dir)
 	if res.N != 3000 || res.Dim != 32 || res.ScanBytes != 3000*132 || res.Kernel == "" || len(res.Rows) != 6 {
 		t.Fatalf("bench: %+v", res)
@@ -507,28 +512,7 @@ func TestBench(t *testing.T) {
 func TestBenchClients(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	var res struct {
-		N, Dim        int
-		ScanBytes     int64   `json:"scan_bytes"`
-		GOMAXPROCS    int     `json:"gomaxprocs"`
-		Kernel        string  `json:"kernel"`
-		BuildSeconds  float64 `json:"build_seconds"`
-		BuildMBPerS   float64 `json:"build_mb_per_s"`
-		OpenMs        float64 `json:"open_ms"`
-		FirstSearchMs float64 `json:"first_search_ms"`
-		DiskBytes     int64   `json:"disk_bytes"`
-		TotalSeconds  float64 `json:"total_seconds"`
-		Floor         any
-		Rows          []struct {
-			Name, Op    string
-			Calls       int
-			MedianMs    float64 `json:"median_ms"`
-			P99Ms       float64 `json:"p99_ms"`
-			QueriesPerS float64 `json:"queries_per_s"`
-			PerQueryMs  float64 `json:"per_query_ms"`
-			VsFloor     float64 `json:"vs_floor"`
-		}
-	}
+	var res benchJSON
 	okJSON(t, dir, &res, "bench", "--n", "2000", "--dim", "16", "--queries", "6", "--batch", "4", "--in", "50", "--clients", "3", "--dir", dir)
 	if len(res.Rows) != 8 {
 		t.Fatalf("bench --clients: %d rows: %+v", len(res.Rows), res.Rows)
