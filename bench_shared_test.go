@@ -192,7 +192,7 @@ func roundsOf(b *testing.B, db *DB, dim, clients int, between func(n int)) ([]ti
 	)
 	b.ResetTimer()
 	for r := 0; r < benchRounds; r++ {
-		n := b.N/benchRounds + boolInt(r < b.N%benchRounds)
+		n := b.N*(r+1)/benchRounds - b.N*r/benchRounds // the rounds share b.N evenly
 		if n == 0 {
 			continue
 		}
@@ -254,11 +254,4 @@ func reportLatency(b *testing.B, lat []time.Duration, prefix string) time.Durati
 	b.ReportMetric(float64(q(0.5))/1e6, prefix+"p50-ms")
 	b.ReportMetric(float64(q(0.99))/1e6, prefix+"p99-ms")
 	return q(0.99)
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

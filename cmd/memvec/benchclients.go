@@ -42,7 +42,7 @@ func benchClients(ctx context.Context, db *memvec.DB, queries [][]float32, opts 
 		qs[i] = queries[i%len(queries)]
 	}
 	for r := 0; r < rounds; r++ {
-		n := calls/rounds + boolInt(r < calls%rounds)
+		n := calls*(r+1)/rounds - calls*r/rounds // the rounds share calls evenly
 		t := time.Now()
 		l, err := searchConcurrently(ctx, db, queries, opts, clients, n)
 		if err != nil {
@@ -102,11 +102,4 @@ func searchConcurrently(ctx context.Context, db *memvec.DB, queries [][]float32,
 	}
 	wg.Wait()
 	return lat, firstErr
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
