@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/memvec/memvec/internal/memvectest"
 )
 
 // A search on a reopened store (sealed segments: vectors advised random,
@@ -109,7 +111,7 @@ func TestSearchAllocsIndependentOfN(t *testing.T) {
 	defer e.Close()
 	rng := rand.New(rand.NewSource(1))
 	add := func(n int) {
-		if _, err := e.Add(gaussVecs(rng, n, dim)); err != nil {
+		if _, err := e.Add(memvectest.RandVecs(rng, n, dim)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -149,7 +151,7 @@ func TestColdSearchInMatchesWarm(t *testing.T) {
 	}
 	defer e.Close()
 	rng := rand.New(rand.NewSource(2))
-	vecs := gaussVecs(rng, n, dim)
+	vecs := memvectest.RandVecs(rng, n, dim)
 	if _, err := e.Add(vecs); err != nil {
 		t.Fatal(err)
 	}
@@ -180,18 +182,6 @@ func TestColdSearchInMatchesWarm(t *testing.T) {
 	if !slices.EqualFunc(cold, warm, func(a, b Hit) bool { return a.ID == b.ID && a.Score == b.Score }) {
 		t.Fatalf("cold SearchIn %v, warm %v", cold, warm)
 	}
-}
-
-// gaussVecs returns n vectors of dim standard normal components.
-func gaussVecs(rng *rand.Rand, n, dim int) [][]float32 {
-	vecs := make([][]float32, n)
-	for i := range vecs {
-		vecs[i] = make([]float32, dim)
-		for j := range vecs[i] {
-			vecs[i][j] = float32(rng.NormFloat64())
-		}
-	}
-	return vecs
 }
 
 // The warm hint skips samples only after two warm ones in a row, only for
